@@ -5,3 +5,4 @@
 //! `transport` module is the thin tokio shell around it.
 
 pub mod message;
+pub mod transaction;
