@@ -6,3 +6,8 @@
 
 pub mod message;
 pub mod transaction;
+pub mod proxy;
+
+mod peer;
+pub use peer::{ConnectionId, Peer, Transport};
+pub mod transport;

@@ -1,0 +1,81 @@
+//! What the proxy asks of the application: where a new request goes, and what to do
+//! with session descriptions on their way through. The proxy core knows SIP; the
+//! application (tenants, media anchoring) knows everything else.
+
+use std::net::SocketAddr;
+
+use crate::Peer;
+
+use bytes::Bytes;
+
+use super::{DialogId, Leg};
+use crate::message::Message;
+
+/// Why a new dialog-initiating request is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The source is no tenant's PBX or carrier, or the number is no tenant's: 403.
+    UnknownSource,
+    /// A carrier sent a call to a number that belongs to no tenant: 404.
+    UnknownNumber,
+    /// The application cannot take the call now (no media ports left, …): 503.
+    Unavailable,
+}
+
+/// Where a new dialog-initiating request goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteDecision {
+    Forward(ForwardTarget),
+    Refuse(Refusal),
+}
+
+/// The next hop of a new request and the Request-URI it carries there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardTarget {
+    /// Tenant the dialog belongs to (an identifier, never personal data).
+    pub tenant: String,
+    /// The Request-URI to put in the forwarded request.
+    pub request_uri: String,
+    /// Where to send it.
+    pub destination: SocketAddr,
+    pub transport: crate::Transport,
+    pub direction: Direction,
+}
+
+/// Which way a call goes, seen from the tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// From the tenant's PBX to its carrier.
+    Outbound,
+    /// From a carrier to one of the tenant's numbers.
+    Inbound,
+}
+
+/// One side of an SDP exchange on a dialog the proxy carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SdpKind {
+    Offer,
+    Answer,
+}
+
+/// The application side of the proxy.
+pub trait ProxyPolicy {
+    /// Decides where a new dialog-initiating (or out-of-dialog) request goes.
+    fn route(&mut self, source: Peer, request: &Message) -> RouteDecision;
+
+    /// Called with every SDP body that crosses a dialog the proxy carries; returns the
+    /// body to forward instead (media anchoring), or `None` to forward it unchanged.
+    /// `from` is the leg that sent it.
+    fn rewrite_sdp(
+        &mut self,
+        _dialog: DialogId,
+        _from: Leg,
+        _kind: SdpKind,
+        _sdp: &Bytes,
+    ) -> Option<Bytes> {
+        None
+    }
+
+    /// Something happened to a call: started, answered, ended.
+    fn on_event(&mut self, _event: super::ProxyEvent) {}
+}

@@ -1,0 +1,706 @@
+//! Requests arriving at the proxy: retransmissions, ACK, CANCEL, checks (§16.3),
+//! route processing (§16.4), routing decision and forwarding (§16.6).
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::branch::{is_rfc3261, BranchInputs};
+use super::build;
+use super::dialog::{Dialog, DialogId, Leg};
+use super::hooks::{ProxyPolicy, Refusal, RouteDecision, SdpKind};
+use super::locality::uri_destination;
+use super::metrics_names::{self, method_label};
+use super::transactions::{
+    ClientMachine, ClientTx, ServerMachine, ServerTx, Transactions, TxKey,
+};
+use super::{Proxy, ProxyEvent};
+use crate::message::{uri_of_name_addr, HeaderName, Message, Method, SipUri};
+use crate::transaction::{
+    AckDisposition, InviteClientTransaction, InviteServerTransaction,
+    NonInviteClientTransaction, NonInviteServerTransaction,
+};
+use crate::Peer;
+
+const DEFAULT_MAX_FORWARDS: u32 = 70;
+
+/// Where a request goes next and on whose behalf.
+pub(super) struct Hop {
+    pub peer: Peer,
+    /// A new Request-URI (routing by tenant), or `None` to keep it.
+    pub request_uri: Option<String>,
+    pub dialog: Option<DialogId>,
+    pub from_leg: Option<Leg>,
+    pub record_route: bool,
+}
+
+/// The server transaction key of a request (§17.2.3); ACK matches its INVITE.
+pub(super) fn server_key(request: &Message, method: &Method) -> Option<String> {
+    let via = request.top_via()?;
+    let method = match method {
+        Method::Ack => "INVITE",
+        other => other.as_str(),
+    };
+    match via.branch() {
+        Some(branch) if is_rfc3261(branch) => {
+            Some(format!("{branch}|{}|{method}", via.sent_by()))
+        }
+        // RFC 2543 peers (RFC 4475 inv2543): match on the request's identity instead.
+        _ => {
+            let cseq = request.cseq()?;
+            Some(format!(
+                "2543|{}|{}|{}|{}|{method}",
+                request.call_id()?,
+                request.from_tag().unwrap_or_default(),
+                cseq.seq,
+                via.sent_by()
+            ))
+        }
+    }
+}
+
+pub(super) fn client_key(branch: &str, method: &Method) -> String {
+    format!("{branch}|{}", method.as_str())
+}
+
+fn is_sdp(message: &Message) -> bool {
+    !message.body.is_empty()
+        && message
+            .headers
+            .get(&HeaderName::ContentType)
+            .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("application/sdp"))
+}
+
+pub(super) fn new_tag() -> String {
+    format!("grf{:016x}", rand::random::<u64>())
+}
+
+impl Proxy {
+    pub(super) fn on_request(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        request: Message,
+        policy: &mut dyn ProxyPolicy,
+    ) {
+        let Some(method) = request.method().cloned() else {
+            return;
+        };
+        metrics::counter!(metrics_names::REQUESTS, "method" => method_label(&method))
+            .increment(1);
+        let Some(key) = server_key(&request, &method) else {
+            return;
+        };
+        if method == Method::Ack {
+            return self.on_ack(now, peer, request, &key, policy);
+        }
+        if let Some(server) = self.transactions.servers.get_mut(&key) {
+            match &mut server.machine {
+                ServerMachine::Invite(tx) => tx.handle_request_retransmission(now),
+                ServerMachine::NonInvite(tx) => tx.handle_request_retransmission(now),
+            }
+            self.flush(now, &TxKey::Server(key));
+            return;
+        }
+        if method == Method::Cancel {
+            return self.on_cancel(now, peer, request, key);
+        }
+        if request.max_forwards() == Some(0) {
+            if method == Method::Options && self.addresses_proxy(&request) {
+                return self.answer_options(now, peer, &request, key);
+            }
+            self.reject(now, peer, &request, key, 483, "too_many_hops", &[]);
+            return;
+        }
+        if self.is_looping(&request) {
+            self.reject(now, peer, &request, key, 482, "loop", &[]);
+            return;
+        }
+        let (request, routed_here) = self.pop_own_routes(request);
+        if request.to_tag().is_some() {
+            self.forward_in_dialog(now, peer, request, key, routed_here, policy);
+        } else {
+            self.route_new(now, peer, request, key, policy);
+        }
+    }
+
+    /// Out-of-dialog requests: keep-alives to the gateway, rate limit, tenant routing.
+    fn route_new(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        request: Message,
+        key: String,
+        policy: &mut dyn ProxyPolicy,
+    ) {
+        let Some(method) = request.method().cloned() else {
+            return;
+        };
+        if method == Method::Options && self.addresses_proxy(&request) {
+            return self.answer_options(now, peer, &request, key);
+        }
+        if let Err(retry) = self.limiter.admit(now, peer.addr.ip()) {
+            let retry_after = retry.0.to_string();
+            self.reject(
+                now,
+                peer,
+                &request,
+                key,
+                503,
+                "rate_limited",
+                &[(HeaderName::RetryAfter, retry_after.as_str())],
+            );
+            return;
+        }
+        let target = match policy.route(peer, &request) {
+            RouteDecision::Forward(target) => target,
+            RouteDecision::Refuse(refusal) => {
+                let (code, reason) = match refusal {
+                    Refusal::UnknownSource => (403, "unknown_source"),
+                    Refusal::UnknownNumber => (404, "unknown_number"),
+                    Refusal::Unavailable => (503, "unavailable"),
+                };
+                self.reject(now, peer, &request, key, code, reason, &[]);
+                return;
+            }
+        };
+        let callee_peer = Peer::new(target.transport, target.destination);
+        let mut hop = Hop {
+            peer: callee_peer,
+            request_uri: Some(target.request_uri.clone()),
+            dialog: None,
+            from_leg: None,
+            record_route: false,
+        };
+        if method == Method::Invite {
+            let (Some(call_id), Some(caller_tag)) = (request.call_id(), request.from_tag())
+            else {
+                return;
+            };
+            let id = self.dialogs.next_id();
+            self.dialogs.insert(
+                call_id,
+                Dialog {
+                    id,
+                    caller_tag: caller_tag.to_string(),
+                    callee_tag: None,
+                    caller: peer,
+                    callee: callee_peer,
+                    confirmed: false,
+                },
+            );
+            metrics::counter!(metrics_names::CALLS).increment(1);
+            self.events.push_back(ProxyEvent::CallStarted {
+                dialog: id,
+                tenant: target.tenant,
+                direction: target.direction,
+                callee: request
+                    .request_uri()
+                    .and_then(|uri| uri.user().map(str::to_string)),
+                caller: request
+                    .headers
+                    .get(&HeaderName::From)
+                    .and_then(uri_of_name_addr)
+                    .and_then(SipUri::parse)
+                    .and_then(|uri| uri.user().map(str::to_string)),
+            });
+            hop.dialog = Some(id);
+            hop.from_leg = Some(Leg::Caller);
+            hop.record_route = true;
+        }
+        self.forward(now, peer, request, key, hop, policy);
+    }
+
+    /// In-dialog requests go only where a dialog the proxy record-routed says.
+    fn forward_in_dialog(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        request: Message,
+        key: String,
+        routed_here: bool,
+        policy: &mut dyn ProxyPolicy,
+    ) {
+        let Some((dialog_id, from_leg, next)) = self.in_dialog_hop(&request, routed_here) else {
+            self.reject(now, peer, &request, key, 481, "no_dialog", &[]);
+            return;
+        };
+        let hop = Hop {
+            peer: next,
+            request_uri: None,
+            dialog: Some(dialog_id),
+            from_leg: Some(from_leg),
+            record_route: false,
+        };
+        self.forward(now, peer, request, key, hop, policy);
+    }
+
+    /// The dialog an in-dialog request belongs to, the leg that sent it, and where it
+    /// goes next (§16.6 step 6–7: the top remaining Route, else the Request-URI).
+    fn in_dialog_hop(
+        &self,
+        request: &Message,
+        routed_here: bool,
+    ) -> Option<(DialogId, Leg, Peer)> {
+        if !routed_here {
+            return None;
+        }
+        let dialog = self.dialogs.find(
+            request.call_id()?,
+            request.from_tag().unwrap_or_default(),
+            request.to_tag(),
+        )?;
+        let from_leg = dialog.sender_of(request.from_tag().unwrap_or_default());
+        let leg_peer = dialog.peer(from_leg.other());
+        let next_uri = match request.routes().first() {
+            Some(route) => uri_of_name_addr(route).and_then(SipUri::parse),
+            None => request.request_uri(),
+        };
+        let peer = match next_uri.as_ref().and_then(uri_destination) {
+            Some((addr, transport)) => {
+                let transport = transport.unwrap_or(leg_peer.transport);
+                let same_as_leg = addr == leg_peer.addr && transport == leg_peer.transport;
+                Peer {
+                    transport,
+                    addr,
+                    connection: if same_as_leg { leg_peer.connection } else { None },
+                }
+            }
+            None => leg_peer,
+        };
+        Some((dialog.id, from_leg, peer))
+    }
+
+    /// Forwards a request statefully along `hop` (§16.6).
+    pub(super) fn forward(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        request: Message,
+        key: String,
+        hop: Hop,
+        policy: &mut dyn ProxyPolicy,
+    ) {
+        let Some(method) = request.method().cloned() else {
+            return;
+        };
+        let skeleton = build::response_skeleton(&request);
+        let offer_in_request = is_sdp(&request);
+        let Some((branch, outgoing)) = self.prepare_forward(request, &peer, &hop, policy) else {
+            self.reject(now, peer, &skeleton, key, 400, "bad_request", &[]);
+            return;
+        };
+        let is_invite = method == Method::Invite;
+        let server_machine = if is_invite {
+            ServerMachine::Invite(InviteServerTransaction::new(
+                Transactions::reliability(&peer),
+                self.transactions.timers(),
+            ))
+        } else {
+            ServerMachine::NonInvite(NonInviteServerTransaction::new(
+                Transactions::reliability(&peer),
+                self.transactions.timers(),
+            ))
+        };
+        let ckey = client_key(&branch, &method);
+        self.transactions.servers.insert(
+            key.clone(),
+            ServerTx {
+                machine: server_machine,
+                peer,
+                request: skeleton,
+                client: Some(ckey.clone()),
+                dialog: hop.dialog,
+                from_leg: hop.from_leg,
+                final_sent: false,
+                offer_in_request,
+            },
+        );
+        if is_invite {
+            let trying = build::response(&self.transactions.servers[&key].request, 100, None);
+            self.send_on_server(now, &key, &trying);
+        }
+        let bytes = Bytes::from(outgoing.to_bytes());
+        let reliability = Transactions::reliability(&hop.peer);
+        let timers = self.transactions.timers();
+        let machine = if is_invite {
+            ClientMachine::Invite(InviteClientTransaction::new(
+                now,
+                reliability,
+                timers,
+                bytes,
+            ))
+        } else {
+            ClientMachine::NonInvite(NonInviteClientTransaction::new(
+                now,
+                reliability,
+                timers,
+                bytes,
+            ))
+        };
+        self.transactions.clients.insert(
+            ckey.clone(),
+            ClientTx {
+                machine,
+                peer: hop.peer,
+                forwarded: build::forwarded_skeleton(&outgoing),
+                method,
+                server: Some(key),
+                dialog: hop.dialog,
+                cancel_sent: false,
+            },
+        );
+        self.flush(now, &TxKey::Client(ckey));
+    }
+
+    /// Builds the request to send: new Request-URI, Max-Forwards, Record-Route, Via,
+    /// anchored SDP. Returns the branch and the message.
+    fn prepare_forward(
+        &self,
+        mut request: Message,
+        from: &Peer,
+        hop: &Hop,
+        policy: &mut dyn ProxyPolicy,
+    ) -> Option<(String, Message)> {
+        let method = request.method()?.clone();
+        let branch = {
+            let upstream = request.top_via()?;
+            let cseq = request.cseq()?;
+            self.branches.make(&BranchInputs {
+                upstream_branch: upstream.branch().unwrap_or_default(),
+                request_uri: &request.request_line()?.uri,
+                call_id: request.call_id()?,
+                from_tag: request.from_tag().unwrap_or_default(),
+                to_tag: request.to_tag().unwrap_or_default(),
+                cseq: cseq.seq,
+            })
+        };
+        if let (Some(uri), crate::message::StartLine::Request(line)) =
+            (&hop.request_uri, &mut request.start)
+        {
+            line.uri = uri.clone();
+        }
+        let max_forwards = request
+            .max_forwards()
+            .map_or(DEFAULT_MAX_FORWARDS, |mf| mf.saturating_sub(1));
+        request
+            .headers
+            .set(HeaderName::MaxForwards, max_forwards.to_string());
+        if hop.record_route {
+            let inbound = self.locality.record_route(from.transport, from.addr);
+            request.headers.prepend(HeaderName::RecordRoute, inbound.clone());
+            let outbound = self.locality.record_route(hop.peer.transport, hop.peer.addr);
+            if outbound != inbound {
+                request.headers.prepend(HeaderName::RecordRoute, outbound);
+            }
+        }
+        let via_addr = self.locality.advertised(hop.peer.transport, hop.peer.addr);
+        request.headers.prepend(
+            HeaderName::Via,
+            format!(
+                "SIP/2.0/{} {via_addr};branch={branch}",
+                hop.peer.transport.via_token()
+            ),
+        );
+        if let (Some(dialog), Some(leg)) = (hop.dialog, hop.from_leg) {
+            if is_sdp(&request) {
+                let kind = match method {
+                    Method::Ack | Method::Prack => SdpKind::Answer,
+                    _ => SdpKind::Offer,
+                };
+                if let Some(body) = policy.rewrite_sdp(dialog, leg, kind, &request.body) {
+                    request.body = body;
+                }
+            }
+        }
+        Some((branch, request))
+    }
+
+    /// ACK: absorbed by the INVITE transaction it acknowledges (non-2xx), otherwise
+    /// an end-to-end ACK for a 2xx, forwarded statelessly inside its dialog.
+    fn on_ack(
+        &mut self,
+        now: Instant,
+        sender: Peer,
+        ack: Message,
+        invite_key: &str,
+        policy: &mut dyn ProxyPolicy,
+    ) {
+        if let Some(server) = self.transactions.servers.get_mut(invite_key) {
+            if let ServerMachine::Invite(tx) = &mut server.machine {
+                if tx.handle_ack(now) == AckDisposition::Absorbed {
+                    self.flush(now, &TxKey::Server(invite_key.to_string()));
+                    return;
+                }
+            }
+        }
+        let (ack, routed_here) = self.pop_own_routes(ack);
+        let Some((dialog, from_leg, next)) = self.in_dialog_hop(&ack, routed_here) else {
+            metrics::counter!(metrics_names::REJECTS, "reason" => "stray_ack").increment(1);
+            return;
+        };
+        let hop = Hop {
+            peer: next,
+            request_uri: None,
+            dialog: Some(dialog),
+            from_leg: Some(from_leg),
+            record_route: false,
+        };
+        if let Some((_, outgoing)) = self.prepare_forward(ack, &sender, &hop, policy) {
+            self.transmit(hop.peer, Bytes::from(outgoing.to_bytes()));
+        }
+    }
+
+    /// CANCEL (§16.10): answered here, and sent on to the pending INVITE's next hop.
+    fn on_cancel(&mut self, now: Instant, peer: Peer, cancel: Message, key: String) {
+        let Some(invite_key) = key
+            .strip_suffix("|CANCEL")
+            .map(|stem| format!("{stem}|INVITE"))
+        else {
+            return;
+        };
+        let pending = self
+            .transactions
+            .servers
+            .get(&invite_key)
+            .filter(|server| matches!(server.machine, ServerMachine::Invite(_)))
+            .map(|server| (server.final_sent, server.client.clone()));
+        let Some((final_sent, client)) = pending else {
+            self.reject(now, peer, &cancel, key, 481, "no_transaction", &[]);
+            return;
+        };
+        self.respond(now, peer, &cancel, key, 200, &[]);
+        if final_sent {
+            return;
+        }
+        let Some(client_key_invite) = client else {
+            return;
+        };
+        let Some(invite) = self.transactions.clients.get_mut(&client_key_invite) else {
+            return;
+        };
+        if invite.cancel_sent {
+            return;
+        }
+        invite.cancel_sent = true;
+        if let ClientMachine::Invite(tx) = &mut invite.machine {
+            tx.handle_cancel_sent(now);
+        }
+        let next = invite.peer;
+        let Some(outgoing) = build::cancel_for(&invite.forwarded) else {
+            return;
+        };
+        let Some(branch) = outgoing.top_via().and_then(|via| via.branch().map(str::to_string))
+        else {
+            return;
+        };
+        let ckey = client_key(&branch, &Method::Cancel);
+        let machine = ClientMachine::NonInvite(NonInviteClientTransaction::new(
+            now,
+            Transactions::reliability(&next),
+            self.transactions.timers(),
+            Bytes::from(outgoing.to_bytes()),
+        ));
+        self.transactions.clients.insert(
+            ckey.clone(),
+            ClientTx {
+                machine,
+                peer: next,
+                forwarded: outgoing,
+                method: Method::Cancel,
+                server: None,
+                dialog: None,
+                cancel_sent: false,
+            },
+        );
+        self.flush(now, &TxKey::Client(ckey));
+    }
+
+    fn answer_options(&mut self, now: Instant, peer: Peer, request: &Message, key: String) {
+        self.respond(
+            now,
+            peer,
+            request,
+            key,
+            200,
+            &[
+                (
+                    HeaderName::Allow,
+                    "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO, PRACK, REFER, NOTIFY, MESSAGE",
+                ),
+                (HeaderName::Other("Accept".into()), "application/sdp"),
+            ],
+        );
+    }
+
+    /// Answers a request with a final status and counts why.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn reject(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        request: &Message,
+        key: String,
+        code: u16,
+        reason: &'static str,
+        extra: &[(HeaderName, &str)],
+    ) {
+        metrics::counter!(metrics_names::REJECTS, "reason" => reason).increment(1);
+        self.respond(now, peer, request, key, code, extra);
+    }
+
+    /// Answers a request here with a final response, on a new server transaction so
+    /// retransmissions get the same answer.
+    pub(super) fn respond(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        request: &Message,
+        key: String,
+        code: u16,
+        extra: &[(HeaderName, &str)],
+    ) {
+        let Some(method) = request.method().cloned() else {
+            return;
+        };
+        let reliability = Transactions::reliability(&peer);
+        let timers = self.transactions.timers();
+        let machine = if method == Method::Invite {
+            ServerMachine::Invite(InviteServerTransaction::new(reliability, timers))
+        } else {
+            ServerMachine::NonInvite(NonInviteServerTransaction::new(reliability, timers))
+        };
+        let mut response = build::response(request, code, Some(&new_tag()));
+        for (name, value) in extra {
+            response.headers.push(name.clone(), *value);
+        }
+        self.transactions.servers.insert(
+            key.clone(),
+            ServerTx {
+                machine,
+                peer,
+                request: build::response_skeleton(request),
+                client: None,
+                dialog: None,
+                from_leg: None,
+                final_sent: false,
+                offer_in_request: false,
+            },
+        );
+        self.send_on_server(now, &key, &response);
+    }
+
+    /// Whether the request is addressed to the gateway itself (no Route left and a
+    /// Request-URI naming one of its listeners).
+    fn addresses_proxy(&self, request: &Message) -> bool {
+        request.routes().is_empty()
+            && request
+                .request_uri()
+                .is_some_and(|uri| self.locality.is_local_uri(&uri))
+    }
+
+    /// Loop detection (§16.3 step 4): one of our own Vias carries the branch we would
+    /// compute for this very request again.
+    fn is_looping(&self, request: &Message) -> bool {
+        let vias = request.vias();
+        let (Some(line), Some(call_id), Some(cseq)) =
+            (request.request_line(), request.call_id(), request.cseq())
+        else {
+            return false;
+        };
+        vias.iter().enumerate().any(|(at, via)| {
+            let (Some(branch), Some(upstream)) = (via.branch(), vias.get(at + 1)) else {
+                return false;
+            };
+            self.locality.is_local_sent_by(&via.host, via.port)
+                && self.branches.is_ours_for(
+                    branch,
+                    &BranchInputs {
+                        upstream_branch: upstream.branch().unwrap_or_default(),
+                        request_uri: &line.uri,
+                        call_id,
+                        from_tag: request.from_tag().unwrap_or_default(),
+                        to_tag: request.to_tag().unwrap_or_default(),
+                        cseq: cseq.seq,
+                    },
+                )
+        })
+    }
+
+    /// Route processing (§16.4): drops the Route values that name this proxy from the
+    /// top, and a Request-URI that names it when the previous hop was a strict router.
+    /// Returns whether the request was routed here.
+    fn pop_own_routes(&self, mut request: Message) -> (Message, bool) {
+        let routes = request.routes();
+        let own = routes
+            .iter()
+            .take_while(|route| {
+                uri_of_name_addr(route)
+                    .and_then(SipUri::parse)
+                    .is_some_and(|uri| self.locality.is_local_uri(&uri))
+            })
+            .count();
+        let mut routed_here = own > 0;
+        if own > 0 {
+            request.headers.remove_all(&HeaderName::Route);
+            for route in routes.iter().skip(own) {
+                request.headers.push(HeaderName::Route, route.as_str());
+            }
+        }
+        let strict_previous_hop = request
+            .request_uri()
+            .is_some_and(|uri| self.locality.is_local_uri(&uri) && !uri.has_lr());
+        if strict_previous_hop {
+            let remaining = request.routes();
+            if let Some(last) = remaining.last() {
+                if let Some(uri) = uri_of_name_addr(last).map(str::to_string) {
+                    if let crate::message::StartLine::Request(line) = &mut request.start {
+                        line.uri = uri;
+                    }
+                    request.headers.remove_all(&HeaderName::Route);
+                    for route in remaining.iter().take(remaining.len() - 1) {
+                        request.headers.push(HeaderName::Route, route.as_str());
+                    }
+                    routed_here = true;
+                }
+            }
+        }
+        (request, routed_here)
+    }
+
+    pub(super) fn send_on_server(&mut self, now: Instant, key: &str, response: &Message) {
+        let Some(code) = response.status_code() else {
+            return;
+        };
+        let Some(server) = self.transactions.servers.get_mut(key) else {
+            return;
+        };
+        let bytes = Bytes::from(response.to_bytes());
+        let sent = match &mut server.machine {
+            ServerMachine::Invite(tx) => tx.send_response(now, code, bytes),
+            ServerMachine::NonInvite(tx) => tx.send_response(now, code, bytes),
+        };
+        match sent {
+            Ok(()) => {
+                if code >= 200 {
+                    server.final_sent = true;
+                }
+                metrics::counter!(metrics_names::RESPONSES_SENT, "code" => code.to_string())
+                    .increment(1);
+            }
+            Err(error) => tracing::debug!(%error, code, "response not sent"),
+        }
+        self.flush(now, &TxKey::Server(key.to_string()));
+    }
+
+    /// Sends what a transaction produced.
+    pub(super) fn flush(&mut self, now: Instant, key: &TxKey) {
+        let Some(drained) = self.transactions.drain(key) else {
+            return;
+        };
+        for bytes in drained.transmits {
+            self.transmit(drained.peer, bytes);
+        }
+        self.handle_transaction_events(now, key, drained.events, None);
+    }
+}

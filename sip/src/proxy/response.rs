@@ -1,0 +1,262 @@
+//! Responses from next hops (§16.7) and what transactions report: timeouts,
+//! ACKs to build, terminations.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::build;
+use super::dialog::Leg;
+use super::hooks::{ProxyPolicy, SdpKind};
+use super::metrics_names;
+use super::request::client_key;
+use super::transactions::{ClientMachine, TxKey};
+use super::{EndReason, Proxy, ProxyEvent};
+use crate::message::{HeaderName, Message, Method};
+use crate::transaction::TransactionEvent;
+use crate::Peer;
+
+impl Proxy {
+    pub(super) fn on_response(
+        &mut self,
+        now: Instant,
+        _peer: Peer,
+        response: Message,
+        policy: &mut dyn ProxyPolicy,
+    ) {
+        let Some(code) = response.status_code() else {
+            return;
+        };
+        metrics::counter!(metrics_names::RESPONSES_RECEIVED, "code" => code.to_string())
+            .increment(1);
+        let (Some(via), Some(cseq)) = (response.top_via(), response.cseq()) else {
+            return;
+        };
+        let Some(branch) = via.branch() else {
+            return;
+        };
+        if !self.locality.is_local_sent_by(&via.host, via.port) {
+            metrics::counter!(metrics_names::REJECTS, "reason" => "stray_response").increment(1);
+            return;
+        }
+        let key = client_key(branch, &cseq.method);
+        let Some(client) = self.transactions.clients.get_mut(&key) else {
+            metrics::counter!(metrics_names::REJECTS, "reason" => "stray_response").increment(1);
+            return;
+        };
+        let handled = match &mut client.machine {
+            ClientMachine::Invite(tx) => tx.handle_response(now, code, Bytes::new()),
+            ClientMachine::NonInvite(tx) => tx.handle_response(now, code, Bytes::new()),
+        };
+        if let Err(error) = handled {
+            tracing::debug!(%error, code, "response not taken by its transaction");
+            return;
+        }
+        let key = TxKey::Client(key);
+        let Some(drained) = self.transactions.drain(&key) else {
+            return;
+        };
+        for bytes in drained.transmits {
+            self.transmit(drained.peer, bytes);
+        }
+        self.handle_transaction_events(now, &key, drained.events, Some((&response, policy)));
+    }
+
+    /// A due timer of one transaction.
+    pub(super) fn drive_transaction(&mut self, now: Instant, key: TxKey) {
+        let Some(drained) = self.transactions.fire(now, &key) else {
+            return;
+        };
+        for bytes in drained.transmits {
+            self.transmit(drained.peer, bytes);
+        }
+        self.handle_transaction_events(now, &key, drained.events, None);
+    }
+
+    pub(super) fn handle_transaction_events(
+        &mut self,
+        now: Instant,
+        key: &TxKey,
+        events: Vec<TransactionEvent>,
+        mut response: Option<(&Message, &mut dyn ProxyPolicy)>,
+    ) {
+        let TxKey::Client(client_key) = key else {
+            return;
+        };
+        for event in events {
+            match event {
+                TransactionEvent::Response { .. } => {
+                    if let Some((message, policy)) = response.as_mut() {
+                        self.pass_upstream(now, client_key, message, &mut **policy);
+                    }
+                }
+                TransactionEvent::AckNeeded => {
+                    if let Some((message, _)) = response.as_ref() {
+                        self.acknowledge(now, client_key, message);
+                    }
+                }
+                TransactionEvent::Timeout => self.on_client_timeout(now, client_key),
+                TransactionEvent::Terminated => {}
+            }
+        }
+    }
+
+    /// Sends a downstream response on to the sender of the request (§16.7), anchoring
+    /// its SDP and following the dialog it changes.
+    fn pass_upstream(
+        &mut self,
+        now: Instant,
+        client_key: &str,
+        response: &Message,
+        policy: &mut dyn ProxyPolicy,
+    ) {
+        let Some(code) = response.status_code() else {
+            return;
+        };
+        let Some((server_key, method, cancelled)) = self
+            .transactions
+            .clients
+            .get(client_key)
+            .and_then(|c| c.server.clone().map(|s| (s, c.method.clone(), c.cancel_sent)))
+        else {
+            return;
+        };
+        let Some(server) = self.transactions.servers.get(&server_key) else {
+            return;
+        };
+        let (dialog, from_leg, offer_in_request) =
+            (server.dialog, server.from_leg, server.offer_in_request);
+        let mut upstream = response.clone();
+        upstream.headers.remove_first(&HeaderName::Via);
+        if let (Some(dialog), Some(leg)) = (dialog, from_leg) {
+            let carries_sdp = !upstream.body.is_empty()
+                && matches!(method, Method::Invite | Method::Update | Method::Prack)
+                && upstream
+                    .headers
+                    .get(&HeaderName::ContentType)
+                    .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("application/sdp"));
+            if carries_sdp && code < 300 {
+                let kind = if offer_in_request {
+                    SdpKind::Answer
+                } else {
+                    SdpKind::Offer
+                };
+                if let Some(body) = policy.rewrite_sdp(dialog, leg.other(), kind, &upstream.body) {
+                    upstream.body = body;
+                }
+            }
+            self.follow_dialog(dialog, leg, &method, code, response, cancelled);
+        }
+        self.send_on_server(now, &server_key, &upstream);
+    }
+
+    /// Dialog state from a final response: answered, refused, or hung up.
+    fn follow_dialog(
+        &mut self,
+        dialog: super::DialogId,
+        from_leg: Leg,
+        method: &Method,
+        code: u16,
+        response: &Message,
+        cancelled: bool,
+    ) {
+        if code < 200 {
+            return;
+        }
+        let Some(state) = self.dialogs.get_mut(dialog) else {
+            return;
+        };
+        match method {
+            Method::Invite if !state.confirmed => {
+                if code < 300 {
+                    state.confirmed = true;
+                    state.callee_tag = response.to_tag().map(str::to_string);
+                    self.events.push_back(ProxyEvent::CallAnswered { dialog });
+                } else {
+                    self.dialogs.remove(dialog);
+                    let reason = if cancelled && code == 487 {
+                        EndReason::Cancelled
+                    } else {
+                        EndReason::Rejected(code)
+                    };
+                    self.events.push_back(ProxyEvent::CallEnded { dialog, reason });
+                }
+            }
+            Method::Bye => {
+                self.dialogs.remove(dialog);
+                self.events.push_back(ProxyEvent::CallEnded {
+                    dialog,
+                    reason: EndReason::Hangup(from_leg),
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// The hop-by-hop ACK for a non-2xx final response to a forwarded INVITE.
+    fn acknowledge(&mut self, now: Instant, client_key: &str, response: &Message) {
+        let Some(client) = self.transactions.clients.get_mut(client_key) else {
+            return;
+        };
+        let Some(ack) = build::ack_for(&client.forwarded, response) else {
+            return;
+        };
+        if let ClientMachine::Invite(tx) = &mut client.machine {
+            if let Err(error) = tx.send_ack(Bytes::from(ack.to_bytes())) {
+                tracing::debug!(%error, "hop-by-hop ACK not sent");
+            }
+        }
+        self.flush(now, &TxKey::Client(client_key.to_string()));
+    }
+
+    /// No final response from the next hop (Timer B/F): answer 408 upstream unless a
+    /// final went up already; a CANCEL nobody answered ends its INVITE with 487.
+    fn on_client_timeout(&mut self, now: Instant, client_key: &str) {
+        let Some(client) = self.transactions.clients.get(client_key) else {
+            return;
+        };
+        let (method, dialog) = (client.method.clone(), client.dialog);
+        let server_key = match (&method, &client.server) {
+            (Method::Cancel, _) => {
+                let invite = client_key
+                    .strip_suffix("|CANCEL")
+                    .map(|stem| format!("{stem}|INVITE"));
+                invite
+                    .and_then(|k| self.transactions.clients.get(&k))
+                    .and_then(|invite| invite.server.clone())
+            }
+            (_, server) => server.clone(),
+        };
+        let code = if method == Method::Cancel { 487 } else { 408 };
+        if let Some(server_key) = server_key {
+            let pending = self
+                .transactions
+                .servers
+                .get(&server_key)
+                .filter(|server| !server.final_sent)
+                .map(|server| (build::response(&server.request, code, Some(&super::request::new_tag())), server.dialog, server.from_leg));
+            if let Some((reply, server_dialog, from_leg)) = pending {
+                self.send_on_server(now, &server_key, &reply);
+                if let Some(dialog) = server_dialog.or(dialog) {
+                    self.end_on_timeout(dialog, &method, from_leg);
+                }
+            }
+        }
+    }
+
+    fn end_on_timeout(&mut self, dialog: super::DialogId, method: &Method, from_leg: Option<Leg>) {
+        let ends = match method {
+            Method::Bye => Some(EndReason::Hangup(from_leg.unwrap_or(Leg::Caller))),
+            Method::Invite | Method::Cancel => self
+                .dialogs
+                .get_mut(dialog)
+                .filter(|state| !state.confirmed)
+                .map(|_| EndReason::Timeout),
+            _ => None,
+        };
+        if let Some(reason) = ends {
+            self.dialogs.remove(dialog);
+            self.events.push_back(ProxyEvent::CallEnded { dialog, reason });
+        }
+    }
+}

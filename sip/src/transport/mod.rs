@@ -1,0 +1,234 @@
+//! The tokio shell around the proxy core: sockets in, sockets out, timers.
+//!
+//! One task owns the [`Proxy`] and the application's [`ProxyPolicy`]; socket tasks
+//! only move bytes and talk to it over channels, so the core needs no locks.
+
+mod tcp;
+mod udp;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+
+use crate::message::{Message, ParseError};
+use crate::proxy::{Proxy, ProxyPolicy, Transmit};
+use crate::{ConnectionId, Peer, Transport};
+
+/// How many inbound messages may wait for the proxy task before datagrams are
+/// dropped (UDP peers retransmit; an unbounded queue would only hide overload).
+const INBOUND_QUEUE: usize = 16_384;
+/// Bytes queued towards one stream connection before it is considered stuck.
+const CONNECTION_QUEUE: usize = 1_024;
+
+/// Something a socket task hands to the proxy task.
+pub(crate) enum Inbound {
+    Datagram { peer: Peer, bytes: Bytes },
+    Framed {
+        peer: Peer,
+        parsed: Box<Result<Message, ParseError>>,
+    },
+    Connected {
+        id: ConnectionId,
+        addr: SocketAddr,
+        writer: mpsc::Sender<Bytes>,
+    },
+    Closed { id: ConnectionId },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("cannot listen on {transport}:{addr}: {source}")]
+    Bind {
+        transport: Transport,
+        addr: SocketAddr,
+        source: io::Error,
+    },
+}
+
+/// Sockets bound and ready; [`SipServer::run`] starts serving them.
+pub struct SipServer {
+    udp: Vec<(Arc<UdpSocket>, SocketAddr)>,
+    tcp: Vec<(TcpListener, SocketAddr)>,
+}
+
+impl SipServer {
+    /// Binds every listener, so a configuration error shows before anything runs.
+    pub async fn bind(listeners: &[(Transport, SocketAddr)]) -> Result<SipServer, TransportError> {
+        let mut server = SipServer {
+            udp: Vec::new(),
+            tcp: Vec::new(),
+        };
+        for &(transport, addr) in listeners {
+            let bind_error = |source| TransportError::Bind {
+                transport,
+                addr,
+                source,
+            };
+            match transport {
+                Transport::Udp => {
+                    let socket = udp::bind(addr).map_err(bind_error)?;
+                    let local = socket.local_addr().map_err(bind_error)?;
+                    server.udp.push((Arc::new(socket), local));
+                }
+                Transport::Tcp => {
+                    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+                    let local = listener.local_addr().map_err(bind_error)?;
+                    server.tcp.push((listener, local));
+                }
+            }
+        }
+        Ok(server)
+    }
+
+    /// The addresses actually bound (port 0 resolved).
+    pub fn local_addrs(&self) -> Vec<(Transport, SocketAddr)> {
+        self.udp
+            .iter()
+            .map(|(_, addr)| (Transport::Udp, *addr))
+            .chain(self.tcp.iter().map(|(_, addr)| (Transport::Tcp, *addr)))
+            .collect()
+    }
+
+    /// Serves until the process ends.
+    pub async fn run<P: ProxyPolicy + Send>(self, mut proxy: Proxy, mut policy: P) {
+        let (inbound_tx, mut inbound) = mpsc::channel(INBOUND_QUEUE);
+        let ids = Arc::new(AtomicU64::new(1));
+        for (socket, _) in &self.udp {
+            tokio::spawn(udp::receive(socket.clone(), inbound_tx.clone()));
+        }
+        for (listener, _) in self.tcp {
+            tokio::spawn(tcp::accept(listener, ids.clone(), inbound_tx.clone()));
+        }
+        let mut out = Outbound {
+            udp: self.udp.iter().map(|(s, a)| (s.clone(), *a)).collect(),
+            connections: HashMap::new(),
+            by_addr: HashMap::new(),
+            pending: HashMap::new(),
+            ids,
+            inbound: inbound_tx,
+        };
+        loop {
+            let deadline = proxy.poll_timeout();
+            tokio::select! {
+                message = inbound.recv() => {
+                    let Some(message) = message else { return };
+                    out.handle(Instant::now(), message, &mut proxy, &mut policy);
+                    // Drain what is already queued before looking at timers again.
+                    while let Ok(message) = inbound.try_recv() {
+                        out.handle(Instant::now(), message, &mut proxy, &mut policy);
+                    }
+                }
+                _ = sleep_until(deadline) => {
+                    proxy.handle_timeout(Instant::now());
+                }
+            }
+            while let Some(transmit) = proxy.poll_transmit() {
+                out.send(transmit).await;
+            }
+            while let Some(event) = proxy.poll_event() {
+                policy.on_event(event);
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The proxy task's view of the sockets it writes to.
+struct Outbound {
+    udp: Vec<(Arc<UdpSocket>, SocketAddr)>,
+    connections: HashMap<ConnectionId, (SocketAddr, mpsc::Sender<Bytes>)>,
+    by_addr: HashMap<SocketAddr, ConnectionId>,
+    /// Writes waiting for an outgoing connection to be established.
+    pending: HashMap<ConnectionId, Vec<Bytes>>,
+    ids: Arc<AtomicU64>,
+    inbound: mpsc::Sender<Inbound>,
+}
+
+impl Outbound {
+    fn handle<P: ProxyPolicy>(
+        &mut self,
+        now: Instant,
+        message: Inbound,
+        proxy: &mut Proxy,
+        policy: &mut P,
+    ) {
+        match message {
+            Inbound::Datagram { peer, bytes } => proxy.handle_datagram(now, peer, &bytes, policy),
+            Inbound::Framed { peer, parsed } => proxy.handle_parsed(now, peer, *parsed, policy),
+            Inbound::Connected { id, addr, writer } => {
+                for bytes in self.pending.remove(&id).unwrap_or_default() {
+                    if writer.try_send(bytes).is_err() {
+                        tracing::debug!(%addr, "stream connection queue full");
+                    }
+                }
+                self.by_addr.insert(addr, id);
+                self.connections.insert(id, (addr, writer));
+            }
+            Inbound::Closed { id } => {
+                self.pending.remove(&id);
+                if let Some((addr, _)) = self.connections.remove(&id) {
+                    if self.by_addr.get(&addr) == Some(&id) {
+                        self.by_addr.remove(&addr);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn send(&mut self, transmit: Transmit) {
+        let Transmit { peer, bytes } = transmit;
+        match peer.transport {
+            Transport::Udp => {
+                let socket = self
+                    .udp
+                    .iter()
+                    .find(|(_, local)| local.is_ipv4() == peer.addr.is_ipv4())
+                    .or_else(|| self.udp.first());
+                if let Some((socket, _)) = socket {
+                    if let Err(error) = socket.send_to(&bytes, peer.addr).await {
+                        tracing::debug!(peer = %peer.addr, %error, "datagram not sent");
+                    }
+                }
+            }
+            Transport::Tcp => self.send_stream(peer, bytes),
+        }
+    }
+
+    /// Writes on the message's connection, an open one to the same address, or a
+    /// new one.
+    fn send_stream(&mut self, peer: Peer, bytes: Bytes) {
+        let id = peer
+            .connection
+            .filter(|id| self.connections.contains_key(id) || self.pending.contains_key(id))
+            .or_else(|| self.by_addr.get(&peer.addr).copied());
+        if let Some(id) = id {
+            if let Some((_, writer)) = self.connections.get(&id) {
+                if writer.try_send(bytes).is_err() {
+                    tracing::debug!(peer = %peer.addr, "stream connection queue full");
+                }
+                return;
+            }
+            if let Some(queue) = self.pending.get_mut(&id) {
+                queue.push(bytes);
+                return;
+            }
+        }
+        let id = ConnectionId(self.ids.fetch_add(1, Ordering::Relaxed));
+        self.by_addr.insert(peer.addr, id);
+        self.pending.insert(id, vec![bytes]);
+        tokio::spawn(tcp::connect(peer.addr, id, self.inbound.clone()));
+    }
+}

@@ -1,0 +1,113 @@
+//! Tenant routing: which tenant a request belongs to and where it goes. Calls from a
+//! tenant's PBX go to its carrier; calls from its carrier to one of its numbers go
+//! to its PBX; nothing else is forwarded.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use greffier_sip::message::Message;
+use greffier_sip::proxy::{
+    Direction, ForwardTarget, ProxyEvent, ProxyPolicy, Refusal, RouteDecision,
+};
+use greffier_sip::Peer;
+use tokio::sync::watch;
+
+use crate::config::{mask_number, normalize_number, Config, SipHost, SipUri, SourceRole};
+
+const DEFAULT_SIP_PORT: u16 = 5060;
+
+/// The application side of the proxy, reading the configuration in force at each
+/// decision so a reload applies to the next call without touching calls in progress.
+pub struct TenantRouter {
+    config: watch::Receiver<Arc<Config>>,
+}
+
+impl TenantRouter {
+    pub fn new(config: watch::Receiver<Arc<Config>>) -> TenantRouter {
+        TenantRouter { config }
+    }
+}
+
+/// Where a configured next-hop URI points, and how it is written in a Request-URI.
+fn next_hop(uri: &SipUri) -> Option<(SocketAddr, String)> {
+    let SipHost::Ip(ip) = uri.host else {
+        // Next hops are configured as addresses: the gateway does no DNS on the call
+        // path.
+        return None;
+    };
+    let addr = SocketAddr::new(ip, uri.port.unwrap_or(DEFAULT_SIP_PORT));
+    let host = match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    };
+    let hostport = match uri.port {
+        Some(port) => format!("{host}:{port}"),
+        None => host,
+    };
+    Some((addr, hostport))
+}
+
+impl ProxyPolicy for TenantRouter {
+    fn route(&mut self, source: Peer, request: &Message) -> RouteDecision {
+        let config = self.config.borrow().clone();
+        let Some((tenant, role)) = config.tenant_for_source(source.addr.ip()) else {
+            return RouteDecision::Refuse(Refusal::UnknownSource);
+        };
+        let uri = request.request_uri();
+        let user = uri.as_ref().and_then(|uri| uri.user()).map(str::to_string);
+        let (target, direction) = match role {
+            SourceRole::Pbx => (&tenant.carrier.uri, Direction::Outbound),
+            SourceRole::Carrier => {
+                let own_number = user
+                    .as_deref()
+                    .and_then(normalize_number)
+                    .and_then(|number| config.tenant_for_number(&number))
+                    .is_some_and(|owner| owner.id == tenant.id);
+                if !own_number {
+                    return RouteDecision::Refuse(Refusal::UnknownNumber);
+                }
+                (&tenant.pbx.uri, Direction::Inbound)
+            }
+        };
+        let Some((destination, hostport)) = next_hop(target) else {
+            tracing::warn!(tenant = %tenant.id, "next hop is not an IP address");
+            return RouteDecision::Refuse(Refusal::Unavailable);
+        };
+        let request_uri = match &user {
+            Some(user) => format!("sip:{user}@{hostport}"),
+            None => format!("sip:{hostport}"),
+        };
+        RouteDecision::Forward(ForwardTarget {
+            tenant: tenant.id.clone(),
+            request_uri,
+            destination,
+            transport: source.transport,
+            direction,
+        })
+    }
+
+    fn on_event(&mut self, event: ProxyEvent) {
+        match event {
+            ProxyEvent::CallStarted {
+                dialog,
+                tenant,
+                direction,
+                callee,
+                caller,
+            } => tracing::info!(
+                call = dialog.0,
+                %tenant,
+                ?direction,
+                caller = %caller.as_deref().map(mask_number).unwrap_or_default(),
+                callee = %callee.as_deref().map(mask_number).unwrap_or_default(),
+                "call started"
+            ),
+            ProxyEvent::CallAnswered { dialog } => {
+                tracing::debug!(call = dialog.0, "call answered")
+            }
+            ProxyEvent::CallEnded { dialog, reason } => {
+                tracing::info!(call = dialog.0, ?reason, "call ended")
+            }
+        }
+    }
+}

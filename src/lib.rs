@@ -1,0 +1,6 @@
+//! Library side of the `greffier` binary package: the parts the binary, its
+//! integration tests and its benchmarks share.
+
+pub mod config;
+pub mod admin;
+pub mod gateway;
