@@ -1,1 +1,37 @@
-//! placeholder
+//! greffier-vault: per-tenant envelope encryption.
+//!
+//! - [`format`]: the `.grf` object format (header, chunked AES-256-GCM body),
+//!   specified byte by byte in `vault/FORMAT.md`;
+//! - [`ObjectEncryptor`] / [`ObjectDecryptor`]: streaming, I/O-free sealing
+//!   and opening of one object;
+//! - [`keys`]: data keys, tenant KEKs in a sealed [`Keyring`], client-held
+//!   keys (HPKE), the node [`MasterKey`];
+//! - [`blind_index`]: phone numbers as keyed hashes for subject lookups.
+
+pub mod blind_index;
+mod byte_reader;
+pub mod decrypt;
+pub mod encrypt;
+pub mod error;
+pub mod format;
+pub mod keys;
+pub mod tenant;
+
+pub use blind_index::blind_index;
+pub use decrypt::{decrypt_all, decrypt_with_private_key, ObjectDecryptor};
+pub use encrypt::ObjectEncryptor;
+pub use error::VaultError;
+pub use format::header::{Header, KeySlot, ObjectKind, ObjectParams, DEFAULT_CHUNK_SIZE};
+pub use keys::client::ClientPrivateKey;
+pub use keys::keyring::{Keyring, Sealing, TenantStatus};
+pub use keys::secret::{DataKey, IndexKey, Kek, MasterKey};
+pub use keys::{DataKeyResolver, TenantKey};
+pub use tenant::TenantId;
+
+/// A new record id: UUIDv7, time-ordered and random, never derived from SIP
+/// identifiers.
+pub fn new_record_id() -> uuid::Uuid {
+    uuid::Uuid::now_v7()
+}
+
+pub use uuid::Uuid;

@@ -1,0 +1,383 @@
+//! Per-tenant keys: versioned KEKs (or a client public key) and the blind
+//! index key, sealed in one file under the node master key.
+//!
+//! Every change is written to disk before it takes effect in memory, and is
+//! applied to the file's current contents rather than to this process's
+//! copy, so a gateway that rotates a key cannot bring back a tenant that the
+//! CLI shredded meanwhile. Processes that only read call
+//! [`Keyring::reload`] to see changes made elsewhere.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::blind_index::blind_index;
+use crate::error::VaultError;
+use crate::format::header::Header;
+use crate::keys::codec::{decode_state, encode_state};
+use crate::keys::secret::{DataKey, IndexKey, Kek, MasterKey};
+use crate::keys::{client, store, unwrap_managed, DataKeyResolver, TenantKey};
+use crate::tenant::TenantId;
+
+/// What new objects of a tenant are sealed with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sealing {
+    Managed { version: u32 },
+    Client { public_key: [u8; 32] },
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct TenantKeys {
+    /// Every KEK version ever created and not shredded: old objects keep
+    /// naming the version they were wrapped with.
+    pub(crate) keks: BTreeMap<u32, Kek>,
+    pub(crate) sealing: Sealing,
+    pub(crate) index_key: IndexKey,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum TenantEntry {
+    Active(TenantKeys),
+    /// Kept as a tombstone so readers report `KeyShredded`, not "unknown".
+    Shredded,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct KeyringState {
+    pub(crate) tenants: BTreeMap<TenantId, TenantEntry>,
+}
+
+/// A tenant's key status, for listings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TenantStatus {
+    Active {
+        sealing: Sealing,
+        kek_versions: Vec<u32>,
+    },
+    Shredded,
+}
+
+impl KeyringState {
+    fn active(&self, tenant: &TenantId) -> Result<&TenantKeys, VaultError> {
+        match self.tenants.get(tenant) {
+            Some(TenantEntry::Active(keys)) => Ok(keys),
+            other => Err(unavailable(tenant, other.is_some())),
+        }
+    }
+
+    fn active_mut(&mut self, tenant: &TenantId) -> Result<&mut TenantKeys, VaultError> {
+        match self.tenants.get_mut(tenant) {
+            Some(TenantEntry::Active(keys)) => Ok(keys),
+            other => Err(unavailable(tenant, other.is_some())),
+        }
+    }
+
+    fn insert_new(&mut self, tenant: &TenantId, keys: TenantKeys) -> Result<(), VaultError> {
+        match self.tenants.get(tenant) {
+            Some(TenantEntry::Active(_)) => Err(VaultError::TenantExists {
+                tenant: tenant.clone(),
+            }),
+            Some(TenantEntry::Shredded) => Err(VaultError::KeyShredded {
+                tenant: tenant.clone(),
+            }),
+            None => {
+                self.tenants
+                    .insert(tenant.clone(), TenantEntry::Active(keys));
+                Ok(())
+            }
+        }
+    }
+
+    fn add_managed(&mut self, tenant: &TenantId) -> Result<(), VaultError> {
+        let keys = TenantKeys {
+            keks: BTreeMap::from([(1, Kek::generate()?)]),
+            sealing: Sealing::Managed { version: 1 },
+            index_key: IndexKey::generate()?,
+        };
+        self.insert_new(tenant, keys)
+    }
+
+    fn add_client(&mut self, tenant: &TenantId, public_key: [u8; 32]) -> Result<(), VaultError> {
+        let keys = TenantKeys {
+            keks: BTreeMap::new(),
+            sealing: Sealing::Client { public_key },
+            index_key: IndexKey::generate()?,
+        };
+        self.insert_new(tenant, keys)
+    }
+
+    fn rotate(&mut self, tenant: &TenantId) -> Result<u32, VaultError> {
+        let keys = self.active_mut(tenant)?;
+        if let Sealing::Client { .. } = keys.sealing {
+            return Err(VaultError::NotManaged {
+                tenant: tenant.clone(),
+            });
+        }
+        let version = keys
+            .keks
+            .keys()
+            .next_back()
+            .map_or(Some(1), |latest| latest.checked_add(1))
+            .ok_or(VaultError::Crypto("KEK version space exhausted"))?;
+        keys.keks.insert(version, Kek::generate()?);
+        keys.sealing = Sealing::Managed { version };
+        Ok(version)
+    }
+
+    fn shred(&mut self, tenant: &TenantId) -> Result<(), VaultError> {
+        match self.tenants.get(tenant) {
+            Some(TenantEntry::Active(_)) | Some(TenantEntry::Shredded) => {
+                self.tenants.insert(tenant.clone(), TenantEntry::Shredded);
+                Ok(())
+            }
+            None => Err(VaultError::UnknownTenant {
+                tenant: tenant.clone(),
+            }),
+        }
+    }
+}
+
+/// Why a tenant has no usable keys: shredded (a tombstone is left) or never added.
+fn unavailable(tenant: &TenantId, shredded: bool) -> VaultError {
+    if shredded {
+        VaultError::KeyShredded {
+            tenant: tenant.clone(),
+        }
+    } else {
+        VaultError::UnknownTenant {
+            tenant: tenant.clone(),
+        }
+    }
+}
+
+/// The keyring of one node, backed by its sealed file.
+pub struct Keyring {
+    path: PathBuf,
+    master: MasterKey,
+    state: KeyringState,
+}
+
+impl Keyring {
+    /// Creates a new, empty keyring file. Fails if one exists at `path`.
+    pub fn init(path: &Path, master: MasterKey) -> Result<Self, VaultError> {
+        if path.exists() {
+            return Err(VaultError::KeyringExists {
+                path: path.to_owned(),
+            });
+        }
+        let keyring = Keyring {
+            path: path.to_owned(),
+            master,
+            state: KeyringState::default(),
+        };
+        store::seal_to_file(
+            &keyring.path,
+            &keyring.master,
+            &encode_state(&keyring.state)?,
+        )?;
+        Ok(keyring)
+    }
+
+    /// Opens an existing keyring file.
+    pub fn open(path: &Path, master: MasterKey) -> Result<Self, VaultError> {
+        let state = read_state(path, &master)?;
+        Ok(Keyring {
+            path: path.to_owned(),
+            master,
+            state,
+        })
+    }
+
+    /// For the embedded default configuration: in `dir`, uses `master.key`
+    /// (created with mode 0600 if missing) and `keyring.grk` (created if
+    /// missing). Not for production, where the master key should live apart
+    /// from the keyring.
+    pub fn dev_default(dir: &Path) -> Result<Self, VaultError> {
+        create_private_dir(dir)?;
+        let key_path = dir.join("master.key");
+        let master = if key_path.exists() {
+            MasterKey::from_file(&key_path)?
+        } else {
+            MasterKey::generate_file(&key_path)?
+        };
+        let keyring_path = dir.join("keyring.grk");
+        if keyring_path.exists() {
+            Keyring::open(&keyring_path, master)
+        } else {
+            Keyring::init(&keyring_path, master)
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Re-reads the file, picking up changes made by another process.
+    pub fn reload(&mut self) -> Result<(), VaultError> {
+        self.state = read_state(&self.path, &self.master)?;
+        Ok(())
+    }
+
+    /// Adds a tenant whose keys the gateway manages (KEK version 1).
+    pub fn add_managed_tenant(&mut self, tenant: &TenantId) -> Result<(), VaultError> {
+        self.update(|state| state.add_managed(tenant))
+    }
+
+    /// Adds a tenant whose objects are sealed to its own X25519 public key.
+    pub fn add_client_tenant(
+        &mut self,
+        tenant: &TenantId,
+        public_key: [u8; 32],
+    ) -> Result<(), VaultError> {
+        validate_public_key(&public_key)?;
+        self.update(|state| state.add_client(tenant, public_key))
+    }
+
+    /// Seals the tenant's new objects to `public_key` from now on; objects
+    /// already written with a KEK stay readable with it.
+    pub fn set_client_key(
+        &mut self,
+        tenant: &TenantId,
+        public_key: [u8; 32],
+    ) -> Result<(), VaultError> {
+        validate_public_key(&public_key)?;
+        self.update(|state| {
+            state.active_mut(tenant)?.sealing = Sealing::Client { public_key };
+            Ok(())
+        })
+    }
+
+    /// Creates a new KEK version used for the tenant's new objects; older
+    /// versions stay available for reading. Returns the new version.
+    pub fn rotate(&mut self, tenant: &TenantId) -> Result<u32, VaultError> {
+        self.update(|state| state.rotate(tenant))
+    }
+
+    /// Crypto-shredding: destroys every KEK version and the blind index key
+    /// of `tenant`. Its objects, wherever copies of them live, can no longer
+    /// be decrypted with this keyring.
+    pub fn shred(&mut self, tenant: &TenantId) -> Result<(), VaultError> {
+        self.update(|state| state.shred(tenant))
+    }
+
+    /// The key to seal a new object of `tenant` with.
+    pub fn sealing_key(&self, tenant: &TenantId) -> Result<TenantKey, VaultError> {
+        let keys = self.state.active(tenant)?;
+        match &keys.sealing {
+            Sealing::Managed { version } => {
+                let kek = keys
+                    .keks
+                    .get(version)
+                    .ok_or_else(|| VaultError::KeyNotFound {
+                        tenant: tenant.clone(),
+                        version: *version,
+                    })?;
+                Ok(TenantKey::Managed {
+                    version: *version,
+                    kek: kek.clone(),
+                })
+            }
+            Sealing::Client { public_key } => Ok(TenantKey::Client {
+                public_key: *public_key,
+            }),
+        }
+    }
+
+    pub fn index_key(&self, tenant: &TenantId) -> Result<IndexKey, VaultError> {
+        Ok(self.state.active(tenant)?.index_key.clone())
+    }
+
+    /// The blind index of a phone number for `tenant`'s subject index.
+    pub fn blind_index(&self, tenant: &TenantId, e164: &str) -> Result<String, VaultError> {
+        blind_index(&self.state.active(tenant)?.index_key, e164)
+    }
+
+    pub fn tenants(&self) -> Vec<(TenantId, TenantStatus)> {
+        self.state
+            .tenants
+            .iter()
+            .map(|(tenant, entry)| {
+                let status = match entry {
+                    TenantEntry::Active(keys) => TenantStatus::Active {
+                        sealing: keys.sealing.clone(),
+                        kek_versions: keys.keks.keys().copied().collect(),
+                    },
+                    TenantEntry::Shredded => TenantStatus::Shredded,
+                };
+                (tenant.clone(), status)
+            })
+            .collect()
+    }
+
+    /// Applies `change` to the file's current contents, writes the result,
+    /// then adopts it; on any error neither the file nor memory changes.
+    fn update<T>(
+        &mut self,
+        change: impl FnOnce(&mut KeyringState) -> Result<T, VaultError>,
+    ) -> Result<T, VaultError> {
+        let mut next = read_state(&self.path, &self.master)?;
+        let result = change(&mut next)?;
+        store::seal_to_file(&self.path, &self.master, &encode_state(&next)?)?;
+        self.state = next;
+        Ok(result)
+    }
+}
+
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyring")
+            .field("path", &self.path)
+            .field("tenants", &self.state.tenants.len())
+            .finish()
+    }
+}
+
+impl DataKeyResolver for Keyring {
+    fn data_key(&self, header: &Header) -> Result<DataKey, VaultError> {
+        let tenant = header.tenant();
+        let keys = self.state.active(tenant)?;
+        unwrap_managed(header, |version| {
+            keys.keks
+                .get(&version)
+                .cloned()
+                .ok_or_else(|| VaultError::KeyNotFound {
+                    tenant: tenant.clone(),
+                    version,
+                })
+        })
+    }
+}
+
+fn read_state(path: &Path, master: &MasterKey) -> Result<KeyringState, VaultError> {
+    let plaintext = store::open_file(path, master)?;
+    decode_state(&plaintext).map_err(|reason| VaultError::KeyringMalformed {
+        path: path.to_owned(),
+        reason,
+    })
+}
+
+/// A trial seal catches keys HPKE would refuse (the zero point and other
+/// small-order points) when the tenant is configured rather than per object.
+fn validate_public_key(public_key: &[u8; 32]) -> Result<(), VaultError> {
+    let probe_tenant = TenantId::new("probe")?;
+    client::seal_dek(
+        public_key,
+        &DataKey::generate()?,
+        &probe_tenant,
+        &uuid::Uuid::nil(),
+    )
+    .map(|_| ())
+    .map_err(|_| VaultError::InvalidPublicKey)
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), VaultError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .map_err(|e| VaultError::io("cannot create key directory", dir, e))
+}

@@ -1,0 +1,109 @@
+//! Key material and the two ways a data key is protected.
+
+pub mod client;
+mod codec;
+pub mod keyring;
+pub mod master;
+pub mod secret;
+mod store;
+mod wrap;
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::error::VaultError;
+use crate::format::header::{Header, KeySlot};
+use crate::tenant::TenantId;
+use client::ClientPrivateKey;
+use secret::{DataKey, Kek};
+
+/// The key a new object of a tenant is sealed with.
+#[derive(Clone, Debug)]
+pub enum TenantKey {
+    /// Gateway-managed: the DEK is wrapped with KEK `version`.
+    Managed { version: u32, kek: Kek },
+    /// Client-held: the DEK is sealed to this X25519 public key.
+    Client { public_key: [u8; 32] },
+}
+
+impl TenantKey {
+    pub(crate) fn seal_dek(
+        &self,
+        dek: &DataKey,
+        tenant: &TenantId,
+        record_id: &Uuid,
+    ) -> Result<KeySlot, VaultError> {
+        match self {
+            TenantKey::Managed { version, kek } => Ok(KeySlot::Managed {
+                kek_version: *version,
+                wrapped_dek: wrap::wrap_dek(kek, dek)?,
+            }),
+            TenantKey::Client { public_key } => {
+                client::seal_dek(public_key, dek, tenant, record_id)
+            }
+        }
+    }
+}
+
+/// Finds an object's data key from its header. The header is not yet
+/// authenticated when this runs: the caller verifies the header MAC with the
+/// key returned.
+pub trait DataKeyResolver {
+    fn data_key(&self, header: &Header) -> Result<DataKey, VaultError>;
+}
+
+impl<T: DataKeyResolver + ?Sized> DataKeyResolver for &T {
+    fn data_key(&self, header: &Header) -> Result<DataKey, VaultError> {
+        (**self).data_key(header)
+    }
+}
+
+impl<T: DataKeyResolver + ?Sized> DataKeyResolver for Arc<T> {
+    fn data_key(&self, header: &Header) -> Result<DataKey, VaultError> {
+        (**self).data_key(header)
+    }
+}
+
+impl DataKeyResolver for ClientPrivateKey {
+    fn data_key(&self, header: &Header) -> Result<DataKey, VaultError> {
+        self.open_dek(header.tenant(), &header.record_id(), header.key_slot())
+    }
+}
+
+/// One known KEK version of one tenant, for readers that hold a single key.
+impl DataKeyResolver for TenantKey {
+    fn data_key(&self, header: &Header) -> Result<DataKey, VaultError> {
+        match self {
+            TenantKey::Managed { version, kek } => unwrap_managed(header, |wanted| {
+                if wanted == *version {
+                    Ok(kek.clone())
+                } else {
+                    Err(VaultError::KeyNotFound {
+                        tenant: header.tenant().clone(),
+                        version: wanted,
+                    })
+                }
+            }),
+            TenantKey::Client { .. } => Err(VaultError::ClientKeyRequired {
+                tenant: header.tenant().clone(),
+            }),
+        }
+    }
+}
+
+/// Unwraps a managed key slot with the KEK `kek_for(version)` returns.
+pub(crate) fn unwrap_managed(
+    header: &Header,
+    kek_for: impl FnOnce(u32) -> Result<Kek, VaultError>,
+) -> Result<DataKey, VaultError> {
+    match header.key_slot() {
+        KeySlot::Managed {
+            kek_version,
+            wrapped_dek,
+        } => wrap::unwrap_dek(&kek_for(*kek_version)?, wrapped_dek),
+        KeySlot::Client { .. } => Err(VaultError::ClientKeyRequired {
+            tenant: header.tenant().clone(),
+        }),
+    }
+}
