@@ -75,6 +75,9 @@ impl Engine {
 
     /// Starts Timer A, E or G for `bytes`, when the transport needs it.
     pub(crate) fn start_retransmission(&mut self, now: Instant, bytes: Bytes, cap: Duration) {
+        if self.state == TransactionState::Terminated {
+            return;
+        }
         self.retransmission = self
             .timers
             .first_retransmission(self.reliability)
@@ -109,7 +112,9 @@ impl Engine {
     }
 
     pub(crate) fn end_at(&mut self, at: Instant, ending: Ending) {
-        self.ending = Some((at, ending));
+        if self.state != TransactionState::Terminated {
+            self.ending = Some((at, ending));
+        }
     }
 
     pub(crate) fn has_ending(&self) -> bool {
@@ -180,4 +185,77 @@ impl Engine {
 /// or never fire (validated [`Timers`] keep this out of reach).
 pub(crate) fn later(now: Instant, duration: Duration) -> Instant {
     now.checked_add(duration).unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{at, bytes, start};
+    use super::*;
+
+    fn engine(reliability: Reliability) -> Engine {
+        Engine::new(TransactionState::Trying, reliability, Timers::default())
+    }
+
+    /// An unreliable engine retransmitting from `t0` with Timer A's doubling.
+    fn retransmitting(t0: Instant) -> Engine {
+        let mut engine = engine(Reliability::Unreliable);
+        engine.start_retransmission(t0, bytes("request"), Duration::MAX);
+        engine
+    }
+
+    #[test]
+    fn a_late_wake_up_retransmits_once_and_reschedules_from_now() {
+        let t0 = start();
+        let mut engine = retransmitting(t0);
+        engine.handle_timeout(at(t0, 10_000));
+        assert_eq!(engine.poll_transmit(), Some(bytes("request")));
+        assert_eq!(engine.poll_transmit(), None);
+        assert_eq!(engine.poll_timeout(), Some(at(t0, 11_000)));
+    }
+
+    #[test]
+    fn an_early_wake_up_does_nothing() {
+        let t0 = start();
+        let mut engine = retransmitting(t0);
+        engine.end_after(t0, Duration::from_secs(1), Ending::Timeout);
+        engine.handle_timeout(at(t0, 499));
+        assert_eq!(engine.poll_transmit(), None);
+        assert_eq!(engine.poll_event(), None);
+        assert_eq!(engine.poll_timeout(), Some(at(t0, 500)));
+    }
+
+    #[test]
+    fn the_ending_wins_over_a_retransmission_due_at_the_same_time() {
+        let t0 = start();
+        let mut engine = retransmitting(t0);
+        engine.end_after(t0, Duration::from_millis(500), Ending::Timeout);
+        engine.handle_timeout(at(t0, 500));
+        assert_eq!(engine.poll_transmit(), None);
+        assert_eq!(engine.poll_event(), Some(TransactionEvent::Timeout));
+        assert_eq!(engine.poll_event(), Some(TransactionEvent::Terminated));
+        assert_eq!(engine.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_zero_ending_terminates_at_once_and_only_once() {
+        let t0 = start();
+        let mut engine = engine(Reliability::Reliable);
+        engine.end_after(t0, Duration::ZERO, Ending::Quietly);
+        assert_eq!(engine.state(), TransactionState::Terminated);
+        engine.terminate();
+        engine.end_after(t0, Duration::ZERO, Ending::Timeout);
+        engine.end_after(t0, Duration::from_secs(1), Ending::Timeout);
+        engine.start_retransmission(t0, bytes("request"), Duration::MAX);
+        assert_eq!(engine.poll_timeout(), None, "no timer after Terminated");
+        assert_eq!(engine.poll_event(), Some(TransactionEvent::Terminated));
+        assert_eq!(engine.poll_event(), None);
+    }
+
+    #[test]
+    fn reliable_transports_never_arm_retransmissions() {
+        let t0 = start();
+        let mut engine = engine(Reliability::Reliable);
+        engine.start_retransmission(t0, bytes("request"), Duration::MAX);
+        assert_eq!(engine.poll_timeout(), None);
+    }
 }

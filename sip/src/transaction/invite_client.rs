@@ -79,9 +79,9 @@ impl InviteClientTransaction {
                 self.engine.emit(TransactionEvent::AckNeeded);
                 let timers = self.engine.timers();
                 let wait = match self.engine.reliability() {
-                    Reliability::Unreliable => timers.timer_d(Reliability::Unreliable),
-                    // Timer D is zero, but the ACK must go out first: this
-                    // only bounds an owner that never supplies it.
+                    Reliability::Unreliable => timers.timer_d(),
+                    // Timer D is zero, but the ACK must go out first (`send_ack`
+                    // terminates); this only bounds an owner that never sends it.
                     Reliability::Reliable => timers.transaction_timeout(),
                 };
                 self.engine.end_after(now, wait, Ending::Quietly);

@@ -4,7 +4,7 @@ use super::TransactionError;
 
 /// Whether the transport retransmits for us (TCP, TLS, SCTP) or not (UDP). It
 /// decides which §17 timers run: reliable transports need no retransmission
-/// timers and no time to absorb retransmissions (D, I, J, K are zero).
+/// timers (A, E, G) and no time to absorb retransmissions (D, I, J, K are zero).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reliability {
     Reliable,
@@ -84,10 +84,11 @@ impl Timers {
         }
     }
 
-    /// Timer D: long enough to see every final the server retransmits until its
-    /// Timer H, hence never shorter than 64·T1.
-    pub(crate) fn timer_d(&self, reliability: Reliability) -> Duration {
-        self.on_unreliable(reliability, self.transaction_timeout().max(MINIMUM_TIMER_D))
+    /// Timer D on unreliable transports: long enough to see every final the
+    /// server retransmits until its Timer H, hence never shorter than 64·T1.
+    /// (On reliable transports it is zero once the ACK is sent.)
+    pub(crate) fn timer_d(&self) -> Duration {
+        self.transaction_timeout().max(MINIMUM_TIMER_D)
     }
 
     /// Timers I and K.
@@ -126,7 +127,6 @@ mod tests {
         let timers = Timers::default();
         let reliable = Reliability::Reliable;
         assert_eq!(timers.first_retransmission(reliable), None);
-        assert_eq!(timers.timer_d(reliable), Duration::ZERO);
         assert_eq!(timers.wait_for_stray_messages(reliable), Duration::ZERO);
         assert_eq!(timers.timer_j(reliable), Duration::ZERO);
     }
@@ -139,7 +139,7 @@ mod tests {
             timers.first_retransmission(unreliable),
             Some(Duration::from_millis(500))
         );
-        assert_eq!(timers.timer_d(unreliable), Duration::from_secs(32));
+        assert_eq!(timers.timer_d(), Duration::from_secs(32));
         assert_eq!(
             timers.wait_for_stray_messages(unreliable),
             Duration::from_secs(5)
@@ -151,10 +151,7 @@ mod tests {
     fn timer_d_follows_a_long_t1() {
         let t1 = Duration::from_secs(1);
         let timers = Timers::new(t1, Duration::from_secs(4), Duration::from_secs(5)).unwrap();
-        assert_eq!(
-            timers.timer_d(Reliability::Unreliable),
-            Duration::from_secs(64)
-        );
+        assert_eq!(timers.timer_d(), Duration::from_secs(64));
     }
 
     #[test]
