@@ -189,10 +189,7 @@ mod tests {
         let parsed = Message::parse_datagram(&bytes).unwrap();
         assert_eq!(parsed.method(), Some(&Method::Cancel));
         assert_eq!(parsed.headers.count(&HeaderName::Via), 1);
-        assert_eq!(
-            parsed.top_via().unwrap().branch(),
-            Some("z9hG4bKgrf1")
-        );
+        assert_eq!(parsed.top_via().unwrap().branch(), Some("z9hG4bKgrf1"));
         assert_eq!(parsed.cseq().unwrap().seq, 7);
         assert_eq!(parsed.headers.count(&HeaderName::Route), 1);
     }
@@ -202,6 +199,10 @@ mod tests {
         let reply = response(&invite(), 486, Some("down"));
         let ack = ack_for(&invite(), &reply).unwrap();
         assert_eq!(ack.method(), Some(&Method::Ack));
-        assert!(ack.headers.get(&HeaderName::To).unwrap().ends_with("tag=down"));
+        assert!(ack
+            .headers
+            .get(&HeaderName::To)
+            .unwrap()
+            .ends_with("tag=down"));
     }
 }

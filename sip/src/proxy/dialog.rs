@@ -88,7 +88,12 @@ impl Dialogs {
         }
     }
 
-    pub(crate) fn find(&self, call_id: &str, from_tag: &str, to_tag: Option<&str>) -> Option<&Dialog> {
+    pub(crate) fn find(
+        &self,
+        call_id: &str,
+        from_tag: &str,
+        to_tag: Option<&str>,
+    ) -> Option<&Dialog> {
         self.by_call_id
             .get(call_id)
             .filter(|dialog| dialog.matches(from_tag, to_tag))

@@ -87,8 +87,13 @@ pub enum ProxyEvent {
         caller: Option<String>,
     },
     /// The callee answered (2xx).
-    CallAnswered { dialog: DialogId },
-    CallEnded { dialog: DialogId, reason: EndReason },
+    CallAnswered {
+        dialog: DialogId,
+    },
+    CallEnded {
+        dialog: DialogId,
+        reason: EndReason,
+    },
 }
 
 /// The proxy core.

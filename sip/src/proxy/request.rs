@@ -11,14 +11,12 @@ use super::dialog::{Dialog, DialogId, Leg};
 use super::hooks::{ProxyPolicy, Refusal, RouteDecision, SdpKind};
 use super::locality::uri_destination;
 use super::metrics_names::{self, method_label};
-use super::transactions::{
-    ClientMachine, ClientTx, ServerMachine, ServerTx, Transactions, TxKey,
-};
+use super::transactions::{ClientMachine, ClientTx, ServerMachine, ServerTx, Transactions, TxKey};
 use super::{Proxy, ProxyEvent};
 use crate::message::{uri_of_name_addr, HeaderName, Message, Method, SipUri};
 use crate::transaction::{
-    AckDisposition, InviteClientTransaction, InviteServerTransaction,
-    NonInviteClientTransaction, NonInviteServerTransaction,
+    AckDisposition, InviteClientTransaction, InviteServerTransaction, NonInviteClientTransaction,
+    NonInviteServerTransaction,
 };
 use crate::Peer;
 
@@ -42,9 +40,7 @@ pub(super) fn server_key(request: &Message, method: &Method) -> Option<String> {
         other => other.as_str(),
     };
     match via.branch() {
-        Some(branch) if is_rfc3261(branch) => {
-            Some(format!("{branch}|{}|{method}", via.sent_by()))
-        }
+        Some(branch) if is_rfc3261(branch) => Some(format!("{branch}|{}|{method}", via.sent_by())),
         // RFC 2543 peers (RFC 4475 inv2543): match on the request's identity instead.
         _ => {
             let cseq = request.cseq()?;
@@ -68,7 +64,11 @@ fn is_sdp(message: &Message) -> bool {
         && message
             .headers
             .get(&HeaderName::ContentType)
-            .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("application/sdp"))
+            .is_some_and(|ct| {
+                ct.trim()
+                    .to_ascii_lowercase()
+                    .starts_with("application/sdp")
+            })
 }
 
 pub(super) fn new_tag() -> String {
@@ -86,8 +86,7 @@ impl Proxy {
         let Some(method) = request.method().cloned() else {
             return;
         };
-        metrics::counter!(metrics_names::REQUESTS, "method" => method_label(&method))
-            .increment(1);
+        metrics::counter!(metrics_names::REQUESTS, "method" => method_label(&method)).increment(1);
         let Some(key) = server_key(&request, &method) else {
             return;
         };
@@ -173,8 +172,7 @@ impl Proxy {
             record_route: false,
         };
         if method == Method::Invite {
-            let (Some(call_id), Some(caller_tag)) = (request.call_id(), request.from_tag())
-            else {
+            let (Some(call_id), Some(caller_tag)) = (request.call_id(), request.from_tag()) else {
                 return;
             };
             let id = self.dialogs.next_id();
@@ -237,11 +235,7 @@ impl Proxy {
 
     /// The dialog an in-dialog request belongs to, the leg that sent it, and where it
     /// goes next (§16.6 step 6–7: the top remaining Route, else the Request-URI).
-    fn in_dialog_hop(
-        &self,
-        request: &Message,
-        routed_here: bool,
-    ) -> Option<(DialogId, Leg, Peer)> {
+    fn in_dialog_hop(&self, request: &Message, routed_here: bool) -> Option<(DialogId, Leg, Peer)> {
         if !routed_here {
             return None;
         }
@@ -263,7 +257,11 @@ impl Proxy {
                 Peer {
                     transport,
                     addr,
-                    connection: if same_as_leg { leg_peer.connection } else { None },
+                    connection: if same_as_leg {
+                        leg_peer.connection
+                    } else {
+                        None
+                    },
                 }
             }
             None => leg_peer,
@@ -388,8 +386,12 @@ impl Proxy {
             .set(HeaderName::MaxForwards, max_forwards.to_string());
         if hop.record_route {
             let inbound = self.locality.record_route(from.transport, from.addr);
-            request.headers.prepend(HeaderName::RecordRoute, inbound.clone());
-            let outbound = self.locality.record_route(hop.peer.transport, hop.peer.addr);
+            request
+                .headers
+                .prepend(HeaderName::RecordRoute, inbound.clone());
+            let outbound = self
+                .locality
+                .record_route(hop.peer.transport, hop.peer.addr);
             if outbound != inbound {
                 request.headers.prepend(HeaderName::RecordRoute, outbound);
             }
@@ -490,7 +492,9 @@ impl Proxy {
         let Some(outgoing) = build::cancel_for(&invite.forwarded) else {
             return;
         };
-        let Some(branch) = outgoing.top_via().and_then(|via| via.branch().map(str::to_string))
+        let Some(branch) = outgoing
+            .top_via()
+            .and_then(|via| via.branch().map(str::to_string))
         else {
             return;
         };
@@ -698,9 +702,6 @@ impl Proxy {
         let Some(drained) = self.transactions.drain(key) else {
             return;
         };
-        for bytes in drained.transmits {
-            self.transmit(drained.peer, bytes);
-        }
-        self.handle_transaction_events(now, key, drained.events, None);
+        self.handle_transaction_events(now, key, drained, None);
     }
 }

@@ -10,7 +10,7 @@ use super::dialog::Leg;
 use super::hooks::{ProxyPolicy, SdpKind};
 use super::metrics_names;
 use super::request::client_key;
-use super::transactions::{ClientMachine, TxKey};
+use super::transactions::{ClientMachine, ClientSummary, Drained, TxKey};
 use super::{EndReason, Proxy, ProxyEvent};
 use crate::message::{HeaderName, Message, Method};
 use crate::transaction::TransactionEvent;
@@ -56,10 +56,7 @@ impl Proxy {
         let Some(drained) = self.transactions.drain(&key) else {
             return;
         };
-        for bytes in drained.transmits {
-            self.transmit(drained.peer, bytes);
-        }
-        self.handle_transaction_events(now, &key, drained.events, Some((&response, policy)));
+        self.handle_transaction_events(now, &key, drained, Some((&response, policy)));
     }
 
     /// A due timer of one transaction.
@@ -67,23 +64,24 @@ impl Proxy {
         let Some(drained) = self.transactions.fire(now, &key) else {
             return;
         };
-        for bytes in drained.transmits {
-            self.transmit(drained.peer, bytes);
-        }
-        self.handle_transaction_events(now, &key, drained.events, None);
+        self.handle_transaction_events(now, &key, drained, None);
     }
 
+    /// Sends what a transaction produced and acts on what it reported.
     pub(super) fn handle_transaction_events(
         &mut self,
         now: Instant,
         key: &TxKey,
-        events: Vec<TransactionEvent>,
+        drained: Drained,
         mut response: Option<(&Message, &mut dyn ProxyPolicy)>,
     ) {
-        let TxKey::Client(client_key) = key else {
+        for bytes in drained.transmits {
+            self.transmit(drained.peer, bytes);
+        }
+        let (TxKey::Client(client_key), Some(summary)) = (key, drained.client) else {
             return;
         };
-        for event in events {
+        for event in drained.events {
             match event {
                 TransactionEvent::Response { .. } => {
                     if let Some((message, policy)) = response.as_mut() {
@@ -95,7 +93,7 @@ impl Proxy {
                         self.acknowledge(now, client_key, message);
                     }
                 }
-                TransactionEvent::Timeout => self.on_client_timeout(now, client_key),
+                TransactionEvent::Timeout => self.on_client_timeout(now, client_key, &summary),
                 TransactionEvent::Terminated => {}
             }
         }
@@ -113,11 +111,12 @@ impl Proxy {
         let Some(code) = response.status_code() else {
             return;
         };
-        let Some((server_key, method, cancelled)) = self
-            .transactions
-            .clients
-            .get(client_key)
-            .and_then(|c| c.server.clone().map(|s| (s, c.method.clone(), c.cancel_sent)))
+        let Some((server_key, method, cancelled)) =
+            self.transactions.clients.get(client_key).and_then(|c| {
+                c.server
+                    .clone()
+                    .map(|s| (s, c.method.clone(), c.cancel_sent))
+            })
         else {
             return;
         };
@@ -134,7 +133,11 @@ impl Proxy {
                 && upstream
                     .headers
                     .get(&HeaderName::ContentType)
-                    .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("application/sdp"));
+                    .is_some_and(|ct| {
+                        ct.trim()
+                            .to_ascii_lowercase()
+                            .starts_with("application/sdp")
+                    });
             if carries_sdp && code < 300 {
                 let kind = if offer_in_request {
                     SdpKind::Answer
@@ -179,7 +182,8 @@ impl Proxy {
                     } else {
                         EndReason::Rejected(code)
                     };
-                    self.events.push_back(ProxyEvent::CallEnded { dialog, reason });
+                    self.events
+                        .push_back(ProxyEvent::CallEnded { dialog, reason });
                 }
             }
             Method::Bye => {
@@ -211,10 +215,7 @@ impl Proxy {
 
     /// No final response from the next hop (Timer B/F): answer 408 upstream unless a
     /// final went up already; a CANCEL nobody answered ends its INVITE with 487.
-    fn on_client_timeout(&mut self, now: Instant, client_key: &str) {
-        let Some(client) = self.transactions.clients.get(client_key) else {
-            return;
-        };
+    fn on_client_timeout(&mut self, now: Instant, client_key: &str, client: &ClientSummary) {
         let (method, dialog) = (client.method.clone(), client.dialog);
         let server_key = match (&method, &client.server) {
             (Method::Cancel, _) => {
@@ -234,7 +235,13 @@ impl Proxy {
                 .servers
                 .get(&server_key)
                 .filter(|server| !server.final_sent)
-                .map(|server| (build::response(&server.request, code, Some(&super::request::new_tag())), server.dialog, server.from_leg));
+                .map(|server| {
+                    (
+                        build::response(&server.request, code, Some(&super::request::new_tag())),
+                        server.dialog,
+                        server.from_leg,
+                    )
+                });
             if let Some((reply, server_dialog, from_leg)) = pending {
                 self.send_on_server(now, &server_key, &reply);
                 if let Some(dialog) = server_dialog.or(dialog) {
@@ -256,7 +263,8 @@ impl Proxy {
         };
         if let Some(reason) = ends {
             self.dialogs.remove(dialog);
-            self.events.push_back(ProxyEvent::CallEnded { dialog, reason });
+            self.events
+                .push_back(ProxyEvent::CallEnded { dialog, reason });
         }
     }
 }

@@ -81,6 +81,17 @@ pub(crate) struct Drained {
     pub peer: Peer,
     pub transmits: Vec<Bytes>,
     pub events: Vec<TransactionEvent>,
+    /// For a client transaction: what its events are about, kept even when the
+    /// transaction has just terminated and been forgotten.
+    pub client: Option<ClientSummary>,
+}
+
+/// What the proxy needs to act on a client transaction's timeout.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientSummary {
+    pub method: Method,
+    pub server: Option<String>,
+    pub dialog: Option<DialogId>,
 }
 
 pub(crate) struct Transactions {
@@ -146,20 +157,26 @@ impl Transactions {
     /// Collects what a transaction wants sent and reported, re-indexes its deadline,
     /// and forgets it once terminated.
     pub(crate) fn drain(&mut self, key: &TxKey) -> Option<Drained> {
-        let (peer, machine): (Peer, &mut dyn Transaction) = match key {
+        let (peer, machine, client): (Peer, &mut dyn Transaction, _) = match key {
             TxKey::Server(k) => {
                 let tx = self.servers.get_mut(k)?;
-                (tx.peer, tx.machine.as_transaction())
+                (tx.peer, tx.machine.as_transaction(), None)
             }
             TxKey::Client(k) => {
                 let tx = self.clients.get_mut(k)?;
-                (tx.peer, tx.machine.as_transaction())
+                let summary = ClientSummary {
+                    method: tx.method.clone(),
+                    server: tx.server.clone(),
+                    dialog: tx.dialog,
+                };
+                (tx.peer, tx.machine.as_transaction(), Some(summary))
             }
         };
         let mut drained = Drained {
             peer,
             transmits: Vec::new(),
             events: Vec::new(),
+            client,
         };
         while let Some(bytes) = machine.poll_transmit() {
             drained.transmits.push(bytes);
