@@ -6,11 +6,26 @@
 //! `rsipstack`'s `sip` module. Header values are kept as text so a proxy forwards
 //! what it does not understand unchanged.
 
+mod error;
+mod fields;
 mod header;
 mod method;
+mod parse;
+mod stream;
+mod syntax;
+mod uri;
+mod validate;
+mod via;
 
+pub use error::{ParseError, ParseErrorKind};
+pub use fields::CSeq;
 pub use header::{Header, HeaderName, Headers};
 pub use method::Method;
+pub use parse::MAX_MESSAGE_LEN;
+pub use stream::StreamFramer;
+pub use syntax::uri_of_name_addr;
+pub use uri::SipUri;
+pub use via::{Via, MAGIC_COOKIE};
 
 use bytes::Bytes;
 
