@@ -1,0 +1,173 @@
+//! Configuration by file: the node's main TOML file and one TOML file per
+//! tenant, validated as a whole, plus live reloading of the parts that can
+//! change without a restart. `docs/configuration.md` describes every key.
+
+mod country;
+mod date;
+mod keys;
+mod load;
+mod mask;
+mod net;
+mod node;
+mod number;
+mod paths;
+mod problems;
+mod registry;
+mod sip_uri;
+mod storage;
+mod tenant;
+mod watcher;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+
+pub use country::{CountryCode, EEA_COUNTRIES};
+pub use date::Date;
+pub use keys::{KeysConfig, MasterKeySource};
+pub use mask::{mask_number, mask_numbers_in_text};
+pub use net::{HttpEndpoint, PortRange, SipListen, Transport};
+pub use node::{Limits, NodeConfig};
+pub use number::{normalize_number, parse_e164, NumberError};
+pub use problems::{ConfigErrors, ConfigProblem};
+pub use registry::{Provider, ProviderBackend, Subprocessor, TransferMechanism};
+pub use sip_uri::{SipHost, SipScheme, SipUri, SipUriError};
+pub use storage::{S3Config, S3Credentials, StorageBackend, StorageConfig};
+pub use tenant::{
+    AudioFormat, Peer, Recording, RecordingPolicy, Retention, Tenant, TenantKeys, Transcription,
+    CDR_RETENTION_DAYS,
+};
+pub use watcher::{ConfigWatcher, ReloadOutcome, WatchOptions};
+
+/// Which of a tenant's peers a source address belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SourceRole {
+    /// The tenant's PBX: its calls go out to the carrier.
+    Pbx,
+    /// The tenant's carrier: its calls come in to the PBX.
+    Carrier,
+}
+
+impl SourceRole {
+    /// The tenant file section describing this peer.
+    pub fn section(&self) -> &'static str {
+        match self {
+            Self::Pbx => "pbx",
+            Self::Carrier => "carrier",
+        }
+    }
+}
+
+impl Tenant {
+    pub fn peer(&self, role: SourceRole) -> &Peer {
+        match role {
+            SourceRole::Pbx => &self.pbx,
+            SourceRole::Carrier => &self.carrier,
+        }
+    }
+}
+
+/// A validated configuration: the main file and every tenant file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The main file, absolute.
+    pub path: PathBuf,
+    pub node: NodeConfig,
+    pub limits: Limits,
+    pub storage: StorageConfig,
+    pub keys: KeysConfig,
+    pub subprocessors: Vec<Subprocessor>,
+    pub providers: Vec<Provider>,
+    tenants: Vec<Tenant>,
+    sources: Vec<(IpNet, usize, SourceRole)>,
+    numbers: HashMap<String, usize>,
+}
+
+impl Config {
+    /// Loads the main file and every `*.toml` file of its tenants directory,
+    /// and validates them; the error lists every problem found.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        load::load(
+            path,
+            &load::LoadOptions {
+                tenants_dir: None,
+                lookup: &paths::process_env,
+            },
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        path: PathBuf,
+        node: NodeConfig,
+        limits: Limits,
+        storage: StorageConfig,
+        keys: KeysConfig,
+        subprocessors: Vec<Subprocessor>,
+        providers: Vec<Provider>,
+        tenants: Vec<Tenant>,
+    ) -> Self {
+        let mut sources = Vec::new();
+        let mut numbers = HashMap::new();
+        for (index, tenant) in tenants.iter().enumerate() {
+            for role in [SourceRole::Pbx, SourceRole::Carrier] {
+                for net in &tenant.peer(role).sources {
+                    sources.push((*net, index, role));
+                }
+            }
+            for number in &tenant.numbers {
+                numbers.insert(number.clone(), index);
+            }
+        }
+        Self {
+            path,
+            node,
+            limits,
+            storage,
+            keys,
+            subprocessors,
+            providers,
+            tenants,
+            sources,
+            numbers,
+        }
+    }
+
+    /// Tenants in the order of their file names.
+    pub fn tenants(&self) -> &[Tenant] {
+        &self.tenants
+    }
+
+    pub fn tenant(&self, id: &str) -> Option<&Tenant> {
+        self.tenants.iter().find(|tenant| tenant.id == id)
+    }
+
+    /// The tenant, and the role, whose PBX or carrier sources contain `ip`.
+    /// Sources never overlap, so there is at most one.
+    pub fn tenant_for_source(&self, ip: IpAddr) -> Option<(&Tenant, SourceRole)> {
+        let ip = net::canonical_ip(ip);
+        self.sources
+            .iter()
+            .find(|(net, _, _)| net.contains(&ip))
+            .and_then(|(_, index, role)| Some((self.tenants.get(*index)?, *role)))
+    }
+
+    /// The tenant owning a number: E.164, or the same digits without `+`
+    /// (see [`normalize_number`]).
+    pub fn tenant_for_number(&self, e164: &str) -> Option<&Tenant> {
+        let number = normalize_number(e164)?;
+        self.numbers
+            .get(&number)
+            .and_then(|index| self.tenants.get(*index))
+    }
+
+    pub fn subprocessor(&self, name: &str) -> Option<&Subprocessor> {
+        self.subprocessors.iter().find(|s| s.name == name)
+    }
+
+    pub fn provider(&self, name: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| p.name == name)
+    }
+}

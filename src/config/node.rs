@@ -1,0 +1,252 @@
+//! `[node]` and `[limits]`: this node's identity, sockets and operator bounds.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::net::{PortRange, SipListen};
+use super::paths::PathContext;
+use super::problems::{Origin, Problems};
+
+/// Longest node or tenant identifier: it ends up in object keys.
+pub(crate) const MAX_ID_LEN: usize = 63;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNode {
+    id: String,
+    sip_listen: Vec<String>,
+    media_address: String,
+    media_ports: String,
+    admin_listen: String,
+    #[serde(default = "default_rtp_timeout_secs")]
+    rtp_timeout_secs: u64,
+    #[serde(default = "default_dialog_rate")]
+    new_dialogs_per_source_per_sec: u32,
+    #[serde(default = "default_dialog_burst")]
+    new_dialogs_burst: u32,
+    #[serde(default = "default_tenants_dir")]
+    tenants_dir: String,
+}
+
+fn default_rtp_timeout_secs() -> u64 {
+    30
+}
+fn default_dialog_rate() -> u32 {
+    10
+}
+fn default_dialog_burst() -> u32 {
+    20
+}
+fn default_tenants_dir() -> String {
+    "tenants".to_string()
+}
+
+/// Longest accepted RTP silence before a call's media is ended.
+const MAX_RTP_TIMEOUT_SECS: u64 = 3600;
+
+/// This node: identity, sockets, media ports, rate limits. Changing any of it
+/// needs a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// Node name, used in object keys (`audit/{node}/...`): a lowercase slug.
+    pub id: String,
+    pub sip_listen: Vec<SipListen>,
+    /// Address written into rewritten SDP and bound by the RTP relay.
+    pub media_address: IpAddr,
+    pub media_ports: PortRange,
+    pub admin_listen: SocketAddr,
+    pub rtp_timeout: Duration,
+    /// New dialogs (INVITEs outside a dialog) accepted per source address per
+    /// second, with `new_dialogs_burst` tokens of slack.
+    pub new_dialogs_per_source_per_sec: u32,
+    pub new_dialogs_burst: u32,
+    /// Absolute directory holding one `*.toml` file per tenant.
+    pub tenants_dir: PathBuf,
+}
+
+/// Validates `[node]`. The tenants directory also comes back on its own, so
+/// that tenant files are still checked when another node key is wrong.
+pub(crate) fn validate_node(
+    raw: RawNode,
+    origin: Origin<'_>,
+    paths: &PathContext<'_>,
+    problems: &mut Problems,
+) -> (Option<NodeConfig>, Option<PathBuf>) {
+    let before = problems.len();
+    let file = origin.file;
+    if let Err(reason) = check_slug(&raw.id) {
+        problems.push(file, origin.key("id"), reason);
+    }
+    if raw.sip_listen.is_empty() {
+        problems.push(
+            file,
+            origin.key("sip_listen"),
+            "at least one listener is needed",
+        );
+    }
+    let mut sip_listen = Vec::new();
+    for (index, text) in raw.sip_listen.iter().enumerate() {
+        let key = origin.key(&format!("sip_listen[{index}]"));
+        match SipListen::parse(text) {
+            Ok(listen) if sip_listen.contains(&listen) => {
+                problems.push(file, key, format!("`{listen}` is listed twice"));
+            }
+            Ok(listen) => sip_listen.push(listen),
+            Err(reason) => problems.push(file, key, reason),
+        }
+    }
+    let media_address = raw.media_address.parse::<IpAddr>().map_err(|_| {
+        problems.push(file, origin.key("media_address"), "not an IP address");
+    });
+    let media_ports = PortRange::parse(&raw.media_ports)
+        .map_err(|reason| problems.push(file, origin.key("media_ports"), reason));
+    let admin_listen = raw.admin_listen.parse::<SocketAddr>().map_err(|_| {
+        problems.push(
+            file,
+            origin.key("admin_listen"),
+            "the address must be IP:PORT, with IPv6 in brackets",
+        );
+    });
+    if let Ok(range) = &media_ports {
+        let mut taken: Vec<u16> = sip_listen.iter().map(|l| l.addr.port()).collect();
+        taken.extend(admin_listen.iter().map(SocketAddr::port));
+        if let Some(port) = taken.into_iter().find(|port| range.contains(*port)) {
+            problems.push(
+                file,
+                origin.key("media_ports"),
+                format!("the range {range} includes port {port}, used by a SIP or admin listener"),
+            );
+        }
+    }
+    if raw.rtp_timeout_secs == 0 || raw.rtp_timeout_secs > MAX_RTP_TIMEOUT_SECS {
+        problems.push(
+            file,
+            origin.key("rtp_timeout_secs"),
+            format!("must be from 1 to {MAX_RTP_TIMEOUT_SECS} seconds"),
+        );
+    }
+    if raw.new_dialogs_per_source_per_sec == 0 {
+        problems.push(
+            file,
+            origin.key("new_dialogs_per_source_per_sec"),
+            "must be at least 1, or no call could ever start",
+        );
+    }
+    if raw.new_dialogs_burst < raw.new_dialogs_per_source_per_sec {
+        problems.push(
+            file,
+            origin.key("new_dialogs_burst"),
+            "must be at least new_dialogs_per_source_per_sec",
+        );
+    }
+    let tenants_dir = paths
+        .resolve(&raw.tenants_dir)
+        .map_err(|reason| problems.push(file, origin.key("tenants_dir"), reason));
+    let tenants_dir = tenants_dir.ok();
+    if problems.len() != before {
+        return (None, tenants_dir);
+    }
+    let node = (|| {
+        Some(NodeConfig {
+            id: raw.id,
+            sip_listen,
+            media_address: media_address.ok()?,
+            media_ports: media_ports.ok()?,
+            admin_listen: admin_listen.ok()?,
+            rtp_timeout: Duration::from_secs(raw.rtp_timeout_secs),
+            new_dialogs_per_source_per_sec: raw.new_dialogs_per_source_per_sec,
+            new_dialogs_burst: raw.new_dialogs_burst,
+            tenants_dir: tenants_dir.clone()?,
+        })
+    })();
+    (node, tenants_dir)
+}
+
+/// Lowercase slug: `a-z`, `0-9` and inner `-`, at most 63 characters.
+pub(crate) fn check_slug(id: &str) -> Result<(), String> {
+    let chars_ok = id
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if id.is_empty()
+        || id.len() > MAX_ID_LEN
+        || !chars_ok
+        || id.starts_with('-')
+        || id.ends_with('-')
+    {
+        return Err(format!(
+            "`{id}` must be a lowercase slug: a-z, 0-9 and inner `-`, 1 to {MAX_ID_LEN} characters"
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimits {
+    #[serde(default = "default_max_days")]
+    max_recordings_days: u32,
+    #[serde(default = "default_max_days")]
+    max_transcripts_days: u32,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        Self {
+            max_recordings_days: default_max_days(),
+            max_transcripts_days: default_max_days(),
+        }
+    }
+}
+
+fn default_max_days() -> u32 {
+    730
+}
+
+/// The operator's upper bounds on what tenants may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_recordings_days: u32,
+    pub max_transcripts_days: u32,
+}
+
+pub(crate) fn validate_limits(
+    raw: RawLimits,
+    origin: Origin<'_>,
+    problems: &mut Problems,
+) -> Limits {
+    // Ten years is far past any legal basis for keeping call content.
+    const CEILING_DAYS: u32 = 3650;
+    for (field, value) in [
+        ("max_recordings_days", raw.max_recordings_days),
+        ("max_transcripts_days", raw.max_transcripts_days),
+    ] {
+        if value > CEILING_DAYS {
+            problems.push(
+                origin.file,
+                origin.key(field),
+                format!("must be at most {CEILING_DAYS} days"),
+            );
+        }
+    }
+    Limits {
+        max_recordings_days: raw.max_recordings_days,
+        max_transcripts_days: raw.max_transcripts_days,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        assert!(check_slug("demo").is_ok());
+        assert!(check_slug("node-1").is_ok());
+        for bad in ["", "Demo", "-a", "a-", "a_b", "a.b", "é", &"a".repeat(64)] {
+            assert!(check_slug(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,523 @@
+//! One tenant file: the client's documented instructions (DPA 2.3).
+
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use super::mask::mask_number;
+use super::net::parse_cidr;
+use super::node::{check_slug, Limits};
+use super::number::parse_e164;
+use super::problems::{Origin, Problems};
+use super::registry::{Provider, Subprocessor, TransferMechanism};
+use super::sip_uri::SipUri;
+
+/// Call records are kept one year by law, whatever the tenant prefers.
+pub const CDR_RETENTION_DAYS: u32 = 365;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTenantHead {
+    pub(crate) id: String,
+    #[serde(default)]
+    numbers: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPeer {
+    sources: Vec<String>,
+    uri: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRecording {
+    policy: RecordingPolicy,
+    #[serde(default)]
+    do_not_record: Vec<String>,
+    #[serde(default)]
+    format: AudioFormat,
+    #[serde(default = "default_true")]
+    mask_dtmf: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRetention {
+    recordings_days: u32,
+    transcripts_days: u32,
+    /// Accepted only to explain that it cannot change.
+    cdr_days: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTranscription {
+    #[serde(default)]
+    enabled: bool,
+    provider: Option<String>,
+    #[serde(default)]
+    objections: Vec<String>,
+    #[serde(default)]
+    accepted_transfer_mechanisms: Vec<TransferMechanism>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum KeyModeName {
+    #[default]
+    Managed,
+    Client,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTenantKeys {
+    #[serde(default)]
+    mode: KeyModeName,
+    public_key: Option<String>,
+}
+
+/// The sections of a tenant file, each parsed on its own so that a mistake in
+/// one does not hide the others.
+pub(crate) struct RawTenant {
+    pub(crate) head: RawTenantHead,
+    pub(crate) pbx: RawPeer,
+    pub(crate) carrier: RawPeer,
+    pub(crate) recording: RawRecording,
+    pub(crate) retention: RawRetention,
+    pub(crate) transcription: RawTranscription,
+    pub(crate) keys: RawTenantKeys,
+}
+
+/// What the tenant file is checked against: the operator's declarations.
+pub(crate) struct TenantContext<'a> {
+    pub(crate) limits: &'a Limits,
+    pub(crate) subprocessors: &'a [Subprocessor],
+    /// Declared names, valid entries or not.
+    pub(crate) subprocessor_names: &'a [String],
+    pub(crate) providers: &'a [Provider],
+    pub(crate) provider_names: &'a [String],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    /// Lowercase slug, unique; used in object keys.
+    pub id: String,
+    /// The file this tenant was read from.
+    pub file: PathBuf,
+    /// The tenant's numbers, E.164 (`+` and 8–15 digits), unique across tenants.
+    pub numbers: Vec<String>,
+    /// The tenant's PBX: calls from it go out; calls to its numbers go to it.
+    pub pbx: Peer,
+    /// The tenant's SIP trunk carrier.
+    pub carrier: Peer,
+    pub recording: Recording,
+    pub retention: Retention,
+    pub transcription: Transcription,
+    pub keys: TenantKeys,
+}
+
+/// A SIP peer: the addresses it sends from and the URI calls are sent to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub sources: Vec<IpNet>,
+    pub uri: SipUri,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordingPolicy {
+    All,
+    None,
+    /// Calls to the tenant's numbers.
+    Inbound,
+    /// Calls from the tenant's PBX.
+    Outbound,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AudioFormat {
+    #[default]
+    Wav,
+    Opus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recording {
+    pub policy: RecordingPolicy,
+    /// Numbers whose calls are never recorded (data subjects' objections).
+    pub do_not_record: Vec<String>,
+    pub format: AudioFormat,
+    /// Replace DTMF tones in the recording with silence.
+    pub mask_dtmf: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// 0 = do not record.
+    pub recordings_days: u32,
+    /// 0 = do not transcribe.
+    pub transcripts_days: u32,
+    /// Always [`CDR_RETENTION_DAYS`].
+    pub cdr_days: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transcription {
+    pub enabled: bool,
+    pub provider: Option<String>,
+    /// Sub-processors this tenant objected to: never sent anything.
+    pub objections: Vec<String>,
+    /// Transfer mechanisms the tenant accepts for sub-processors outside the EEA.
+    pub accepted_transfer_mechanisms: Vec<TransferMechanism>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TenantKeys {
+    /// Data keys wrapped by the tenant's key in the node's keyring.
+    Managed,
+    /// Data keys sealed to the tenant's X25519 public key: the operator can
+    /// never read the content again.
+    Client { public_key: [u8; 32] },
+}
+
+pub(crate) fn validate_tenant(
+    raw: RawTenant,
+    file: PathBuf,
+    origin: Origin<'_>,
+    context: &TenantContext<'_>,
+    problems: &mut Problems,
+) -> Option<Tenant> {
+    let before = problems.len();
+    if let Err(reason) = check_slug(&raw.head.id) {
+        problems.push(origin.file, origin.key("id"), reason);
+    }
+    let numbers = validate_numbers(&raw.head.numbers, origin, "numbers", problems);
+    let pbx = validate_peer(raw.pbx, origin, "pbx", problems);
+    let carrier = validate_peer(raw.carrier, origin, "carrier", problems);
+    let do_not_record = validate_numbers(
+        &raw.recording.do_not_record,
+        origin,
+        "recording.do_not_record",
+        problems,
+    );
+    let retention = validate_retention(&raw.retention, origin, context.limits, problems);
+    let transcription = validate_transcription(
+        raw.transcription,
+        &raw.retention,
+        &raw.recording,
+        origin,
+        context,
+        problems,
+    );
+    let keys = validate_keys(raw.keys, origin, problems);
+    if problems.len() != before {
+        return None;
+    }
+    Some(Tenant {
+        id: raw.head.id,
+        file,
+        numbers,
+        pbx: pbx?,
+        carrier: carrier?,
+        recording: Recording {
+            policy: raw.recording.policy,
+            do_not_record,
+            format: raw.recording.format,
+            mask_dtmf: raw.recording.mask_dtmf,
+        },
+        retention,
+        transcription,
+        keys: keys?,
+    })
+}
+
+fn validate_numbers(
+    texts: &[String],
+    origin: Origin<'_>,
+    field: &str,
+    problems: &mut Problems,
+) -> Vec<String> {
+    let mut numbers: Vec<String> = Vec::new();
+    for (index, text) in texts.iter().enumerate() {
+        let key = origin.key(&format!("{field}[{index}]"));
+        match parse_e164(text) {
+            Ok(number) if numbers.contains(&number) => {
+                problems.push(
+                    origin.file,
+                    key,
+                    format!("{} is listed twice", mask_number(&number)),
+                );
+            }
+            Ok(number) => numbers.push(number),
+            Err(reason) => problems.push(origin.file, key, reason),
+        }
+    }
+    numbers
+}
+
+fn validate_peer(
+    raw: RawPeer,
+    origin: Origin<'_>,
+    field: &str,
+    problems: &mut Problems,
+) -> Option<Peer> {
+    let before = problems.len();
+    if raw.sources.is_empty() {
+        problems.push(
+            origin.file,
+            origin.key(&format!("{field}.sources")),
+            "at least one source CIDR is needed",
+        );
+    }
+    let mut sources = Vec::new();
+    for (index, text) in raw.sources.iter().enumerate() {
+        match parse_cidr(text) {
+            Ok(net) => sources.push(net),
+            Err(reason) => problems.push(
+                origin.file,
+                origin.key(&format!("{field}.sources[{index}]")),
+                reason,
+            ),
+        }
+    }
+    let uri = SipUri::parse(&raw.uri).map_err(|error| {
+        problems.push(origin.file, origin.key(&format!("{field}.uri")), error);
+    });
+    if problems.len() != before {
+        return None;
+    }
+    Some(Peer {
+        sources,
+        uri: uri.ok()?,
+    })
+}
+
+fn validate_retention(
+    raw: &RawRetention,
+    origin: Origin<'_>,
+    limits: &Limits,
+    problems: &mut Problems,
+) -> Retention {
+    let bounds = [
+        (
+            "retention.recordings_days",
+            raw.recordings_days,
+            limits.max_recordings_days,
+            "limits.max_recordings_days",
+        ),
+        (
+            "retention.transcripts_days",
+            raw.transcripts_days,
+            limits.max_transcripts_days,
+            "limits.max_transcripts_days",
+        ),
+    ];
+    for (field, days, max, limit_key) in bounds {
+        if days > max {
+            problems.push(
+                origin.file,
+                origin.key(field),
+                format!("{days} days is above the operator's maximum of {max} ({limit_key})"),
+            );
+        }
+    }
+    if raw
+        .cdr_days
+        .is_some_and(|days| days != i64::from(CDR_RETENTION_DAYS))
+    {
+        problems.push(
+            origin.file,
+            origin.key("retention.cdr_days"),
+            format!(
+                "call records are kept {CDR_RETENTION_DAYS} days by law; this cannot be changed"
+            ),
+        );
+    }
+    Retention {
+        recordings_days: raw.recordings_days,
+        transcripts_days: raw.transcripts_days,
+        cdr_days: CDR_RETENTION_DAYS,
+    }
+}
+
+fn validate_transcription(
+    raw: RawTranscription,
+    retention: &RawRetention,
+    recording: &RawRecording,
+    origin: Origin<'_>,
+    context: &TenantContext<'_>,
+    problems: &mut Problems,
+) -> Transcription {
+    let file = origin.file;
+    for (index, name) in raw.objections.iter().enumerate() {
+        if !context.subprocessor_names.contains(name) {
+            problems.push(
+                file,
+                origin.key(&format!("transcription.objections[{index}]")),
+                format!("`{name}` is not a declared sub-processor"),
+            );
+        }
+    }
+    let provider = raw.provider.as_deref().and_then(|name| {
+        let found = context.providers.iter().find(|p| p.name == name);
+        if !context
+            .provider_names
+            .iter()
+            .any(|declared| declared == name)
+        {
+            problems.push(
+                file,
+                origin.key("transcription.provider"),
+                format!("`{name}` is not a declared provider"),
+            );
+        }
+        found
+    });
+    if raw.enabled {
+        if raw.provider.is_none() {
+            problems.push(
+                file,
+                origin.key("transcription.provider"),
+                "required when enabled = true",
+            );
+        }
+        if retention.transcripts_days == 0 {
+            problems.push(
+                file,
+                origin.key("transcription.enabled"),
+                "retention.transcripts_days = 0 means do not transcribe",
+            );
+        }
+        if retention.recordings_days == 0 || recording.policy == RecordingPolicy::None {
+            problems.push(
+                file,
+                origin.key("transcription.enabled"),
+                "nothing is recorded, so there is nothing to transcribe",
+            );
+        }
+    }
+    if let Some(provider) = provider.filter(|_| raw.enabled) {
+        check_provider_allowed(provider, &raw, origin, context, problems);
+    }
+    Transcription {
+        enabled: raw.enabled,
+        provider: raw.provider,
+        objections: raw.objections,
+        accepted_transfer_mechanisms: raw.accepted_transfer_mechanisms,
+    }
+}
+
+/// The residency rule (DPA 8.2) and objections (DPA 4.4), checked once at
+/// load time; the ten-working-day notice depends on the date and is checked
+/// before each send.
+fn check_provider_allowed(
+    provider: &Provider,
+    raw: &RawTranscription,
+    origin: Origin<'_>,
+    context: &TenantContext<'_>,
+    problems: &mut Problems,
+) {
+    let Some(name) = &provider.subprocessor else {
+        return;
+    };
+    let Some(subprocessor) = context.subprocessors.iter().find(|s| &s.name == name) else {
+        return;
+    };
+    let key = origin.key("transcription.provider");
+    if raw.objections.contains(name) {
+        problems.push(
+            origin.file,
+            key,
+            format!(
+                "provider `{}` sends audio to `{name}`, to which this tenant objected",
+                provider.name
+            ),
+        );
+    } else if !subprocessor.country.is_eea()
+        && !raw
+            .accepted_transfer_mechanisms
+            .contains(&subprocessor.transfer_mechanism)
+    {
+        problems.push(
+            origin.file,
+            key,
+            format!(
+                "provider `{}` sends audio to `{name}` in {} (outside the EEA) under `{}`, \
+                 which accepted_transfer_mechanisms does not include",
+                provider.name, subprocessor.country, subprocessor.transfer_mechanism
+            ),
+        );
+    }
+}
+
+fn validate_keys(
+    raw: RawTenantKeys,
+    origin: Origin<'_>,
+    problems: &mut Problems,
+) -> Option<TenantKeys> {
+    match (raw.mode, raw.public_key) {
+        (KeyModeName::Managed, None) => Some(TenantKeys::Managed),
+        (KeyModeName::Managed, Some(_)) => {
+            problems.push(
+                origin.file,
+                origin.key("keys.public_key"),
+                "only used with mode = \"client\"",
+            );
+            None
+        }
+        (KeyModeName::Client, None) => {
+            problems.push(
+                origin.file,
+                origin.key("keys.public_key"),
+                "required with mode = \"client\"",
+            );
+            None
+        }
+        (KeyModeName::Client, Some(text)) => match decode_public_key(&text) {
+            Some(public_key) => Some(TenantKeys::Client { public_key }),
+            None => {
+                problems.push(
+                    origin.file,
+                    origin.key("keys.public_key"),
+                    "must be a 32-byte X25519 public key in standard base64",
+                );
+                None
+            }
+        },
+    }
+}
+
+fn decode_public_key(text: &str) -> Option<[u8; 32]> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .ok()?;
+    let key: [u8; 32] = bytes.try_into().ok()?;
+    // The all-zero point is not a usable public key.
+    (key != [0u8; 32]).then_some(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_public_keys() {
+        let encoded = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        assert_eq!(decode_public_key(&encoded), Some([7u8; 32]));
+        let zero = base64::engine::general_purpose::STANDARD.encode([0u8; 32]);
+        assert_eq!(decode_public_key(&zero), None);
+        let short = base64::engine::general_purpose::STANDARD.encode([7u8; 31]);
+        assert_eq!(decode_public_key(&short), None);
+        assert_eq!(decode_public_key("not base64!"), None);
+    }
+}

@@ -1,0 +1,922 @@
+//! Configuration loading, validation and reloading, on real file trees.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use greffier::config::{
+    Config, ConfigProblem, ConfigWatcher, ProviderBackend, ReloadOutcome, SourceRole,
+    StorageBackend, TenantKeys, Transport, WatchOptions,
+};
+use tempfile::TempDir;
+use tokio::sync::watch;
+
+const MAIN: &str = r#"
+[node]
+id = "test-node"
+sip_listen = ["udp:127.0.0.1:5060", "tcp:[::1]:5060"]
+media_address = "127.0.0.1"
+media_ports = "30000-30099"
+admin_listen = "127.0.0.1:8080"
+rtp_timeout_secs = 20
+new_dialogs_per_source_per_sec = 5
+new_dialogs_burst = 10
+tenants_dir = "tenants"
+
+[limits]
+max_recordings_days = 100
+max_transcripts_days = 50
+
+[storage]
+kind = "local"
+path = "data"
+spool_dir = "spool"
+
+[keys]
+keyring = "keyring.grk"
+master_key_file = "master.key"
+
+[[subprocessors]]
+name = "EuroScribe"
+purpose = "transcription"
+country = "DE"
+transfer_mechanism = "none"
+announced = "2024-01-10"
+
+[[subprocessors]]
+name = "FarScribe"
+purpose = "transcription"
+country = "US"
+transfer_mechanism = "scc"
+announced = 2024-02-01
+
+[[providers]]
+name = "euro"
+kind = "http"
+subprocessor = "EuroScribe"
+endpoint = "https://euro.example.net/v1"
+
+[[providers]]
+name = "sphinx"
+kind = "pocketsphinx"
+
+[[providers]]
+name = "far"
+kind = "http"
+subprocessor = "FarScribe"
+endpoint = "https://far.example.com"
+"#;
+
+const ALPHA: &str = r#"
+id = "alpha"
+numbers = ["+33199000001", "+33199000002"]
+
+[pbx]
+sources = ["127.0.0.1/32"]
+uri = "sip:127.0.0.1:5080"
+
+[carrier]
+sources = ["127.0.0.2/32"]
+uri = "sip:127.0.0.1:5070"
+
+[recording]
+policy = "all"
+do_not_record = ["+33199000099"]
+format = "wav"
+mask_dtmf = true
+
+[retention]
+recordings_days = 30
+transcripts_days = 30
+
+[transcription]
+enabled = true
+provider = "euro"
+objections = []
+accepted_transfer_mechanisms = []
+
+[keys]
+mode = "managed"
+"#;
+
+const BETA: &str = r#"
+id = "beta"
+numbers = ["+4930123456"]
+
+[pbx]
+sources = ["127.0.1.0/24", "::1/128"]
+uri = "sips:pbx.beta.example.net"
+
+[carrier]
+sources = ["127.0.2.0/24"]
+uri = "sip:[::1]:5090"
+
+[recording]
+policy = "inbound"
+
+[retention]
+recordings_days = 0
+transcripts_days = 0
+
+[keys]
+mode = "client"
+public_key = "5Q7gu/lmPVWPca7tLzJmMdqmRlFOCCsjZEdrqCbRv+0="
+"#;
+
+/// A configuration tree in a temporary directory.
+struct Tree {
+    dir: TempDir,
+}
+
+impl Tree {
+    fn new(main: &str, tenants: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        std::fs::create_dir(dir.path().join("tenants")).expect("tenants directory");
+        let tree = Self { dir };
+        tree.write("greffier.toml", main);
+        for (name, text) in tenants {
+            tree.write(&format!("tenants/{name}.toml"), text);
+        }
+        tree
+    }
+
+    fn standard() -> Self {
+        Self::new(MAIN, &[("alpha", ALPHA), ("beta", BETA)])
+    }
+
+    fn main_path(&self) -> PathBuf {
+        self.dir.path().join("greffier.toml")
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    /// Writes through a temporary name and a rename, as editors do, so a
+    /// watcher never sees a half-written file.
+    fn write(&self, relative: &str, text: &str) {
+        let target = self.path(relative);
+        let staging = target.with_file_name(".staging");
+        std::fs::write(&staging, text).expect("write");
+        std::fs::rename(&staging, &target).expect("rename");
+    }
+
+    fn load(&self) -> Result<Config, Vec<ConfigProblem>> {
+        Config::load(&self.main_path()).map_err(|errors| errors.problems)
+    }
+}
+
+fn edit(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "the edit expects `{from}` in the text");
+    text.replacen(from, to, 1)
+}
+
+#[test]
+fn the_standard_tree_loads_with_typed_values() {
+    let tree = Tree::standard();
+    let config = tree.load().expect("valid configuration");
+    assert_eq!(config.node.id, "test-node");
+    assert_eq!(config.node.sip_listen.len(), 2);
+    assert_eq!(config.node.sip_listen[1].transport, Transport::Tcp);
+    assert_eq!(
+        config.node.sip_listen[1].addr,
+        "[::1]:5060".parse().unwrap()
+    );
+    assert_eq!(config.node.media_ports.len(), 100);
+    assert_eq!(config.node.rtp_timeout, Duration::from_secs(20));
+    let tenants_dir = std::fs::canonicalize(tree.path("tenants")).unwrap();
+    assert_eq!(
+        std::fs::canonicalize(&config.node.tenants_dir).unwrap(),
+        tenants_dir
+    );
+    match &config.storage.backend {
+        StorageBackend::Local { path } => assert!(path.ends_with("data") && path.is_absolute()),
+        other => panic!("expected local storage, got {other:?}"),
+    }
+    assert_eq!(config.subprocessors.len(), 2);
+    assert!(matches!(
+        config.provider("euro").unwrap().backend,
+        ProviderBackend::Http { .. }
+    ));
+    let ids: Vec<&str> = config.tenants().iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["alpha", "beta"]);
+    let beta = config.tenant("beta").unwrap();
+    assert!(matches!(beta.keys, TenantKeys::Client { .. }));
+    assert_eq!(beta.retention.cdr_days, 365);
+}
+
+#[test]
+fn sources_and_numbers_find_their_tenant() {
+    let config = Tree::standard().load().expect("valid configuration");
+    let ip = |text: &str| text.parse::<IpAddr>().unwrap();
+    let found = |text: &str| {
+        config
+            .tenant_for_source(ip(text))
+            .map(|(tenant, role)| (tenant.id.clone(), role))
+    };
+    assert_eq!(found("127.0.0.1"), Some(("alpha".into(), SourceRole::Pbx)));
+    assert_eq!(
+        found("127.0.0.2"),
+        Some(("alpha".into(), SourceRole::Carrier))
+    );
+    assert_eq!(
+        found("::ffff:127.0.0.2"),
+        Some(("alpha".into(), SourceRole::Carrier))
+    );
+    assert_eq!(found("127.0.1.200"), Some(("beta".into(), SourceRole::Pbx)));
+    assert_eq!(found("::1"), Some(("beta".into(), SourceRole::Pbx)));
+    assert_eq!(
+        found("127.0.2.9"),
+        Some(("beta".into(), SourceRole::Carrier))
+    );
+    assert_eq!(found("127.0.0.3"), None);
+    let number = |text: &str| config.tenant_for_number(text).map(|t| t.id.clone());
+    assert_eq!(number("+33199000002").as_deref(), Some("alpha"));
+    assert_eq!(number("33199000002").as_deref(), Some("alpha"));
+    assert_eq!(number("+4930123456").as_deref(), Some("beta"));
+    assert_eq!(number("+33199000003"), None);
+    assert_eq!(number("alice"), None);
+}
+
+#[test]
+fn the_examples_load_cleanly() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let local = Config::load(&examples.join("local.toml"))
+        .unwrap_or_else(|errors| panic!("examples/local.toml:\n{errors}"));
+    let demo = local.tenant("demo").expect("the demo tenant");
+    assert_eq!(demo.pbx.uri.to_string(), "sip:127.0.0.1:5080");
+    assert_eq!(demo.carrier.uri.to_string(), "sip:127.0.0.1:5070");
+    let source = |text: &str| {
+        local
+            .tenant_for_source(text.parse().unwrap())
+            .map(|(tenant, role)| (tenant.id.clone(), role))
+    };
+    assert_eq!(source("127.0.0.1"), Some(("demo".into(), SourceRole::Pbx)));
+    assert_eq!(
+        source("127.0.0.2"),
+        Some(("demo".into(), SourceRole::Carrier))
+    );
+    let listens: Vec<String> = local
+        .node
+        .sip_listen
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(listens, ["udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"]);
+    assert_eq!(local.node.admin_listen, "127.0.0.1:8080".parse().unwrap());
+    let ports = local.node.media_ports;
+    let clashes = |port: u16| ports.contains(port);
+    assert!(!clashes(6000) && !(20000..=29999).any(clashes));
+    match &local.storage.backend {
+        StorageBackend::Local { path } => {
+            assert!(
+                !path.starts_with(env!("CARGO_MANIFEST_DIR")),
+                "data must not land in the checkout"
+            );
+        }
+        other => panic!("expected local storage, got {other:?}"),
+    }
+
+    let cluster = Config::load(&examples.join("cluster-s3.toml"))
+        .unwrap_or_else(|errors| panic!("examples/cluster-s3.toml:\n{errors}"));
+    assert!(matches!(cluster.storage.backend, StorageBackend::S3(_)));
+    assert!(cluster.tenants().len() >= 2);
+}
+
+/// Loads the standard tree with one file replaced and returns the problems.
+fn problems_with(file: &str, text: &str) -> Vec<ConfigProblem> {
+    let mut main = MAIN.to_string();
+    let mut alpha = ALPHA.to_string();
+    let mut beta = BETA.to_string();
+    match file {
+        "greffier.toml" => main = text.to_string(),
+        "alpha.toml" => alpha = text.to_string(),
+        "beta.toml" => beta = text.to_string(),
+        other => panic!("unknown file {other}"),
+    }
+    let tree = Tree::new(&main, &[("alpha", &alpha), ("beta", &beta)]);
+    match tree.load() {
+        Ok(_) => Vec::new(),
+        Err(problems) => problems,
+    }
+}
+
+struct Case {
+    name: &'static str,
+    file: &'static str,
+    from: &'static str,
+    to: &'static str,
+    key: &'static str,
+}
+
+const fn case(
+    name: &'static str,
+    file: &'static str,
+    from: &'static str,
+    to: &'static str,
+    key: &'static str,
+) -> Case {
+    Case {
+        name,
+        file,
+        from,
+        to,
+        key,
+    }
+}
+
+const MAIN_CASES: &[Case] = &[
+    case("node id not a slug", "greffier.toml", "id = \"test-node\"", "id = \"Test Node\"", "node.id"),
+    case("listener transport", "greffier.toml", "\"udp:127.0.0.1:5060\"", "\"sctp:127.0.0.1:5060\"", "node.sip_listen[0]"),
+    case("listener address", "greffier.toml", "\"tcp:[::1]:5060\"", "\"tcp:::1:5060\"", "node.sip_listen[1]"),
+    case("listener twice", "greffier.toml", "\"tcp:[::1]:5060\"", "\"udp:127.0.0.1:5060\"", "node.sip_listen[1]"),
+    case("no listener", "greffier.toml", "sip_listen = [\"udp:127.0.0.1:5060\", \"tcp:[::1]:5060\"]", "sip_listen = []", "node.sip_listen"),
+    case("media address", "greffier.toml", "media_address = \"127.0.0.1\"", "media_address = \"localhost\"", "node.media_address"),
+    case("media ports odd start", "greffier.toml", "\"30000-30099\"", "\"30001-30099\"", "node.media_ports"),
+    case("media ports single", "greffier.toml", "\"30000-30099\"", "\"30000-30000\"", "node.media_ports"),
+    case("media ports over sip", "greffier.toml", "\"30000-30099\"", "\"5000-5099\"", "node.media_ports"),
+    case("admin listen", "greffier.toml", "\"127.0.0.1:8080\"", "\"127.0.0.1\"", "node.admin_listen"),
+    case("rtp timeout zero", "greffier.toml", "rtp_timeout_secs = 20", "rtp_timeout_secs = 0", "node.rtp_timeout_secs"),
+    case("rtp timeout type", "greffier.toml", "rtp_timeout_secs = 20", "rtp_timeout_secs = \"20\"", "node.rtp_timeout_secs"),
+    case("dialog rate zero", "greffier.toml", "new_dialogs_per_source_per_sec = 5", "new_dialogs_per_source_per_sec = 0", "node.new_dialogs_per_source_per_sec"),
+    case("burst below rate", "greffier.toml", "new_dialogs_burst = 10", "new_dialogs_burst = 2", "node.new_dialogs_burst"),
+    case("tenants dir missing", "greffier.toml", "tenants_dir = \"tenants\"", "tenants_dir = \"nowhere\"", "node.tenants_dir"),
+    case("tenants dir unset variable", "greffier.toml", "tenants_dir = \"tenants\"", "tenants_dir = \"${GREFFIER_TEST_SURELY_UNSET}/t\"", "node.tenants_dir"),
+    case("unknown node key", "greffier.toml", "rtp_timeout_secs = 20", "rtp_timeout_secs = 20\nrtp_timeuot = 3", "node.rtp_timeuot"),
+    case("missing node key", "greffier.toml", "id = \"test-node\"\n", "", "node.id"),
+    case("missing node section", "greffier.toml", "[node]", "[nodes]", "node"),
+    case("unknown section", "greffier.toml", "[limits]", "[extra]\na = 1\n\n[limits]", "extra"),
+    case("limit too high", "greffier.toml", "max_recordings_days = 100", "max_recordings_days = 4000", "limits.max_recordings_days"),
+    case("local without path", "greffier.toml", "path = \"data\"\n", "", "storage.path"),
+    case("local with s3 key", "greffier.toml", "path = \"data\"", "path = \"data\"\nbucket = \"b-1\"", "storage.bucket"),
+    case("storage kind", "greffier.toml", "kind = \"local\"", "kind = \"nfs\"", "storage.kind"),
+    case("s3 missing bucket", "greffier.toml", "kind = \"local\"\npath = \"data\"", "kind = \"s3\"\nendpoint = \"https://s3.example.net\"\nregion = \"fr-par\"", "storage.bucket"),
+    case("s3 plain http", "greffier.toml", "kind = \"local\"\npath = \"data\"", "kind = \"s3\"\nendpoint = \"http://s3.example.net\"\nregion = \"fr-par\"\nbucket = \"rec\"", "storage.endpoint"),
+    case("s3 bad bucket", "greffier.toml", "kind = \"local\"\npath = \"data\"", "kind = \"s3\"\nendpoint = \"https://s3.example.net\"\nregion = \"fr-par\"\nbucket = \"Rec_1\"", "storage.bucket"),
+    case("s3 bad region", "greffier.toml", "kind = \"local\"\npath = \"data\"", "kind = \"s3\"\nendpoint = \"https://s3.example.net\"\nregion = \"fr par\"\nbucket = \"rec\"", "storage.region"),
+    case("s3 with local path", "greffier.toml", "kind = \"local\"", "kind = \"s3\"\nendpoint = \"https://s3.example.net\"\nregion = \"fr-par\"\nbucket = \"rec\"", "storage.path"),
+    case("literal master key", "greffier.toml", "master_key_file = \"master.key\"", "master_key = \"q3Jk8vX2mN5pL9sT1uW4yZ7aB0cD6eF8gH2iJ4kL6mA=\"", "keys.master_key"),
+    case("both key sources", "greffier.toml", "master_key_file = \"master.key\"", "master_key_file = \"master.key\"\nmaster_key_env = \"GREFFIER_KEY\"", "keys.master_key_env"),
+    case("no key source", "greffier.toml", "master_key_file = \"master.key\"", "", "keys.master_key_file"),
+    case("key pasted as variable", "greffier.toml", "master_key_file = \"master.key\"", "master_key_env = \"ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12\"", "keys.master_key_env"),
+    case("key pasted as file", "greffier.toml", "master_key_file = \"master.key\"", "master_key_file = \"q3Jk8vX2mN5pL9sT1uW4yZ7aB0cD6eF8gH2iJ4kL6mA=\"", "keys.master_key_file"),
+    case("country code", "greffier.toml", "country = \"DE\"", "country = \"Germany\"", "subprocessors[0].country"),
+    case("no mechanism outside eea", "greffier.toml", "transfer_mechanism = \"scc\"", "transfer_mechanism = \"none\"", "subprocessors[1].transfer_mechanism"),
+    case("unknown mechanism", "greffier.toml", "transfer_mechanism = \"scc\"", "transfer_mechanism = \"bcr\"", "subprocessors[1].transfer_mechanism"),
+    case("announced date", "greffier.toml", "announced = \"2024-01-10\"", "announced = \"2024-02-30\"", "subprocessors[0].announced"),
+    case("sub-processor twice", "greffier.toml", "name = \"FarScribe\"\npurpose", "name = \"EuroScribe\"\npurpose", "subprocessors[1].name"),
+    case("http provider without sub-processor", "greffier.toml", "subprocessor = \"EuroScribe\"\n", "", "providers[0].subprocessor"),
+    case("provider unknown sub-processor", "greffier.toml", "subprocessor = \"EuroScribe\"", "subprocessor = \"Nobody\"", "providers[0].subprocessor"),
+    case("http provider without endpoint", "greffier.toml", "endpoint = \"https://euro.example.net/v1\"\n", "", "providers[0].endpoint"),
+    case("provider plain http", "greffier.toml", "\"https://euro.example.net/v1\"", "\"http://euro.example.net/v1\"", "providers[0].endpoint"),
+    case("local provider with endpoint", "greffier.toml", "kind = \"pocketsphinx\"", "kind = \"pocketsphinx\"\nendpoint = \"https://x.example\"", "providers[1].endpoint"),
+    case("provider twice", "greffier.toml", "name = \"far\"", "name = \"euro\"", "providers[2].name"),
+    case("provider kind", "greffier.toml", "kind = \"pocketsphinx\"", "kind = \"whisper\"", "providers[1].kind"),
+];
+
+const TENANT_CASES: &[Case] = &[
+    case(
+        "tenant id",
+        "alpha.toml",
+        "id = \"alpha\"",
+        "id = \"Alpha!\"",
+        "tenants.alpha.id",
+    ),
+    case(
+        "tenant id twice",
+        "beta.toml",
+        "id = \"beta\"",
+        "id = \"alpha\"",
+        "tenants.alpha.id",
+    ),
+    case(
+        "number format",
+        "alpha.toml",
+        "\"+33199000001\",",
+        "\"0199000001\",",
+        "tenants.alpha.numbers[0]",
+    ),
+    case(
+        "number length",
+        "alpha.toml",
+        "\"+33199000002\"]",
+        "\"+3319900000222222\"]",
+        "tenants.alpha.numbers[1]",
+    ),
+    case(
+        "number twice",
+        "alpha.toml",
+        "\"+33199000002\"]",
+        "\"+33199000001\"]",
+        "tenants.alpha.numbers[1]",
+    ),
+    case(
+        "number in two tenants",
+        "beta.toml",
+        "\"+4930123456\"",
+        "\"+33199000001\"",
+        "tenants.beta.numbers[0]",
+    ),
+    case(
+        "number as integer",
+        "alpha.toml",
+        "\"+33199000001\",",
+        "33199000001,",
+        "tenants.alpha.numbers[0]",
+    ),
+    case(
+        "pbx cidr",
+        "alpha.toml",
+        "sources = [\"127.0.0.1/32\"]",
+        "sources = [\"127.0.0.1/40\"]",
+        "tenants.alpha.pbx.sources[0]",
+    ),
+    case(
+        "pbx cidr host bits",
+        "beta.toml",
+        "\"127.0.1.0/24\"",
+        "\"127.0.1.7/24\"",
+        "tenants.beta.pbx.sources[0]",
+    ),
+    case(
+        "pbx no sources",
+        "alpha.toml",
+        "sources = [\"127.0.0.1/32\"]",
+        "sources = []",
+        "tenants.alpha.pbx.sources",
+    ),
+    case(
+        "pbx uri",
+        "alpha.toml",
+        "uri = \"sip:127.0.0.1:5080\"",
+        "uri = \"sip:127.0.0.1:99999\"",
+        "tenants.alpha.pbx.uri",
+    ),
+    case(
+        "carrier uri scheme",
+        "alpha.toml",
+        "uri = \"sip:127.0.0.1:5070\"",
+        "uri = \"tel:+33199000001\"",
+        "tenants.alpha.carrier.uri",
+    ),
+    case(
+        "sources overlap across tenants",
+        "beta.toml",
+        "\"127.0.1.0/24\"",
+        "\"127.0.0.0/24\"",
+        "tenants.beta.pbx.sources[0]",
+    ),
+    case(
+        "pbx and carrier overlap",
+        "alpha.toml",
+        "sources = [\"127.0.0.2/32\"]",
+        "sources = [\"127.0.0.0/30\"]",
+        "tenants.alpha.carrier.sources[0]",
+    ),
+    case(
+        "recording policy",
+        "alpha.toml",
+        "policy = \"all\"",
+        "policy = \"some\"",
+        "tenants.alpha.recording.policy",
+    ),
+    case(
+        "do not record number",
+        "alpha.toml",
+        "do_not_record = [\"+33199000099\"]",
+        "do_not_record = [\"33199000099\"]",
+        "tenants.alpha.recording.do_not_record[0]",
+    ),
+    case(
+        "audio format",
+        "alpha.toml",
+        "format = \"wav\"",
+        "format = \"mp3\"",
+        "tenants.alpha.recording.format",
+    ),
+    case(
+        "recordings over the limit",
+        "alpha.toml",
+        "recordings_days = 30",
+        "recordings_days = 101",
+        "tenants.alpha.retention.recordings_days",
+    ),
+    case(
+        "transcripts over the limit",
+        "alpha.toml",
+        "transcripts_days = 30",
+        "transcripts_days = 51",
+        "tenants.alpha.retention.transcripts_days",
+    ),
+    case(
+        "negative retention",
+        "alpha.toml",
+        "recordings_days = 30",
+        "recordings_days = -1",
+        "tenants.alpha.retention.recordings_days",
+    ),
+    case(
+        "cdr retention",
+        "alpha.toml",
+        "transcripts_days = 30",
+        "transcripts_days = 30\ncdr_days = 30",
+        "tenants.alpha.retention.cdr_days",
+    ),
+    case(
+        "missing retention",
+        "beta.toml",
+        "[retention]\nrecordings_days = 0\ntranscripts_days = 0\n",
+        "",
+        "tenants.beta.retention",
+    ),
+    case(
+        "transcription without provider",
+        "alpha.toml",
+        "provider = \"euro\"\n",
+        "",
+        "tenants.alpha.transcription.provider",
+    ),
+    case(
+        "transcription unknown provider",
+        "alpha.toml",
+        "provider = \"euro\"",
+        "provider = \"nope\"",
+        "tenants.alpha.transcription.provider",
+    ),
+    case(
+        "objection unknown",
+        "alpha.toml",
+        "objections = []",
+        "objections = [\"Nobody\"]",
+        "tenants.alpha.transcription.objections[0]",
+    ),
+    case(
+        "provider objected to",
+        "alpha.toml",
+        "objections = []",
+        "objections = [\"EuroScribe\"]",
+        "tenants.alpha.transcription.provider",
+    ),
+    case(
+        "transfer not accepted",
+        "alpha.toml",
+        "provider = \"euro\"",
+        "provider = \"far\"",
+        "tenants.alpha.transcription.provider",
+    ),
+    case(
+        "transcribing with zero transcript days",
+        "alpha.toml",
+        "transcripts_days = 30",
+        "transcripts_days = 0",
+        "tenants.alpha.transcription.enabled",
+    ),
+    case(
+        "transcribing without recording",
+        "alpha.toml",
+        "policy = \"all\"",
+        "policy = \"none\"",
+        "tenants.alpha.transcription.enabled",
+    ),
+    case(
+        "client mode without key",
+        "beta.toml",
+        "public_key = \"5Q7gu/lmPVWPca7tLzJmMdqmRlFOCCsjZEdrqCbRv+0=\"\n",
+        "",
+        "tenants.beta.keys.public_key",
+    ),
+    case(
+        "client key length",
+        "beta.toml",
+        "\"5Q7gu/lmPVWPca7tLzJmMdqmRlFOCCsjZEdrqCbRv+0=\"",
+        "\"5Q7gu/lmPVWPca7tLzJmMdqm\"",
+        "tenants.beta.keys.public_key",
+    ),
+    case(
+        "managed mode with key",
+        "alpha.toml",
+        "mode = \"managed\"",
+        "mode = \"managed\"\npublic_key = \"5Q7gu/lmPVWPca7tLzJmMdqmRlFOCCsjZEdrqCbRv+0=\"",
+        "tenants.alpha.keys.public_key",
+    ),
+    case(
+        "key mode",
+        "alpha.toml",
+        "mode = \"managed\"",
+        "mode = \"hsm\"",
+        "tenants.alpha.keys.mode",
+    ),
+    case(
+        "unknown tenant key",
+        "alpha.toml",
+        "id = \"alpha\"",
+        "id = \"alpha\"\ncolour = \"blue\"",
+        "tenants.alpha.colour",
+    ),
+    case(
+        "unknown section key",
+        "alpha.toml",
+        "uri = \"sip:127.0.0.1:5080\"",
+        "uri = \"sip:127.0.0.1:5080\"\nport = 5080",
+        "tenants.alpha.pbx.port",
+    ),
+];
+
+fn check_cases(cases: &[Case]) {
+    let mut failures = Vec::new();
+    for case in cases {
+        let original = match case.file {
+            "greffier.toml" => MAIN,
+            "alpha.toml" => ALPHA,
+            _ => BETA,
+        };
+        let problems = problems_with(case.file, &edit(original, case.from, case.to));
+        let hit = problems
+            .iter()
+            .any(|p| p.file.file_name().is_some_and(|n| n == case.file) && p.key == case.key);
+        if !hit {
+            failures.push(format!(
+                "{}: expected {} {}, got {problems:#?}",
+                case.name, case.file, case.key
+            ));
+        }
+        for problem in &problems {
+            assert!(
+                !problem.reason.contains("199000"),
+                "{}: a number in clear in {problem}",
+                case.name
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_main_file_rule_names_its_file_and_key() {
+    check_cases(MAIN_CASES);
+}
+
+#[test]
+fn every_tenant_file_rule_names_its_file_and_key() {
+    check_cases(TENANT_CASES);
+}
+
+#[test]
+fn syntax_errors_give_line_and_column() {
+    let problems = problems_with(
+        "alpha.toml",
+        &edit(ALPHA, "policy = \"all\"", "policy = \"all"),
+    );
+    let problem = problems
+        .iter()
+        .find(|p| p.file.ends_with("tenants/alpha.toml"))
+        .expect("a problem in alpha.toml");
+    assert_eq!(problem.key, "");
+    let line = ALPHA.lines().position(|l| l.starts_with("policy")).unwrap() + 1;
+    assert!(
+        problem.reason.contains(&format!("line {line}, column")),
+        "{}",
+        problem.reason
+    );
+}
+
+#[test]
+fn all_problems_are_reported_at_once() {
+    let main = edit(
+        &edit(MAIN, "media_ports = \"30000-30099\"", "media_ports = \"3\""),
+        "country = \"DE\"",
+        "country = \"XX\"",
+    );
+    let alpha = edit(
+        &edit(ALPHA, "uri = \"sip:127.0.0.1:5080\"", "uri = \"pbx\""),
+        "recordings_days = 30",
+        "recordings_days = 1000",
+    );
+    let beta = edit(BETA, "\"+4930123456\"", "\"12\"");
+    let tree = Tree::new(&main, &[("alpha", &alpha), ("beta", &beta)]);
+    let errors = Config::load(&tree.main_path()).expect_err("five problems");
+    let keys: Vec<&str> = errors.problems.iter().map(|p| p.key.as_str()).collect();
+    for expected in [
+        "node.media_ports",
+        "subprocessors[0].country",
+        "tenants.alpha.pbx.uri",
+        "tenants.alpha.retention.recordings_days",
+        "tenants.beta.numbers[0]",
+    ] {
+        assert!(keys.contains(&expected), "{expected} missing from {keys:?}");
+    }
+    let text = errors.to_string();
+    assert_eq!(text.lines().count(), errors.problems.len());
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.starts_with(&format!(
+            "{}: node.media_ports: ",
+            tree.main_path().display()
+        )),
+        "{first}"
+    );
+}
+
+#[test]
+fn missing_or_unreadable_files_are_problems() {
+    let tree = Tree::standard();
+    let errors = Config::load(&tree.path("absent.toml")).expect_err("no such file");
+    assert_eq!(errors.problems.len(), 1);
+    assert!(errors.problems[0].file.ends_with("absent.toml"));
+    std::fs::write(tree.path("tenants/binary.toml"), [0xff, 0xfe, 0x00, 0x80]).unwrap();
+    let problems = tree.load().expect_err("binary tenant file");
+    assert!(problems
+        .iter()
+        .any(|p| p.file.ends_with("binary.toml") && p.reason.contains("UTF-8")));
+}
+
+#[test]
+fn other_files_in_the_tenants_directory_are_ignored() {
+    let tree = Tree::standard();
+    std::fs::write(tree.path("tenants/README.md"), "not a tenant").unwrap();
+    std::fs::write(tree.path("tenants/.alpha.toml.swp"), "garbage").unwrap();
+    std::fs::write(tree.path("tenants/.hidden.toml"), "garbage").unwrap();
+    assert_eq!(tree.load().expect("valid").tenants().len(), 2);
+}
+
+mod no_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let tree = Tree::standard();
+            std::fs::write(tree.path("greffier.toml"), &bytes).unwrap();
+            std::fs::write(tree.path("tenants/alpha.toml"), &bytes).unwrap();
+            let problems = tree.load().expect_err("random bytes are no configuration");
+            prop_assert!(!problems.is_empty());
+            prop_assert!(problems.iter().all(|p| !p.reason.contains('\n')));
+        }
+
+        #[test]
+        fn mangled_files_never_panic(cut in 0usize..2000, junk in "[\\[\\]=\"a-z0-9.,{} \n+-]{0,40}") {
+            let tree = Tree::standard();
+            let splice = |text: &str| {
+                let at = cut.min(text.len());
+                let at = (0..=at).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+                format!("{}{junk}{}", &text[..at], &text[at..])
+            };
+            tree.write("greffier.toml", &splice(MAIN));
+            tree.write("tenants/alpha.toml", &splice(ALPHA));
+            if let Err(problems) = tree.load() {
+                prop_assert!(!problems.is_empty());
+            }
+        }
+    }
+}
+
+const RELOAD_BOUND: Duration = Duration::from_secs(20);
+
+/// Waits, within a bound, until `rx` holds a value for which `accept` is true.
+async fn wait_for<T, F>(rx: &mut watch::Receiver<T>, accept: F) -> T
+where
+    T: Clone,
+    F: Fn(&T) -> bool,
+{
+    let waiting = async {
+        loop {
+            let current = rx.borrow_and_update().clone();
+            if accept(&current) {
+                return current;
+            }
+            rx.changed().await.expect("the watcher is running");
+        }
+    };
+    bounded(waiting).await
+}
+
+async fn bounded<F: Future>(future: F) -> F::Output {
+    tokio::time::timeout(RELOAD_BOUND, future)
+        .await
+        .expect("the reload came within the bound")
+}
+
+fn rejected(outcome: &ReloadOutcome) -> bool {
+    outcome.result.is_err()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_edit_keeps_the_old_config_and_a_good_one_applies() {
+    let tree = Tree::standard();
+    let mut watcher =
+        ConfigWatcher::spawn_with(tree.main_path(), WatchOptions::default()).expect("initial load");
+    let before = watcher.config.borrow().clone();
+
+    tree.write(
+        "tenants/alpha.toml",
+        &edit(ALPHA, "policy = \"all\"", "policy = \"sometimes\""),
+    );
+    let outcome = wait_for(&mut watcher.reloads, rejected).await;
+    let problems = outcome.result.expect_err("rejected");
+    assert!(problems.problems.iter().any(
+        |p| p.file.ends_with("tenants/alpha.toml") && p.key == "tenants.alpha.recording.policy"
+    ));
+    assert!(
+        Arc::ptr_eq(&before, &watcher.config.borrow()),
+        "the old configuration stays"
+    );
+
+    tree.write(
+        "tenants/alpha.toml",
+        &edit(ALPHA, "recordings_days = 30", "recordings_days = 7"),
+    );
+    let config = wait_for(&mut watcher.config, |config: &Arc<Config>| {
+        config
+            .tenant("alpha")
+            .is_some_and(|t| t.retention.recordings_days == 7)
+    })
+    .await;
+    assert_eq!(config.tenants().len(), 2);
+    let outcome = wait_for(&mut watcher.reloads, |o: &ReloadOutcome| {
+        o.result.as_ref().is_ok_and(|s| s.changed_anything())
+    })
+    .await;
+    let summary = outcome.result.expect("applied");
+    assert_eq!(summary.tenants_changed, ["alpha"]);
+    assert!(summary.tenants_added.is_empty() && summary.tenants_removed.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_come_and_go_but_node_changes_wait_for_a_restart() {
+    let tree = Tree::new(MAIN, &[("alpha", ALPHA)]);
+    let mut watcher =
+        ConfigWatcher::spawn_with(tree.main_path(), WatchOptions::default()).expect("initial load");
+
+    tree.write("tenants/beta.toml", BETA);
+    wait_for(&mut watcher.config, |config: &Arc<Config>| {
+        config.tenant("beta").is_some()
+    })
+    .await;
+
+    std::fs::remove_file(tree.path("tenants/alpha.toml")).unwrap();
+    let outcome = wait_for(&mut watcher.reloads, |o: &ReloadOutcome| {
+        o.result
+            .as_ref()
+            .is_ok_and(|s| !s.tenants_removed.is_empty())
+    })
+    .await;
+    assert_eq!(outcome.result.expect("applied").tenants_removed, ["alpha"]);
+    let config = watcher.config.borrow().clone();
+    assert_eq!(config.tenants().len(), 1);
+    assert!(config.tenant("alpha").is_none());
+
+    let moved = edit(MAIN, "\"udp:127.0.0.1:5060\"", "\"udp:127.0.0.1:5062\"");
+    let moved = edit(
+        &moved,
+        "max_recordings_days = 100",
+        "max_recordings_days = 99",
+    );
+    tree.write("greffier.toml", &moved);
+    let outcome = wait_for(&mut watcher.reloads, |o: &ReloadOutcome| {
+        o.result.as_ref().is_ok_and(|s| s.registry_changed)
+    })
+    .await;
+    assert_eq!(
+        outcome.result.expect("applied").restart_needed,
+        ["node.sip_listen"]
+    );
+    let config = watcher.config.borrow().clone();
+    assert_eq!(config.limits.max_recordings_days, 99);
+    assert_eq!(
+        config.node.sip_listen[0].addr.port(),
+        5060,
+        "listeners change only on restart"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads() {
+    let tree = Tree::new(MAIN, &[("alpha", ALPHA)]);
+    let options = WatchOptions {
+        files: false,
+        ..WatchOptions::default()
+    };
+    let mut watcher = ConfigWatcher::spawn_with(tree.main_path(), options).expect("initial load");
+    tree.write("tenants/beta.toml", BETA);
+    // SAFETY: raise() only delivers a signal to this process, whose SIGHUP
+    // handler the watcher installed before returning.
+    let raised = unsafe { libc::raise(libc::SIGHUP) };
+    assert_eq!(raised, 0);
+    let config = wait_for(&mut watcher.config, |config: &Arc<Config>| {
+        config.tenant("beta").is_some()
+    })
+    .await;
+    assert_eq!(config.tenants().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawn_fails_when_the_first_load_does() {
+    let tree = Tree::new(&edit(MAIN, "id = \"test-node\"", "id = \"\""), &[]);
+    let errors = ConfigWatcher::spawn(tree.main_path()).expect_err("invalid node id");
+    assert!(errors.problems.iter().any(|p| p.key == "node.id"));
+}
