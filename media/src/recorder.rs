@@ -63,10 +63,15 @@ impl RecorderConfig {
         }
     }
 
-    /// One rate for the whole recording: 48 kHz when a leg may carry Opus
-    /// (keeps its full band), 16 kHz when one may carry G.722, else 8 kHz.
+    /// One rate for the whole recording, from the offered codecs: 48 kHz when a
+    /// leg may carry Opus (keeps its full band), 16 kHz when one may carry
+    /// G.722, else 8 kHz. Known before the first packet, so the header can go out.
     pub fn sample_rate(&self) -> u32 {
-        let codecs = || self.leg_a.codecs().chain(self.leg_b.codecs());
+        let codecs = || {
+            self.leg_a
+                .negotiated_codecs()
+                .chain(self.leg_b.negotiated_codecs())
+        };
         if codecs().any(|c| c == Codec::Opus) {
             48_000
         } else if codecs().any(|c| c == Codec::G722) {

@@ -15,6 +15,8 @@ pub enum CodecMapError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodecMap {
     by_payload_type: [Option<Codec>; 128],
+    /// Bit n set: payload type n was offered in the SDP (m= line or rtpmap).
+    negotiated: u128,
 }
 
 impl Default for CodecMap {
@@ -25,7 +27,10 @@ impl Default for CodecMap {
         by_payload_type[8] = Some(Codec::Pcma);
         by_payload_type[9] = Some(Codec::G722);
         by_payload_type[13] = Some(Codec::ComfortNoise);
-        Self { by_payload_type }
+        Self {
+            by_payload_type,
+            negotiated: 0,
+        }
     }
 }
 
@@ -37,8 +42,21 @@ impl CodecMap {
             .flatten()
     }
 
-    pub fn codecs(&self) -> impl Iterator<Item = Codec> + '_ {
-        self.by_payload_type.iter().filter_map(|c| *c)
+    /// Codecs the SDP offered; every known codec when it named none.
+    pub fn negotiated_codecs(&self) -> impl Iterator<Item = Codec> + '_ {
+        let everything = self.negotiated == 0;
+        self.by_payload_type
+            .iter()
+            .enumerate()
+            .filter(move |(pt, _)| everything || self.negotiated & (1 << pt) != 0)
+            .filter_map(|(_, codec)| *codec)
+    }
+
+    /// Marks a payload type as offered in the SDP.
+    pub fn negotiate(&mut self, payload_type: u8) {
+        if payload_type < 128 {
+            self.negotiated |= 1 << payload_type;
+        }
     }
 
     /// Adds one `a=rtpmap:<pt> <encoding>` entry such as `telephone-event/8000`.
@@ -71,15 +89,24 @@ impl CodecMap {
             _ => None,
         };
         *slot = codec;
+        self.negotiated |= 1 << payload_type;
         Ok(codec.is_some())
     }
 
     /// Builds the map of an SDP body: static payload types plus every
-    /// `a=rtpmap` line. Lines that do not parse are skipped, not fatal: the
+    /// `a=rtpmap` line; the payload types of `m=audio` lines are the offered ones. Lines that do not parse are skipped, not fatal: the
     /// recorder then ignores packets of that payload type.
     pub fn from_sdp(sdp: &str) -> Self {
         let mut map = Self::default();
         for line in sdp.lines() {
+            if let Some(media) = line.trim().strip_prefix("m=audio ") {
+                for format in media.split_whitespace().skip(2) {
+                    if let Ok(payload_type) = format.parse() {
+                        map.negotiate(payload_type);
+                    }
+                }
+                continue;
+            }
             let Some(rest) = line.trim().strip_prefix("a=rtpmap:") else {
                 continue;
             };
@@ -113,6 +140,18 @@ mod tests {
         assert_eq!(map.get(99), Some(Codec::Opus));
         assert_eq!(map.get(18), None);
         assert_eq!(map.get(200), None);
+        let offered: Vec<Codec> = map.negotiated_codecs().collect();
+        assert_eq!(
+            offered,
+            vec![
+                Codec::Pcma,
+                Codec::TelephoneEvent { clock_rate: 8000 },
+                Codec::Opus
+            ]
+        );
+        assert!(CodecMap::default()
+            .negotiated_codecs()
+            .any(|c| c == Codec::G722));
     }
 
     #[test]

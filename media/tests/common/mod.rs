@@ -1,0 +1,315 @@
+//! Reads the shared RTP captures and replays them through the recorder with
+//! their capture timing.
+#![allow(dead_code)]
+
+use greffier_media::{
+    wav_fix_sizes, CodecMap, Leg, MemorySink, OutputFormat, Recorder, RecorderConfig,
+    RecordingSink, RecordingSummary, RtpPacket,
+};
+use pcap_file::pcap::PcapReader;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+pub fn pcap_path(name: &str) -> String {
+    format!(
+        "{}/../../shared/corpora/pcaps/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+#[derive(Debug, Clone)]
+pub struct Datagram {
+    pub time: Duration,
+    pub source: (IpAddr, u16),
+    pub destination: (IpAddr, u16),
+    pub payload: Vec<u8>,
+}
+
+/// The UDP datagrams of an Ethernet capture (IPv4 or IPv6, VLAN tags allowed).
+pub fn read_udp(name: &str) -> Vec<Datagram> {
+    let file = std::fs::File::open(pcap_path(name)).expect("capture exists");
+    let mut reader = PcapReader::new(file).expect("pcap header");
+    let mut out = Vec::new();
+    while let Some(packet) = reader.next_packet() {
+        let packet = packet.expect("pcap record");
+        if let Some(datagram) = parse_ethernet(packet.timestamp, &packet.data) {
+            out.push(datagram);
+        }
+    }
+    out
+}
+
+fn parse_ethernet(time: Duration, frame: &[u8]) -> Option<Datagram> {
+    let mut ether_type = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
+    let mut offset = 14;
+    while ether_type == 0x8100 {
+        ether_type = u16::from_be_bytes([*frame.get(offset + 2)?, *frame.get(offset + 3)?]);
+        offset += 4;
+    }
+    let ip = frame.get(offset..)?;
+    let (source, destination, protocol, udp) = match ether_type {
+        0x0800 => {
+            let header_len = usize::from(ip.first()? & 0x0f) * 4;
+            let total_len = usize::from(u16::from_be_bytes([*ip.get(2)?, *ip.get(3)?]));
+            let source: [u8; 4] = ip.get(12..16)?.try_into().ok()?;
+            let destination: [u8; 4] = ip.get(16..20)?.try_into().ok()?;
+            (
+                IpAddr::from(source),
+                IpAddr::from(destination),
+                *ip.get(9)?,
+                ip.get(header_len..total_len.min(ip.len()))?,
+            )
+        }
+        0x86dd => {
+            let source: [u8; 16] = ip.get(8..24)?.try_into().ok()?;
+            let destination: [u8; 16] = ip.get(24..40)?.try_into().ok()?;
+            (
+                IpAddr::from(source),
+                IpAddr::from(destination),
+                *ip.get(6)?,
+                ip.get(40..)?,
+            )
+        }
+        _ => return None,
+    };
+    if protocol != 17 {
+        return None;
+    }
+    let source_port = u16::from_be_bytes([*udp.first()?, *udp.get(1)?]);
+    let destination_port = u16::from_be_bytes([*udp.get(2)?, *udp.get(3)?]);
+    let udp_len = usize::from(u16::from_be_bytes([*udp.get(4)?, *udp.get(5)?]));
+    Some(Datagram {
+        time,
+        source: (source, source_port),
+        destination: (destination, destination_port),
+        payload: udp.get(8..udp_len.min(udp.len()))?.to_vec(),
+    })
+}
+
+fn is_sip(datagram: &Datagram) -> bool {
+    let text = &datagram.payload;
+    datagram.source.1 == 5060
+        || datagram.destination.1 == 5060
+        || text.starts_with(b"SIP/2.0")
+        || text.windows(7).take(40).any(|w| w == b"SIP/2.0")
+}
+
+/// One RTP stream: packets of one SSRC from one source to one destination.
+#[derive(Debug, Clone)]
+pub struct Stream {
+    pub source: (IpAddr, u16),
+    pub ssrc: u32,
+    pub packets: Vec<(Duration, Vec<u8>)>,
+}
+
+pub struct Capture {
+    pub datagrams: Vec<Datagram>,
+    pub streams: Vec<Stream>,
+    /// Union of the rtpmaps of every SDP body in the capture.
+    pub codecs: CodecMap,
+    /// Address that sent the first INVITE, if the capture has SIP.
+    pub caller: Option<IpAddr>,
+}
+
+impl Capture {
+    pub fn load(name: &str) -> Self {
+        let datagrams = read_udp(name);
+        let mut sdp = String::new();
+        let mut caller = None;
+        let mut streams: Vec<Stream> = Vec::new();
+        for datagram in &datagrams {
+            if is_sip(datagram) {
+                let text = String::from_utf8_lossy(&datagram.payload);
+                if text.starts_with("INVITE ") && caller.is_none() {
+                    caller = Some(datagram.source.0);
+                }
+                if let Some((_, body)) = text.split_once("\r\n\r\n") {
+                    sdp.push_str(body);
+                    sdp.push('\n');
+                }
+                continue;
+            }
+            let Ok(packet) = RtpPacket::parse(&datagram.payload) else {
+                continue;
+            };
+            // RTCP shares the version bits; its packet types 200-204 read as PT 72-76.
+            if (72..=76).contains(&packet.payload_type) {
+                continue;
+            }
+            let entry = (datagram.time, datagram.payload.clone());
+            match streams
+                .iter_mut()
+                .find(|s| s.source == datagram.source && s.ssrc == packet.ssrc)
+            {
+                Some(stream) => stream.packets.push(entry),
+                None => streams.push(Stream {
+                    source: datagram.source,
+                    ssrc: packet.ssrc,
+                    packets: vec![entry],
+                }),
+            }
+        }
+        // A stream of a handful of stray packets is noise, not media.
+        let longest = streams.iter().map(|s| s.packets.len()).max().unwrap_or(0);
+        streams.retain(|s| s.packets.len() * 20 >= longest);
+        Self {
+            datagrams,
+            streams,
+            codecs: CodecMap::from_sdp(&sdp),
+            caller,
+        }
+    }
+
+    /// The caller's stream is leg A; with no SIP, the first stream is.
+    pub fn leg_of(&self, stream: &Stream) -> Leg {
+        let is_caller = match self.caller {
+            Some(caller) => stream.source.0 == caller,
+            None => self
+                .streams
+                .first()
+                .is_some_and(|first| first.source == stream.source && first.ssrc == stream.ssrc),
+        };
+        if is_caller {
+            Leg::A
+        } else {
+            Leg::B
+        }
+    }
+
+    /// Every RTP packet with its leg, in capture order.
+    pub fn timeline(&self) -> Vec<(Duration, Leg, Vec<u8>)> {
+        let mut all: Vec<_> = self
+            .streams
+            .iter()
+            .flat_map(|stream| {
+                let leg = self.leg_of(stream);
+                stream
+                    .packets
+                    .iter()
+                    .map(move |(time, bytes)| (*time, leg, bytes.clone()))
+            })
+            .collect();
+        all.sort_by_key(|(time, _, _)| *time);
+        all
+    }
+
+    pub fn first_rtp_time(&self) -> Duration {
+        self.timeline()
+            .first()
+            .map(|(t, _, _)| *t)
+            .expect("capture has RTP")
+    }
+}
+
+pub struct Replay {
+    pub summary: RecordingSummary,
+    pub bytes: Vec<u8>,
+    pub sample_rate: u32,
+}
+
+pub struct ReplayOptions {
+    pub format: OutputFormat,
+    pub mask_dtmf: bool,
+    /// Pause spans, in capture time.
+    pub pauses: Vec<(Duration, Duration)>,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        Self {
+            format: OutputFormat::Wav,
+            mask_dtmf: false,
+            pauses: Vec::new(),
+        }
+    }
+}
+
+enum Input<'a> {
+    Pause,
+    Resume,
+    Rtp(Leg, &'a [u8]),
+}
+
+/// Replays `packets` (capture time, leg, datagram) the way the relay would feed
+/// them: timers fired when due, the recording starting at `origin`.
+pub fn replay(
+    packets: &[(Duration, Leg, Vec<u8>)],
+    codecs: &CodecMap,
+    origin: Duration,
+    options: &ReplayOptions,
+) -> Replay {
+    let base = Instant::now();
+    let at = |time: Duration| base + time.saturating_sub(origin);
+    let mut config = RecorderConfig::new(options.format, codecs.clone(), codecs.clone(), base);
+    config.mask_dtmf = options.mask_dtmf;
+    let mut recorder = Recorder::new(config).expect("recorder");
+    let mut sink = MemorySink::new();
+    let mut inputs: Vec<(Duration, Input<'_>)> = Vec::new();
+    for (start, end) in &options.pauses {
+        inputs.push((*start, Input::Pause));
+        inputs.push((*end, Input::Resume));
+    }
+    for (time, leg, bytes) in packets {
+        inputs.push((*time, Input::Rtp(*leg, bytes)));
+    }
+    // Stable: packets of the same instant keep their order.
+    inputs.sort_by_key(|(time, _)| *time);
+    let mut last = origin;
+    for (time, input) in inputs {
+        let now = at(time);
+        while let Some(wake) = recorder.poll_timeout().filter(|wake| *wake <= now) {
+            recorder.handle_timeout(wake).expect("timeout");
+        }
+        match input {
+            Input::Pause => recorder.pause(now),
+            Input::Resume => recorder.resume(now),
+            Input::Rtp(leg, bytes) => {
+                let _ = recorder.handle_rtp(now, leg, bytes);
+            }
+        }
+        recorder.drain_into(&mut sink).expect("sink");
+        last = last.max(time);
+    }
+    let summary = recorder.finish(at(last)).expect("finish");
+    recorder.drain_into(&mut sink).expect("sink");
+    sink.finish().expect("finish sink");
+    Replay {
+        summary,
+        sample_rate: recorder.sample_rate(),
+        bytes: sink.into_bytes(),
+    }
+}
+
+/// Replays a whole capture from its first RTP packet.
+pub fn replay_capture(name: &str, options: &ReplayOptions) -> (Capture, Replay) {
+    let capture = Capture::load(name);
+    let replay = replay(
+        &capture.timeline(),
+        &capture.codecs,
+        capture.first_rtp_time(),
+        options,
+    );
+    (capture, replay)
+}
+
+/// Left and right channels of a streamed WAV recording, read back with hound.
+pub fn wav_channels(bytes: &[u8]) -> (hound::WavSpec, Vec<i16>, Vec<i16>) {
+    let mut fixed = bytes.to_vec();
+    wav_fix_sizes(&mut fixed).expect("canonical header");
+    let mut reader = hound::WavReader::new(std::io::Cursor::new(fixed)).expect("hound reads it");
+    let spec = reader.spec();
+    let samples: Vec<i16> = reader
+        .samples::<i16>()
+        .map(|s| s.expect("sample"))
+        .collect();
+    let left = samples.iter().step_by(2).copied().collect();
+    let right = samples.iter().skip(1).step_by(2).copied().collect();
+    (spec, left, right)
+}
+
+pub fn rms(samples: &[i16]) -> f64 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    (samples.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / samples.len() as f64).sqrt()
+}
