@@ -299,11 +299,13 @@ impl LegPipeline {
                 / i64::from(run.clock_rate.max(1));
             expected - run.decoded as i64
         });
-        if gap > max_fill {
+        let gap = if gap > max_fill {
             // A long silence (hold, DTX): the track is silent there already.
             self.start_run(codec, decoded_rate, extended, position, mixer);
-        }
-        let gap = gap.clamp(i64::MIN, max_fill);
+            0
+        } else {
+            gap
+        };
         let decoder = match self.decoders.entry(packet.payload_type) {
             std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
             std::collections::hash_map::Entry::Vacant(entry) => match codec.decoder()? {
