@@ -690,9 +690,13 @@ fn all_problems_are_reported_at_once() {
         "country = \"XX\"",
     );
     let alpha = edit(
-        &edit(ALPHA, "uri = \"sip:127.0.0.1:5080\"", "uri = \"pbx\""),
-        "recordings_days = 30",
-        "recordings_days = 1000",
+        &edit(
+            &edit(ALPHA, "uri = \"sip:127.0.0.1:5080\"", "uri = \"pbx\""),
+            "recordings_days = 30",
+            "recordings_days = 1000",
+        ),
+        "policy = \"all\"",
+        "policy = \"sometimes\"",
     );
     let beta = edit(BETA, "\"+4930123456\"", "\"12\"");
     let tree = Tree::new(&main, &[("alpha", &alpha), ("beta", &beta)]);
@@ -703,6 +707,7 @@ fn all_problems_are_reported_at_once() {
         "subprocessors[0].country",
         "tenants.alpha.pbx.uri",
         "tenants.alpha.retention.recordings_days",
+        "tenants.alpha.recording.policy",
         "tenants.beta.numbers[0]",
     ] {
         assert!(keys.contains(&expected), "{expected} missing from {keys:?}");
@@ -716,6 +721,22 @@ fn all_problems_are_reported_at_once() {
             tree.main_path().display()
         )),
         "{first}"
+    );
+}
+
+#[test]
+fn a_literal_master_key_is_one_problem() {
+    let main = edit(
+        MAIN,
+        "master_key_file = \"master.key\"",
+        "master_key = \"c2VjcmV0\"",
+    );
+    let problems = problems_with("greffier.toml", &main);
+    let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, ["keys.master_key"]);
+    assert!(
+        !problems[0].reason.contains("c2VjcmV0"),
+        "the key is never echoed"
     );
 }
 

@@ -62,6 +62,9 @@ pub(crate) fn validate_keys(
             );
             None
         }
+        // The literal key was reported above; asking for a source too would
+        // only repeat it.
+        (None, None) if raw.master_key.is_some() => None,
         (None, None) => {
             problems.push(
                 file,

@@ -232,6 +232,21 @@ fn take_section<T: DeserializeOwned>(
     }
 }
 
+/// An optional section: its defaults when absent, `None` when it is present
+/// but wrong (the problem is recorded).
+fn take_optional_section<T: DeserializeOwned + Default>(
+    table: &mut toml::Table,
+    name: &str,
+    parent: Origin<'_>,
+    problems: &mut Problems,
+) -> Option<T> {
+    if table.contains_key(name) {
+        take_section(table, name, parent, false, problems)
+    } else {
+        Some(T::default())
+    }
+}
+
 /// Each element of an array of tables, deserialised on its own; the result
 /// keeps the element's index for its problem keys.
 fn take_array<T: DeserializeOwned>(
@@ -373,8 +388,8 @@ fn load_tenant(
     let carrier = take_section(&mut table, "carrier", origin, true, problems);
     let recording = take_section(&mut table, "recording", origin, true, problems);
     let retention = take_section(&mut table, "retention", origin, true, problems);
-    let transcription = take_section(&mut table, "transcription", origin, false, problems);
-    let keys = take_section(&mut table, "keys", origin, false, problems);
+    let transcription = take_optional_section(&mut table, "transcription", origin, problems);
+    let keys = take_optional_section(&mut table, "keys", origin, problems);
     let unknown: toml::Table = table
         .iter()
         .filter(|(name, _)| !TENANT_HEAD_KEYS.contains(&name.as_str()))
@@ -389,13 +404,13 @@ fn load_tenant(
     report_unknown_keys(&unknown, origin, &known, problems);
     let head = deserialize::<RawTenantHead>(toml::Value::Table(table), origin, problems);
     let raw = RawTenant {
-        head: head?,
-        pbx: pbx?,
-        carrier: carrier?,
-        recording: recording?,
-        retention: retention?,
-        transcription: transcription.unwrap_or_default(),
-        keys: keys.unwrap_or_default(),
+        head,
+        pbx,
+        carrier,
+        recording,
+        retention,
+        transcription,
+        keys,
     };
     let origin_file = file.clone();
     validate_tenant(

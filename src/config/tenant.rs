@@ -86,15 +86,16 @@ pub(crate) struct RawTenantKeys {
 }
 
 /// The sections of a tenant file, each parsed on its own so that a mistake in
-/// one does not hide the others.
+/// one does not hide the others: `None` is a section that did not parse (its
+/// problem is recorded), and the others are still checked.
 pub(crate) struct RawTenant {
-    pub(crate) head: RawTenantHead,
-    pub(crate) pbx: RawPeer,
-    pub(crate) carrier: RawPeer,
-    pub(crate) recording: RawRecording,
-    pub(crate) retention: RawRetention,
-    pub(crate) transcription: RawTranscription,
-    pub(crate) keys: RawTenantKeys,
+    pub(crate) head: Option<RawTenantHead>,
+    pub(crate) pbx: Option<RawPeer>,
+    pub(crate) carrier: Option<RawPeer>,
+    pub(crate) recording: Option<RawRecording>,
+    pub(crate) retention: Option<RawRetention>,
+    pub(crate) transcription: Option<RawTranscription>,
+    pub(crate) keys: Option<RawTenantKeys>,
 }
 
 /// What the tenant file is checked against: the operator's declarations.
@@ -198,45 +199,63 @@ pub(crate) fn validate_tenant(
     problems: &mut Problems,
 ) -> Option<Tenant> {
     let before = problems.len();
-    if let Err(reason) = check_slug(&raw.head.id) {
-        problems.push(origin.file, origin.key("id"), reason);
+    if let Some(head) = &raw.head {
+        if let Err(reason) = check_slug(&head.id) {
+            problems.push(origin.file, origin.key("id"), reason);
+        }
     }
-    let numbers = validate_numbers(&raw.head.numbers, origin, "numbers", problems);
-    let pbx = validate_peer(raw.pbx, origin, "pbx", problems);
-    let carrier = validate_peer(raw.carrier, origin, "carrier", problems);
-    let do_not_record = validate_numbers(
-        &raw.recording.do_not_record,
-        origin,
-        "recording.do_not_record",
-        problems,
-    );
-    let retention = validate_retention(&raw.retention, origin, context.limits, problems);
-    let transcription = validate_transcription(
-        raw.transcription,
-        &raw.retention,
-        &raw.recording,
-        origin,
-        context,
-        problems,
-    );
-    let keys = validate_keys(raw.keys, origin, problems);
+    let numbers = raw
+        .head
+        .as_ref()
+        .map(|head| validate_numbers(&head.numbers, origin, "numbers", problems));
+    let pbx = raw
+        .pbx
+        .and_then(|peer| validate_peer(peer, origin, "pbx", problems));
+    let carrier = raw
+        .carrier
+        .and_then(|peer| validate_peer(peer, origin, "carrier", problems));
+    let recording = raw.recording.map(|recording| {
+        let do_not_record = validate_numbers(
+            &recording.do_not_record,
+            origin,
+            "recording.do_not_record",
+            problems,
+        );
+        Recording {
+            policy: recording.policy,
+            do_not_record,
+            format: recording.format,
+            mask_dtmf: recording.mask_dtmf,
+        }
+    });
+    let retention = raw
+        .retention
+        .map(|retention| validate_retention(&retention, origin, context.limits, problems));
+    let transcription = raw.transcription.map(|transcription| {
+        validate_transcription(
+            transcription,
+            retention.as_ref(),
+            recording.as_ref(),
+            origin,
+            context,
+            problems,
+        )
+    });
+    let keys = raw
+        .keys
+        .and_then(|keys| validate_keys(keys, origin, problems));
     if problems.len() != before {
         return None;
     }
     Some(Tenant {
-        id: raw.head.id,
+        id: raw.head?.id,
         file,
-        numbers,
+        numbers: numbers?,
         pbx: pbx?,
         carrier: carrier?,
-        recording: Recording {
-            policy: raw.recording.policy,
-            do_not_record,
-            format: raw.recording.format,
-            mask_dtmf: raw.recording.mask_dtmf,
-        },
-        retention,
-        transcription,
+        recording: recording?,
+        retention: retention?,
+        transcription: transcription?,
         keys: keys?,
     })
 }
@@ -352,8 +371,8 @@ fn validate_retention(
 
 fn validate_transcription(
     raw: RawTranscription,
-    retention: &RawRetention,
-    recording: &RawRecording,
+    retention: Option<&Retention>,
+    recording: Option<&Recording>,
     origin: Origin<'_>,
     context: &TenantContext<'_>,
     problems: &mut Problems,
@@ -391,14 +410,16 @@ fn validate_transcription(
                 "required when enabled = true",
             );
         }
-        if retention.transcripts_days == 0 {
+        if retention.is_some_and(|r| r.transcripts_days == 0) {
             problems.push(
                 file,
                 origin.key("transcription.enabled"),
                 "retention.transcripts_days = 0 means do not transcribe",
             );
         }
-        if retention.recordings_days == 0 || recording.policy == RecordingPolicy::None {
+        let records_nothing = retention.is_some_and(|r| r.recordings_days == 0)
+            || recording.is_some_and(|r| r.policy == RecordingPolicy::None);
+        if records_nothing {
             problems.push(
                 file,
                 origin.key("transcription.enabled"),
