@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build and the tests need, and only those that
+# are missing, so running it again costs nothing.
+#   sip-tester           sipp, the SIP peer of the end-to-end tests
+#   cmake, pkg-config    build tools of the -sys crates
+#   libpocketsphinx-dev  offline speech recognition (local transcription provider)
+#   pocketsphinx-en-us   its acoustic and language model
+#   festival, festvox-us-slt-hts  speech synthesis: spoken test audio made on the machine
+# Kamailio and rtpengine are not here: they are only the benchmark baseline, installed
+# by ../shared/peerbench/install.sh.
+set -euo pipefail
+
+packages=(
+    sip-tester
+    cmake
+    pkg-config
+    libpocketsphinx-dev
+    pocketsphinx-en-us
+    festival
+    festvox-us-slt-hts
+)
+
+is_installed() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'
+}
+
+missing=()
+for package in "${packages[@]}"; do
+    is_installed "$package" || missing+=("$package")
+done
+
+if [ ${#missing[@]} -eq 0 ] && command -v sipp >/dev/null; then
+    exit 0
+fi
+if [ ${#missing[@]} -eq 0 ]; then
+    # The package database says sip-tester is there but sipp is not on PATH.
+    missing=(sip-tester)
+fi
+
+as_root=()
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null; then
+        as_root=(sudo)
+    else
+        echo "setup: missing packages ${missing[*]}, and neither root nor sudo to install them" >&2
+        exit 1
+    fi
+fi
+
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get update -q
+"${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+command -v sipp >/dev/null || { echo "setup: sipp is still not on PATH after installing sip-tester" >&2; exit 1; }
