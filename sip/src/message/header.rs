@@ -28,34 +28,45 @@ pub enum HeaderName {
 impl HeaderName {
     /// Maps a header name as written (any case, compact or long) to its canonical form.
     pub fn parse(name: &str) -> HeaderName {
-        let known = [
-            (HeaderName::Via, "via", Some("v")),
-            (HeaderName::From, "from", Some("f")),
-            (HeaderName::To, "to", Some("t")),
-            (HeaderName::CallId, "call-id", Some("i")),
-            (HeaderName::CSeq, "cseq", None),
-            (HeaderName::MaxForwards, "max-forwards", None),
-            (HeaderName::ContentLength, "content-length", Some("l")),
-            (HeaderName::ContentType, "content-type", Some("c")),
-            (HeaderName::Contact, "contact", Some("m")),
-            (HeaderName::Route, "route", None),
-            (HeaderName::RecordRoute, "record-route", None),
-            (HeaderName::Require, "require", None),
-            (HeaderName::ProxyRequire, "proxy-require", None),
-            (HeaderName::Supported, "supported", Some("k")),
-            (HeaderName::Allow, "allow", None),
-            (HeaderName::RetryAfter, "retry-after", None),
-            (HeaderName::Server, "server", None),
-            (HeaderName::UserAgent, "user-agent", None),
-        ];
-        for (canonical, long, compact) in known {
-            if name.eq_ignore_ascii_case(long)
-                || compact.is_some_and(|short| name.eq_ignore_ascii_case(short))
-            {
-                return canonical;
-            }
-        }
-        HeaderName::Other(name.to_string())
+        HeaderName::known(name).unwrap_or_else(|| HeaderName::Other(name.to_string()))
+    }
+
+    /// Dispatches on length first: this runs for every header line received.
+    fn known(name: &str) -> Option<HeaderName> {
+        let is = |long: &str| name.eq_ignore_ascii_case(long);
+        let known = match name.len() {
+            1 => match name.as_bytes().first()?.to_ascii_lowercase() {
+                b'v' => HeaderName::Via,
+                b'f' => HeaderName::From,
+                b't' => HeaderName::To,
+                b'i' => HeaderName::CallId,
+                b'l' => HeaderName::ContentLength,
+                b'c' => HeaderName::ContentType,
+                b'm' => HeaderName::Contact,
+                b'k' => HeaderName::Supported,
+                _ => return None,
+            },
+            2 if is("to") => HeaderName::To,
+            3 if is("via") => HeaderName::Via,
+            4 if is("from") => HeaderName::From,
+            4 if is("cseq") => HeaderName::CSeq,
+            5 if is("route") => HeaderName::Route,
+            5 if is("allow") => HeaderName::Allow,
+            6 if is("server") => HeaderName::Server,
+            7 if is("call-id") => HeaderName::CallId,
+            7 if is("contact") => HeaderName::Contact,
+            7 if is("require") => HeaderName::Require,
+            9 if is("supported") => HeaderName::Supported,
+            10 if is("user-agent") => HeaderName::UserAgent,
+            11 if is("retry-after") => HeaderName::RetryAfter,
+            12 if is("max-forwards") => HeaderName::MaxForwards,
+            12 if is("content-type") => HeaderName::ContentType,
+            12 if is("record-route") => HeaderName::RecordRoute,
+            13 if is("proxy-require") => HeaderName::ProxyRequire,
+            14 if is("content-length") => HeaderName::ContentLength,
+            _ => return None,
+        };
+        Some(known)
     }
 
     pub fn as_str(&self) -> &str {
@@ -112,6 +123,10 @@ pub struct Headers(Vec<Header>);
 impl Headers {
     pub fn new() -> Headers {
         Headers(Vec::new())
+    }
+
+    pub fn with_capacity(capacity: usize) -> Headers {
+        Headers(Vec::with_capacity(capacity))
     }
 
     pub fn len(&self) -> usize {
@@ -199,5 +214,49 @@ impl Headers {
 impl FromIterator<Header> for Headers {
     fn from_iter<I: IntoIterator<Item = Header>>(iter: I) -> Self {
         Headers(iter.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_known_name_in_long_and_compact_form() {
+        let names = [
+            (HeaderName::Via, "via", Some("v")),
+            (HeaderName::From, "from", Some("f")),
+            (HeaderName::To, "to", Some("t")),
+            (HeaderName::CallId, "call-id", Some("i")),
+            (HeaderName::CSeq, "cseq", None),
+            (HeaderName::MaxForwards, "max-forwards", None),
+            (HeaderName::ContentLength, "content-length", Some("l")),
+            (HeaderName::ContentType, "content-type", Some("c")),
+            (HeaderName::Contact, "contact", Some("m")),
+            (HeaderName::Route, "route", None),
+            (HeaderName::RecordRoute, "record-route", None),
+            (HeaderName::Require, "require", None),
+            (HeaderName::ProxyRequire, "proxy-require", None),
+            (HeaderName::Supported, "supported", Some("k")),
+            (HeaderName::Allow, "allow", None),
+            (HeaderName::RetryAfter, "retry-after", None),
+            (HeaderName::Server, "server", None),
+            (HeaderName::UserAgent, "user-agent", None),
+        ];
+        for (name, long, compact) in names {
+            assert_eq!(HeaderName::parse(long), name);
+            assert_eq!(HeaderName::parse(&long.to_ascii_uppercase()), name);
+            assert_eq!(HeaderName::parse(name.as_str()), name);
+            if let Some(compact) = compact {
+                assert_eq!(HeaderName::parse(compact), name);
+                assert_eq!(HeaderName::parse(&compact.to_ascii_uppercase()), name);
+            }
+        }
+        assert_eq!(
+            HeaderName::parse("X-Tenant"),
+            HeaderName::Other("X-Tenant".into())
+        );
+        assert_eq!(HeaderName::parse("s"), HeaderName::Other("s".into()));
+        assert_eq!(HeaderName::parse(""), HeaderName::Other(String::new()));
     }
 }

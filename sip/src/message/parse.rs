@@ -50,7 +50,7 @@ pub(crate) fn parse_head(head: &[u8]) -> Result<Head, ParseError> {
     let mut lines = head.split(|&b| b == b'\n').map(strip_cr);
     let start_line = lines.next().unwrap_or_default();
     let start = parse_start_line(start_line);
-    let mut headers = Headers::new();
+    let mut headers = Headers::with_capacity(memchr::memchr_iter(b'\n', head).count());
     let mut current: Option<(HeaderName, String)> = None;
     let mut content_length = ContentLength::default();
     for line in lines {
@@ -71,11 +71,10 @@ pub(crate) fn parse_head(head: &[u8]) -> Result<Head, ParseError> {
         content_length.note(&name, &value);
         headers.push(name, value);
     }
-    let method = request_method_token(start_line);
-    let start = start.map_err(|error| error.answering(method.as_deref(), &headers));
-    let content_length = content_length
-        .finish()
-        .map_err(|error| error.answering(method.as_deref(), &headers));
+    let answering =
+        |error: ParseError| error.answering(request_method_token(start_line).as_deref(), &headers);
+    let start = start.map_err(answering);
+    let content_length = content_length.finish().map_err(answering);
     Ok(Head {
         start,
         headers,

@@ -22,6 +22,9 @@ pub struct StreamFramer {
     /// A head already read, waiting for its body.
     pending: Option<PendingHead>,
     failed: bool,
+    /// Line-break bytes skipped at the current message boundary.
+    boundary_breaks: usize,
+    ping_seen: bool,
 }
 
 struct PendingHead {
@@ -49,6 +52,12 @@ impl StreamFramer {
     /// Whether a connection error ended framing.
     pub fn is_failed(&self) -> bool {
         self.failed
+    }
+
+    /// Whether a double-CRLF keep-alive ping (RFC 5626 §3.5.1) arrived between
+    /// messages since the last call; the transport answers it with a CRLF pong.
+    pub fn take_ping(&mut self) -> bool {
+        std::mem::take(&mut self.ping_seen)
     }
 
     /// The next complete message, `None` while more bytes are needed.
@@ -85,10 +94,16 @@ impl StreamFramer {
         if line_breaks > 0 {
             self.buffer.advance(line_breaks);
             self.scanned = 0;
+            self.boundary_breaks += line_breaks;
+            if self.boundary_breaks >= 4 {
+                self.ping_seen = true;
+                self.boundary_breaks = 0;
+            }
         }
         if self.buffer.is_empty() {
             return None;
         }
+        self.boundary_breaks = 0;
         let Some((head_end, body_start)) = find_head_end(&self.buffer, self.scanned) else {
             // Resume a few bytes back: the terminator may straddle two reads.
             self.scanned = self.buffer.len().saturating_sub(3);
@@ -170,6 +185,23 @@ mod tests {
         assert_eq!(framer.next_message().unwrap().unwrap().call_id(), Some("b"));
         assert!(framer.next_message().is_none());
         assert_eq!(framer.buffered(), 0);
+    }
+
+    #[test]
+    fn double_crlf_between_messages_is_a_ping() {
+        let mut framer = StreamFramer::new();
+        framer.push(b"\r\n");
+        assert!(framer.next_message().is_none());
+        assert!(!framer.take_ping());
+        framer.push(b"\r\n");
+        assert!(framer.next_message().is_none());
+        assert!(framer.take_ping());
+        assert!(!framer.take_ping());
+        framer.push(&options("p", ""));
+        framer.push(b"\r\n");
+        assert!(framer.next_message().unwrap().is_ok());
+        assert!(framer.next_message().is_none());
+        assert!(!framer.take_ping());
     }
 
     #[test]

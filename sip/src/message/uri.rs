@@ -10,6 +10,12 @@ use super::syntax::{is_scheme, params, Param};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SipUri {
     raw: String,
+    parts: Parts,
+}
+
+/// Where each part of a URI text lies, found without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Parts {
     secure: bool,
     user: Option<(usize, usize)>,
     host: (usize, usize),
@@ -32,6 +38,68 @@ impl SipUri {
     }
 
     pub(crate) fn parse_checked(text: &str) -> Result<SipUri, UriProblem> {
+        Ok(SipUri {
+            raw: text.to_string(),
+            parts: Parts::locate(text)?,
+        })
+    }
+    fn slice(&self, (start, end): (usize, usize)) -> &str {
+        self.raw.get(start..end).unwrap_or_default()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    pub fn is_secure(&self) -> bool {
+        self.parts.secure
+    }
+
+    /// The user part, still escaped (`%40` stays `%40`).
+    pub fn user(&self) -> Option<&str> {
+        self.parts.user.map(|range| self.slice(range))
+    }
+
+    /// The host as written; IPv6 references keep their brackets.
+    pub fn host(&self) -> &str {
+        self.slice(self.parts.host)
+    }
+
+    pub fn port(&self) -> Option<u16> {
+        self.parts.port
+    }
+
+    /// URI parameters, `;` separated, as `(name, value)` pairs.
+    pub fn params(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        params(self.slice(self.parts.params))
+            .filter_map(Result::ok)
+            .map(|Param { name, value }| (name, value))
+    }
+
+    pub fn param(&self, name: &str) -> Option<Option<&str>> {
+        self.params()
+            .find(|(candidate, _)| candidate.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value)
+    }
+
+    /// Whether the URI carries the loose-routing flag `lr` (RFC 3261 §16.12).
+    pub fn has_lr(&self) -> bool {
+        self.param("lr").is_some()
+    }
+
+    /// The `?headers` part, if any (never legal in a Request-URI).
+    pub fn headers(&self) -> Option<&str> {
+        self.parts.headers.map(|range| self.slice(range))
+    }
+
+    /// The same URI as an `rsipstack` value, for code built on its typed API.
+    pub fn to_rsip(&self) -> Option<rsipstack::sip::Uri> {
+        rsipstack::sip::parse_uri(&self.raw).ok()
+    }
+}
+
+impl Parts {
+    fn locate(text: &str) -> Result<Parts, UriProblem> {
         let (scheme, rest) = text.split_once(':').ok_or(UriProblem::NotSip)?;
         let secure = if scheme.eq_ignore_ascii_case("sip") {
             false
@@ -70,8 +138,7 @@ impl SipUri {
         for param in params(tail.get(..params_len).unwrap_or_default()) {
             check_uri_param(param.map_err(UriProblem::Malformed)?)?;
         }
-        Ok(SipUri {
-            raw: text.to_string(),
+        Ok(Parts {
             secure,
             user,
             host: (base + host_start, base + host_start + host_len),
@@ -79,60 +146,6 @@ impl SipUri {
             params: params_range,
             headers,
         })
-    }
-
-    fn slice(&self, (start, end): (usize, usize)) -> &str {
-        self.raw.get(start..end).unwrap_or_default()
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.raw
-    }
-
-    pub fn is_secure(&self) -> bool {
-        self.secure
-    }
-
-    /// The user part, still escaped (`%40` stays `%40`).
-    pub fn user(&self) -> Option<&str> {
-        self.user.map(|range| self.slice(range))
-    }
-
-    /// The host as written; IPv6 references keep their brackets.
-    pub fn host(&self) -> &str {
-        self.slice(self.host)
-    }
-
-    pub fn port(&self) -> Option<u16> {
-        self.port
-    }
-
-    /// URI parameters, `;` separated, as `(name, value)` pairs.
-    pub fn params(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
-        params(self.slice(self.params))
-            .filter_map(Result::ok)
-            .map(|Param { name, value }| (name, value))
-    }
-
-    pub fn param(&self, name: &str) -> Option<Option<&str>> {
-        self.params()
-            .find(|(candidate, _)| candidate.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value)
-    }
-
-    /// Whether the URI carries the loose-routing flag `lr` (RFC 3261 §16.12).
-    pub fn has_lr(&self) -> bool {
-        self.param("lr").is_some()
-    }
-
-    /// The `?headers` part, if any (never legal in a Request-URI).
-    pub fn headers(&self) -> Option<&str> {
-        self.headers.map(|range| self.slice(range))
-    }
-
-    /// The same URI as an `rsipstack` value, for code built on its typed API.
-    pub fn to_rsip(&self) -> Option<rsipstack::sip::Uri> {
-        rsipstack::sip::parse_uri(&self.raw).ok()
     }
 }
 
@@ -208,8 +221,8 @@ pub(crate) fn check_request_uri(uri: &str) -> Result<(), &'static str> {
     if !is_scheme(scheme) {
         return Err("malformed Request-URI scheme");
     }
-    match SipUri::parse_checked(uri) {
-        Ok(parsed) if parsed.headers.is_some() => Err("Request-URI carries headers"),
+    match Parts::locate(uri) {
+        Ok(parts) if parts.headers.is_some() => Err("Request-URI carries headers"),
         Ok(_) | Err(UriProblem::NotSip) => Ok(()),
         Err(UriProblem::Malformed(problem)) => Err(problem),
     }
