@@ -1,0 +1,202 @@
+//! A temporary configuration tree for one gateway: the main file, one file per
+//! tenant, and the directories and key the node needs, all on free loopback
+//! ports. It mirrors `examples/local.toml`, with test ports and paths.
+
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use tempfile::TempDir;
+
+use super::ports::{free_port, free_udp_block};
+
+const GATEWAY_IP: Ipv4Addr = Ipv4Addr::LOCALHOST;
+/// RTP/RTCP ports for 50 two-leg calls.
+const MEDIA_PORTS: u16 = 200;
+
+/// One tenant: who its PBX and carrier are, and where calls to each go.
+#[derive(Debug, Clone)]
+pub struct TenantSpec {
+    pub id: String,
+    pub numbers: Vec<String>,
+    pub pbx_sources: Vec<String>,
+    pub pbx_uri: String,
+    pub carrier_sources: Vec<String>,
+    pub carrier_uri: String,
+    pub recording_policy: String,
+}
+
+impl TenantSpec {
+    /// A tenant whose PBX sends from `pbx_ip` and answers at `pbx`, and whose
+    /// carrier sends from `carrier_ip` and answers at `carrier`; nothing is
+    /// recorded.
+    pub fn new(id: &str, number: &str, pbx: SocketAddr, carrier: SocketAddr) -> Self {
+        Self {
+            id: id.to_string(),
+            numbers: vec![number.to_string()],
+            pbx_sources: vec![format!("{}/32", pbx.ip())],
+            pbx_uri: format!("sip:{pbx}"),
+            carrier_sources: vec![format!("{}/32", carrier.ip())],
+            carrier_uri: format!("sip:{carrier}"),
+            recording_policy: "none".to_string(),
+        }
+    }
+
+    fn to_toml(&self) -> String {
+        let list = |items: &[String]| {
+            items
+                .iter()
+                .map(|item| format!("{item:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            r#"id = "{id}"
+numbers = [{numbers}]
+
+[pbx]
+sources = [{pbx_sources}]
+uri = "{pbx_uri}"
+
+[carrier]
+sources = [{carrier_sources}]
+uri = "{carrier_uri}"
+
+[recording]
+policy = "{policy}"
+
+[retention]
+recordings_days = 30
+transcripts_days = 30
+
+[transcription]
+enabled = false
+
+[keys]
+mode = "managed"
+"#,
+            id = self.id,
+            numbers = list(&self.numbers),
+            pbx_sources = list(&self.pbx_sources),
+            pbx_uri = self.pbx_uri,
+            carrier_sources = list(&self.carrier_sources),
+            carrier_uri = self.carrier_uri,
+            policy = self.recording_policy,
+        )
+    }
+}
+
+/// The written configuration; the directory goes away with it.
+#[derive(Debug)]
+pub struct GatewayConfig {
+    dir: TempDir,
+    path: PathBuf,
+    pub sip_port: u16,
+    pub admin_port: u16,
+    pub media_first_port: u16,
+    pub tenants: Vec<TenantSpec>,
+}
+
+impl GatewayConfig {
+    /// Writes the tree for a gateway on free ports of 127.0.0.1 serving
+    /// `tenants`, over UDP and TCP.
+    pub fn write(tenants: Vec<TenantSpec>) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("greffier-e2e-")
+            .tempdir()
+            .expect("create a temporary directory");
+        let sip_port = free_port(GATEWAY_IP);
+        let admin_port = free_port(GATEWAY_IP);
+        let media_first_port = free_udp_block(GATEWAY_IP, MEDIA_PORTS);
+        let config = Self {
+            path: dir.path().join("greffier.toml"),
+            dir,
+            sip_port,
+            admin_port,
+            media_first_port,
+            tenants,
+        };
+        config.write_files();
+        config
+    }
+
+    fn write_files(&self) {
+        let root = self.dir.path();
+        for sub in ["tenants", "store", "spool"] {
+            std::fs::create_dir_all(root.join(sub)).expect("create a configuration directory");
+        }
+        let master_key = root.join("master.key");
+        std::fs::write(&master_key, format!("{}\n", "5a".repeat(32)))
+            .expect("write the master key");
+        std::fs::set_permissions(&master_key, std::fs::Permissions::from_mode(0o600))
+            .expect("restrict the master key");
+        std::fs::write(&self.path, self.main_toml()).expect("write the main configuration");
+        for tenant in &self.tenants {
+            let file = root.join("tenants").join(format!("{}.toml", tenant.id));
+            std::fs::write(file, tenant.to_toml()).expect("write a tenant file");
+        }
+    }
+
+    fn main_toml(&self) -> String {
+        let media_last = self.media_first_port + MEDIA_PORTS - 1;
+        format!(
+            r#"[node]
+id = "e2e"
+sip_listen = ["udp:{ip}:{sip}", "tcp:{ip}:{sip}"]
+media_address = "{ip}"
+media_ports = "{media_first}-{media_last}"
+admin_listen = "{ip}:{admin}"
+tenants_dir = "tenants"
+new_dialogs_per_source_per_sec = 200
+new_dialogs_burst = 400
+
+[storage]
+kind = "local"
+path = "store"
+spool_dir = "spool"
+
+[keys]
+keyring = "keyring.grk"
+master_key_file = "master.key"
+"#,
+            ip = GATEWAY_IP,
+            sip = self.sip_port,
+            admin = self.admin_port,
+            media_first = self.media_first_port,
+        )
+    }
+
+    /// Leaves the tree (and the logs and traces written into it) on disk,
+    /// for a failed test to be looked into.
+    pub fn keep(&mut self) -> &Path {
+        self.dir.disable_cleanup(true);
+        self.dir.path()
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The SIP address (the same port for UDP and TCP).
+    pub fn sip_addr(&self) -> SocketAddr {
+        SocketAddr::from((GATEWAY_IP, self.sip_port))
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        SocketAddr::from((GATEWAY_IP, self.admin_port))
+    }
+
+    /// Every file of the tree, for a failure report.
+    pub fn describe(&self) -> String {
+        let mut text = format!("# {}\n{}", self.path.display(), self.main_toml());
+        for tenant in &self.tenants {
+            let _ = write!(text, "\n# tenants/{}.toml\n{}", tenant.id, tenant.to_toml());
+        }
+        text
+    }
+}

@@ -1,0 +1,19 @@
+//! Harness shared by the root package's integration tests: a temporary
+//! configuration tree on free loopback ports, the real `greffier` binary as a
+//! child process, sipp peers, and the admin endpoint's metrics.
+//!
+//! Every wait is bounded by a deadline and ends on an observed event (a line on
+//! stdout, a socket in the kernel's tables, a process exit), never on a sleep.
+
+// Each test binary uses its own part of the harness.
+#![allow(dead_code)]
+
+pub mod config;
+pub mod gateway;
+pub mod http;
+pub mod metrics;
+pub mod ports;
+pub mod scene;
+pub mod sipp;
+pub mod sipp_trace;
+pub mod sockets;

@@ -1,0 +1,97 @@
+//! The usual topology: one gateway on 127.0.0.1 serving one tenant whose PBX
+//! is at 127.0.0.1 and whose carrier is at 127.0.0.2; 127.0.0.3 is nobody's.
+//! Any 127.x address works on Linux loopback, so each role has its own
+//! source address, as it would on a real network.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use super::config::{GatewayConfig, TenantSpec};
+use super::gateway::Gateway;
+use super::ports::free_port;
+use super::sipp::SippCommand;
+use super::sockets::Transport;
+
+pub const PBX_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
+pub const CARRIER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+pub const STRANGER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
+pub const TENANT_ID: &str = "acme";
+/// The tenant's own number: calls to it come in from the carrier.
+pub const TENANT_NUMBER: &str = "+33123456789";
+/// A number the tenant's PBX dials out to.
+pub const DIALLED_NUMBER: &str = "+33198765432";
+
+pub struct Scene {
+    pub transport: Transport,
+    /// Where the PBX answers (the tenant's `pbx.uri`).
+    pub pbx: SocketAddr,
+    /// Where the carrier answers (the tenant's `carrier.uri`).
+    pub carrier: SocketAddr,
+    pub gateway: Gateway,
+    work_dir: PathBuf,
+}
+
+impl Scene {
+    /// Starts a gateway for the tenant, with its peers' listening ports
+    /// reserved; every sipp of the scene speaks `transport`.
+    pub fn start(transport: Transport) -> Self {
+        super::sipp::require_sipp();
+        let pbx = SocketAddr::from((PBX_IP, free_port(PBX_IP)));
+        let carrier = SocketAddr::from((CARRIER_IP, free_port(CARRIER_IP)));
+        let tenant = TenantSpec::new(TENANT_ID, TENANT_NUMBER, pbx, carrier);
+        let config = GatewayConfig::write(vec![tenant]);
+        let work_dir = config.dir().to_path_buf();
+        let gateway = Gateway::start(config);
+        Self {
+            transport,
+            pbx,
+            carrier,
+            gateway,
+            work_dir,
+        }
+    }
+
+    pub fn work_dir(&self) -> &Path {
+        &self.work_dir
+    }
+
+    fn sipp(&self, name: &str, scenario: &Path, ip: Ipv4Addr) -> SippCommand {
+        SippCommand::new(name, scenario, &self.work_dir, self.transport, ip)
+    }
+
+    /// The tenant's PBX placing a call out through the gateway.
+    pub fn pbx_caller(&self, name: &str, scenario: &Path) -> SippCommand {
+        self.sipp(name, scenario, PBX_IP)
+            .local_port(self.pbx.port())
+            .remote(self.gateway.sip_addr())
+            .service(DIALLED_NUMBER)
+    }
+
+    /// The carrier delivering a call to the tenant's number.
+    pub fn carrier_caller(&self, name: &str, scenario: &Path) -> SippCommand {
+        self.sipp(name, scenario, CARRIER_IP)
+            .local_port(self.carrier.port())
+            .remote(self.gateway.sip_addr())
+            .service(TENANT_NUMBER)
+    }
+
+    /// A sender that belongs to no tenant.
+    pub fn stranger_caller(&self, name: &str, scenario: &Path) -> SippCommand {
+        self.sipp(name, scenario, STRANGER_IP)
+            .remote(self.gateway.sip_addr())
+            .service(TENANT_NUMBER)
+    }
+
+    /// The carrier answering at the tenant's `carrier.uri` (one call unless
+    /// told otherwise); `spawn` it before the caller runs.
+    pub fn carrier_answerer(&self, name: &str, scenario: &Path) -> SippCommand {
+        self.sipp(name, scenario, CARRIER_IP)
+            .local_port(self.carrier.port())
+    }
+
+    /// The PBX answering at the tenant's `pbx.uri`.
+    pub fn pbx_answerer(&self, name: &str, scenario: &Path) -> SippCommand {
+        self.sipp(name, scenario, PBX_IP)
+            .local_port(self.pbx.port())
+    }
+}
