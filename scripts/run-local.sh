@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-exec cargo run --release -- run --config examples/local.toml "$@"
+exec cargo run --release -- run --config examples/local.toml
