@@ -96,6 +96,26 @@ impl<R: DataKeyResolver> ObjectDecryptor<R> {
         }
     }
 
+    /// For recovering an object whose writer stopped before `finish`: the
+    /// final (empty) chunk that would close the object after the chunks read
+    /// so far, `None` if the object is already complete.
+    pub(crate) fn closing_chunk(&self) -> Result<Option<Bytes>, VaultError> {
+        match &self.state {
+            State::Body {
+                cipher, next_index, ..
+            } => {
+                let counter =
+                    u32::try_from(*next_index).map_err(|_| VaultError::CounterExhausted)?;
+                let mut out = BytesMut::new();
+                cipher.seal_into(counter, true, &[], &mut out)?;
+                Ok(Some(out.freeze()))
+            }
+            State::Complete { .. } => Ok(None),
+            State::Header => Err(VaultError::Truncated),
+            State::Failed => Err(VaultError::StreamFailed),
+        }
+    }
+
     fn advance(&mut self, ciphertext: &[u8]) -> Result<Bytes, VaultError> {
         match self.state {
             State::Failed => return Err(VaultError::StreamFailed),

@@ -6,6 +6,7 @@
 //!   and opening of one object;
 //! - [`keys`]: data keys, tenant KEKs in a sealed [`Keyring`], client-held
 //!   keys (HPKE), the node [`MasterKey`];
+//! - [`recover`]: closing objects whose writer died mid-stream;
 //! - [`blind_index`]: phone numbers as keyed hashes for subject lookups.
 
 pub mod blind_index;
@@ -15,6 +16,7 @@ pub mod encrypt;
 pub mod error;
 pub mod format;
 pub mod keys;
+pub mod recover;
 pub mod tenant;
 
 pub use blind_index::blind_index;
@@ -26,6 +28,7 @@ pub use keys::client::ClientPrivateKey;
 pub use keys::keyring::{Keyring, Sealing, TenantStatus};
 pub use keys::secret::{DataKey, IndexKey, Kek, MasterKey};
 pub use keys::{DataKeyResolver, TenantKey};
+pub use recover::{recover_interrupted, Recovery};
 pub use tenant::TenantId;
 
 /// A new record id: UUIDv7, time-ordered and random, never derived from SIP
