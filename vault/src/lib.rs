@@ -1,13 +1,13 @@
 //! greffier-vault: per-tenant envelope encryption.
 //!
-//! - [`format`]: the `.grf` object format (header, chunked AES-256-GCM body),
+//! - [`format`](mod@format): the `.grf` object format (header, chunked AES-256-GCM body),
 //!   specified byte by byte in `vault/FORMAT.md`;
 //! - [`ObjectEncryptor`] / [`ObjectDecryptor`]: streaming, I/O-free sealing
 //!   and opening of one object;
 //! - [`keys`]: data keys, tenant KEKs in a sealed [`Keyring`], client-held
 //!   keys (HPKE), the node [`MasterKey`];
 //! - [`recover`]: closing objects whose writer died mid-stream;
-//! - [`blind_index`]: phone numbers as keyed hashes for subject lookups.
+//! - [`blind_index()`]: phone numbers as keyed hashes for subject lookups.
 
 pub mod blind_index;
 mod byte_reader;

@@ -141,7 +141,7 @@ impl Header {
 
     /// Parses a complete header. `raw` must be exactly the `header_len` bytes
     /// announced by the preamble. The MAC is not checked here: that needs the
-    /// data key, see [`Header::verify_mac`].
+    /// data key, which the decryptor checks before any chunk.
     pub fn parse(raw: &[u8]) -> Result<Self, VaultError> {
         let announced = header_len_from_preamble(raw)?;
         if announced != raw.len() {
