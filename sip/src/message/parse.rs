@@ -47,7 +47,7 @@ pub(crate) fn find_head_end(buf: &[u8], from: usize) -> Option<(usize, usize)> {
 /// Reads the head (start line and header lines, without the empty line). An error
 /// here means the header structure is unreadable, so the message cannot be framed.
 pub(crate) fn parse_head(head: &[u8]) -> Result<Head, ParseError> {
-    let mut lines = head.split(|&b| b == b'\n').map(strip_cr);
+    let mut lines = lines(head);
     let start_line = lines.next().unwrap_or_default();
     let start = parse_start_line(start_line);
     let mut headers = Headers::with_capacity(memchr::memchr_iter(b'\n', head).count());
@@ -82,8 +82,32 @@ pub(crate) fn parse_head(head: &[u8]) -> Result<Head, ParseError> {
     })
 }
 
-fn strip_cr(line: &[u8]) -> &[u8] {
-    line.strip_suffix(b"\r").unwrap_or(line)
+/// The lines of a head, line ends (LF or CRLF) removed.
+fn lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(head);
+    std::iter::from_fn(move || {
+        let text = rest?;
+        let line = match memchr::memchr(b'\n', text) {
+            Some(at) => {
+                rest = text.get(at + 1..);
+                text.get(..at).unwrap_or_default()
+            }
+            None => {
+                rest = None;
+                text
+            }
+        };
+        Some(line.strip_suffix(b"\r").unwrap_or(line))
+    })
+}
+
+/// Header text as a string; bytes that are not UTF-8 become U+FFFD rather than
+/// refusing a call over a Latin-1 display name.
+fn text_of(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 fn malformed(detail: &'static str) -> ParseError {
@@ -110,7 +134,10 @@ fn append_folded(value: &mut String, continuation: &[u8]) {
     if !value.is_empty() {
         value.push(' ');
     }
-    value.push_str(&String::from_utf8_lossy(continuation));
+    match std::str::from_utf8(continuation) {
+        Ok(text) => value.push_str(text),
+        Err(_) => value.push_str(&String::from_utf8_lossy(continuation)),
+    }
 }
 
 fn parse_header_line(line: &[u8]) -> Result<(HeaderName, String), ParseError> {
@@ -121,10 +148,7 @@ fn parse_header_line(line: &[u8]) -> Result<(HeaderName, String), ParseError> {
         .filter(|name| is_token(name))
         .ok_or_else(|| malformed("malformed header name"))?;
     let value = line.get(colon + 1..).map(trim_ws).unwrap_or_default();
-    Ok((
-        HeaderName::parse(name),
-        String::from_utf8_lossy(value).into_owned(),
-    ))
+    Ok((HeaderName::parse(name), text_of(value)))
 }
 
 /// Content-Length as seen across the header lines.
@@ -249,7 +273,7 @@ fn parse_status_line(line: &[u8]) -> Result<StatusLine, ParseError> {
     }
     Ok(StatusLine {
         code,
-        reason: String::from_utf8_lossy(reason).into_owned(),
+        reason: text_of(reason),
     })
 }
 
