@@ -10,9 +10,17 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     match Message::parse_datagram(data) {
         Ok(message) => {
-            let _ = (message.vias(), message.cseq(), message.from_tag(), message.request_uri());
+            let _ = (
+                message.vias(),
+                message.cseq(),
+                message.from_tag(),
+                message.request_uri(),
+            );
             let again = Message::parse_datagram(&message.to_bytes());
-            assert!(again.is_ok(), "a parsed message serialised to unparsable bytes");
+            assert!(
+                again.is_ok(),
+                "a parsed message serialised to unparsable bytes"
+            );
         }
         Err(error) => {
             let _ = error.reply();
