@@ -253,7 +253,11 @@ impl<'a> NameAddr<'a> {
             (value.get(..len), rest)
         } else if let Some(open) = value.find('<') {
             let display = trim_lws(value.get(..open).unwrap_or_default());
-            if !display.bytes().all(|b| is_token_byte(b) || is_lws_byte(b)) {
+            // Non-ASCII letters are tolerated unquoted: some phones send names so.
+            if !display
+                .bytes()
+                .all(|b| is_token_byte(b) || is_lws_byte(b) || b >= 0x80)
+            {
                 return Err("display name has characters that need quoting");
             }
             let display = if display.is_empty() {
@@ -394,6 +398,8 @@ mod tests {
                 .unwrap();
         assert_eq!(quoted.uri, "sip:j@example.com");
         assert_eq!(quoted.tag(), Some("98"));
+        let accented = NameAddr::parse("José Müller <sip:jm@example.com>").unwrap();
+        assert_eq!(accented.display_name, Some("José Müller"));
         let tokens = NameAddr::parse("caller<sip:caller@example.com>;tag=323").unwrap();
         assert_eq!(tokens.display_name, Some("caller"));
         let bare = NameAddr::parse("sip:+1972@gw1.example.net;unknownparam").unwrap();
