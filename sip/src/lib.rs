@@ -7,6 +7,7 @@
 pub mod message;
 pub mod transaction;
 pub mod proxy;
+pub mod sdp;
 
 mod peer;
 pub use peer::{ConnectionId, Peer, Transport};
