@@ -21,6 +21,9 @@ use crate::transaction::{
 use crate::Peer;
 
 const DEFAULT_MAX_FORWARDS: u32 = 70;
+/// How long a forwarded INVITE may ring without a final response before the proxy
+/// cancels it (§16.6 step 11: more than three minutes).
+const TIMER_C: std::time::Duration = std::time::Duration::from_secs(181);
 
 /// Where a request goes next and on whose behalf.
 pub(super) struct Hop {
@@ -348,6 +351,10 @@ impl Proxy {
                 cancel_sent: false,
             },
         );
+        if is_invite {
+            let timer_c = now + TIMER_C;
+            self.transactions.schedule_timer_c(ckey.clone(), timer_c);
+        }
         self.flush(now, &TxKey::Client(ckey));
     }
 
@@ -472,13 +479,14 @@ impl Proxy {
             return;
         };
         self.respond(now, peer, &cancel, key, 200, &[]);
-        if final_sent {
-            return;
+        if let (false, Some(client)) = (final_sent, client) {
+            self.cancel_downstream(now, &client);
         }
-        let Some(client_key_invite) = client else {
-            return;
-        };
-        let Some(invite) = self.transactions.clients.get_mut(&client_key_invite) else {
+    }
+
+    /// Sends a CANCEL for a forwarded INVITE that has no final response yet.
+    pub(super) fn cancel_downstream(&mut self, now: Instant, invite_client: &str) {
+        let Some(invite) = self.transactions.clients.get_mut(invite_client) else {
             return;
         };
         if invite.cancel_sent {

@@ -61,6 +61,9 @@ impl Proxy {
 
     /// A due timer of one transaction.
     pub(super) fn drive_transaction(&mut self, now: Instant, key: TxKey) {
+        if let TxKey::TimerC(invite_client) = &key {
+            return self.on_timer_c(now, invite_client);
+        }
         let Some(drained) = self.transactions.fire(now, &key) else {
             return;
         };
@@ -248,6 +251,22 @@ impl Proxy {
                     self.end_on_timeout(dialog, &method, from_leg);
                 }
             }
+        }
+    }
+
+    /// Timer C: the INVITE has rung too long without a final response; cancel it.
+    /// The INVITE transaction then ends with the 487 from downstream, or times out
+    /// into a 408.
+    fn on_timer_c(&mut self, now: Instant, invite_client: &str) {
+        let unanswered = self
+            .transactions
+            .clients
+            .get(invite_client)
+            .and_then(|client| client.server.as_ref())
+            .and_then(|server| self.transactions.servers.get(server))
+            .is_some_and(|server| !server.final_sent);
+        if unanswered {
+            self.cancel_downstream(now, invite_client);
         }
     }
 

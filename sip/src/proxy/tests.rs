@@ -469,3 +469,30 @@ fn extension_methods_are_proxied() {
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].method().map(|m| m.as_str()), Some("FOOBAR"));
 }
+
+#[test]
+fn an_invite_that_rings_too_long_is_cancelled_then_ends() {
+    let mut h = Harness::new();
+    let out = h.receive(udp(PBX), &invite("call-ring", "z9hG4bK-ring"));
+    let forwarded = only(&out, CARRIER)[0].clone();
+    h.receive(udp(CARRIER), &answer(&forwarded, 180, "callee", ""));
+    let out = h.advance(Duration::from_secs(180));
+    assert!(
+        only(&out, CARRIER).is_empty(),
+        "still ringing at three minutes"
+    );
+    let out = h.advance(Duration::from_secs(2));
+    let cancel = only(&out, CARRIER);
+    assert!(!cancel.is_empty());
+    assert!(cancel.iter().all(|m| m.method() == Some(&Method::Cancel)));
+    // The next hop never answers: the caller gets a final response all the same.
+    let out = h.advance(Duration::from_secs(40));
+    let finals: Vec<_> = only(&out, PBX)
+        .into_iter()
+        .filter_map(|m| m.status_code())
+        .filter(|code| *code >= 300)
+        .collect();
+    // The proxy terminated the request itself: 487 Request Terminated.
+    assert_eq!(finals.first(), Some(&487));
+    assert_eq!(h.proxy.dialog_count(), 0);
+}

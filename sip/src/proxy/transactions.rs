@@ -18,6 +18,8 @@ use crate::Peer;
 pub(crate) enum TxKey {
     Server(String),
     Client(String),
+    /// Timer C of a forwarded INVITE (the proxy's own timer, not the transaction's).
+    TimerC(String),
 }
 
 pub(crate) enum ServerMachine {
@@ -131,6 +133,11 @@ impl Transactions {
         self.deadlines.next_deadline()
     }
 
+    pub(crate) fn schedule_timer_c(&mut self, invite_client: String, at: Instant) {
+        self.deadlines
+            .schedule(TxKey::TimerC(invite_client), Some(at));
+    }
+
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<TxKey> {
         self.deadlines.pop_due(now)
     }
@@ -150,6 +157,7 @@ impl Transactions {
                 .machine
                 .as_transaction()
                 .handle_timeout(now),
+            TxKey::TimerC(_) => return None,
         }
         self.drain(key)
     }
@@ -171,6 +179,7 @@ impl Transactions {
                 };
                 (tx.peer, tx.machine.as_transaction(), Some(summary))
             }
+            TxKey::TimerC(_) => return None,
         };
         let mut drained = Drained {
             peer,
@@ -195,6 +204,7 @@ impl Transactions {
                 TxKey::Client(k) => {
                     self.clients.remove(k);
                 }
+                TxKey::TimerC(_) => {}
             }
         } else {
             self.deadlines.schedule(key.clone(), deadline);
