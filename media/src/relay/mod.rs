@@ -1,0 +1,152 @@
+//! The RTP/RTCP relay: both legs of a call send their media to the gateway,
+//! which forwards it to the other leg and hands a copy of each RTP datagram to
+//! the call's recorder.
+//!
+//! [`CallRelay`] is the sans-IO core (latching, forwarding decisions, the
+//! silence timeout, statistics); [`spawn_relay`] runs it on the four sockets of
+//! a call in one tokio task and returns a [`RelayHandle`].
+//!
+//! Rules, in short (the crate README has the long form):
+//! - a leg's source address latches on its first valid packet, preferring the
+//!   address its SDP announced; afterwards any other source is RTP bleed,
+//!   dropped and counted. A changed SDP address reopens the latch once.
+//! - the call's media times out when every *active* leg has sent no RTP for
+//!   the configured time. A leg is active when both legs announced an address
+//!   and its own direction is `sendrecv`: an unanswered call or a leg on hold
+//!   never counts, and any SDP change restarts the silence clocks.
+
+mod arena;
+mod core;
+mod latch;
+mod metrics;
+mod packet;
+mod shell;
+mod silence;
+mod stats;
+
+pub use self::core::{Action, CallRelay, Decision, RelayConfig, RelayEvent};
+pub use self::metrics::RelayMetrics;
+pub use self::shell::{spawn_relay, LocalAddresses, RecorderCopy, RelayHandle, RelayStopped};
+pub use self::stats::{DirectionStats, DropCounts, LegSummary, RelayStats};
+pub use crate::recorder::Leg;
+
+use std::net::SocketAddr;
+
+/// Which of a leg's two sockets a datagram arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PacketKind {
+    Rtp,
+    Rtcp,
+}
+
+/// Why the relay did not forward a datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// From a source other than the one the leg latched to.
+    Bleed,
+    /// Not an RTP (or RTCP) packet.
+    Malformed,
+    /// The other leg has no address to send to yet, or is on hold (`c=0.0.0.0`).
+    NoDestination,
+    /// The recorder's channel was full; only the recorder's copy is lost.
+    RecorderFull,
+    /// The socket refused the datagram.
+    SendFailed,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 5] = [
+        DropReason::Bleed,
+        DropReason::Malformed,
+        DropReason::NoDestination,
+        DropReason::RecorderFull,
+        DropReason::SendFailed,
+    ];
+
+    /// The `reason` label of `greffier_media_dropped_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            DropReason::Bleed => "bleed",
+            DropReason::Malformed => "malformed",
+            DropReason::NoDestination => "no_destination",
+            DropReason::RecorderFull => "recorder_full",
+            DropReason::SendFailed => "send_failed",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            DropReason::Bleed => 0,
+            DropReason::Malformed => 1,
+            DropReason::NoDestination => 2,
+            DropReason::RecorderFull => 3,
+            DropReason::SendFailed => 4,
+        }
+    }
+}
+
+/// The SDP direction attribute a leg announced for itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MediaDirection {
+    #[default]
+    SendRecv,
+    SendOnly,
+    RecvOnly,
+    Inactive,
+}
+
+/// Where a leg wants its media, as its latest SDP (offer, answer or re-offer)
+/// announced it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RemoteMedia {
+    /// `None` for `c=0.0.0.0` (RFC 2543 hold), port 0 or no SDP yet: send nothing.
+    pub rtp: Option<SocketAddr>,
+    pub rtcp: Option<SocketAddr>,
+    pub direction: MediaDirection,
+}
+
+impl RemoteMedia {
+    /// From an SDP `c=`/`m=` pair, with RTCP on the next port (RFC 3550 §11).
+    /// An unspecified address or port 0 means "do not send".
+    pub fn from_sdp(rtp: SocketAddr, direction: MediaDirection) -> Self {
+        let rtp = Some(rtp).filter(|address| !address.ip().is_unspecified() && address.port() != 0);
+        let rtcp = rtp.and_then(|address| {
+            let port = address.port().checked_add(1)?;
+            Some(SocketAddr::new(address.ip(), port))
+        });
+        Self {
+            rtp,
+            rtcp,
+            direction,
+        }
+    }
+
+    /// Replaces the RTCP address with an `a=rtcp` attribute's.
+    pub fn with_rtcp(mut self, rtcp: SocketAddr) -> Self {
+        self.rtcp =
+            Some(rtcp).filter(|address| !address.ip().is_unspecified() && address.port() != 0);
+        self
+    }
+
+    /// Active legs are the ones whose silence can end the call.
+    fn is_active(&self) -> bool {
+        self.rtp.is_some() && self.direction == MediaDirection::SendRecv
+    }
+}
+
+fn leg_index(leg: Leg) -> usize {
+    match leg {
+        Leg::A => 0,
+        Leg::B => 1,
+    }
+}
+
+fn other_leg(leg: Leg) -> Leg {
+    match leg {
+        Leg::A => Leg::B,
+        Leg::B => Leg::A,
+    }
+}
+
+#[cfg(test)]
+mod core_tests;
