@@ -5,12 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
 
-/// Transport of a SIP listener.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transport {
-    Udp,
-    Tcp,
-}
+pub use greffier_sip::Transport;
 
 /// One SIP listener, written `udp:127.0.0.1:5060` or `tcp:[::1]:5060`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -25,14 +20,10 @@ impl SipListen {
             .split_once(':')
             .ok_or_else(|| "expected `udp:ADDRESS:PORT` or `tcp:ADDRESS:PORT`".to_string())?;
         let transport = match transport {
-            "udp" => Transport::Udp,
-            "tcp" => Transport::Tcp,
-            other => {
-                return Err(format!(
-                    "unknown transport `{other}`: expected `udp` or `tcp`"
-                ))
-            }
-        };
+            "udp" | "tcp" => Transport::from_token(transport),
+            _ => None,
+        }
+        .ok_or_else(|| format!("unknown transport `{transport}`: expected `udp` or `tcp`"))?;
         let addr: SocketAddr = addr.parse().map_err(|_| {
             "the address must be IP:PORT, with IPv6 in brackets (`[::1]:5060`)".to_string()
         })?;
@@ -45,11 +36,7 @@ impl SipListen {
 
 impl fmt::Display for SipListen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let transport = match self.transport {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-        };
-        write!(f, "{transport}:{}", self.addr)
+        write!(f, "{}:{}", self.transport, self.addr)
     }
 }
 

@@ -10,19 +10,11 @@ use anyhow::Context;
 use greffier_sip::proxy::{Proxy, ProxyConfig, RateLimit};
 use greffier_sip::transaction::Timers;
 use greffier_sip::transport::SipServer;
-use greffier_sip::Transport;
 
 use crate::admin;
-use crate::config::{self, ConfigWatcher, NodeConfig};
+use crate::config::{ConfigWatcher, NodeConfig};
 
 pub use router::TenantRouter;
-
-fn sip_transport(transport: config::Transport) -> Transport {
-    match transport {
-        config::Transport::Udp => Transport::Udp,
-        config::Transport::Tcp => Transport::Tcp,
-    }
-}
 
 fn rate_limit(node: &NodeConfig) -> RateLimit {
     RateLimit {
@@ -40,7 +32,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         .node
         .sip_listen
         .iter()
-        .map(|listen| (sip_transport(listen.transport), listen.addr))
+        .map(|listen| (listen.transport, listen.addr))
         .collect();
     let metrics = admin::install_metrics()?;
     let server = SipServer::bind(&listeners).await?;

@@ -93,40 +93,33 @@ pub(crate) fn response(request: &Message, code: u16, to_tag: Option<&str>) -> Me
 /// A CANCEL for a request this proxy forwarded (§9.1): same Request-URI, top Via,
 /// Call-ID, From, To, Route and CSeq number.
 pub(crate) fn cancel_for(forwarded: &Message) -> Option<Message> {
-    let uri = forwarded.request_line()?.uri.clone();
-    let cseq = forwarded.cseq()?;
-    let mut headers = crate::message::Headers::new();
-    headers.push(HeaderName::Via, forwarded.headers.get(&HeaderName::Via)?);
-    copy_routing_headers(forwarded, &mut headers);
-    headers.push(HeaderName::To, forwarded.headers.get(&HeaderName::To)?);
-    headers.push(HeaderName::CSeq, format!("{} CANCEL", cseq.seq));
-    headers.push(HeaderName::MaxForwards, "70");
-    Some(Message {
-        start: StartLine::Request(RequestLine {
-            method: Method::Cancel,
-            uri,
-        }),
-        headers,
-        body: Bytes::new(),
-    })
+    let to = forwarded.headers.get(&HeaderName::To)?;
+    follow_up(forwarded, Method::Cancel, to)
 }
 
 /// The ACK for a non-2xx final response to a forwarded INVITE (§17.1.1.3): To comes
 /// from the response (it carries the downstream tag).
 pub(crate) fn ack_for(forwarded: &Message, response: &Message) -> Option<Message> {
+    let to = response.headers.get(&HeaderName::To)?;
+    follow_up(forwarded, Method::Ack, to)
+}
+
+/// A request that belongs to a forwarded request's transaction: its Request-URI,
+/// top Via, Route set, From, Call-ID and CSeq number, with `method`.
+fn follow_up(forwarded: &Message, method: Method, to: &str) -> Option<Message> {
     let uri = forwarded.request_line()?.uri.clone();
     let cseq = forwarded.cseq()?;
     let mut headers = crate::message::Headers::new();
     headers.push(HeaderName::Via, forwarded.headers.get(&HeaderName::Via)?);
     copy_routing_headers(forwarded, &mut headers);
-    headers.push(HeaderName::To, response.headers.get(&HeaderName::To)?);
-    headers.push(HeaderName::CSeq, format!("{} ACK", cseq.seq));
+    headers.push(HeaderName::To, to);
+    headers.push(
+        HeaderName::CSeq,
+        format!("{} {}", cseq.seq, method.as_str()),
+    );
     headers.push(HeaderName::MaxForwards, "70");
     Some(Message {
-        start: StartLine::Request(RequestLine {
-            method: Method::Ack,
-            uri,
-        }),
+        start: StartLine::Request(RequestLine { method, uri }),
         headers,
         body: Bytes::new(),
     })

@@ -62,7 +62,7 @@ pub(super) fn client_key(branch: &str, method: &Method) -> String {
     format!("{branch}|{}", method.as_str())
 }
 
-fn is_sdp(message: &Message) -> bool {
+pub(super) fn is_sdp(message: &Message) -> bool {
     !message.body.is_empty()
         && message
             .headers

@@ -9,7 +9,7 @@ use super::build;
 use super::dialog::Leg;
 use super::hooks::{ProxyPolicy, SdpKind};
 use super::metrics_names;
-use super::request::client_key;
+use super::request::{client_key, is_sdp};
 use super::transactions::{ClientMachine, ClientSummary, Drained, TxKey};
 use super::{EndReason, Proxy, ProxyEvent};
 use crate::message::{HeaderName, Message, Method};
@@ -131,16 +131,8 @@ impl Proxy {
         let mut upstream = response.clone();
         upstream.headers.remove_first(&HeaderName::Via);
         if let (Some(dialog), Some(leg)) = (dialog, from_leg) {
-            let carries_sdp = !upstream.body.is_empty()
-                && matches!(method, Method::Invite | Method::Update | Method::Prack)
-                && upstream
-                    .headers
-                    .get(&HeaderName::ContentType)
-                    .is_some_and(|ct| {
-                        ct.trim()
-                            .to_ascii_lowercase()
-                            .starts_with("application/sdp")
-                    });
+            let carries_sdp = matches!(method, Method::Invite | Method::Update | Method::Prack)
+                && is_sdp(&upstream);
             if carries_sdp && code < 300 {
                 let kind = if offer_in_request {
                     SdpKind::Answer
