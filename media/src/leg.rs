@@ -166,6 +166,22 @@ impl LegPipeline {
         }
     }
 
+    /// Extends comfort noise up to `position` before it is mixed: the packet
+    /// that ends the noise may come long after the mix has passed.
+    pub fn fill_comfort_noise(&mut self, position: u64, mixer: &mut Mixer) {
+        let (Some(noise), Some(run)) = (self.comfort_noise.as_mut(), self.run.as_ref()) else {
+            return;
+        };
+        let missing = position.saturating_sub(run.output_position);
+        let samples = missing * u64::from(run.decoded_rate) / u64::from(self.config.rate);
+        if samples == 0 {
+            return;
+        }
+        self.decoded.clear();
+        noise.fill(samples as usize, &mut self.decoded);
+        self.feed_run(mixer);
+    }
+
     fn position_at(&self, instant: Instant) -> u64 {
         let elapsed = instant.saturating_duration_since(self.config.start);
         (elapsed.as_nanos() * u128::from(self.config.rate) / 1_000_000_000) as u64
@@ -299,7 +315,9 @@ impl LegPipeline {
                 / i64::from(run.clock_rate.max(1));
             expected - run.decoded as i64
         });
-        let gap = if gap > max_fill {
+        // The anchor check keeps the gap within real elapsed time, so comfort
+        // noise may fill all of it.
+        let gap = if gap > max_fill && self.comfort_noise.is_none() {
             // A long silence (hold, DTX): the track is silent there already.
             self.start_run(codec, decoded_rate, extended, position, mixer);
             0

@@ -105,7 +105,7 @@ impl OggOpusWriter {
         };
         let end = if last {
             PacketWriteEndInfo::EndStream
-        } else if self.frames_out % FRAMES_PER_PAGE == 0 {
+        } else if self.frames_out.is_multiple_of(FRAMES_PER_PAGE) {
             PacketWriteEndInfo::EndPage
         } else {
             PacketWriteEndInfo::NormalPacket

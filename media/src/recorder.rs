@@ -370,6 +370,9 @@ impl Recorder {
     }
 
     fn mix_to(&mut self, position: u64) -> Result<(), RecorderError> {
+        for leg in &mut self.legs {
+            leg.fill_comfort_noise(position, &mut self.mixer);
+        }
         self.mixed.clear();
         self.mixer.mix_to(position, &mut self.mixed);
         if self.mixed.is_empty() {
