@@ -3,8 +3,8 @@
 //! [`SessionDescription::parse`] keeps every line verbatim and reads what anchoring
 //! needs; [`SessionDescription::media_plan`] says where the author wants each stream;
 //! [`SessionDescription::rewrite_for_anchor`] points every anchored stream at the
-//! gateway (see [`rewrite`](self::Anchor) for the rules). Ports are allocated by the
-//! caller; nothing here does I/O.
+//! gateway (its documentation lists the rules). Ports are allocated by the caller;
+//! nothing here does I/O.
 
 mod attributes;
 mod codec;

@@ -1,29 +1,5 @@
 //! Media anchoring: the SDP rewritten so the peer sends every anchored stream (RTP
 //! and RTCP) to the gateway, with everything else left as the author wrote it.
-//!
-//! Rules, per line:
-//! - `o=`: address type and address become the gateway's; the session version is kept
-//!   unless the caller asks for an increment (see [`OriginVersion`]).
-//! - `c=` (session level and in anchored sections): the gateway address, `IN IP4` or
-//!   `IN IP6` after its family. `0.0.0.0` and `::` are kept: that is old-style hold
-//!   (RFC 3264 §8.4) and must stay hold. A multicast TTL/count is dropped.
-//! - `m=` of an anchored section: the gateway port; a port count (`/2`) is dropped
-//!   since the gateway gives one port per section.
-//! - `a=rtcp` of an anchored section: gateway port + 1 (or the gateway port when the
-//!   author multiplexed RTCP on the RTP port), with the gateway address if an address
-//!   was given. Removed if the gateway port is 65535 (no port above it).
-//! - ICE (`a=candidate`, `a=ice-*`, `a=end-of-candidates`, `a=remote-candidates`) is
-//!   removed everywhere: candidates are the endpoint's own addresses, and an ICE peer
-//!   would check and then send to them directly, around the gateway (the call would
-//!   not be recorded), or fail its checks against a gateway that answers no STUN.
-//!   Without ICE attributes both sides fall back to `c=`/`m=` (RFC 8839 §3.2.1.1).
-//! - Sections left as they are keep their effective address: if the session `c=` is
-//!   rewritten, a non-anchored section that inherited it and still has a port gets the
-//!   original as its own `c=`.
-//! - Every other line is copied byte for byte; lines end with CRLF.
-//!
-//! The same description and anchor always give the same bytes, and rewriting the
-//! output again with the same anchor changes nothing.
 
 use std::net::IpAddr;
 
@@ -66,6 +42,32 @@ pub enum OriginVersion {
 
 impl SessionDescription {
     /// The description with every anchored section pointing at the gateway.
+    ///
+    /// Rules, per line:
+    /// - `o=`: address type and address become the gateway's; the session version is kept
+    ///   unless the caller asks for an increment (see [`OriginVersion`]).
+    /// - `c=` (session level and in anchored sections): the gateway address, `IN IP4` or
+    ///   `IN IP6` after its family. `0.0.0.0` and `::` are kept: that is old-style hold
+    ///   (RFC 3264 §8.4) and must stay hold. A multicast TTL/count is dropped.
+    /// - `m=` of an anchored section: the gateway port; a port count (`/2`) is dropped
+    ///   since the gateway gives one port per section.
+    /// - `a=rtcp` of an anchored section: gateway port + 1 (or the gateway port when the
+    ///   author multiplexed RTCP on the RTP port), with the gateway address if an address
+    ///   was given. Removed if the gateway port is 65535 (no port above it).
+    /// - ICE (`a=candidate`, `a=ice-*`, `a=end-of-candidates`, `a=remote-candidates`) is
+    ///   removed everywhere: candidates are the endpoint's own addresses, and an ICE peer
+    ///   would check and then send to them directly, around the gateway (the call would
+    ///   not be recorded), or fail its checks against a gateway that answers no STUN.
+    ///   Without ICE attributes an ICE agent treats the peer as not doing ICE and uses
+    ///   the default destination, `c=`/`m=` (RFC 8839).
+    /// - Sections left as they are keep their effective address: if the session `c=` is
+    ///   rewritten, a non-anchored section that inherited it and still has a port gets the
+    ///   original as its own `c=`.
+    /// - Every other line is copied byte for byte; lines end with CRLF; blank lines are
+    ///   dropped.
+    ///
+    /// The same description and anchor always give the same bytes, and rewriting the
+    /// output again with the same anchor changes nothing.
     pub fn rewrite_for_anchor(&self, anchor: &Anchor) -> Bytes {
         self.rewrite_with_version(anchor, OriginVersion::Keep)
     }
