@@ -70,8 +70,10 @@ impl Anchor {
     }
 
     fn position_of(&self, extended: i64, rate: u32) -> i64 {
-        self.position
-            + (extended - self.origin) * i64::from(rate) / i64::from(self.clock_rate.max(1))
+        let offset = i128::from(extended - self.origin) * i128::from(rate)
+            / i128::from(self.clock_rate.max(1));
+        let position = i128::from(self.position) + offset;
+        position.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
     }
 }
 
@@ -202,14 +204,24 @@ impl LegPipeline {
         }
         let arrival = self.position_at(packet.arrival);
         if let Codec::TelephoneEvent { clock_rate } = codec {
-            // Events keep their start timestamp for their whole duration, so
-            // they never judge whether the timeline still holds.
             if released.restart || self.anchor.is_none() {
                 self.reanchor(arrival, packet.timestamp, clock_rate, mixer);
             }
-            if let Some(position) = self.place(packet.timestamp) {
-                self.handle_telephone_event(&released, clock_rate, position.max(0) as u64, mixer);
+            let Some(mut position) = self.place(packet.timestamp) else {
+                return;
+            };
+            // An event keeps its start timestamp while the key is down (up to
+            // the 16-bit duration field), so only a larger disagreement means
+            // the timeline no longer holds.
+            let longest_event =
+                Duration::from_secs_f64(f64::from(u16::MAX) / f64::from(clock_rate.max(1)));
+            let tolerance = self.samples_in(self.config.restart_after + longest_event);
+            if (position - arrival as i64).abs() > tolerance {
+                self.stats.restarts += 1;
+                self.reanchor(arrival, packet.timestamp, clock_rate, mixer);
+                position = arrival as i64;
             }
+            self.handle_telephone_event(&released, clock_rate, position.max(0) as u64, mixer);
             return;
         }
         let clock_rate = codec.rtp_clock_rate();
@@ -224,7 +236,7 @@ impl LegPipeline {
         let Some(mut position) = self.place(packet.timestamp) else {
             return;
         };
-        let disagreement = (position - arrival as i64).abs();
+        let disagreement = position.saturating_sub(arrival as i64).saturating_abs();
         let behind_mix = position < mixer.mixed() as i64;
         if disagreement > self.samples_in(self.config.restart_after) || behind_mix {
             self.stats.restarts += 1;
@@ -285,7 +297,13 @@ impl LegPipeline {
     fn finish_key_press(&mut self, press: KeyPress, mixer: &mut Mixer) {
         if let Some(mask) = self.dtmf_mask.take() {
             let margin = self.samples_in(DTMF_MASK_MARGIN) as u64;
-            mixer.close_mask(mask, press.start + press.length + margin);
+            mixer.close_mask(
+                mask,
+                press
+                    .start
+                    .saturating_add(press.length)
+                    .saturating_add(margin),
+            );
         }
         self.key_presses.push(press);
     }

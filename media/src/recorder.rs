@@ -206,7 +206,7 @@ impl Recorder {
         if let Some(pipeline) = self.legs.get_mut(index) {
             pipeline.handle_packet(now, &packet, &mut self.mixer);
         }
-        self.collect_key_presses(now);
+        self.collect_key_presses();
         self.mix(now)
     }
 
@@ -218,7 +218,7 @@ impl Recorder {
         for leg in &mut self.legs {
             leg.handle_timeout(now, &mut self.mixer);
         }
-        self.collect_key_presses(now);
+        self.collect_key_presses();
         self.mix(now)
     }
 
@@ -279,7 +279,7 @@ impl Recorder {
         for leg in &mut self.legs {
             leg.finish(&mut self.mixer);
         }
-        self.collect_key_presses(now);
+        self.collect_key_presses();
         self.resume(now);
         let end = self.position_at(now).max(self.mixer.written_end());
         self.mix_to(end)?;
@@ -298,7 +298,9 @@ impl Recorder {
             }
         }
         Ok(RecordingSummary {
-            duration: Duration::from_nanos(end * 1_000_000_000 / u64::from(self.rate)),
+            duration: Duration::from_nanos(
+                (u128::from(end) * 1_000_000_000 / u128::from(self.rate)) as u64,
+            ),
             sample_rate: self.rate,
             codecs,
             dtmf: self.dtmf.clone(),
@@ -326,7 +328,7 @@ impl Recorder {
     }
 
     fn millis(&self, position: u64) -> u64 {
-        position * 1000 / u64::from(self.rate)
+        position.saturating_mul(1000) / u64::from(self.rate)
     }
 
     fn in_pause(&self, position: u64) -> bool {
@@ -337,7 +339,7 @@ impl Recorder {
                 .any(|&(start, end)| start <= position && position < end)
     }
 
-    fn collect_key_presses(&mut self, now: Instant) {
+    fn collect_key_presses(&mut self) {
         let paused_now = self.pause.is_some();
         let presses: Vec<KeyPress> = self
             .legs
@@ -354,7 +356,6 @@ impl Recorder {
                 duration_ms: self.millis(press.length),
             });
         }
-        let _ = now;
     }
 
     fn mix(&mut self, now: Instant) -> Result<(), RecorderError> {

@@ -122,7 +122,8 @@ impl Resampler {
         self.input.extend(std::iter::repeat_n(0.0, self.half_width));
         self.produce(out);
         debug_assert!(self.next_output >= owed);
-        out.truncate(out.len() - (self.next_output.saturating_sub(owed)) as usize);
+        let excess = self.next_output.saturating_sub(owed) as usize;
+        out.truncate(out.len().saturating_sub(excess));
         self.next_output = owed;
     }
 
