@@ -28,6 +28,12 @@ fn offer_points_at_the_gateway_and_keeps_the_rest() {
 
 /// Input, gateway ports, expected output.
 const EXACT_CASES: &[(&str, &[Option<u16>], &str)] = &[
+    // Media-level c= lines of anchored sections, all of them; others stay.
+    (
+        "v=0\r\nm=audio 4000 RTP/AVP 0\r\nc=IN IP4 192.0.2.1\r\nc=IN IP4 192.0.2.2\r\nm=video 5000 RTP/AVP 31\r\nc=IN IP4 192.0.2.3\r\n",
+        &[Some(30000), None],
+        "v=0\r\nm=audio 30000 RTP/AVP 0\r\nc=IN IP6 2001:db8::1\r\nc=IN IP6 2001:db8::1\r\nm=video 5000 RTP/AVP 31\r\nc=IN IP4 192.0.2.3\r\n",
+    ),
     (
         "v=0\r\nc=IN IP4 192.0.2.1\r\nm=audio 4000 RTP/AVP 0\r\nc=IN IP6 ::\r\na=sendonly\r\n",
         &[Some(30000)],
