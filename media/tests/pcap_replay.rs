@@ -144,12 +144,27 @@ fn each_sipp_event_capture_yields_its_one_digit() {
         let capture = Capture::load(&format!("sipp_dtmf_2833_{file}.pcap"));
         let timeline = capture.timeline();
         assert_eq!(timeline.len(), 10);
-        let replay = replay(&timeline, &codecs, timeline[0].0, &ReplayOptions::default());
-        let dtmf = &replay.summary.dtmf;
+        let replayed = replay(&timeline, &codecs, timeline[0].0, &ReplayOptions::default());
+        let dtmf = &replayed.summary.dtmf;
         assert_eq!(dtmf.len(), 1, "{file}: {dtmf:?}");
         assert_eq!(dtmf[0].digit, digit);
         assert_eq!(dtmf[0].start_ms, 0);
         assert_eq!(dtmf[0].duration_ms, 280);
+
+        // Senders that give each repeated end packet its own sequence number
+        // must not produce more presses either.
+        let mut renumbered = timeline.clone();
+        for (extra, packet) in renumbered.iter_mut().skip(8).enumerate() {
+            let sequence = u16::from_be_bytes([packet.2[2], packet.2[3]]) + 1 + extra as u16;
+            packet.2[2..4].copy_from_slice(&sequence.to_be_bytes());
+        }
+        let again = replay(
+            &renumbered,
+            &codecs,
+            timeline[0].0,
+            &ReplayOptions::default(),
+        );
+        assert_eq!(&again.summary.dtmf, dtmf);
     }
 }
 
