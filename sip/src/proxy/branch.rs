@@ -8,7 +8,7 @@
 //! Request-URI changed, hashes differently.
 
 use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hash};
 
 pub(crate) const MAGIC_COOKIE: &str = "z9hG4bK";
 const MARKER: &str = "grf";
@@ -36,9 +36,7 @@ impl BranchMaker {
     }
 
     pub(crate) fn make(&self, inputs: &BranchInputs<'_>) -> String {
-        let mut hasher = self.key.build_hasher();
-        inputs.hash(&mut hasher);
-        format!("{MAGIC_COOKIE}{MARKER}{:016x}", hasher.finish())
+        format!("{MAGIC_COOKIE}{MARKER}{:016x}", self.key.hash_one(inputs))
     }
 
     /// Whether `branch` is one this proxy would give the request described by `inputs`.
