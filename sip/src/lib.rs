@@ -5,9 +5,9 @@
 //! `transport` module is the thin tokio shell around it.
 
 pub mod message;
-pub mod transaction;
 pub mod proxy;
 pub mod sdp;
+pub mod transaction;
 
 mod peer;
 pub use peer::{ConnectionId, Peer, Transport};

@@ -29,7 +29,10 @@ const CONNECTION_QUEUE: usize = 1_024;
 
 /// Something a socket task hands to the proxy task.
 pub(crate) enum Inbound {
-    Datagram { peer: Peer, bytes: Bytes },
+    Datagram {
+        peer: Peer,
+        bytes: Bytes,
+    },
     Framed {
         peer: Peer,
         parsed: Box<Result<Message, ParseError>>,
@@ -39,7 +42,9 @@ pub(crate) enum Inbound {
         addr: SocketAddr,
         writer: mpsc::Sender<Bytes>,
     },
-    Closed { id: ConnectionId },
+    Closed {
+        id: ConnectionId,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -44,7 +44,12 @@ pub(super) async fn connect(addr: SocketAddr, id: ConnectionId, inbound: mpsc::S
     }
 }
 
-async fn serve(stream: TcpStream, addr: SocketAddr, id: ConnectionId, inbound: mpsc::Sender<Inbound>) {
+async fn serve(
+    stream: TcpStream,
+    addr: SocketAddr,
+    id: ConnectionId,
+    inbound: mpsc::Sender<Inbound>,
+) {
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
     let (writes, mut queue) = mpsc::channel::<Bytes>(CONNECTION_QUEUE);
