@@ -223,3 +223,32 @@ fn dtmf_masking_silences_the_audio_around_events() {
         assert!(left[end + 800..end + 1600].iter().any(|&s| s != 0));
     }
 }
+
+#[test]
+fn bursty_two_way_call_with_early_media_has_no_holes() {
+    let (capture, replay) =
+        replay_capture("wssample_nb6-telephone.pcap", &ReplayOptions::default());
+    let timeline = capture.timeline();
+    let first = timeline[0].0;
+    assert_eq!(capture.streams.len(), 2);
+    assert_ne!(
+        capture.leg_of(&capture.streams[0]),
+        capture.leg_of(&capture.streams[1])
+    );
+    assert_eq!(replay.summary.lost, 0);
+    assert_eq!(replay.summary.packets, 509);
+    let (_, left, right) = wav_channels(&replay.bytes);
+    // A-law never decodes to 0: each channel is continuous from its first
+    // packet to its last, whatever the arrival bursts (gaps up to 66 ms).
+    for stream in &capture.streams {
+        let channel = match capture.leg_of(stream) {
+            Leg::A => &left,
+            Leg::B => &right,
+        };
+        let position = |time: Duration| ((time - first).as_nanos() * 8000 / 1_000_000_000) as usize;
+        let from = position(stream.packets[0].0);
+        let to = position(stream.packets.last().unwrap().0);
+        let holes = channel[from..to].iter().filter(|&&s| s == 0).count();
+        assert_eq!(holes, 0, "{:?}", capture.leg_of(stream));
+    }
+}
