@@ -98,16 +98,21 @@ impl CodecMap {
     /// recorder then ignores packets of that payload type.
     pub fn from_sdp(sdp: &str) -> Self {
         let mut map = Self::default();
-        for line in sdp.lines() {
-            if let Some(media) = line.trim().strip_prefix("m=audio ") {
-                for format in media.split_whitespace().skip(2) {
-                    if let Ok(payload_type) = format.parse() {
-                        map.negotiate(payload_type);
+        // rtpmaps of other media (video reuses dynamic numbers) must not apply.
+        let mut in_audio = true;
+        for line in sdp.lines().map(str::trim) {
+            if let Some(media) = line.strip_prefix("m=") {
+                in_audio = media.starts_with("audio ");
+                if in_audio {
+                    for format in media.split_whitespace().skip(3) {
+                        if let Ok(payload_type) = format.parse() {
+                            map.negotiate(payload_type);
+                        }
                     }
                 }
                 continue;
             }
-            let Some(rest) = line.trim().strip_prefix("a=rtpmap:") else {
+            let Some(rest) = line.strip_prefix("a=rtpmap:").filter(|_| in_audio) else {
                 continue;
             };
             let Some((payload_type, encoding)) = rest.split_once(' ') else {
@@ -152,6 +157,22 @@ mod tests {
         assert!(CodecMap::default()
             .negotiated_codecs()
             .any(|c| c == Codec::G722));
+    }
+
+    #[test]
+    fn other_media_sections_do_not_override_audio() {
+        let map = CodecMap::from_sdp(
+            "m=audio 4000 RTP/AVP 0 96\r\na=rtpmap:96 telephone-event/8000\r\n\
+             m=video 4002 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n",
+        );
+        assert_eq!(
+            map.get(96),
+            Some(Codec::TelephoneEvent { clock_rate: 8000 })
+        );
+        assert_eq!(
+            map.negotiated_codecs().collect::<Vec<_>>(),
+            vec![Codec::Pcmu, Codec::TelephoneEvent { clock_rate: 8000 }]
+        );
     }
 
     #[test]
