@@ -2,9 +2,13 @@
 //! forwarding decision and statistics, on the sans-IO core.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use greffier_media::relay::{CallRelay, Leg, MediaDirection, PacketKind, RelayConfig, RemoteMedia};
-use std::net::{Ipv4Addr, SocketAddr};
+use greffier_media::ports::PortPool;
+use greffier_media::relay::{
+    spawn_relay, CallRelay, Leg, MediaDirection, PacketKind, RelayConfig, RelayMetrics, RemoteMedia,
+};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
 
 fn g711_datagram(sequence: u16) -> Vec<u8> {
     let mut datagram = vec![0x80, 0x08];
@@ -66,5 +70,61 @@ fn relay_decision(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, relay_decision);
+/// One call through the tokio shell on loopback: a batch of packets from
+/// phone A to phone B, with a recorder reading every copy.
+fn relay_loopback_call(c: &mut Criterion) {
+    const BATCH: u16 = 50;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let (relay, phone_a, phone_b, mut recorded) = runtime.block_on(async {
+        let pool = PortPool::new(ip, 48000..=48099).expect("pool");
+        let (recorder, recorded) = tokio::sync::mpsc::channel(usize::from(BATCH) * 4);
+        let relay = spawn_relay(
+            RelayConfig {
+                rtp_timeout: Duration::from_secs(30),
+            },
+            pool.bind_pair().expect("leg A ports"),
+            pool.bind_pair().expect("leg B ports"),
+            Some(recorder),
+            RelayMetrics::register(),
+        )
+        .expect("relay");
+        let phone_a = UdpSocket::bind((ip, 0)).await.expect("phone A");
+        let phone_b = UdpSocket::bind((ip, 0)).await.expect("phone B");
+        for (leg, phone) in [(Leg::A, &phone_a), (Leg::B, &phone_b)] {
+            let address = phone.local_addr().expect("phone address");
+            relay
+                .set_remote(
+                    leg,
+                    RemoteMedia::from_sdp(address, MediaDirection::SendRecv),
+                )
+                .expect("relay running");
+        }
+        (relay, phone_a, phone_b, recorded)
+    });
+    let to_relay = relay.local(Leg::A).rtp;
+    let datagrams: Vec<_> = (0..BATCH).map(g711_datagram).collect();
+    let mut buffer = vec![0u8; 2048];
+
+    let mut group = c.benchmark_group("relay_shell");
+    group.throughput(Throughput::Elements(u64::from(BATCH)));
+    group.bench_function("loopback_batch_of_50", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                for datagram in &datagrams {
+                    phone_a.send_to(datagram, to_relay).await.expect("send");
+                    phone_b.recv_from(&mut buffer).await.expect("receive");
+                    recorded.recv().await.expect("recorder copy");
+                }
+            })
+        })
+    });
+    group.finish();
+    runtime.block_on(relay.stop()).expect("relay stops");
+}
+
+criterion_group!(benches, relay_decision, relay_loopback_call);
 criterion_main!(benches);

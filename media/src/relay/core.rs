@@ -184,9 +184,10 @@ impl CallRelay {
                 record,
             };
         };
-        let direction = &mut self.forwarded[leg_index(leg)];
-        direction.packets += 1;
-        direction.bytes += datagram.len() as u64;
+        if let Some(direction) = self.forwarded.get_mut(leg_index(leg)) {
+            direction.packets += 1;
+            direction.bytes += datagram.len() as u64;
+        }
         Decision {
             action: Action::Forward { to, via },
             record,

@@ -31,9 +31,11 @@ pub(super) fn classify(kind: PacketKind, datagram: &[u8]) -> Option<Classified> 
 }
 
 fn is_rtcp(datagram: &[u8]) -> bool {
-    match datagram.get(..RTCP_HEADER_LEN) {
-        Some(header) => header[0] >> 6 == 2 && RTCP_PACKET_TYPES.contains(&header[1]),
-        None => false,
+    match datagram {
+        [first, packet_type, ..] if datagram.len() >= RTCP_HEADER_LEN => {
+            first >> 6 == 2 && RTCP_PACKET_TYPES.contains(packet_type)
+        }
+        _ => false,
     }
 }
 
