@@ -18,7 +18,7 @@ pub fn blind_index(index_key: &IndexKey, e164: &str) -> Result<String, VaultErro
     )?))
 }
 
-fn is_canonical_e164(number: &str) -> bool {
+pub(crate) fn is_canonical_e164(number: &str) -> bool {
     let Some(digits) = number.strip_prefix('+') else {
         return false;
     };

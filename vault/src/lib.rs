@@ -7,17 +7,26 @@
 //! - [`keys`]: data keys, tenant KEKs in a sealed [`Keyring`], client-held
 //!   keys (HPKE), the node [`MasterKey`];
 //! - [`recover`]: closing objects whose writer died mid-stream;
-//! - [`blind_index()`]: phone numbers as keyed hashes for subject lookups.
+//! - [`blind_index()`]: phone numbers as keyed hashes for subject lookups;
+//! - [`store`]: the object store (local directory or S3) and its key layout;
+//! - [`recording`], [`spool`]: recorded calls written through a crash-safe
+//!   local spool, recovered on start, uploaded with backoff;
+//! - [`catalog`]: manifests, call records, listing and reading.
 
 pub mod blind_index;
 mod byte_reader;
+pub mod catalog;
 pub mod decrypt;
 pub mod encrypt;
 pub mod error;
 pub mod format;
 pub mod keys;
+pub mod recording;
 pub mod recover;
+pub mod spool;
+pub mod store;
 pub mod tenant;
+pub mod tenant_keys;
 
 pub use blind_index::blind_index;
 pub use decrypt::{decrypt_all, decrypt_with_private_key, ObjectDecryptor};
@@ -30,6 +39,7 @@ pub use keys::secret::{DataKey, IndexKey, Kek, MasterKey};
 pub use keys::{DataKeyResolver, TenantKey};
 pub use recover::{recover_interrupted, Recovery};
 pub use tenant::TenantId;
+pub use tenant_keys::TenantKeys;
 
 /// A new record id: UUIDv7, time-ordered and random, never derived from SIP
 /// identifiers.

@@ -1,0 +1,176 @@
+//! Listing and reading for the CLI: by day range (manifests), by number
+//! (subject index), one recording whole, and deletion of a recording with
+//! its manifest and subject markers.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::catalog::number::E164;
+use crate::catalog::records::{subjects_of, Direction, Manifest};
+use crate::catalog::sealed::open_json;
+use crate::decrypt::decrypt_all;
+use crate::format::header::ObjectKind;
+use crate::store::{BlindIndex, ObjectKey, RecordId, StoreError, VaultStore};
+use crate::tenant::TenantId;
+use crate::tenant_keys::TenantKeys;
+
+/// One recording as the CLI lists it: no numbers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordingEntry {
+    pub id: RecordId,
+    pub start: DateTime<Utc>,
+    pub duration: Option<Duration>,
+    pub direction: Direction,
+    pub incomplete: bool,
+}
+
+impl RecordingEntry {
+    fn of(manifest: &Manifest) -> Self {
+        RecordingEntry {
+            id: manifest.call.record_id,
+            start: manifest.call.start,
+            duration: manifest.end.map(|end| end - manifest.call.start),
+            direction: manifest.call.direction,
+            incomplete: manifest.incomplete,
+        }
+    }
+}
+
+impl VaultStore {
+    /// Recordings of `tenant` that started in `[from, to)`, oldest first.
+    /// Reads the manifests of the days in range (day partitions follow the
+    /// record id, drawn at call start).
+    pub async fn list_recordings(
+        &self,
+        keys: &dyn TenantKeys,
+        tenant: &TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<RecordingEntry>, StoreError> {
+        let mut entries = Vec::new();
+        let mut day = from.date_naive();
+        while day <= to.date_naive() {
+            let listed = self
+                .list(&ObjectKey::recordings_day_prefix(tenant, day))
+                .await?;
+            for key in listed {
+                if !key.path().as_ref().ends_with(".manifest.grf") {
+                    continue;
+                }
+                let manifest = self.read_manifest_at(keys, tenant, &key).await?;
+                if (from..to).contains(&manifest.call.start) {
+                    entries.push(RecordingEntry::of(&manifest));
+                }
+            }
+            let Some(next) = day.succ_opt() else { break };
+            day = next;
+        }
+        entries.sort_by_key(|entry| (entry.start, entry.id));
+        Ok(entries)
+    }
+
+    /// Recordings where `number` was caller or callee, through the subject
+    /// index. A marker whose manifest is gone (deleted meanwhile) is skipped.
+    pub async fn list_by_number(
+        &self,
+        keys: &dyn TenantKeys,
+        tenant: &TenantId,
+        number: &E164,
+    ) -> Result<Vec<RecordingEntry>, StoreError> {
+        let subject = BlindIndex::of(&keys.index_key(tenant)?, number.expose())?;
+        let markers = self
+            .list(&ObjectKey::subject_prefix(tenant, &subject))
+            .await?;
+        let mut entries = Vec::new();
+        for marker in markers {
+            let Some(id) = record_id_of_marker(&marker) else {
+                continue;
+            };
+            match self.read_manifest(keys, tenant, &id).await {
+                Ok(manifest) => entries.push(RecordingEntry::of(&manifest)),
+                Err(StoreError::NotFound { .. }) => continue,
+                Err(error) => return Err(error),
+            }
+        }
+        entries.sort_by_key(|entry| (entry.start, entry.id));
+        Ok(entries)
+    }
+
+    pub async fn read_manifest(
+        &self,
+        keys: &dyn TenantKeys,
+        tenant: &TenantId,
+        id: &RecordId,
+    ) -> Result<Manifest, StoreError> {
+        self.read_manifest_at(keys, tenant, &ObjectKey::manifest(tenant, id.date(), id))
+            .await
+    }
+
+    /// The whole plaintext of a recording, or an error and nothing at all
+    /// if any part fails to authenticate or the object is cut short.
+    pub async fn read_recording(
+        &self,
+        keys: &dyn TenantKeys,
+        tenant: &TenantId,
+        id: &RecordId,
+    ) -> Result<Vec<u8>, StoreError> {
+        let object = self
+            .get(&ObjectKey::recording(tenant, id.date(), id))
+            .await?;
+        Ok(decrypt_all(keys, tenant.clone(), &object)?)
+    }
+
+    /// Deletes a recording, its manifest and its subject markers. Markers
+    /// go first and the recording last, so an interrupted deletion can be
+    /// run again and leaves nothing that points to a missing recording.
+    pub async fn delete_recording(
+        &self,
+        keys: &dyn TenantKeys,
+        tenant: &TenantId,
+        id: &RecordId,
+    ) -> Result<(), StoreError> {
+        for marker in self.markers_of(keys, tenant, id).await? {
+            self.delete(&marker).await?;
+        }
+        self.delete(&ObjectKey::manifest(tenant, id.date(), id))
+            .await?;
+        self.delete(&ObjectKey::recording(tenant, id.date(), id))
+            .await
+    }
+
+    /// The subject markers of a record: from its manifest's numbers when it
+    /// can be read, else by scanning the tenant's subject index (client-held
+    /// keys, or a manifest already gone).
+    async fn markers_of(
+        &self,
+        keys: &dyn TenantKeys,
+        tenant: &TenantId,
+        id: &RecordId,
+    ) -> Result<Vec<ObjectKey>, StoreError> {
+        if let Ok(manifest) = self.read_manifest(keys, tenant, id).await {
+            let subjects = subjects_of(&keys.index_key(tenant)?, &manifest.call)?;
+            return Ok(subjects
+                .iter()
+                .map(|subject| ObjectKey::subject_marker(tenant, subject, id))
+                .collect());
+        }
+        let all = self.list(&ObjectKey::subjects_prefix(tenant)).await?;
+        Ok(all
+            .into_iter()
+            .filter(|marker| record_id_of_marker(marker) == Some(*id))
+            .collect())
+    }
+
+    async fn read_manifest_at(
+        &self,
+        keys: &dyn TenantKeys,
+        tenant: &TenantId,
+        key: &ObjectKey,
+    ) -> Result<Manifest, StoreError> {
+        let object = self.get(key).await?;
+        open_json(keys, tenant, ObjectKind::Manifest, &object)
+    }
+}
+
+fn record_id_of_marker(marker: &ObjectKey) -> Option<RecordId> {
+    marker.path().filename()?.parse().ok()
+}

@@ -1,0 +1,307 @@
+//! Object keys. Every key is built from a tenant slug, a UUIDv7 record id, a
+//! node slug, a date and a blind index, so personal data cannot reach a key:
+//! there is no constructor that takes free text.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
+use object_store::path::Path;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::blind_index::blind_index;
+use crate::keys::secret::IndexKey;
+use crate::store::error::StoreError;
+use crate::tenant::TenantId;
+
+/// A record id: a UUIDv7, drawn when the call starts. The UTC day of its
+/// timestamp is the day partition of every object of the record, so a
+/// reader goes from the id to the keys without an index.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "Uuid", into = "Uuid")]
+pub struct RecordId(Uuid);
+
+impl RecordId {
+    pub fn generate() -> Self {
+        RecordId(Uuid::now_v7())
+    }
+
+    pub fn from_uuid(uuid: Uuid) -> Result<Self, StoreError> {
+        if uuid.get_version_num() != 7 {
+            return Err(StoreError::InvalidRecordId("not a UUIDv7"));
+        }
+        Ok(RecordId(uuid))
+    }
+
+    pub fn uuid(&self) -> Uuid {
+        self.0
+    }
+
+    /// The instant in the UUIDv7 timestamp (millisecond precision).
+    pub fn timestamp(&self) -> DateTime<Utc> {
+        let (secs, nanos) = self
+            .0
+            .get_timestamp()
+            .map(|ts| ts.to_unix())
+            .unwrap_or_default();
+        i64::try_from(secs)
+            .ok()
+            .and_then(|secs| DateTime::from_timestamp(secs, nanos))
+            .unwrap_or_default()
+    }
+
+    pub fn date(&self) -> NaiveDate {
+        self.timestamp().date_naive()
+    }
+}
+
+impl TryFrom<Uuid> for RecordId {
+    type Error = StoreError;
+    fn try_from(uuid: Uuid) -> Result<Self, Self::Error> {
+        RecordId::from_uuid(uuid)
+    }
+}
+
+impl From<RecordId> for Uuid {
+    fn from(id: RecordId) -> Uuid {
+        id.0
+    }
+}
+
+impl FromStr for RecordId {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let uuid = Uuid::try_parse(s).map_err(|_| StoreError::InvalidRecordId("not a UUID"))?;
+        RecordId::from_uuid(uuid)
+    }
+}
+
+impl fmt::Display for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0.hyphenated(), f)
+    }
+}
+
+impl fmt::Debug for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RecordId({})", self.0.hyphenated())
+    }
+}
+
+/// The name of a gateway node in CDR keys: 1 to 32 ASCII letters, digits or
+/// `_`. No `-`, which separates the node from the hour in a CDR key, so one
+/// node's prefix never matches another node's objects.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct NodeId(String);
+
+impl NodeId {
+    pub fn new(id: &str) -> Result<Self, StoreError> {
+        if id.is_empty() || id.len() > 32 {
+            return Err(StoreError::InvalidNodeId("must be 1 to 32 characters"));
+        }
+        if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(StoreError::InvalidNodeId(
+                "only ASCII letters, digits and '_' are allowed",
+            ));
+        }
+        Ok(NodeId(id.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A subject's blind index: `HMAC-SHA256(tenant index key, E.164)` in
+/// lowercase hex.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct BlindIndex(String);
+
+impl BlindIndex {
+    pub fn of(index_key: &IndexKey, e164: &str) -> Result<Self, StoreError> {
+        Ok(BlindIndex(blind_index(index_key, e164)?))
+    }
+
+    /// A blind index read back (from a key listing or a spool file).
+    pub fn parse(hex: &str) -> Result<Self, StoreError> {
+        let valid = hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if valid {
+            Ok(BlindIndex(hex.to_owned()))
+        } else {
+            Err(StoreError::InvalidBlindIndex)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A key in the object store, following the layout of FORMAT.md §8.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct ObjectKey(Path);
+
+impl ObjectKey {
+    pub fn recording(tenant: &TenantId, date: NaiveDate, id: &RecordId) -> Self {
+        Self::dated(tenant, "recordings", date, &format!("{id}.grf"))
+    }
+
+    pub fn manifest(tenant: &TenantId, date: NaiveDate, id: &RecordId) -> Self {
+        Self::dated(tenant, "recordings", date, &format!("{id}.manifest.grf"))
+    }
+
+    pub fn transcript(tenant: &TenantId, date: NaiveDate, id: &RecordId) -> Self {
+        Self::dated(tenant, "transcripts", date, &format!("{id}.grf"))
+    }
+
+    /// One small object per call in the node's hourly set
+    /// `{node}-{hh}-{record_id}.grf`: objects are immutable, so an hour is the
+    /// set of objects under its prefix ([`ObjectKey::cdr_hour_prefix`]).
+    pub fn cdr(tenant: &TenantId, hour: DateTime<Utc>, node: &NodeId, id: &RecordId) -> Self {
+        let name = format!("{}-{:02}-{id}.grf", node.as_str(), hour.hour());
+        Self::dated(tenant, "cdr", hour.date_naive(), &name)
+    }
+
+    pub fn subject_marker(tenant: &TenantId, subject: &BlindIndex, id: &RecordId) -> Self {
+        let id = id.to_string();
+        ObjectKey(Path::from_iter([
+            "tenants",
+            tenant.as_str(),
+            "subjects",
+            subject.as_str(),
+            id.as_str(),
+        ]))
+    }
+
+    /// The recordings (and their manifests) of one day.
+    pub fn recordings_day_prefix(tenant: &TenantId, date: NaiveDate) -> Self {
+        Self::day(tenant, "recordings", date)
+    }
+
+    /// Every marker of one subject.
+    pub fn subject_prefix(tenant: &TenantId, subject: &BlindIndex) -> Self {
+        ObjectKey(Path::from_iter([
+            "tenants",
+            tenant.as_str(),
+            "subjects",
+            subject.as_str(),
+        ]))
+    }
+
+    /// Every subject marker of a tenant.
+    pub fn subjects_prefix(tenant: &TenantId) -> Self {
+        ObjectKey(Path::from_iter(["tenants", tenant.as_str(), "subjects"]))
+    }
+
+    /// The directory of one day's CDR objects; an hour of a node is the
+    /// names starting with `{node}-{hh}-` in it.
+    pub fn cdr_day_prefix(tenant: &TenantId, date: NaiveDate) -> Self {
+        Self::day(tenant, "cdr", date)
+    }
+
+    pub fn cdr_hour_prefix(node: &NodeId, hour: DateTime<Utc>) -> String {
+        format!("{}-{:02}-", node.as_str(), hour.hour())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub(crate) fn from_listed(path: Path) -> Self {
+        ObjectKey(path)
+    }
+
+    fn day(tenant: &TenantId, category: &str, date: NaiveDate) -> Self {
+        let (y, m, d) = date_parts(date);
+        ObjectKey(Path::from_iter([
+            "tenants",
+            tenant.as_str(),
+            category,
+            y.as_str(),
+            m.as_str(),
+            d.as_str(),
+        ]))
+    }
+
+    fn dated(tenant: &TenantId, category: &str, date: NaiveDate, name: &str) -> Self {
+        ObjectKey(Self::day(tenant, category, date).0.join(name))
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+fn date_parts(date: NaiveDate) -> (String, String, String) {
+    (
+        format!("{:04}", date.year()),
+        format!("{:02}", date.month()),
+        format!("{:02}", date.day()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant() -> TenantId {
+        TenantId::new("acme").unwrap()
+    }
+
+    #[test]
+    fn layout_matches_the_design() {
+        let id: RecordId = "01890a5d-ac96-774b-bcce-b302099a8057".parse().unwrap();
+        let date = id.date();
+        assert_eq!(date, NaiveDate::from_ymd_opt(2023, 6, 30).unwrap());
+        assert_eq!(
+            ObjectKey::recording(&tenant(), date, &id).to_string(),
+            "tenants/acme/recordings/2023/06/30/01890a5d-ac96-774b-bcce-b302099a8057.grf"
+        );
+        assert_eq!(
+            ObjectKey::manifest(&tenant(), date, &id).to_string(),
+            "tenants/acme/recordings/2023/06/30/01890a5d-ac96-774b-bcce-b302099a8057.manifest.grf"
+        );
+        let node = NodeId::new("gw1").unwrap();
+        assert_eq!(
+            ObjectKey::cdr(&tenant(), id.timestamp(), &node, &id).to_string(),
+            format!(
+                "tenants/acme/cdr/2023/06/30/gw1-{:02}-01890a5d-ac96-774b-bcce-b302099a8057.grf",
+                id.timestamp().hour()
+            )
+        );
+        let subject = BlindIndex::of(&IndexKey::from_bytes([7; 32]), "+33612345678").unwrap();
+        let marker = ObjectKey::subject_marker(&tenant(), &subject, &id).to_string();
+        assert!(marker.starts_with("tenants/acme/subjects/"));
+        assert!(!marker.contains("612345678"));
+    }
+
+    #[test]
+    fn record_ids_must_be_uuid_v7() {
+        assert!("01890a5d-ac96-474b-bcce-b302099a8057"
+            .parse::<RecordId>()
+            .is_err());
+        assert!("not-a-uuid".parse::<RecordId>().is_err());
+        assert!(RecordId::from_uuid(RecordId::generate().uuid()).is_ok());
+    }
+
+    #[test]
+    fn node_ids_cannot_contain_the_field_separator() {
+        assert!(NodeId::new("gw_1").is_ok());
+        for bad in ["", "gw-1", "a/b", "é", &"a".repeat(33)] {
+            assert!(NodeId::new(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn blind_indexes_are_parsed_strictly() {
+        assert!(BlindIndex::parse(&"a".repeat(64)).is_ok());
+        assert!(BlindIndex::parse(&"A".repeat(64)).is_err());
+        assert!(BlindIndex::parse("+33612345678").is_err());
+    }
+}
