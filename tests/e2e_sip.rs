@@ -7,8 +7,8 @@
 
 mod support;
 
-use support::scene::{Scene, DIALLED_NUMBER, TENANT_NUMBER};
-use support::sipp::{peerbench_scenario, scenario, RunningSipp, SippRun};
+use support::scene::{Scene, CARRIER_IP, DIALLED_NUMBER, PBX_IP, TENANT_NUMBER};
+use support::sipp::{peerbench_scenario, scenario, RunningSipp, SippCommand, SippRun};
 use support::sockets::Transport;
 
 const CALLS: &str = "greffier_sip_calls_total";
@@ -373,6 +373,47 @@ fn peerbench_load_small(transport: Transport) {
     );
 }
 
+/// Each pair of scenarios run sipp to sipp, without the gateway: a failure
+/// here is the scenarios' or the harness's, not the gateway's.
+fn scenarios_pair_up_without_gateway(transport: Transport) {
+    const PAIRS: [(&str, &str); 7] = [
+        ("uas_answer.xml", "uac_call.xml"),
+        ("uas_ring_cancel.xml", "uac_cancel.xml"),
+        ("uas_busy.xml", "uac_expect_486.xml"),
+        ("uas_options.xml", "uac_options.xml"),
+        ("uas_answer_hold.xml", "uac_hold.xml"),
+        ("uas_hold.xml", "uac_held.xml"),
+        (
+            "uas_late_answer_lost_200.xml",
+            "uac_call_without_trying.xml",
+        ),
+    ];
+    let work = tempfile::tempdir().expect("temporary directory");
+    for (answerer_scenario, caller_scenario) in PAIRS {
+        let name = caller_scenario.trim_end_matches(".xml");
+        let answerer = SippCommand::new(
+            &format!("{name}-answerer"),
+            &scenario(answerer_scenario),
+            work.path(),
+            transport,
+            CARRIER_IP,
+        )
+        .spawn();
+        let caller = SippCommand::new(
+            &format!("{name}-caller"),
+            &scenario(caller_scenario),
+            work.path(),
+            transport,
+            PBX_IP,
+        )
+        .remote(answerer.local_addr())
+        .service(DIALLED_NUMBER)
+        .run();
+        let answerer = finish(answerer, &caller);
+        assert_completed(&[&caller, &answerer], 1);
+    }
+}
+
 macro_rules! over_udp_and_tcp {
     ($($scenario:ident),* $(,)?) => {
         $(
@@ -404,4 +445,5 @@ over_udp_and_tcp!(
     unknown_source_forbidden,
     lost_200_is_retransmitted,
     peerbench_load_small,
+    scenarios_pair_up_without_gateway,
 );

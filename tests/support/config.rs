@@ -1,6 +1,11 @@
-//! A temporary configuration tree for one gateway: the main file, one file per
-//! tenant, and the directories and key the node needs, all on free loopback
-//! ports. It mirrors `examples/local.toml`, with test ports and paths.
+//! A temporary tree for one gateway, all on free loopback ports:
+//! - `config/`: the main file, one file per tenant and the master key, laid
+//!   out as `examples/local.toml` is, with test ports;
+//! - `data/`: the object store, the spool and the keyring the node writes;
+//! - `run/`: the gateway's log and the sipp traces.
+//!
+//! The gateway watches its configuration directory, so nothing else is
+//! written there while it runs.
 
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -110,7 +115,7 @@ impl GatewayConfig {
         let admin_port = free_port(GATEWAY_IP);
         let media_first_port = free_udp_block(GATEWAY_IP, MEDIA_PORTS);
         let config = Self {
-            path: dir.path().join("greffier.toml"),
+            path: dir.path().join("config/greffier.toml"),
             dir,
             sip_port,
             admin_port,
@@ -123,17 +128,19 @@ impl GatewayConfig {
 
     fn write_files(&self) {
         let root = self.dir.path();
-        for sub in ["tenants", "store", "spool"] {
-            std::fs::create_dir_all(root.join(sub)).expect("create a configuration directory");
+        for sub in ["config/tenants", "data/store", "data/spool", "run"] {
+            std::fs::create_dir_all(root.join(sub)).expect("create a test directory");
         }
-        let master_key = root.join("master.key");
+        let master_key = root.join("config/master.key");
         std::fs::write(&master_key, format!("{}\n", "5a".repeat(32)))
             .expect("write the master key");
         std::fs::set_permissions(&master_key, std::fs::Permissions::from_mode(0o600))
             .expect("restrict the master key");
         std::fs::write(&self.path, self.main_toml()).expect("write the main configuration");
         for tenant in &self.tenants {
-            let file = root.join("tenants").join(format!("{}.toml", tenant.id));
+            let file = root
+                .join("config/tenants")
+                .join(format!("{}.toml", tenant.id));
             std::fs::write(file, tenant.to_toml()).expect("write a tenant file");
         }
     }
@@ -153,11 +160,11 @@ new_dialogs_burst = 400
 
 [storage]
 kind = "local"
-path = "store"
-spool_dir = "spool"
+path = "../data/store"
+spool_dir = "../data/spool"
 
 [keys]
-keyring = "keyring.grk"
+keyring = "../data/keyring.grk"
 master_key_file = "master.key"
 "#,
             ip = GATEWAY_IP,
@@ -174,8 +181,9 @@ master_key_file = "master.key"
         self.dir.path()
     }
 
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
+    /// Where the gateway's log and the sipp runs go.
+    pub fn run_dir(&self) -> PathBuf {
+        self.dir.path().join("run")
     }
 
     pub fn path(&self) -> &Path {

@@ -37,7 +37,7 @@ impl Gateway {
     /// Runs `greffier run --config ...` and returns once it printed its
     /// ready line.
     pub fn start(config: GatewayConfig) -> Self {
-        let stderr_log = config.dir().join("greffier.stderr.log");
+        let stderr_log = config.run_dir().join("greffier.stderr.log");
         let stderr = std::fs::File::create(&stderr_log).expect("create the gateway's stderr log");
         let mut child = Command::new(binary())
             .arg("run")

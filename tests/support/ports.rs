@@ -33,7 +33,7 @@ pub fn free_port(ip: Ipv4Addr) -> u16 {
 /// The first of `len` consecutive UDP ports free on `ip`, starting on an even
 /// port (RTP/RTCP pairs).
 pub fn free_udp_block(ip: Ipv4Addr, len: u16) -> u16 {
-    assert!(len > 0 && len % 2 == 0, "blocks hold RTP/RTCP pairs");
+    assert!(len > 0 && len & 1 == 0, "blocks hold RTP/RTCP pairs");
     let slots = u64::from((BLOCK_AREA_END - BLOCK_AREA_FIRST - len) / 2);
     for attempt in 0..ATTEMPTS {
         let slot = random_u64(attempt) % slots;

@@ -40,7 +40,7 @@ impl Scene {
         let carrier = SocketAddr::from((CARRIER_IP, free_port(CARRIER_IP)));
         let tenant = TenantSpec::new(TENANT_ID, TENANT_NUMBER, pbx, carrier);
         let config = GatewayConfig::write(vec![tenant]);
-        let work_dir = config.dir().to_path_buf();
+        let work_dir = config.run_dir();
         let gateway = Gateway::start(config);
         Self {
             transport,
