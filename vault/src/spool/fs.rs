@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use tokio::io::AsyncWriteExt;
 
-use crate::store::StoreError;
+use crate::store::{SpoolProblem, StoreError};
 
 /// Writes `bytes` to `path` so that either the old file or the whole new one
 /// is there after a crash: temporary file, fsync, rename, directory fsync.
@@ -75,9 +75,19 @@ pub(crate) async fn remove(path: &Path) -> Result<(), StoreError> {
 }
 
 pub(crate) async fn create_dir(path: &Path) -> Result<(), StoreError> {
-    tokio::fs::create_dir_all(path)
-        .await
-        .map_err(|e| StoreError::spool("create directory", path, e))
+    tokio::fs::create_dir_all(path).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            // create_dir_all only fails this way when a file holds the name.
+            StoreError::Spool {
+                problem: SpoolProblem::NotADirectory,
+                action: "create directory",
+                path: path.to_owned(),
+                source: e,
+            }
+        } else {
+            StoreError::spool("create directory", path, e)
+        }
+    })
 }
 
 pub(crate) fn temporary_path(path: &Path) -> PathBuf {

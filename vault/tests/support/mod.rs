@@ -1,0 +1,154 @@
+//! Shared parts of the storage tests: a real S3 server (s3s-fs, signature
+//! checks on) on loopback, a keyring, calls and recordings.
+#![allow(dead_code)]
+
+pub mod s3;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use greffier_vault::catalog::{call_id_hash, CallInfo, Direction, E164};
+use greffier_vault::recording::{FinishOutcome, RecordingWriter, WriterOptions};
+use greffier_vault::spool::{Spool, UploadOptions};
+use greffier_vault::store::{Backoff, NodeId, RecordId, StoreConfig, VaultStore};
+use greffier_vault::{Keyring, MasterKey, TenantId, TenantKeys};
+
+pub const CALLER: &str = "+33612345678";
+pub const CALLEE: &str = "+33198765432";
+/// The digits of the test numbers that must never appear in an object key.
+pub const NUMBER_DIGITS: [&str; 2] = ["612345678", "198765432"];
+
+pub fn tenant() -> TenantId {
+    TenantId::new("acme").unwrap()
+}
+
+pub fn node() -> NodeId {
+    NodeId::new("gw1").unwrap()
+}
+
+pub fn keyring(dir: &Path) -> Arc<Keyring> {
+    let mut keyring =
+        Keyring::init(&dir.join("keyring.grk"), MasterKey::generate().unwrap()).unwrap();
+    keyring.add_managed_tenant(&tenant()).unwrap();
+    Arc::new(keyring)
+}
+
+pub fn call(keys: &dyn TenantKeys) -> CallInfo {
+    CallInfo {
+        tenant: tenant(),
+        record_id: RecordId::generate(),
+        start: Utc::now(),
+        caller: E164::new(CALLER).unwrap(),
+        callee: E164::new(CALLEE).unwrap(),
+        direction: Direction::Inbound,
+        codecs: vec!["PCMA/8000".into()],
+        media_type: "audio/wav".into(),
+        call_id_hash: call_id_hash(
+            &keys.index_key(&tenant()).unwrap(),
+            "a84b4c76e66710@pc33.example.com",
+        )
+        .unwrap(),
+    }
+}
+
+/// Fast retries so a test with a stopped store ends quickly.
+pub fn writer_options() -> WriterOptions {
+    WriterOptions {
+        upload: UploadOptions {
+            backoff: Backoff {
+                initial: Duration::from_millis(5),
+                max: Duration::from_millis(20),
+                attempts: 2,
+            },
+            ..UploadOptions::default()
+        },
+        ..WriterOptions::default()
+    }
+}
+
+pub fn local_store(dir: &Path) -> VaultStore {
+    VaultStore::from_config(&StoreConfig::Local {
+        path: dir.to_owned(),
+    })
+    .unwrap()
+}
+
+pub async fn spool(dir: &Path) -> Arc<Spool> {
+    Spool::open(dir, node()).await.unwrap()
+}
+
+/// Deterministic pseudo-random audio (xorshift).
+pub fn audio(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+/// Feeds `audio` to the writer in 20 ms-sized frames of 8 kHz stereo
+/// 16-bit PCM, advancing a virtual clock by 20 ms per frame.
+pub async fn feed(writer: &mut RecordingWriter, audio: &[u8], clock: &mut Instant) {
+    for frame in audio.chunks(640) {
+        *clock += Duration::from_millis(20);
+        writer.write(frame, *clock).await.unwrap();
+    }
+}
+
+pub async fn record(
+    spool: &Arc<Spool>,
+    store: &VaultStore,
+    keys: Arc<Keyring>,
+    audio: &[u8],
+) -> (CallInfo, FinishOutcome) {
+    let call = call(keys.as_ref());
+    let mut clock = Instant::now();
+    let mut writer = RecordingWriter::create(
+        spool.clone(),
+        store.clone(),
+        keys,
+        call.clone(),
+        writer_options(),
+        clock,
+    )
+    .await
+    .unwrap();
+    feed(&mut writer, audio, &mut clock).await;
+    let outcome = writer.finish(ended_now()).await.unwrap();
+    (call, outcome)
+}
+
+pub fn ended_now() -> greffier_vault::catalog::CallEnd {
+    greffier_vault::catalog::CallEnd {
+        end: Some(Utc::now()),
+        sip_status: Some(200),
+        ..Default::default()
+    }
+}
+
+/// Every file left in the spool (tenant directories themselves excluded).
+pub fn spool_files(dir: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    for tenant in std::fs::read_dir(dir).unwrap().flatten() {
+        if tenant.path().is_dir() {
+            for file in std::fs::read_dir(tenant.path()).unwrap().flatten() {
+                files.push(file.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    files
+}
+
+pub fn assert_no_number_in_keys(keys: &[String]) {
+    for key in keys {
+        for digits in NUMBER_DIGITS {
+            assert!(!key.contains(digits), "{key} holds a phone number");
+        }
+    }
+}
