@@ -1,0 +1,189 @@
+//! A writer that dies mid-call leaves its spool; recovery closes the
+//! recording, describes it as incomplete and uploads it.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use chrono::{Duration as Span, Utc};
+use greffier_vault::catalog::{CdrRecord, Direction};
+use greffier_vault::decrypt_all;
+use greffier_vault::recording::RecordingWriter;
+use greffier_vault::spool::UploadOptions;
+use greffier_vault::store::{ObjectKey, StoreConfig, VaultStore};
+use support::s3::S3Server;
+use support::*;
+
+/// Writes `first`, lets more than the fsync interval pass, writes `second`
+/// without a further fsync, and drops the writer. Returns what had been
+/// made durable.
+async fn crash_mid_call(
+    spool: &std::sync::Arc<greffier_vault::spool::Spool>,
+    store: &VaultStore,
+    keys: std::sync::Arc<greffier_vault::Keyring>,
+    call: greffier_vault::catalog::CallInfo,
+    first: &[u8],
+    second: &[u8],
+) -> u64 {
+    let start = Instant::now();
+    let mut writer = RecordingWriter::create(
+        spool.clone(),
+        store.clone(),
+        keys,
+        call,
+        writer_options(),
+        start,
+    )
+    .await
+    .unwrap();
+    writer
+        .write(first, start + Duration::from_millis(1500))
+        .await
+        .unwrap();
+    let durable = writer.durable_len();
+    writer
+        .write(second, start + Duration::from_millis(1600))
+        .await
+        .unwrap();
+    assert_eq!(
+        writer.durable_len(),
+        durable,
+        "no fsync before the interval"
+    );
+    drop(writer);
+    durable
+}
+
+#[tokio::test]
+async fn an_interrupted_recording_is_closed_marked_incomplete_and_uploaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keyring(dir.path());
+    let store = local_store(&dir.path().join("store"));
+    let spool_dir = dir.path().join("spool");
+    let spool = spool(&spool_dir).await;
+    let audio = audio(1_000_000, 11);
+    let (first, second) = audio.split_at(700_000);
+    let call = call(keys.as_ref());
+    let id = call.record_id;
+    let durable = crash_mid_call(&spool, &store, keys.clone(), call.clone(), first, second).await;
+    assert!(
+        durable >= 655_360,
+        "chunks sealed before the fsync are durable: {durable}"
+    );
+    assert!(spool_files(&spool_dir)
+        .iter()
+        .any(|f| f.ends_with(".grf.part")));
+    assert!(matches!(
+        store.read_recording(keys.as_ref(), &tenant(), &id).await,
+        Err(greffier_vault::store::StoreError::NotFound { .. })
+    ));
+
+    // The process restarts.
+    drop(spool);
+    let spool = support::spool(&spool_dir).await;
+    let report = spool
+        .recover(&store, keys.as_ref(), &UploadOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.closed, vec![(tenant(), id)]);
+    assert!(report.unrecoverable.is_empty());
+    assert_eq!(report.upload.uploaded, vec![(tenant(), id)]);
+    assert!(
+        spool_files(&spool_dir).is_empty(),
+        "{:?}",
+        spool_files(&spool_dir)
+    );
+
+    let recovered = store
+        .read_recording(keys.as_ref(), &tenant(), &id)
+        .await
+        .unwrap();
+    assert!(recovered.len() as u64 >= durable);
+    assert!(
+        audio.starts_with(&recovered),
+        "recovered bytes are the start of what was written"
+    );
+
+    let manifest = store
+        .read_manifest(keys.as_ref(), &tenant(), &id)
+        .await
+        .unwrap();
+    assert!(manifest.incomplete);
+    assert_eq!(manifest.call, call);
+    assert_eq!(manifest.recording_len, recovered.len() as u64);
+
+    let listed = store
+        .list_recordings(
+            keys.as_ref(),
+            &tenant(),
+            call.start - Span::seconds(1),
+            Utc::now() + Span::seconds(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].incomplete);
+    assert_eq!(listed[0].direction, Direction::Inbound);
+
+    let cdr_keys = store
+        .list(&ObjectKey::cdr_day_prefix(&tenant(), id.date()))
+        .await
+        .unwrap();
+    assert_eq!(cdr_keys.len(), 1);
+    let cdr: CdrRecord = serde_json::from_slice(
+        &decrypt_all(
+            keys.as_ref(),
+            tenant(),
+            &store.get(&cdr_keys[0]).await.unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(cdr.incomplete && cdr.recorded);
+
+    let by_number = store
+        .list_by_number(keys.as_ref(), &tenant(), &call.caller)
+        .await
+        .unwrap();
+    assert_eq!(by_number.len(), 1);
+}
+
+#[tokio::test]
+async fn a_torn_tail_is_dropped_and_the_rest_recovered_from_an_s3_call() {
+    let server = S3Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keyring(dir.path());
+    let store = VaultStore::from_config(&StoreConfig::S3(server.config())).unwrap();
+    let spool_dir = dir.path().join("spool");
+    let spool = spool(&spool_dir).await;
+    let audio = audio(6 * 1024 * 1024, 5);
+    let call = call(keys.as_ref());
+    let id = call.record_id;
+    let durable = crash_mid_call(&spool, &store, keys.clone(), call, &audio, &[]).await;
+
+    // A power loss can leave a half-written frame after the last chunk.
+    let part = spool_dir.join("acme").join(format!("{id}.grf.part"));
+    let mut bytes = std::fs::read(&part).unwrap();
+    bytes.extend_from_slice(&[0, 1, 0, 16, 0xAA, 0xBB]);
+    std::fs::write(&part, &bytes).unwrap();
+
+    let report = spool
+        .recover(&store, keys.as_ref(), &UploadOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.upload.uploaded, vec![(tenant(), id)]);
+    let recovered = store
+        .read_recording(keys.as_ref(), &tenant(), &id)
+        .await
+        .unwrap();
+    assert_eq!(recovered.len() as u64, durable);
+    assert!(audio.starts_with(&recovered));
+    assert!(
+        store
+            .read_manifest(keys.as_ref(), &tenant(), &id)
+            .await
+            .unwrap()
+            .incomplete
+    );
+    assert_no_number_in_keys(&server.stored_keys());
+}
