@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Everything CI checks: formatting, lints, the whole test suite (unit, property and
-# end-to-end tests with sipp), and that the benchmarks still build.
+# Everything CI checks: formatting, lints, that the benchmarks still build, and the
+# whole test suite (unit, property and end-to-end tests with sipp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,19 +10,33 @@ scripts/setup.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/greffier-target}"
 echo "test: target directory $CARGO_TARGET_DIR"
 
+# Every step runs even when an earlier one failed, so that one run shows every
+# problem; the script fails at the end if any step did.
+failed=()
 step() {
     echo
     echo "=== $*"
-    "$@"
+    if ! "$@"; then
+        failed+=("$*")
+    fi
 }
 
 step cargo fmt --all -- --check
 step cargo clippy --workspace --all-targets -- -D warnings
+# The benchmarks are built, not run, so that they keep compiling.
+step cargo bench --workspace --no-run
+# The test runner goes last: its closing summary is the last line of the run.
 if command -v cargo-nextest >/dev/null; then
-    step cargo nextest run --workspace --no-fail-fast
     # nextest does not run doctests.
     step cargo test --workspace --doc
+    step cargo nextest run --workspace --no-fail-fast
 else
     step cargo test --workspace --no-fail-fast
 fi
-step cargo bench --workspace --no-run
+
+if [ ${#failed[@]} -gt 0 ]; then
+    echo
+    echo "test: failed steps:"
+    printf '  %s\n' "${failed[@]}"
+    exit 1
+fi
