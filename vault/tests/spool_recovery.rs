@@ -6,11 +6,10 @@ mod support;
 use std::time::{Duration, Instant};
 
 use chrono::{Duration as Span, Utc};
-use greffier_vault::catalog::{CdrRecord, Direction};
-use greffier_vault::decrypt_all;
+use greffier_vault::catalog::Direction;
 use greffier_vault::recording::RecordingWriter;
 use greffier_vault::spool::UploadOptions;
-use greffier_vault::store::{ObjectKey, StoreConfig, VaultStore};
+use greffier_vault::store::{StoreConfig, VaultStore};
 use support::s3::S3Server;
 use support::*;
 
@@ -56,11 +55,13 @@ async fn crash_mid_call(
 
 #[tokio::test]
 async fn an_interrupted_recording_is_closed_marked_incomplete_and_uploaded() {
-    let dir = tempfile::tempdir().unwrap();
-    let keys = keyring(dir.path());
-    let store = local_store(&dir.path().join("store"));
-    let spool_dir = dir.path().join("spool");
-    let spool = spool(&spool_dir).await;
+    let Local {
+        dir: _dir,
+        keys,
+        store,
+        spool_dir,
+        spool,
+    } = Local::new().await;
     let audio = audio(1_000_000, 11);
     let (first, second) = audio.split_at(700_000);
     let call = call(keys.as_ref());
@@ -125,20 +126,7 @@ async fn an_interrupted_recording_is_closed_marked_incomplete_and_uploaded() {
     assert!(listed[0].incomplete);
     assert_eq!(listed[0].direction, Direction::Inbound);
 
-    let cdr_keys = store
-        .list(&ObjectKey::cdr_day_prefix(&tenant(), id.date()))
-        .await
-        .unwrap();
-    assert_eq!(cdr_keys.len(), 1);
-    let cdr: CdrRecord = serde_json::from_slice(
-        &decrypt_all(
-            keys.as_ref(),
-            tenant(),
-            &store.get(&cdr_keys[0]).await.unwrap(),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let (_, cdr) = only_cdr(&store, &keys, &id).await;
     assert!(cdr.incomplete && cdr.recorded);
 
     let by_number = store

@@ -10,7 +10,7 @@ use greffier_vault::catalog::{CdrRecord, Direction, E164};
 use greffier_vault::recording::FinishOutcome;
 use greffier_vault::spool::Spool;
 use greffier_vault::store::{ObjectKey, StoreConfig, StoreError, VaultStore};
-use greffier_vault::{decrypt_all, Keyring};
+use greffier_vault::Keyring;
 use support::s3::S3Server;
 use support::*;
 
@@ -83,15 +83,7 @@ async fn round_trip(
         .unwrap();
     assert!(stranger.is_empty());
 
-    let cdr_keys = store
-        .list(&ObjectKey::cdr_day_prefix(&tenant(), id.date()))
-        .await
-        .unwrap();
-    assert_eq!(cdr_keys.len(), 1);
-    let cdr_object = store.get(&cdr_keys[0]).await.unwrap();
-    let cdr: CdrRecord =
-        serde_json::from_slice(&decrypt_all(keys.as_ref(), tenant(), &cdr_object).unwrap())
-            .unwrap();
+    let (cdr_key, cdr) = only_cdr(store, &keys, &id).await;
     assert_eq!(cdr.call, call);
     assert!(cdr.recorded && !cdr.incomplete);
     assert_eq!(cdr.node, "gw1");
@@ -107,7 +99,7 @@ async fn round_trip(
                 .await
                 .unwrap(),
         )
-        .chain(&cdr_keys)
+        .chain([&cdr_key])
         .map(|key| key.to_string())
         .collect();
     assert_eq!(all_keys.len(), 2 + 2 + 1, "{all_keys:?}");
@@ -138,12 +130,14 @@ async fn round_trip(
 
 #[tokio::test]
 async fn local_directory_round_trip() {
-    let dir = tempfile::tempdir().unwrap();
-    let keys = keyring(dir.path());
-    let store = local_store(&dir.path().join("store"));
-    let spool_dir = dir.path().join("spool");
-    let spool = spool(&spool_dir).await;
-    round_trip(&store, &spool, &spool_dir, keys).await;
+    let local = Local::new().await;
+    round_trip(
+        &local.store,
+        &local.spool,
+        &local.spool_dir,
+        local.keys.clone(),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -163,12 +157,14 @@ async fn s3_round_trip_streams_during_the_call() {
 
 #[tokio::test]
 async fn a_tampered_recording_yields_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let keys = keyring(dir.path());
+    let Local {
+        dir,
+        keys,
+        store,
+        spool,
+        ..
+    } = Local::new().await;
     let store_dir = dir.path().join("store");
-    let store = local_store(&store_dir);
-    let spool_dir = dir.path().join("spool");
-    let spool = spool(&spool_dir).await;
     let (call, outcome) = record(&spool, &store, keys.clone(), &audio(300_000, 3)).await;
     assert!(matches!(outcome, FinishOutcome::Stored));
     let id = call.record_id;
@@ -180,4 +176,41 @@ async fn a_tampered_recording_yields_nothing() {
     std::fs::write(&path, &object).unwrap();
     let read = store.read_recording(keys.as_ref(), &tenant(), &id).await;
     assert!(matches!(read, Err(StoreError::Vault(_))), "{read:?}");
+}
+
+#[tokio::test]
+async fn a_call_that_was_not_recorded_still_gets_a_call_record() {
+    let Local {
+        keys,
+        store,
+        spool_dir,
+        spool,
+        ..
+    } = Local::new().await;
+    let call = call(keys.as_ref());
+    let cdr = CdrRecord::new(call.clone(), &node(), &ended_now(), false);
+    spool.submit_cdr(keys.as_ref(), &cdr).await.unwrap();
+    let queue = greffier_vault::spool::UploadQueue::new(
+        spool.clone(),
+        store.clone(),
+        writer_options().upload,
+    );
+    let report = queue.run_once().await.unwrap();
+    assert_eq!(report.uploaded, vec![(tenant(), call.record_id)]);
+    assert!(spool_files(&spool_dir).is_empty());
+
+    let id = call.record_id;
+    let (cdr_key, stored) = only_cdr(&store, &keys, &id).await;
+    assert!(cdr_key
+        .path()
+        .filename()
+        .unwrap()
+        .starts_with(&ObjectKey::cdr_hour_prefix(&node(), id.timestamp())));
+    assert_eq!(stored, cdr);
+    assert!(!stored.recorded);
+    assert!(store
+        .list(&ObjectKey::subjects_prefix(&tenant()))
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -152,3 +152,54 @@ pub fn assert_no_number_in_keys(keys: &[String]) {
         }
     }
 }
+
+/// A keyring, a local store and a spool in one temporary directory.
+pub struct Local {
+    pub dir: tempfile::TempDir,
+    pub keys: Arc<Keyring>,
+    pub store: VaultStore,
+    pub spool_dir: std::path::PathBuf,
+    pub spool: Arc<Spool>,
+}
+
+impl Local {
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = keyring(dir.path());
+        let store = local_store(&dir.path().join("store"));
+        let spool_dir = dir.path().join("spool");
+        let spool = spool(&spool_dir).await;
+        Local {
+            dir,
+            keys,
+            store,
+            spool_dir,
+            spool,
+        }
+    }
+}
+
+/// The one call record stored for `id`'s day, decrypted.
+pub async fn only_cdr(
+    store: &VaultStore,
+    keys: &Keyring,
+    id: &RecordId,
+) -> (
+    greffier_vault::store::ObjectKey,
+    greffier_vault::catalog::CdrRecord,
+) {
+    let listed = store
+        .list(&greffier_vault::store::ObjectKey::cdr_day_prefix(
+            &tenant(),
+            id.date(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let object = store.get(&listed[0]).await.unwrap();
+    let plaintext = greffier_vault::decrypt_all(keys, tenant(), &object).unwrap();
+    (
+        listed[0].clone(),
+        serde_json::from_slice(&plaintext).unwrap(),
+    )
+}
