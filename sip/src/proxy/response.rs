@@ -88,7 +88,7 @@ impl Proxy {
             match event {
                 TransactionEvent::Response { .. } => {
                     if let Some((message, policy)) = response.as_mut() {
-                        self.pass_upstream(now, client_key, message, &mut **policy);
+                        self.pass_upstream(now, &summary, message, &mut **policy);
                     }
                 }
                 TransactionEvent::AckNeeded => {
@@ -107,22 +107,18 @@ impl Proxy {
     fn pass_upstream(
         &mut self,
         now: Instant,
-        client_key: &str,
+        client: &ClientSummary,
         response: &Message,
         policy: &mut dyn ProxyPolicy,
     ) {
         let Some(code) = response.status_code() else {
             return;
         };
-        let Some((server_key, method, cancelled)) =
-            self.transactions.clients.get(client_key).and_then(|c| {
-                c.server
-                    .clone()
-                    .map(|s| (s, c.method.clone(), c.cancel_sent))
-            })
-        else {
+        // A CANCEL of the proxy's own has no server transaction: its answer stops here.
+        let Some(server_key) = client.server.clone() else {
             return;
         };
+        let (method, cancelled) = (client.method.clone(), client.cancel_sent);
         let Some(server) = self.transactions.servers.get(&server_key) else {
             return;
         };

@@ -496,3 +496,28 @@ fn an_invite_that_rings_too_long_is_cancelled_then_ends() {
     assert_eq!(finals.first(), Some(&487));
     assert_eq!(h.proxy.dialog_count(), 0);
 }
+
+#[test]
+fn a_call_over_tcp_gets_every_final_response_back() {
+    let tcp = |text: &str| Peer::new(Transport::Tcp, addr(text));
+    let mut h = Harness::new();
+    let text = invite("call-tcp", "z9hG4bK-tcp").replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+    let out = h.receive(tcp(PBX), &text);
+    let forwarded = only(&out, CARRIER)[0].clone();
+    assert_eq!(
+        forwarded.record_routes(),
+        vec![format!("<sip:{PROXY};transport=tcp;lr>")]
+    );
+    let out = h.receive(tcp(CARRIER), &answer(&forwarded, 200, "callee", ""));
+    assert_eq!(only(&out, PBX)[0].status_code(), Some(200));
+    let bye = in_dialog("BYE", 2, "call-tcp", "callee", "z9hG4bK-tcpbye")
+        .replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+    let out = h.receive(tcp(PBX), &bye);
+    let sent = only(&out, CARRIER);
+    assert_eq!(sent[0].method(), Some(&Method::Bye));
+    assert!(out.iter().all(|(peer, _)| peer.transport == Transport::Tcp));
+    let bye = sent[0].clone();
+    let out = h.receive(tcp(CARRIER), &answer(&bye, 200, "callee", ""));
+    assert_eq!(only(&out, PBX)[0].status_code(), Some(200));
+    assert_eq!(h.proxy.dialog_count(), 0);
+}

@@ -88,12 +88,14 @@ pub(crate) struct Drained {
     pub client: Option<ClientSummary>,
 }
 
-/// What the proxy needs to act on a client transaction's timeout.
+/// What the proxy needs to act on a client transaction's events, kept even when the
+/// transaction ended with them (on TCP a final response ends it at once).
 #[derive(Debug, Clone)]
 pub(crate) struct ClientSummary {
     pub method: Method,
     pub server: Option<String>,
     pub dialog: Option<DialogId>,
+    pub cancel_sent: bool,
 }
 
 pub(crate) struct Transactions {
@@ -176,6 +178,7 @@ impl Transactions {
                     method: tx.method.clone(),
                     server: tx.server.clone(),
                     dialog: tx.dialog,
+                    cancel_sent: tx.cancel_sent,
                 };
                 (tx.peer, tx.machine.as_transaction(), Some(summary))
             }
