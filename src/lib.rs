@@ -4,3 +4,4 @@
 pub mod config;
 pub mod admin;
 pub mod gateway;
+pub mod cli;

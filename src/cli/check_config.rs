@@ -1,0 +1,21 @@
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::config::Config;
+
+pub(super) fn check_config(path: &Path) -> ExitCode {
+    match Config::load(path) {
+        Ok(loaded) => {
+            println!(
+                "{}: ok ({} tenants)",
+                path.display(),
+                loaded.tenants().len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            eprintln!("{problems}");
+            ExitCode::FAILURE
+        }
+    }
+}
