@@ -114,6 +114,8 @@ fn basic_call(transport: Transport) {
         "one call counted\n{}",
         metrics.text
     );
+    let health = support::http::get(scene.gateway.admin, "/healthz");
+    assert_eq!(health.status, 200, "/healthz: {}", health.body);
 }
 
 fn inbound_call(transport: Transport) {
