@@ -58,7 +58,10 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     tracing::info!(node = %initial.node.id, %sip, admin = %admin_addr, tenants = initial.tenants().len(), "greffier started");
     // Tests and supervisors wait for this exact line on stdout.
     println!("greffier ready sip={sip} admin={admin_addr}");
-    server.run(proxy, TenantRouter::new(config)).await;
+    let (_commands, command_queue) = tokio::sync::mpsc::channel(1024);
+    server
+        .run(proxy, TenantRouter::new(config), command_queue)
+        .await;
     // The server only returns when its channels closed: nothing left to serve.
     tokio::time::sleep(Duration::ZERO).await;
     Ok(())

@@ -35,6 +35,26 @@ pub(crate) struct Dialog {
     pub caller: Peer,
     pub callee: Peer,
     pub confirmed: bool,
+    /// What the proxy needs to end the call itself (RFC 3261 §12.2.1.1).
+    pub ends: DialogEnds,
+}
+
+/// Each side of a dialog as the other side addresses it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DialogEnds {
+    pub call_id: String,
+    /// From of the INVITE (caller's tag) and To of the 2xx (callee's tag).
+    pub caller_uri: String,
+    pub callee_uri: String,
+    /// Remote targets (Contact URIs).
+    pub caller_target: Option<String>,
+    pub callee_target: Option<String>,
+    /// Route sets from the proxy towards each side, from the 2xx Record-Route.
+    pub route_to_caller: Vec<String>,
+    pub route_to_callee: Vec<String>,
+    /// Highest CSeq each side has used.
+    pub caller_cseq: u32,
+    pub callee_cseq: u32,
 }
 
 impl Dialog {
@@ -45,6 +65,15 @@ impl Dialog {
         } else {
             Leg::Callee
         }
+    }
+
+    /// Notes the CSeq of an in-dialog request from `leg`.
+    pub(crate) fn saw_cseq(&mut self, leg: Leg, cseq: u32) {
+        let highest = match leg {
+            Leg::Caller => &mut self.ends.caller_cseq,
+            Leg::Callee => &mut self.ends.callee_cseq,
+        };
+        *highest = (*highest).max(cseq);
     }
 
     pub(crate) fn peer(&self, leg: Leg) -> Peer {

@@ -2,7 +2,8 @@
 //!
 //! Fed with messages (`handle_*`) and the time; it answers with datagrams and stream
 //! writes to perform (`poll_transmit`), when to wake it (`poll_timeout`) and what
-//! happened to calls (`poll_event`). One owner drives it; nothing inside locks.
+//! happened to calls (`ProxyPolicy::on_event`). One owner drives it; nothing inside
+//! locks.
 //!
 //! Every request except ACK is handled statefully: a server transaction towards the
 //! sender and, when forwarded, one client transaction towards the next hop (the
@@ -13,6 +14,7 @@
 mod branch;
 mod build;
 mod dialog;
+mod hangup;
 mod hooks;
 mod locality;
 mod metrics_names;
@@ -71,6 +73,8 @@ pub enum EndReason {
     Rejected(u16),
     /// No final response came from the next hop.
     Timeout,
+    /// The gateway ended the call itself ([`Proxy::hang_up`]).
+    Terminated,
 }
 
 /// What happened to calls the proxy carries.
@@ -166,15 +170,15 @@ impl Proxy {
         } else {
             self.on_response(now, peer, message, policy);
         }
-        self.publish_gauges();
+        self.report(policy);
     }
 
     /// Fires every timer due at `now`.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub fn handle_timeout(&mut self, now: Instant, policy: &mut dyn ProxyPolicy) {
         while let Some(key) = self.transactions.pop_due(now) {
             self.drive_transaction(now, key);
         }
-        self.publish_gauges();
+        self.report(policy);
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -183,10 +187,6 @@ impl Proxy {
 
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.transactions.next_deadline()
-    }
-
-    pub fn poll_event(&mut self) -> Option<ProxyEvent> {
-        self.events.pop_front()
     }
 
     /// Calls the proxy carries right now (early or confirmed).
@@ -212,6 +212,14 @@ impl Proxy {
 
     fn transmit(&mut self, peer: Peer, bytes: Bytes) {
         self.transmits.push_back(Transmit { peer, bytes });
+    }
+
+    /// Hands what happened to calls to the policy, and updates the gauges.
+    fn report(&mut self, policy: &mut dyn ProxyPolicy) {
+        while let Some(event) = self.events.pop_front() {
+            policy.on_event(event);
+        }
+        self.publish_gauges();
     }
 
     fn publish_gauges(&self) {

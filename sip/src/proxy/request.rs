@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::branch::{is_rfc3261, BranchInputs};
 use super::build;
-use super::dialog::{Dialog, DialogId, Leg};
+use super::dialog::{Dialog, DialogEnds, DialogId, Leg};
 use super::hooks::{ProxyPolicy, Refusal, RouteDecision, SdpKind};
 use super::locality::uri_destination;
 use super::metrics_names::{self, method_label};
@@ -188,10 +188,26 @@ impl Proxy {
                     caller: peer,
                     callee: callee_peer,
                     confirmed: false,
+                    ends: DialogEnds {
+                        call_id: call_id.to_string(),
+                        caller_uri: request
+                            .headers
+                            .get(&HeaderName::From)
+                            .unwrap_or_default()
+                            .to_string(),
+                        caller_target: request
+                            .contacts()
+                            .first()
+                            .and_then(|contact| uri_of_name_addr(contact))
+                            .map(str::to_string),
+                        caller_cseq: request.cseq().map_or(0, |cseq| cseq.seq),
+                        ..DialogEnds::default()
+                    },
                 },
             );
             metrics::counter!(metrics_names::CALLS).increment(1);
-            self.events.push_back(ProxyEvent::CallStarted {
+            // Delivered at once: the policy must know the call before its first SDP.
+            policy.on_event(ProxyEvent::CallStarted {
                 dialog: id,
                 tenant: target.tenant,
                 direction: target.direction,
@@ -226,6 +242,9 @@ impl Proxy {
             self.reject(now, peer, &request, key, 481, "no_dialog", &[]);
             return;
         };
+        if let (Some(dialog), Some(cseq)) = (self.dialogs.get_mut(dialog_id), request.cseq()) {
+            dialog.saw_cseq(from_leg, cseq.seq);
+        }
         let hop = Hop {
             peer: next,
             request_uri: None,
@@ -497,35 +516,9 @@ impl Proxy {
             tx.handle_cancel_sent(now);
         }
         let next = invite.peer;
-        let Some(outgoing) = build::cancel_for(&invite.forwarded) else {
-            return;
-        };
-        let Some(branch) = outgoing
-            .top_via()
-            .and_then(|via| via.branch().map(str::to_string))
-        else {
-            return;
-        };
-        let ckey = client_key(&branch, &Method::Cancel);
-        let machine = ClientMachine::NonInvite(NonInviteClientTransaction::new(
-            now,
-            Transactions::reliability(&next),
-            self.transactions.timers(),
-            Bytes::from(outgoing.to_bytes()),
-        ));
-        self.transactions.clients.insert(
-            ckey.clone(),
-            ClientTx {
-                machine,
-                peer: next,
-                forwarded: outgoing,
-                method: Method::Cancel,
-                server: None,
-                dialog: None,
-                cancel_sent: false,
-            },
-        );
-        self.flush(now, &TxKey::Client(ckey));
+        if let Some(cancel) = build::cancel_for(&invite.forwarded) {
+            self.send_own_request(now, next, cancel);
+        }
     }
 
     fn answer_options(&mut self, now: Instant, peer: Peer, request: &Message, key: String) {

@@ -165,6 +165,7 @@ impl Proxy {
                 if code < 300 {
                     state.confirmed = true;
                     state.callee_tag = response.to_tag().map(str::to_string);
+                    learn_dialog_ends(&mut state.ends, response, &self.locality);
                     self.events.push_back(ProxyEvent::CallAnswered { dialog });
                 } else {
                     self.dialogs.remove(dialog);
@@ -273,5 +274,47 @@ impl Proxy {
             self.events
                 .push_back(ProxyEvent::CallEnded { dialog, reason });
         }
+    }
+}
+
+/// What a 2xx to the initial INVITE tells about the dialog: the callee's URI and
+/// target, and the route sets on each side of this proxy (RFC 3261 §12.1.2: the
+/// Record-Route list is ordered from the callee's side to the caller's).
+fn learn_dialog_ends(
+    ends: &mut super::dialog::DialogEnds,
+    response: &Message,
+    locality: &super::locality::Locality,
+) {
+    ends.callee_uri = response
+        .headers
+        .get(&HeaderName::To)
+        .unwrap_or_default()
+        .to_string();
+    ends.callee_target = response
+        .contacts()
+        .first()
+        .and_then(|contact| crate::message::uri_of_name_addr(contact))
+        .map(str::to_string);
+    let record_route = response.record_routes();
+    let own = record_route.iter().position(|entry| {
+        crate::message::uri_of_name_addr(entry)
+            .and_then(crate::message::SipUri::parse)
+            .is_some_and(|uri| locality.is_local_uri(&uri))
+    });
+    if let Some(own) = own {
+        // Two adjacent entries are ours when the legs use different transports.
+        let after_own = record_route
+            .iter()
+            .enumerate()
+            .skip(own)
+            .take_while(|(_, entry)| {
+                crate::message::uri_of_name_addr(entry)
+                    .and_then(crate::message::SipUri::parse)
+                    .is_some_and(|uri| locality.is_local_uri(&uri))
+            })
+            .last()
+            .map_or(own + 1, |(at, _)| at + 1);
+        ends.route_to_callee = record_route[..own].iter().rev().cloned().collect();
+        ends.route_to_caller = record_route[after_own..].to_vec();
     }
 }

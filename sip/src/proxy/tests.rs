@@ -95,16 +95,13 @@ impl Harness {
         let until = self.now + by;
         while let Some(at) = self.proxy.poll_timeout().filter(|at| *at <= until) {
             self.now = at.max(self.now);
-            self.proxy.handle_timeout(self.now);
+            self.proxy.handle_timeout(self.now, &mut self.policy);
         }
         self.now = until;
         self.outputs()
     }
 
     fn outputs(&mut self) -> Vec<(Peer, Message)> {
-        while let Some(event) = self.proxy.poll_event() {
-            self.policy.on_event(event);
-        }
         std::iter::from_fn(|| self.proxy.poll_transmit())
             .map(|t| {
                 let message = Message::parse_datagram(&t.bytes)
@@ -520,4 +517,48 @@ fn a_call_over_tcp_gets_every_final_response_back() {
     let out = h.receive(tcp(CARRIER), &answer(&bye, 200, "callee", ""));
     assert_eq!(only(&out, PBX)[0].status_code(), Some(200));
     assert_eq!(h.proxy.dialog_count(), 0);
+}
+
+#[test]
+fn the_gateway_hangs_up_both_sides_of_an_answered_call() {
+    let mut h = Harness::new();
+    let out = h.receive(udp(PBX), &invite("call-h", "z9hG4bK-h"));
+    let forwarded = only(&out, CARRIER)[0].clone();
+    h.receive(udp(CARRIER), &answer(&forwarded, 200, "callee", ""));
+    h.receive(
+        udp(PBX),
+        &in_dialog("ACK", 1, "call-h", "callee", "z9hG4bK-hack"),
+    );
+    let dialog = match h.policy.events[0] {
+        ProxyEvent::CallStarted { dialog, .. } => dialog,
+        ref other => panic!("unexpected first event {other:?}"),
+    };
+    let now = h.now;
+    assert!(h.proxy.hang_up(now, dialog, &mut h.policy));
+    let out = h.outputs();
+    let to_caller = only(&out, PBX);
+    let to_callee = only(&out, CARRIER);
+    assert_eq!(to_caller[0].method(), Some(&Method::Bye));
+    assert_eq!(to_callee[0].method(), Some(&Method::Bye));
+    // Each BYE speaks as the other side, in that side's CSeq space.
+    assert_eq!(to_callee[0].from_tag(), Some("caller"));
+    assert_eq!(to_callee[0].to_tag(), Some("callee"));
+    assert_eq!(to_callee[0].cseq().unwrap().seq, 2);
+    assert_eq!(to_caller[0].from_tag(), Some("callee"));
+    assert_eq!(to_caller[0].to_tag(), Some("caller"));
+    assert_eq!(
+        to_caller[0].request_line().unwrap().uri,
+        format!("sip:pbx@{PBX}")
+    );
+    assert!(matches!(
+        h.policy.events.last(),
+        Some(ProxyEvent::CallEnded {
+            reason: EndReason::Terminated,
+            ..
+        })
+    ));
+    // Their 200s stop at the gateway.
+    let reply = answer(to_callee[0], 200, "callee", "");
+    assert!(h.receive(udp(CARRIER), &reply).is_empty());
+    assert!(!h.proxy.hang_up(now, dialog, &mut h.policy), "only once");
 }

@@ -18,7 +18,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 
 use crate::message::{Message, ParseError};
-use crate::proxy::{Proxy, ProxyPolicy, Transmit};
+use crate::proxy::{DialogId, Proxy, ProxyPolicy, Transmit};
 use crate::{ConnectionId, Peer, Transport};
 
 /// How many inbound messages may wait for the proxy task before datagrams are
@@ -26,6 +26,13 @@ use crate::{ConnectionId, Peer, Transport};
 const INBOUND_QUEUE: usize = 16_384;
 /// Bytes queued towards one stream connection before it is considered stuck.
 const CONNECTION_QUEUE: usize = 1_024;
+
+/// What the application asks of the proxy task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyCommand {
+    /// End a call: BYE to both sides.
+    HangUp(DialogId),
+}
 
 /// Something a socket task hands to the proxy task.
 pub(crate) enum Inbound {
@@ -101,8 +108,14 @@ impl SipServer {
             .collect()
     }
 
-    /// Serves until the process ends.
-    pub async fn run<P: ProxyPolicy + Send>(self, mut proxy: Proxy, mut policy: P) {
+    /// Serves until the process ends. `commands` lets the application act on calls
+    /// (hang up on media timeout) from its own tasks.
+    pub async fn run<P: ProxyPolicy + Send>(
+        self,
+        mut proxy: Proxy,
+        mut policy: P,
+        mut commands: mpsc::Receiver<ProxyCommand>,
+    ) {
         let (inbound_tx, mut inbound) = mpsc::channel(INBOUND_QUEUE);
         let ids = Arc::new(AtomicU64::new(1));
         for (socket, _) in &self.udp {
@@ -131,14 +144,16 @@ impl SipServer {
                     }
                 }
                 _ = sleep_until(deadline) => {
-                    proxy.handle_timeout(Instant::now());
+                    proxy.handle_timeout(Instant::now(), &mut policy);
                 }
+                Some(command) = commands.recv() => match command {
+                    ProxyCommand::HangUp(dialog) => {
+                        proxy.hang_up(Instant::now(), dialog, &mut policy);
+                    }
+                },
             }
             while let Some(transmit) = proxy.poll_transmit() {
                 out.send(transmit).await;
-            }
-            while let Some(event) = proxy.poll_event() {
-                policy.on_event(event);
             }
         }
     }
