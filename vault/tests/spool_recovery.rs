@@ -130,7 +130,7 @@ async fn an_interrupted_recording_is_closed_marked_incomplete_and_uploaded() {
     assert!(cdr.incomplete && cdr.recorded);
 
     let by_number = store
-        .list_by_number(keys.as_ref(), &tenant(), &call.caller)
+        .list_by_number(keys.as_ref(), &tenant(), call.caller.as_ref().unwrap())
         .await
         .unwrap();
     assert_eq!(by_number.len(), 1);

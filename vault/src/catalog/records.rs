@@ -29,8 +29,10 @@ pub struct CallInfo {
     pub tenant: TenantId,
     pub record_id: RecordId,
     pub start: DateTime<Utc>,
-    pub caller: E164,
-    pub callee: E164,
+    /// The parties, when they are E.164 numbers; an extension or an anonymous
+    /// caller is `None` and has no subject index entry.
+    pub caller: Option<E164>,
+    pub callee: Option<E164>,
     pub direction: Direction,
     /// Negotiated codecs, e.g. `["PCMA/8000", "opus/48000/2"]`.
     pub codecs: Vec<String>,
@@ -154,12 +156,13 @@ pub fn call_id_hash(index_key: &IndexKey, call_id: &str) -> Result<String, Vault
     )?))
 }
 
-/// The subject index entries of a call: both numbers' blind indexes.
+/// The subject index entries of a call: the blind indexes of its numbers.
 pub fn subjects_of(index_key: &IndexKey, call: &CallInfo) -> Result<Vec<BlindIndex>, StoreError> {
-    let mut subjects = vec![
-        BlindIndex::of(index_key, call.caller.expose())?,
-        BlindIndex::of(index_key, call.callee.expose())?,
-    ];
+    let mut subjects = [&call.caller, &call.callee]
+        .into_iter()
+        .flatten()
+        .map(|number| BlindIndex::of(index_key, number.expose()))
+        .collect::<Result<Vec<_>, _>>()?;
     subjects.sort();
     subjects.dedup();
     Ok(subjects)
