@@ -5,3 +5,4 @@ pub mod config;
 pub mod admin;
 pub mod gateway;
 pub mod cli;
+pub mod vault_setup;

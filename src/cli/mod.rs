@@ -1,6 +1,10 @@
 //! The `greffier` command line: one module per subcommand family.
 
 mod check_config;
+mod decrypt;
+mod files;
+mod keys;
+mod recordings;
 mod run;
 
 use std::path::PathBuf;
@@ -28,6 +32,18 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Manages the keyring and client key pairs.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
+    /// Lists, exports and deletes a tenant's recordings.
+    Recordings {
+        #[command(subcommand)]
+        command: recordings::RecordingsCommand,
+    },
+    /// Decrypts an object of a client-keyed tenant with the client's private key.
+    Decrypt(decrypt::DecryptArgs),
 }
 
 fn init_logging() {
@@ -46,6 +62,9 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Run { config } => run::run(&config),
         Command::CheckConfig { config } => check_config::check_config(&config),
+        Command::Keys { command } => keys::run(command),
+        Command::Recordings { command } => recordings::run(command),
+        Command::Decrypt(args) => decrypt::run(args),
     }
 }
 

@@ -14,6 +14,8 @@ pub(crate) struct RawKeys {
     keyring: String,
     master_key_file: Option<String>,
     master_key_env: Option<String>,
+    #[serde(default)]
+    create_if_missing: bool,
     /// Accepted by the parser only to refuse it with a clear reason.
     master_key: Option<toml::Value>,
 }
@@ -23,6 +25,11 @@ pub struct KeysConfig {
     /// The tenants' key-encryption keys, sealed by the master key.
     pub keyring: PathBuf,
     pub master_key: MasterKeySource,
+    /// Create an empty keyring at start when the file does not exist yet.
+    /// Meant for development trees; in production a missing keyring is an
+    /// error, since it usually means a wrong path or an unmounted volume, and
+    /// a new keyring there would silently start a second set of keys.
+    pub create_if_missing: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +109,7 @@ pub(crate) fn validate_keys(
     Some(KeysConfig {
         keyring: keyring?,
         master_key: master_key?,
+        create_if_missing: raw.create_if_missing,
     })
 }
 

@@ -1,0 +1,210 @@
+//! `greffier keys …`: the keyring (create, rotate, shred, list) and client
+//! key pairs.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::bail;
+use base64::Engine;
+use clap::Subcommand;
+use greffier_vault::{ClientPrivateKey, Keyring, Sealing, TenantStatus};
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use super::files::{load_config, write_private_file};
+use crate::config::Config;
+use crate::vault_setup::{self, ensure_tenant_keys, tenant_id};
+
+#[derive(Subcommand)]
+pub(super) enum KeysCommand {
+    /// Creates the keyring, sealed by the master key, with keys for every
+    /// configured tenant. Never replaces an existing keyring.
+    Init {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Creates a new key-encryption key version for a managed tenant; new
+    /// objects use it, older ones stay readable. Prints the new version.
+    Rotate {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Destroys every key of a tenant (crypto-shredding): its objects, and
+    /// every copy of them, can no longer be decrypted with the keyring.
+    Shred {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        #[arg(long)]
+        tenant: String,
+        /// Confirms the destruction, which cannot be undone.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Lists the tenants of the keyring and of the configuration, with their
+    /// key mode and versions (never key material), as JSON lines.
+    List {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Writes a new client private key (owner-only file) and prints the
+    /// public key for the tenant file's `[keys]` section.
+    GenerateClient {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+pub(super) fn run(command: KeysCommand) -> ExitCode {
+    super::block_on(async move {
+        match command {
+            KeysCommand::Init { config } => init(&config),
+            KeysCommand::Rotate { config, tenant } => rotate(&config, &tenant),
+            KeysCommand::Shred {
+                config,
+                tenant,
+                yes,
+            } => shred(&config, &tenant, yes),
+            KeysCommand::List { config } => list(&config),
+            KeysCommand::GenerateClient { out } => generate_client(&out),
+        }
+    })
+}
+
+fn init(config_path: &Path) -> anyhow::Result<()> {
+    let config = load_config(config_path)?;
+    let mut keyring = vault_setup::init_keyring(&config.keys)?;
+    println!("created keyring {}", keyring.path().display());
+    for (tenant, change) in ensure_tenant_keys(&mut keyring, config.tenants())? {
+        println!("{tenant}: {change}");
+    }
+    Ok(())
+}
+
+fn rotate(config_path: &Path, tenant: &str) -> anyhow::Result<()> {
+    let config = load_config(config_path)?;
+    let mut keyring = vault_setup::open_existing_keyring(&config.keys)?;
+    let version = keyring.rotate(&tenant_id(tenant)?)?;
+    println!("{tenant}: KEK version {version} now seals new objects");
+    Ok(())
+}
+
+fn shred(config_path: &Path, tenant: &str, confirmed: bool) -> anyhow::Result<()> {
+    if !confirmed {
+        bail!(
+            "shredding destroys every key of tenant {tenant} and cannot be undone; \
+             run again with --yes to confirm"
+        );
+    }
+    let config = load_config(config_path)?;
+    let mut keyring = vault_setup::open_existing_keyring(&config.keys)?;
+    let id = tenant_id(tenant)?;
+    let before = keyring
+        .tenants()
+        .into_iter()
+        .find_map(|(known, status)| (known == id).then_some(status));
+    keyring.shred(&id)?;
+    match before {
+        Some(TenantStatus::Active {
+            sealing,
+            kek_versions,
+        }) => {
+            let versions = join_versions(&kek_versions);
+            println!(
+                "{tenant}: shredded KEK versions [{versions}] and the blind index key; \
+                 objects sealed with them can no longer be decrypted"
+            );
+            if let Sealing::Client { .. } = sealing {
+                println!(
+                    "{tenant}: objects sealed to the client's public key stay readable \
+                     with the client's private key only"
+                );
+            }
+        }
+        Some(TenantStatus::Shredded) | None => println!("{tenant}: already shredded"),
+    }
+    if config.tenant(tenant).is_some() {
+        eprintln!(
+            "greffier: tenant {tenant} is still configured; remove its tenant file, \
+             the gateway refuses to record for a shredded tenant"
+        );
+    }
+    Ok(())
+}
+
+fn join_versions(versions: &[u32]) -> String {
+    versions
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn list(config_path: &Path) -> anyhow::Result<()> {
+    let config = load_config(config_path)?;
+    let keyring = vault_setup::open_existing_keyring(&config.keys)?;
+    for line in key_listing(&keyring, &config) {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// One JSON object per tenant of the keyring, then per configured tenant
+/// the keyring does not know yet.
+fn key_listing(keyring: &Keyring, config: &Config) -> Vec<serde_json::Value> {
+    let known = keyring.tenants();
+    let mut lines: Vec<_> = known
+        .iter()
+        .map(|(tenant, status)| {
+            let configured = config.tenant(tenant.as_str()).is_some();
+            match status {
+                TenantStatus::Active {
+                    sealing: Sealing::Managed { version },
+                    kek_versions,
+                } => json!({
+                    "tenant": tenant.as_str(), "status": "active", "mode": "managed",
+                    "current_version": version, "kek_versions": kek_versions,
+                    "configured": configured,
+                }),
+                TenantStatus::Active {
+                    sealing: Sealing::Client { public_key },
+                    kek_versions,
+                } => json!({
+                    "tenant": tenant.as_str(), "status": "active", "mode": "client",
+                    "public_key": base64::engine::general_purpose::STANDARD.encode(public_key),
+                    "kek_versions": kek_versions, "configured": configured,
+                }),
+                TenantStatus::Shredded => json!({
+                    "tenant": tenant.as_str(), "status": "shredded", "configured": configured,
+                }),
+            }
+        })
+        .collect();
+    for tenant in config.tenants() {
+        if !known.iter().any(|(id, _)| id.as_str() == tenant.id) {
+            lines.push(json!({
+                "tenant": tenant.id, "status": "missing", "configured": true,
+            }));
+        }
+    }
+    lines
+}
+
+fn generate_client(out: &Path) -> anyhow::Result<()> {
+    let (private_key, public_key) = ClientPrivateKey::generate()?;
+    let mut text =
+        Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(private_key.as_bytes()));
+    text.push('\n');
+    write_private_file(out, text.as_bytes())?;
+    let public_key = base64::engine::general_purpose::STANDARD.encode(public_key);
+    println!(
+        "# private key written to {}; keep it away from the gateway",
+        out.display()
+    );
+    println!("# put this in the tenant file:");
+    println!("[keys]");
+    println!("mode = \"client\"");
+    println!("public_key = \"{public_key}\"");
+    Ok(())
+}

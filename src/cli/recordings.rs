@@ -1,0 +1,208 @@
+//! `greffier recordings …`: list, export and delete a tenant's recordings
+//! with the node's keyring.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Context};
+use chrono::{DateTime, Days, NaiveDate, SecondsFormat, Utc};
+use clap::{Args, Subcommand};
+use greffier_vault::catalog::{Direction, RecordingEntry, E164};
+use greffier_vault::store::{RecordId, VaultStore};
+use greffier_vault::{Keyring, TenantId};
+use serde_json::json;
+
+use super::files::{load_config, playable, write_private_file};
+use crate::config::{mask_number, normalize_number, Config};
+use crate::vault_setup::{self, tenant_id};
+
+#[derive(Subcommand)]
+pub(super) enum RecordingsCommand {
+    /// Lists a tenant's recordings as JSON lines, oldest first.
+    List {
+        #[command(flatten)]
+        target: Target,
+        /// First day (UTC), included. Default: as far back as the longest
+        /// retention allowed (`limits.max_recordings_days`).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        from: Option<NaiveDate>,
+        /// Last day (UTC), included. Default: today.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        to: Option<NaiveDate>,
+        /// Only calls from or to this number (E.164), through the blind index.
+        #[arg(long, value_name = "E164")]
+        number: Option<String>,
+    },
+    /// Decrypts one recording into a playable file; writes nothing unless the
+    /// whole recording authenticates.
+    Get {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, value_name = "ID")]
+        id: String,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Deletes one recording, its manifest and its subject index entries.
+    Delete {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, value_name = "ID")]
+        id: String,
+    },
+}
+
+#[derive(Args)]
+pub(super) struct Target {
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    #[arg(long)]
+    tenant: String,
+}
+
+/// What every recordings subcommand works with.
+struct Opened {
+    config: Config,
+    store: VaultStore,
+    keyring: Keyring,
+    tenant: TenantId,
+}
+
+impl Target {
+    fn open(&self) -> anyhow::Result<Opened> {
+        let config = load_config(&self.config)?;
+        let keyring = vault_setup::open_existing_keyring(&config.keys)?;
+        let store = vault_setup::open_store(&config.storage)?;
+        let tenant = tenant_id(&self.tenant)?;
+        Ok(Opened {
+            config,
+            store,
+            keyring,
+            tenant,
+        })
+    }
+}
+
+pub(super) fn run(command: RecordingsCommand) -> ExitCode {
+    super::block_on(async move {
+        match command {
+            RecordingsCommand::List {
+                target,
+                from,
+                to,
+                number,
+            } => list(&target, from, to, number.as_deref()).await,
+            RecordingsCommand::Get { target, id, out } => get(&target, &id, &out).await,
+            RecordingsCommand::Delete { target, id } => delete(&target, &id).await,
+        }
+    })
+}
+
+async fn list(
+    target: &Target,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    number: Option<&str>,
+) -> anyhow::Result<()> {
+    let opened = target.open()?;
+    let (store, keyring, tenant) = (&opened.store, &opened.keyring, &opened.tenant);
+    let entries = match number {
+        Some(number) => {
+            let number = parse_number(number)?;
+            let all = store.list_by_number(keyring, tenant, &number).await?;
+            let range = day_range(from, to);
+            all.into_iter()
+                .filter(|entry| range.contains(&entry.start))
+                .collect()
+        }
+        None => {
+            let today = Utc::now().date_naive();
+            let retention = u64::from(opened.config.limits.max_recordings_days);
+            let from = from.unwrap_or_else(|| today - Days::new(retention));
+            let range = day_range(Some(from), Some(to.unwrap_or(today)));
+            store
+                .list_recordings(keyring, tenant, range.start, range.end)
+                .await?
+        }
+    };
+    for entry in entries {
+        println!("{}", entry_json(&entry));
+    }
+    Ok(())
+}
+
+/// `[from 00:00, day after to 00:00)` in UTC; an open side is unbounded.
+fn day_range(from: Option<NaiveDate>, to: Option<NaiveDate>) -> std::ops::Range<DateTime<Utc>> {
+    let start = from.map_or(DateTime::<Utc>::MIN_UTC, |day| {
+        day.and_time(chrono::NaiveTime::MIN).and_utc()
+    });
+    let end = to
+        .and_then(|day| day.succ_opt())
+        .map_or(DateTime::<Utc>::MAX_UTC, |day| {
+            day.and_time(chrono::NaiveTime::MIN).and_utc()
+        });
+    start..end
+}
+
+fn parse_number(text: &str) -> anyhow::Result<E164> {
+    normalize_number(text)
+        .and_then(|number| E164::new(&number).ok())
+        .ok_or_else(|| {
+            anyhow!(
+                "--number {}: expected an E.164 number (`+` and 8 to 15 digits)",
+                mask_number(text)
+            )
+        })
+}
+
+fn entry_json(entry: &RecordingEntry) -> serde_json::Value {
+    let duration_secs = entry
+        .duration
+        .map(|duration| duration.num_milliseconds() as f64 / 1000.0);
+    json!({
+        "id": entry.id.to_string(),
+        "start": entry.start.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "duration_secs": duration_secs,
+        "direction": match entry.direction {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        },
+        "incomplete": entry.incomplete,
+    })
+}
+
+fn parse_id(text: &str) -> anyhow::Result<RecordId> {
+    text.parse()
+        .with_context(|| format!("--id {text:?}: expected a recording id (UUIDv7)"))
+}
+
+async fn get(target: &Target, id: &str, out: &Path) -> anyhow::Result<()> {
+    let id = parse_id(id)?;
+    let opened = target.open()?;
+    let plaintext = opened
+        .store
+        .read_recording(&opened.keyring, &opened.tenant, &id)
+        .await
+        .with_context(|| {
+            format!(
+                "recording {id} of tenant {} cannot be read; nothing was written",
+                opened.tenant
+            )
+        })?;
+    let plaintext = playable(plaintext);
+    write_private_file(out, &plaintext)?;
+    println!("{}: {} bytes", out.display(), plaintext.len());
+    Ok(())
+}
+
+async fn delete(target: &Target, id: &str) -> anyhow::Result<()> {
+    let id = parse_id(id)?;
+    let opened = target.open()?;
+    opened
+        .store
+        .delete_recording(&opened.keyring, &opened.tenant, &id)
+        .await
+        .with_context(|| format!("recording {id} of tenant {}", opened.tenant))?;
+    println!("deleted recording {id} of tenant {}", opened.tenant);
+    Ok(())
+}

@@ -1,0 +1,262 @@
+//! The vault as the configuration describes it: the object store of
+//! `[storage]`, the keyring and master key of `[keys]`, the spool, and the
+//! keys of every configured tenant.
+//!
+//! The gateway calls [`open`] at start and [`ensure_tenants`] at start and
+//! after each configuration reload; the CLI uses the smaller pieces.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use anyhow::{anyhow, bail, Context};
+use greffier_vault::spool::Spool;
+use greffier_vault::store::{NodeId, VaultStore};
+use greffier_vault::{Keyring, MasterKey, Sealing, TenantId, TenantKeys, TenantStatus};
+
+use crate::config::{
+    Config, KeysConfig, MasterKeySource, S3Credentials, StorageBackend, StorageConfig, Tenant,
+    TenantKeys as TenantKeyMode,
+};
+
+/// Everything a node needs to record calls.
+pub struct Vault {
+    pub store: VaultStore,
+    /// Shared with the recorder; [`ensure_tenants`] and reloads write through it.
+    pub keyring: Arc<RwLock<Keyring>>,
+    pub spool: Arc<Spool>,
+}
+
+impl Vault {
+    /// The keys as `RecordingWriter`, the spool and the upload queue take them.
+    pub fn keys(&self) -> Arc<dyn TenantKeys> {
+        self.keyring.clone()
+    }
+}
+
+/// Opens the store, the keyring (created only when `keys.create_if_missing`
+/// says so) and the spool. Tenants' keys are [`ensure_tenants`]' business.
+pub async fn open(config: &Config) -> anyhow::Result<Vault> {
+    let keyring = open_keyring(&config.keys)?;
+    let store = open_store(&config.storage)?;
+    let node = node_id(&config.node.id)?;
+    let spool_dir = &config.storage.spool_dir;
+    let spool = Spool::open(spool_dir, node)
+        .await
+        .with_context(|| format!("storage.spool_dir {}", spool_dir.display()))?;
+    Ok(Vault {
+        store,
+        keyring: Arc::new(RwLock::new(keyring)),
+        spool,
+    })
+}
+
+/// The node master key, from the file or the environment variable `[keys]` names.
+pub fn load_master_key(keys: &KeysConfig) -> anyhow::Result<MasterKey> {
+    match &keys.master_key {
+        MasterKeySource::File(path) => MasterKey::from_file(path).context("keys.master_key_file"),
+        MasterKeySource::Env(name) => MasterKey::from_env(name).context("keys.master_key_env"),
+    }
+}
+
+/// Opens the keyring; a missing file is created only with
+/// `keys.create_if_missing = true`.
+pub fn open_keyring(keys: &KeysConfig) -> anyhow::Result<Keyring> {
+    if keys.create_if_missing && !keys.keyring.exists() {
+        tracing::info!(keyring = %keys.keyring.display(), "no keyring yet: creating it (keys.create_if_missing)");
+        return init_keyring(keys);
+    }
+    open_existing_keyring(keys)
+}
+
+/// Opens the keyring, which must exist.
+pub fn open_existing_keyring(keys: &KeysConfig) -> anyhow::Result<Keyring> {
+    let path = &keys.keyring;
+    if !path.exists() {
+        bail!(
+            "keyring {} does not exist; create it with `greffier keys init --config FILE` \
+             (or set keys.create_if_missing = true on a development node)",
+            path.display()
+        );
+    }
+    let master = load_master_key(keys)?;
+    Keyring::open(path, master).context("keys.keyring")
+}
+
+/// Creates a new, empty keyring (and its directory); refuses to
+/// replace an existing one.
+pub fn init_keyring(keys: &KeysConfig) -> anyhow::Result<Keyring> {
+    let path = &keys.keyring;
+    if path.exists() {
+        bail!(
+            "keyring {} already exists; it is never overwritten, since that would make \
+             every object sealed with it unreadable",
+            path.display()
+        );
+    }
+    let master = load_master_key(keys)?;
+    // The keyring file itself is owner-only; its directory may be shared.
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the keyring directory {}", dir.display()))?;
+    }
+    Keyring::init(path, master).context("keys.keyring")
+}
+
+/// The object store of `[storage]`.
+pub fn open_store(storage: &StorageConfig) -> anyhow::Result<VaultStore> {
+    VaultStore::from_config(&store_config(storage)).context("storage")
+}
+
+/// `[storage]` in the vault crate's terms.
+pub fn store_config(storage: &StorageConfig) -> greffier_vault::store::StoreConfig {
+    use greffier_vault::store::{S3Config as VaultS3, S3Credentials as VaultCredentials};
+    match &storage.backend {
+        StorageBackend::Local { path } => {
+            greffier_vault::store::StoreConfig::Local { path: path.clone() }
+        }
+        StorageBackend::S3(s3) => {
+            let credentials = match &s3.credentials {
+                S3Credentials::File(path) => VaultCredentials::File(path.clone()),
+                S3Credentials::Environment => VaultCredentials::Environment,
+            };
+            let mut vault = VaultS3::new(&s3.endpoint.url, &s3.region, &s3.bucket, credentials);
+            vault.path_style = s3.path_style;
+            // The configuration only accepts a plain-HTTP endpoint with
+            // `allow_http = true`, so its scheme says whether it was given.
+            vault.allow_http = !s3.endpoint.secure;
+            vault.conditional_create = s3.conditional_create;
+            greffier_vault::store::StoreConfig::S3(vault)
+        }
+    }
+}
+
+/// `node.id` as object keys take it. Node ids are slugs of letters, digits
+/// and inner `-`; keys use `-` as a separator, so it becomes `_` (no slug
+/// has `_`, so two nodes never map to the same id).
+pub fn node_id(id: &str) -> anyhow::Result<NodeId> {
+    NodeId::new(&id.replace('-', "_")).with_context(|| format!("node.id {id:?}"))
+}
+
+/// A tenant id as the vault takes it.
+pub fn tenant_id(id: &str) -> anyhow::Result<TenantId> {
+    TenantId::new(id).with_context(|| format!("tenant {id:?}"))
+}
+
+/// What [`ensure_tenant_keys`] did for one tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyChange {
+    /// A managed tenant got its first key-encryption key (version 1).
+    ManagedCreated,
+    /// A client tenant's public key was registered.
+    ClientRegistered,
+    /// A client tenant's file names a new public key; new objects use it.
+    ClientKeyReplaced,
+    /// A managed tenant's file now says `client`: new objects are sealed to
+    /// its public key, older ones stay readable with its KEKs.
+    SwitchedToClient,
+}
+
+impl std::fmt::Display for KeyChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KeyChange::ManagedCreated => "managed keys created (KEK version 1)",
+            KeyChange::ClientRegistered => "client public key registered",
+            KeyChange::ClientKeyReplaced => "client public key replaced",
+            KeyChange::SwitchedToClient => {
+                "switched from managed to client keys (older objects keep their KEKs)"
+            }
+        })
+    }
+}
+
+/// Gives every configured tenant its keys in the shared keyring, after
+/// re-reading it (another process may have rotated or shredded keys).
+pub fn ensure_tenants(vault: &Vault, config: &Config) -> anyhow::Result<()> {
+    let mut keyring = vault
+        .keyring
+        .write()
+        .map_err(|_| anyhow!("keyring lock poisoned by a panicked writer"))?;
+    keyring.reload().context("keys.keyring")?;
+    for (tenant, change) in ensure_tenant_keys(&mut keyring, config.tenants())? {
+        tracing::info!(%tenant, "{change}");
+    }
+    Ok(())
+}
+
+/// Brings the keyring in line with `tenants`: managed tenants get KEK
+/// version 1 when they have none, client tenants get their public key
+/// registered or refreshed. Every tenant is tried; the error names each one
+/// that could not be served. A tenant is never moved from client back to
+/// managed keys, and a shredded tenant is never given new keys.
+pub fn ensure_tenant_keys(
+    keyring: &mut Keyring,
+    tenants: &[Tenant],
+) -> anyhow::Result<Vec<(String, KeyChange)>> {
+    let known: BTreeMap<TenantId, TenantStatus> = keyring.tenants().into_iter().collect();
+    let mut changes = Vec::new();
+    let mut problems = Vec::new();
+    for tenant in tenants {
+        let result = tenant_id(&tenant.id)
+            .and_then(|id| ensure_one(keyring, &id, &tenant.keys, known.get(&id)));
+        match result {
+            Ok(Some(change)) => changes.push((tenant.id.clone(), change)),
+            Ok(None) => {}
+            Err(error) => problems.push(format!("{}: {error:#}", tenant.file.display())),
+        }
+    }
+    if !problems.is_empty() {
+        bail!("{}", problems.join("; "));
+    }
+    Ok(changes)
+}
+
+fn ensure_one(
+    keyring: &mut Keyring,
+    id: &TenantId,
+    wanted: &TenantKeyMode,
+    status: Option<&TenantStatus>,
+) -> anyhow::Result<Option<KeyChange>> {
+    let sealing = match status {
+        None => None,
+        Some(TenantStatus::Active { sealing, .. }) => Some(sealing),
+        Some(TenantStatus::Shredded) => bail!(
+            "tenant {id}: its keys were shredded, so nothing can be recorded for it any more; \
+             remove its tenant file (a tenant id is never given keys again)"
+        ),
+    };
+    let change = match (wanted, sealing) {
+        (TenantKeyMode::Managed, None) => {
+            keyring.add_managed_tenant(id)?;
+            Some(KeyChange::ManagedCreated)
+        }
+        (TenantKeyMode::Managed, Some(Sealing::Managed { .. })) => None,
+        (TenantKeyMode::Managed, Some(Sealing::Client { .. })) => bail!(
+            "tenant {id}: keys.mode is \"managed\" but the keyring seals its objects to the \
+             client's public key; a tenant is never moved from client back to managed keys, \
+             set keys.mode = \"client\" and its public_key again"
+        ),
+        (TenantKeyMode::Client { public_key }, None) => {
+            keyring
+                .add_client_tenant(id, *public_key)
+                .context("keys.public_key")?;
+            Some(KeyChange::ClientRegistered)
+        }
+        (TenantKeyMode::Client { public_key }, Some(Sealing::Client { public_key: held })) => {
+            if public_key == held {
+                None
+            } else {
+                keyring
+                    .set_client_key(id, *public_key)
+                    .context("keys.public_key")?;
+                Some(KeyChange::ClientKeyReplaced)
+            }
+        }
+        (TenantKeyMode::Client { public_key }, Some(Sealing::Managed { .. })) => {
+            keyring
+                .set_client_key(id, *public_key)
+                .context("keys.public_key")?;
+            Some(KeyChange::SwitchedToClient)
+        }
+    };
+    Ok(change)
+}
