@@ -6,3 +6,4 @@ pub mod admin;
 pub mod gateway;
 pub mod cli;
 pub mod vault_setup;
+pub mod calls;

@@ -1,20 +1,30 @@
-//! `greffier run`: binds the SIP listeners and the admin endpoint, then serves
-//! calls with the configuration in force, reloading tenants as their files change.
+//! `greffier run`: opens the vault, recovers what an earlier run left in the spool,
+//! binds the SIP listeners and the admin endpoint, then serves calls with the
+//! configuration in force, reloading tenants as their files change.
 
+mod policy;
 mod router;
 
 use std::path::Path;
-use std::time::Duration;
+use std::sync::Arc;
 
 use anyhow::Context;
+use greffier_media::ports::PortPool;
 use greffier_sip::proxy::{Proxy, ProxyConfig, RateLimit};
 use greffier_sip::transaction::Timers;
 use greffier_sip::transport::SipServer;
+use greffier_vault::spool::{UploadOptions, UploadQueue};
 
 use crate::admin;
+use crate::calls::Calls;
 use crate::config::{ConfigWatcher, NodeConfig};
+use crate::vault_setup;
 
+pub use policy::GatewayPolicy;
 pub use router::TenantRouter;
+
+/// Orders from call tasks (media timeouts) to the proxy task.
+const COMMAND_QUEUE: usize = 1024;
 
 fn rate_limit(node: &NodeConfig) -> RateLimit {
     RateLimit {
@@ -28,8 +38,32 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let (config, _watcher) = ConfigWatcher::spawn(config_path)
         .map_err(|problems| anyhow::anyhow!("the configuration has problems:\n{problems}"))?;
     let initial = config.borrow().clone();
-    let listeners: Vec<_> = initial
-        .node
+
+    let vault = vault_setup::open(&initial).await?;
+    vault_setup::ensure_tenants(&vault, &initial)?;
+    let upload = UploadOptions::default();
+    let recovered = vault
+        .spool
+        .recover(&vault.store, vault.keys().as_ref(), &upload)
+        .await
+        .context("cannot recover the spool")?;
+    if !recovered.closed.is_empty() || !recovered.unrecoverable.is_empty() {
+        tracing::warn!(
+            closed = recovered.closed.len(),
+            unrecoverable = recovered.unrecoverable.len(),
+            "recordings interrupted by the last stop were closed as incomplete"
+        );
+    }
+    UploadQueue::new(vault.spool.clone(), vault.store.clone(), upload).spawn();
+    let vault = Arc::new(vault);
+
+    let node = &initial.node;
+    let pool = PortPool::new(
+        node.media_address,
+        node.media_ports.first..=node.media_ports.last,
+    )
+    .context("node.media_ports")?;
+    let listeners: Vec<_> = node
         .sip_listen
         .iter()
         .map(|listen| (listen.transport, listen.addr))
@@ -37,17 +71,12 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let metrics = admin::install_metrics()?;
     let server = SipServer::bind(&listeners).await?;
     let bound = server.local_addrs();
-    let admin_addr = admin::serve(initial.node.admin_listen, metrics)
+    let admin_addr = admin::serve(node.admin_listen, metrics)
         .await
-        .with_context(|| {
-            format!(
-                "cannot serve the admin API on {}",
-                initial.node.admin_listen
-            )
-        })?;
+        .with_context(|| format!("cannot serve the admin API on {}", node.admin_listen))?;
     let proxy = Proxy::new(ProxyConfig {
         listeners: bound.clone(),
-        rate_limit: rate_limit(&initial.node),
+        rate_limit: rate_limit(node),
         timers: Timers::default(),
     });
     let sip = bound
@@ -55,14 +84,15 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         .map(|(transport, addr)| format!("{transport}:{addr}"))
         .collect::<Vec<_>>()
         .join(",");
-    tracing::info!(node = %initial.node.id, %sip, admin = %admin_addr, tenants = initial.tenants().len(), "greffier started");
+    tracing::info!(node = %node.id, %sip, admin = %admin_addr, tenants = initial.tenants().len(), "greffier started");
     // Tests and supervisors wait for this exact line on stdout.
     println!("greffier ready sip={sip} admin={admin_addr}");
-    let (_commands, command_queue) = tokio::sync::mpsc::channel(1024);
-    server
-        .run(proxy, TenantRouter::new(config), command_queue)
-        .await;
-    // The server only returns when its channels closed: nothing left to serve.
-    tokio::time::sleep(Duration::ZERO).await;
+
+    let (commands, command_queue) = tokio::sync::mpsc::channel(COMMAND_QUEUE);
+    let policy = GatewayPolicy {
+        router: TenantRouter::new(config.clone()),
+        calls: Calls::new(config, Arc::new(pool), vault, commands),
+    };
+    server.run(proxy, policy, command_queue).await;
     Ok(())
 }

@@ -6,18 +6,16 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use greffier_sip::message::Message;
-use greffier_sip::proxy::{
-    Direction, ForwardTarget, ProxyEvent, ProxyPolicy, Refusal, RouteDecision,
-};
+use greffier_sip::proxy::{Direction, ForwardTarget, Refusal, RouteDecision};
 use greffier_sip::Peer;
 use tokio::sync::watch;
 
-use crate::config::{mask_number, normalize_number, Config, SipHost, SipUri, SourceRole};
+use crate::config::{normalize_number, Config, SipHost, SipUri, SourceRole};
 
 const DEFAULT_SIP_PORT: u16 = 5060;
 
-/// The application side of the proxy, reading the configuration in force at each
-/// decision so a reload applies to the next call without touching calls in progress.
+/// Tenant routing, reading the configuration in force at each decision so a reload
+/// applies to the next call without touching calls in progress.
 pub struct TenantRouter {
     config: watch::Receiver<Arc<Config>>,
 }
@@ -47,8 +45,10 @@ fn next_hop(uri: &SipUri) -> Option<(SocketAddr, String)> {
     Some((addr, hostport))
 }
 
-impl ProxyPolicy for TenantRouter {
-    fn route(&mut self, source: Peer, request: &Message) -> RouteDecision {
+impl TenantRouter {
+    /// Where a new request goes: the tenant's carrier for its PBX's calls, its PBX
+    /// for calls to its numbers, nowhere for anyone else.
+    pub fn route(&self, source: Peer, request: &Message) -> RouteDecision {
         let config = self.config.borrow().clone();
         let Some((tenant, role)) = config.tenant_for_source(source.addr.ip()) else {
             return RouteDecision::Refuse(Refusal::UnknownSource);
@@ -84,30 +84,5 @@ impl ProxyPolicy for TenantRouter {
             transport: source.transport,
             direction,
         })
-    }
-
-    fn on_event(&mut self, event: ProxyEvent) {
-        match event {
-            ProxyEvent::CallStarted {
-                dialog,
-                tenant,
-                direction,
-                callee,
-                caller,
-            } => tracing::info!(
-                call = dialog.0,
-                %tenant,
-                ?direction,
-                caller = %caller.as_deref().map(mask_number).unwrap_or_default(),
-                callee = %callee.as_deref().map(mask_number).unwrap_or_default(),
-                "call started"
-            ),
-            ProxyEvent::CallAnswered { dialog } => {
-                tracing::debug!(call = dialog.0, "call answered")
-            }
-            ProxyEvent::CallEnded { dialog, reason } => {
-                tracing::info!(call = dialog.0, ?reason, "call ended")
-            }
-        }
     }
 }

@@ -89,6 +89,8 @@ pub enum ProxyEvent {
         /// the encrypted call record only.
         callee: Option<String>,
         caller: Option<String>,
+        /// The SIP Call-ID, to be hashed before it is stored (it can carry addresses).
+        call_id: String,
     },
     /// The callee answered (2xx).
     CallAnswered {

@@ -208,6 +208,7 @@ impl Proxy {
             metrics::counter!(metrics_names::CALLS).increment(1);
             // Delivered at once: the policy must know the call before its first SDP.
             policy.on_event(ProxyEvent::CallStarted {
+                call_id: call_id.to_string(),
                 dialog: id,
                 tenant: target.tenant,
                 direction: target.direction,

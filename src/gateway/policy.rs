@@ -1,0 +1,68 @@
+//! The application side of the proxy: tenant routing and the media of each call.
+
+use bytes::Bytes;
+use greffier_sip::message::Message;
+use greffier_sip::proxy::{DialogId, Leg, ProxyEvent, ProxyPolicy, RouteDecision, SdpKind};
+use greffier_sip::Peer;
+
+use super::TenantRouter;
+use crate::calls::Calls;
+use crate::config::mask_number;
+
+pub struct GatewayPolicy {
+    pub router: TenantRouter,
+    pub calls: Calls,
+}
+
+impl ProxyPolicy for GatewayPolicy {
+    fn route(&mut self, source: Peer, request: &Message) -> RouteDecision {
+        self.router.route(source, request)
+    }
+
+    fn rewrite_sdp(
+        &mut self,
+        dialog: DialogId,
+        from: Leg,
+        kind: SdpKind,
+        sdp: &Bytes,
+    ) -> Option<Bytes> {
+        self.calls.rewrite_sdp(dialog, from, kind, sdp)
+    }
+
+    fn on_event(&mut self, event: ProxyEvent) {
+        match event {
+            ProxyEvent::CallStarted {
+                dialog,
+                tenant,
+                direction,
+                callee,
+                caller,
+                call_id,
+            } => {
+                tracing::info!(
+                    call = dialog.0,
+                    %tenant,
+                    ?direction,
+                    caller = %caller.as_deref().map(mask_number).unwrap_or_default(),
+                    callee = %callee.as_deref().map(mask_number).unwrap_or_default(),
+                    "call started"
+                );
+                self.calls.started(
+                    dialog,
+                    &tenant,
+                    direction,
+                    caller.as_deref(),
+                    callee.as_deref(),
+                    &call_id,
+                );
+            }
+            ProxyEvent::CallAnswered { dialog } => {
+                tracing::debug!(call = dialog.0, "call answered")
+            }
+            ProxyEvent::CallEnded { dialog, reason } => {
+                tracing::info!(call = dialog.0, ?reason, "call ended");
+                self.calls.ended(dialog, reason);
+            }
+        }
+    }
+}
