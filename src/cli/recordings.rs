@@ -9,7 +9,7 @@ use chrono::{DateTime, Days, NaiveDate, SecondsFormat, Utc};
 use clap::{Args, Subcommand};
 use greffier_vault::catalog::{Direction, RecordingEntry, E164};
 use greffier_vault::store::{RecordId, VaultStore};
-use greffier_vault::{Keyring, TenantId};
+use greffier_vault::{Keyring, TenantId, VaultError};
 use serde_json::json;
 
 use super::files::{load_config, playable, write_private_file};
@@ -74,6 +74,10 @@ impl Target {
         let keyring = vault_setup::open_existing_keyring(&config.keys)?;
         let store = vault_setup::open_store(&config.storage)?;
         let tenant = tenant_id(&self.tenant)?;
+        // A shredded tenant stays known, so its objects can still be deleted.
+        if !keyring.tenants().iter().any(|(known, _)| *known == tenant) {
+            return Err(VaultError::UnknownTenant { tenant }.into());
+        }
         Ok(Opened {
             config,
             store,

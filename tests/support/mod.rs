@@ -17,3 +17,4 @@ pub mod scene;
 pub mod sipp;
 pub mod sipp_trace;
 pub mod sockets;
+pub mod vault;

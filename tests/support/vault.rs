@@ -1,0 +1,341 @@
+//! A configuration tree for the vault side of the CLI, the `greffier` binary
+//! run to completion, and recordings written through the vault crate as the
+//! gateway writes them. Nothing listens: the tree's ports are never bound.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Instant;
+
+use chrono::{DateTime, Duration, Utc};
+use greffier::config::Config;
+use greffier::vault_setup;
+use greffier_vault::catalog::{call_id_hash, CallEnd, CallInfo, Direction, E164};
+use greffier_vault::recording::{FinishOutcome, RecordingWriter, WriterOptions};
+use greffier_vault::store::RecordId;
+use greffier_vault::{TenantKeys, Uuid};
+
+use super::config::GatewayConfig;
+
+/// How a tenant's objects are keyed.
+#[derive(Debug, Clone)]
+pub enum KeyMode {
+    Managed,
+    /// The client's X25519 public key, standard base64.
+    Client(String),
+}
+
+/// The gateway harness's tree (`config/` with the main file and master key,
+/// `data/` with the store, spool and keyring), with tenant files written
+/// here so that any key mode can be configured.
+pub struct VaultTree {
+    gateway: GatewayConfig,
+    tenants: usize,
+}
+
+impl VaultTree {
+    pub fn new() -> Self {
+        Self {
+            gateway: GatewayConfig::write(Vec::new()),
+            tenants: 0,
+        }
+    }
+
+    fn root(&self) -> &Path {
+        self.gateway
+            .path()
+            .parent()
+            .and_then(Path::parent)
+            .expect("config/greffier.toml in the tree")
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.gateway.path().to_path_buf()
+    }
+
+    pub fn config_arg(&self) -> String {
+        self.config().display().to_string()
+    }
+
+    pub fn store_dir(&self) -> PathBuf {
+        self.root().join("data/store")
+    }
+
+    pub fn keyring(&self) -> PathBuf {
+        self.root().join("data/keyring.grk")
+    }
+
+    /// A scratch path outside the configuration and data directories.
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        let dir = self.root().join("scratch");
+        std::fs::create_dir_all(&dir).expect("create the scratch directory");
+        dir.join(name)
+    }
+
+    /// Writes (or rewrites) a tenant file. Each tenant gets its own loopback
+    /// sources, so tenants never overlap.
+    pub fn write_tenant(&mut self, id: &str, numbers: &[&str], keys: &KeyMode) {
+        self.tenants += 1;
+        let pbx = 2 * self.tenants;
+        let carrier = pbx + 1;
+        let numbers = numbers
+            .iter()
+            .map(|number| format!("{number:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let keys = match keys {
+            KeyMode::Managed => "mode = \"managed\"".to_string(),
+            KeyMode::Client(public_key) => {
+                format!("mode = \"client\"\npublic_key = \"{public_key}\"")
+            }
+        };
+        let text = format!(
+            r#"id = "{id}"
+numbers = [{numbers}]
+
+[pbx]
+sources = ["127.0.1.{pbx}/32"]
+uri = "sip:127.0.1.{pbx}:5080"
+
+[carrier]
+sources = ["127.0.1.{carrier}/32"]
+uri = "sip:127.0.1.{carrier}:5070"
+
+[recording]
+policy = "all"
+
+[retention]
+recordings_days = 30
+transcripts_days = 30
+
+[keys]
+{keys}
+"#
+        );
+        let file = self.root().join(format!("config/tenants/{id}.toml"));
+        std::fs::write(file, text).expect("write a tenant file");
+    }
+
+    pub fn load(&self) -> Config {
+        Config::load(&self.config()).unwrap_or_else(|problems| panic!("{problems}"))
+    }
+
+    /// The stored file of an object whose name starts with the record id
+    /// and ends with `suffix` (`.grf`, `.manifest.grf`).
+    pub fn object_file(&self, id: &RecordId, suffix: &str) -> PathBuf {
+        let name = format!("{id}{suffix}");
+        find_file(&self.store_dir(), &name)
+            .unwrap_or_else(|| panic!("no stored object named {name}"))
+    }
+}
+
+fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name) {
+                return Some(found);
+            }
+        } else if entry.file_name() == name {
+            return Some(path);
+        }
+    }
+    None
+}
+
+/// A finished run of the binary.
+#[derive(Debug)]
+pub struct CliRun {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliRun {
+    /// Panics with both streams unless the run succeeded.
+    pub fn ok(self) -> Self {
+        assert!(self.success, "greffier failed:\n{}", self.stderr);
+        self
+    }
+
+    /// Panics unless the run failed; returns it for its message.
+    pub fn failed(self) -> Self {
+        assert!(!self.success, "greffier succeeded:\n{}", self.stdout);
+        assert!(
+            !self.stderr.contains("panicked"),
+            "greffier panicked:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    /// Panics unless stderr holds `text`.
+    pub fn says(&self, text: &str) -> &Self {
+        assert!(
+            self.stderr.contains(text),
+            "no {text:?} in:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    /// Panics unless stdout holds `text`.
+    pub fn prints(&self, text: &str) -> &Self {
+        assert!(
+            self.stdout.contains(text),
+            "no {text:?} in:\n{}",
+            self.stdout
+        );
+        self
+    }
+
+    /// Panics unless stderr is one line.
+    pub fn in_one_line(&self) -> &Self {
+        assert_eq!(self.stderr.trim().lines().count(), 1, "{}", self.stderr);
+        self
+    }
+
+    /// stdout as JSON values, one per line.
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}")))
+            .collect()
+    }
+}
+
+pub fn greffier<I, S>(args: I) -> CliRun
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = Command::new(env!("CARGO_BIN_EXE_greffier"))
+        .args(args)
+        .env("GREFFIER_LOG", "warn")
+        .output()
+        .expect("run greffier");
+    CliRun {
+        success: status.success(),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// One call to record.
+#[derive(Debug, Clone)]
+pub struct TestCall {
+    pub tenant: String,
+    pub caller: String,
+    pub callee: String,
+    pub direction: Direction,
+    pub start: DateTime<Utc>,
+    pub duration: Duration,
+}
+
+impl TestCall {
+    pub fn new(tenant: &str, caller: &str, callee: &str, start: DateTime<Utc>) -> Self {
+        Self {
+            tenant: tenant.to_string(),
+            caller: caller.to_string(),
+            callee: callee.to_string(),
+            direction: Direction::Inbound,
+            start,
+            duration: Duration::seconds(42),
+        }
+    }
+}
+
+/// Records `audio` for `call` the way the gateway does: through the vault
+/// opened from the configuration, the spool and a `RecordingWriter`. The
+/// record id carries the call's start, as one drawn at that instant would.
+pub async fn record(config: &Config, call: &TestCall, audio: &[u8]) -> RecordId {
+    let vault = vault_setup::open(config).await.expect("open the vault");
+    vault_setup::ensure_tenants(&vault, config).expect("tenant keys");
+    let tenant = vault_setup::tenant_id(&call.tenant).expect("tenant id");
+    let record_id = record_id_at(call.start);
+    let keys = vault.keys();
+    let index_key = keys.index_key(&tenant).expect("index key");
+    let info = CallInfo {
+        tenant,
+        record_id,
+        start: call.start,
+        caller: Some(E164::new(&call.caller).expect("caller")),
+        callee: Some(E164::new(&call.callee).expect("callee")),
+        direction: call.direction,
+        codecs: vec!["PCMA/8000".to_string()],
+        media_type: "audio/wav".to_string(),
+        call_id_hash: call_id_hash(&index_key, &format!("{record_id}@test")).expect("hash"),
+    };
+    let now = Instant::now();
+    let mut writer = RecordingWriter::create(
+        vault.spool.clone(),
+        vault.store.clone(),
+        keys,
+        info,
+        WriterOptions::default(),
+        now,
+    )
+    .await
+    .expect("start the recording");
+    for piece in audio.chunks(7_000) {
+        writer.write(piece, now).await.expect("write audio");
+    }
+    let end = CallEnd {
+        end: Some(call.start + call.duration),
+        sip_status: Some(200),
+        ..CallEnd::default()
+    };
+    match writer.finish(end).await.expect("finish the recording") {
+        FinishOutcome::Stored => record_id,
+        FinishOutcome::Pending(error) => panic!("the local store refused the recording: {error}"),
+    }
+}
+
+/// A fresh record id whose UUIDv7 timestamp is `start`: the random bits of
+/// a new id under the 48-bit millisecond timestamp of `start`.
+pub fn record_id_at(start: DateTime<Utc>) -> RecordId {
+    let millis = u64::try_from(start.timestamp_millis()).expect("a start after 1970");
+    let mut bytes = *Uuid::now_v7().as_bytes();
+    bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    RecordId::from_uuid(Uuid::from_bytes(bytes)).expect("a UUIDv7")
+}
+
+/// A streamed WAV (sizes unknown, as the recorder writes them) of a
+/// recognisable 8 kHz mono ramp of `samples` samples.
+pub fn streamed_wav(samples: usize) -> Vec<u8> {
+    let mut bytes = greffier_media::wav::wav_stream_header(8000, 1).to_vec();
+    let ramp: Vec<i16> = (0..samples)
+        .map(|i| i16::try_from(i % 2000).unwrap_or(0) - 1000)
+        .collect();
+    greffier_media::wav::write_pcm(&ramp, &mut bytes);
+    bytes
+}
+
+/// Flips one byte in the middle of a file.
+pub fn flip_middle_byte(path: &Path) {
+    let mut bytes = std::fs::read(path).expect("read the object");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(path, bytes).expect("write the altered object");
+}
+
+/// [`record`] from a test without a runtime of its own.
+pub fn record_blocking(config: &Config, call: &TestCall, audio: &[u8]) -> RecordId {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(record(config, call, audio))
+}
+
+/// What `recordings get` should produce from [`streamed_wav`] bytes: the
+/// same audio with the real sizes in the header.
+pub fn with_real_sizes(wav: &[u8]) -> Vec<u8> {
+    let mut fixed = wav.to_vec();
+    greffier_media::wav_fix_sizes(&mut fixed).expect("a canonical WAV");
+    fixed
+}
