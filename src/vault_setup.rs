@@ -260,3 +260,59 @@ fn ensure_one(
     };
     Ok(change)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use greffier_vault::store::{S3Credentials as VaultCredentials, StoreConfig};
+
+    use super::*;
+    use crate::config::{HttpEndpoint, S3Config};
+
+    fn s3_storage(endpoint: &str, credentials: S3Credentials) -> StorageConfig {
+        StorageConfig {
+            backend: StorageBackend::S3(S3Config {
+                endpoint: HttpEndpoint::parse(endpoint).unwrap(),
+                region: "garage".to_string(),
+                bucket: "greffier-recordings".to_string(),
+                path_style: true,
+                credentials,
+                conditional_create: false,
+            }),
+            spool_dir: PathBuf::from("/var/lib/greffier/spool"),
+        }
+    }
+
+    #[test]
+    fn s3_settings_reach_the_store_config() {
+        let file = PathBuf::from("/etc/greffier/s3.credentials");
+        let storage = s3_storage("http://127.0.0.1:3900", S3Credentials::File(file.clone()));
+        let StoreConfig::S3(s3) = store_config(&storage) else {
+            panic!("not an S3 store");
+        };
+        assert_eq!(s3.endpoint, "http://127.0.0.1:3900");
+        assert_eq!(
+            (s3.region.as_str(), s3.bucket.as_str()),
+            ("garage", "greffier-recordings")
+        );
+        assert!(s3.path_style && s3.allow_http && !s3.conditional_create);
+        assert!(matches!(s3.credentials, VaultCredentials::File(path) if path == file));
+
+        let storage = s3_storage("https://s3.example.net", S3Credentials::Environment);
+        let StoreConfig::S3(s3) = store_config(&storage) else {
+            panic!("not an S3 store");
+        };
+        assert!(!s3.allow_http);
+        assert!(matches!(s3.credentials, VaultCredentials::Environment));
+    }
+
+    #[test]
+    fn node_slugs_become_distinct_node_ids() {
+        assert_eq!(node_id("paris-1").unwrap().as_str(), "paris_1");
+        assert_eq!(node_id("local").unwrap().as_str(), "local");
+        let long = "a".repeat(40);
+        let error = node_id(&long).unwrap_err();
+        assert!(format!("{error:#}").contains("node.id"));
+    }
+}
