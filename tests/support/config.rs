@@ -166,6 +166,8 @@ spool_dir = "../data/spool"
 [keys]
 keyring = "../data/keyring.grk"
 master_key_file = "master.key"
+# A fresh node for every test: its first start creates the keyring.
+create_if_missing = true
 "#,
             ip = GATEWAY_IP,
             sip = self.sip_port,
