@@ -93,6 +93,9 @@ pub fn init_keyring(keys: &KeysConfig) -> anyhow::Result<Keyring> {
             path.display()
         );
     }
+    if keys.create_if_missing {
+        create_missing_master_key(keys)?;
+    }
     let master = load_master_key(keys)?;
     // The keyring file itself is owner-only; its directory may be shared.
     if let Some(dir) = path.parent() {
@@ -100,6 +103,25 @@ pub fn init_keyring(keys: &KeysConfig) -> anyhow::Result<Keyring> {
             .with_context(|| format!("cannot create the keyring directory {}", dir.display()))?;
     }
     Keyring::init(path, master).context("keys.keyring")
+}
+
+/// A development tree starts from nothing: with `keys.create_if_missing`, a master
+/// key file that does not exist yet is generated (owner-only) next to the keyring
+/// it seals. Production keys are provisioned, never generated here.
+fn create_missing_master_key(keys: &KeysConfig) -> anyhow::Result<()> {
+    let MasterKeySource::File(path) = &keys.master_key else {
+        return Ok(());
+    };
+    if path.exists() {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the directory of {}", path.display()))?;
+    }
+    tracing::info!(master_key = %path.display(), "no master key yet: generating one (keys.create_if_missing)");
+    MasterKey::generate_file(path).context("keys.master_key_file")?;
+    Ok(())
 }
 
 /// The object store of `[storage]`.
