@@ -114,7 +114,7 @@ fn basic_call(transport: Transport) {
         "one call counted\n{}",
         metrics.text
     );
-    let health = support::http::get(scene.gateway.admin, "/healthz");
+    let health = scene.gateway.get("/healthz");
     assert_eq!(health.status, 200, "/healthz: {}", health.body);
 }
 

@@ -1,6 +1,7 @@
 //! The real `greffier` binary, started on a test configuration and killed when
 //! the test ends.
 
+use std::cell::RefCell;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,7 +26,8 @@ pub fn binary() -> PathBuf {
 }
 
 pub struct Gateway {
-    child: Child,
+    /// In a cell so that a failed request can ask whether the process died.
+    child: RefCell<Child>,
     pub config: GatewayConfig,
     /// The `greffier ready ...` line.
     pub ready_line: String,
@@ -65,7 +67,7 @@ impl Gateway {
             }
         });
         let mut gateway = Self {
-            child,
+            child: RefCell::new(child),
             config,
             ready_line: String::new(),
             admin: "0.0.0.0:0".parse().expect("placeholder address"),
@@ -92,7 +94,7 @@ impl Gateway {
                     self.stderr_tail(60)
                 ),
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    let status = self.child.wait().expect("wait for greffier");
+                    let status = self.child.get_mut().wait().expect("wait for greffier");
                     panic!(
                         "greffier exited ({status}) before it was ready; stdout: {seen:?}\nstderr:\n{}\nconfig:\n{}",
                         self.stderr_tail(60),
@@ -108,9 +110,22 @@ impl Gateway {
     }
 
     pub fn metrics(&self) -> Metrics {
-        let response = http::get(self.admin, "/metrics");
+        let response = self.get("/metrics");
         assert_eq!(response.status, 200, "GET /metrics: {}", response.body);
         Metrics::parse(&response.body)
+    }
+
+    /// A GET on the admin endpoint; a failure says whether the gateway is
+    /// still running.
+    pub fn get(&self, path: &str) -> http::HttpResponse {
+        http::get(self.admin, path).unwrap_or_else(|error| {
+            let state = match self.child.borrow_mut().try_wait() {
+                Ok(Some(status)) => format!("greffier has exited ({status})"),
+                Ok(None) => "greffier is still running".to_string(),
+                Err(wait_error) => format!("greffier's state is unknown ({wait_error})"),
+            };
+            panic!("{error}; {state}")
+        })
     }
 
     pub fn stderr_tail(&self, lines: usize) -> String {
@@ -122,8 +137,9 @@ impl Gateway {
 
 impl Drop for Gateway {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let child = self.child.get_mut();
+        let _ = child.kill();
+        let _ = child.wait();
         if std::thread::panicking() {
             eprintln!(
                 "--- greffier stderr (last lines)\n{}",

@@ -15,32 +15,32 @@ pub struct HttpResponse {
 
 /// HTTP/1.0 keeps the server from answering in chunks: the body runs to the
 /// end of the connection.
-pub fn get(addr: SocketAddr, path: &str) -> HttpResponse {
-    let mut stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
-        .unwrap_or_else(|error| panic!("connect to the admin endpoint {addr}: {error}"));
+pub fn get(addr: SocketAddr, path: &str) -> Result<HttpResponse, String> {
+    let fail = |what: &str, error: &dyn std::fmt::Display| {
+        format!("GET {path} from {addr}: {what}: {error}")
+    };
+    let mut stream =
+        TcpStream::connect_timeout(&addr, IO_TIMEOUT).map_err(|e| fail("connect", &e))?;
     stream
         .set_read_timeout(Some(IO_TIMEOUT))
-        .expect("read timeout");
+        .map_err(|e| fail("read timeout", &e))?;
     stream
         .set_write_timeout(Some(IO_TIMEOUT))
-        .expect("write timeout");
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")
-        .unwrap_or_else(|error| panic!("send GET {path} to {addr}: {error}"));
+        .map_err(|e| fail("write timeout", &e))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(|e| fail("send", &e))?;
     let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .unwrap_or_else(|error| panic!("read the answer to GET {path} from {addr}: {error}"));
+    stream.read_to_end(&mut raw).map_err(|e| fail("read", &e))?;
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text
         .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("GET {path} from {addr}: no end of headers in {text:?}"));
+        .ok_or_else(|| fail("no end of headers", &format!("{text:?}")))?;
     let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("GET {path} from {addr}: no status code in {head:?}"));
-    HttpResponse {
+        .ok_or_else(|| fail("no status code", &format!("{head:?}")))?;
+    Ok(HttpResponse {
         status,
         body: body.to_string(),
-    }
+    })
 }
