@@ -9,7 +9,7 @@ use crate::Peer;
 use bytes::Bytes;
 
 use super::{DialogId, Leg};
-use crate::message::Message;
+use crate::message::{HeaderName, Message};
 
 /// Why a new dialog-initiating request is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +58,20 @@ pub enum SdpKind {
     Answer,
 }
 
+/// What the proxy does with an in-dialog request (other than ACK) it would relay.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum InDialogAction {
+    /// Relay it unchanged.
+    #[default]
+    Forward,
+    /// Relay it without any header of this name: a header meant for the gateway
+    /// itself (a control order) does not travel further.
+    ForwardWithout(HeaderName),
+    /// Answer it here with this final status, on a server transaction of its own,
+    /// and relay nothing.
+    Answer(u16),
+}
+
 /// The application side of the proxy.
 pub trait ProxyPolicy {
     /// Decides where a new dialog-initiating (or out-of-dialog) request goes.
@@ -74,6 +88,17 @@ pub trait ProxyPolicy {
         _sdp: &Bytes,
     ) -> Option<Bytes> {
         None
+    }
+
+    /// Called with every in-dialog request but ACK, before it is relayed; `from`
+    /// is the leg that sent it.
+    fn on_in_dialog_request(
+        &mut self,
+        _dialog: DialogId,
+        _from: Leg,
+        _request: &Message,
+    ) -> InDialogAction {
+        InDialogAction::Forward
     }
 
     /// Something happened to a call: started, answered, ended.

@@ -33,7 +33,9 @@ use std::time::Instant;
 use bytes::Bytes;
 
 pub use dialog::{DialogId, Leg};
-pub use hooks::{Direction, ForwardTarget, ProxyPolicy, Refusal, RouteDecision, SdpKind};
+pub use hooks::{
+    Direction, ForwardTarget, InDialogAction, ProxyPolicy, Refusal, RouteDecision, SdpKind,
+};
 pub use rate_limit::RateLimit;
 
 use crate::message::{Message, ParseError};

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use super::branch::{is_rfc3261, BranchInputs};
 use super::build;
 use super::dialog::{Dialog, DialogEnds, DialogId, Leg};
-use super::hooks::{ProxyPolicy, Refusal, RouteDecision, SdpKind};
+use super::hooks::{InDialogAction, ProxyPolicy, Refusal, RouteDecision, SdpKind};
 use super::locality::uri_destination;
 use super::metrics_names::{self, method_label};
 use super::transactions::{ClientMachine, ClientTx, ServerMachine, ServerTx, Transactions, TxKey};
@@ -234,7 +234,7 @@ impl Proxy {
         &mut self,
         now: Instant,
         peer: Peer,
-        request: Message,
+        mut request: Message,
         key: String,
         routed_here: bool,
         policy: &mut dyn ProxyPolicy,
@@ -245,6 +245,13 @@ impl Proxy {
         };
         if let (Some(dialog), Some(cseq)) = (self.dialogs.get_mut(dialog_id), request.cseq()) {
             dialog.saw_cseq(from_leg, cseq.seq);
+        }
+        match policy.on_in_dialog_request(dialog_id, from_leg, &request) {
+            InDialogAction::Forward => {}
+            InDialogAction::ForwardWithout(name) => request.headers.remove_all(&name),
+            InDialogAction::Answer(code) => {
+                return self.respond(now, peer, &request, key, code, &[]);
+            }
         }
         let hop = Hop {
             peer: next,

@@ -562,3 +562,160 @@ fn the_gateway_hangs_up_both_sides_of_an_answered_call() {
     assert!(h.receive(udp(CARRIER), &reply).is_empty());
     assert!(!h.proxy.hang_up(now, dialog, &mut h.policy), "only once");
 }
+
+/// Answers or strips in-dialog requests as told, and remembers what it was asked.
+struct InDialogPolicy {
+    inner: TestPolicy,
+    action: InDialogAction,
+    seen: Vec<(DialogId, Leg, Method)>,
+}
+
+impl ProxyPolicy for InDialogPolicy {
+    fn route(&mut self, source: Peer, request: &Message) -> RouteDecision {
+        self.inner.route(source, request)
+    }
+
+    fn on_in_dialog_request(
+        &mut self,
+        dialog: DialogId,
+        from: Leg,
+        request: &Message,
+    ) -> InDialogAction {
+        self.seen
+            .push((dialog, from, request.method().cloned().unwrap()));
+        self.action.clone()
+    }
+}
+
+impl InDialogPolicy {
+    fn new(action: InDialogAction) -> InDialogPolicy {
+        InDialogPolicy {
+            inner: TestPolicy {
+                events: Vec::new(),
+                offers: Vec::new(),
+            },
+            action,
+            seen: Vec::new(),
+        }
+    }
+
+    fn receive(&mut self, h: &mut Harness, from: Peer, text: &str) -> Vec<(Peer, Message)> {
+        h.proxy.handle_datagram(h.now, from, text.as_bytes(), self);
+        h.outputs()
+    }
+}
+
+const CONTROL_HEADER: &str = "X-Greffier-Recording: pause\r\n";
+
+/// An answered call `call_id` between the PBX and the carrier; returns its dialog.
+fn answered_call(h: &mut Harness, call_id: &str) -> DialogId {
+    let out = h.receive(udp(PBX), &invite(call_id, &format!("z9hG4bK-{call_id}")));
+    let forwarded = only(&out, CARRIER)[0].clone();
+    h.receive(udp(CARRIER), &answer(&forwarded, 200, "callee", ""));
+    h.receive(
+        udp(PBX),
+        &in_dialog(
+            "ACK",
+            1,
+            call_id,
+            "callee",
+            &format!("z9hG4bK-{call_id}-ack"),
+        ),
+    );
+    match h.policy.events[0] {
+        ProxyEvent::CallStarted { dialog, .. } => dialog,
+        ref other => panic!("unexpected first event {other:?}"),
+    }
+}
+
+fn with_control_header(request: &str) -> String {
+    request.replacen(
+        "Max-Forwards: 70\r\n",
+        &format!("Max-Forwards: 70\r\n{CONTROL_HEADER}"),
+        1,
+    )
+}
+
+#[test]
+fn an_in_dialog_request_the_policy_answers_is_answered_here_and_not_relayed() {
+    let mut h = Harness::new();
+    let dialog = answered_call(&mut h, "call-info");
+    let mut policy = InDialogPolicy::new(InDialogAction::Answer(200));
+    let info = with_control_header(&in_dialog("INFO", 2, "call-info", "callee", "z9hG4bK-info"));
+    let out = policy.receive(&mut h, udp(PBX), &info);
+    assert!(
+        only(&out, CARRIER).is_empty(),
+        "nothing goes to the carrier"
+    );
+    let to_pbx = only(&out, PBX);
+    assert_eq!(to_pbx.len(), 1);
+    assert_eq!(to_pbx[0].status_code(), Some(200));
+    assert_eq!(to_pbx[0].to_tag(), Some("callee"), "the dialog's own tag");
+    assert_eq!(to_pbx[0].cseq().unwrap().method, Method::Info);
+    assert_eq!(policy.seen, vec![(dialog, Leg::Caller, Method::Info)]);
+
+    // A retransmission gets the same answer from the transaction, without asking
+    // the policy again.
+    let out = policy.receive(&mut h, udp(PBX), &info);
+    assert_eq!(only(&out, PBX)[0].status_code(), Some(200));
+    assert!(only(&out, CARRIER).is_empty());
+    assert_eq!(policy.seen.len(), 1);
+    assert_eq!(h.proxy.dialog_count(), 1, "the call goes on");
+}
+
+#[test]
+fn an_in_dialog_request_can_be_relayed_without_a_header() {
+    let mut h = Harness::new();
+    answered_call(&mut h, "call-strip");
+    let mut policy = InDialogPolicy::new(InDialogAction::ForwardWithout(HeaderName::parse(
+        "x-greffier-recording",
+    )));
+    let info = with_control_header(&in_dialog("INFO", 2, "call-strip", "callee", "z9hG4bK-s"));
+    let out = policy.receive(&mut h, udp(PBX), &info);
+    let relayed = only(&out, CARRIER);
+    assert_eq!(relayed.len(), 1);
+    assert_eq!(relayed[0].method(), Some(&Method::Info));
+    assert_eq!(
+        relayed[0]
+            .headers
+            .count(&HeaderName::Other("X-Greffier-Recording".into())),
+        0
+    );
+    assert!(!String::from_utf8_lossy(&relayed[0].to_bytes()).contains("X-Greffier"));
+}
+
+#[test]
+fn the_policy_learns_which_leg_sent_an_in_dialog_request_and_acks_are_not_asked() {
+    let mut h = Harness::new();
+    let dialog = answered_call(&mut h, "call-legs");
+    let mut policy = InDialogPolicy::new(InDialogAction::Forward);
+    let from_carrier = format!(
+        "INFO sip:pbx@{PBX} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {CARRIER};branch=z9hG4bK-cinfo\r\n\
+         Route: <sip:{PROXY};lr>\r\n\
+         From: <sip:+33199000001@{CARRIER}>;tag=callee\r\n\
+         To: <sip:+33199000002@{PBX}>;tag=caller\r\n\
+         Call-ID: call-legs\r\n\
+         CSeq: 7 INFO\r\n\
+         Max-Forwards: 70\r\n\
+         {CONTROL_HEADER}\
+         Content-Length: 0\r\n\r\n"
+    );
+    let out = policy.receive(&mut h, udp(CARRIER), &from_carrier);
+    let relayed = only(&out, PBX);
+    assert_eq!(relayed.len(), 1, "relayed unchanged by default");
+    assert!(String::from_utf8_lossy(&relayed[0].to_bytes()).contains(CONTROL_HEADER));
+    let out = policy.receive(
+        &mut h,
+        udp(PBX),
+        &in_dialog("BYE", 2, "call-legs", "callee", "z9hG4bK-lbye"),
+    );
+    assert_eq!(only(&out, CARRIER)[0].method(), Some(&Method::Bye));
+    assert_eq!(
+        policy.seen,
+        vec![
+            (dialog, Leg::Callee, Method::Info),
+            (dialog, Leg::Caller, Method::Bye)
+        ]
+    );
+}
