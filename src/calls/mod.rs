@@ -6,7 +6,10 @@
 //! and recordings run in their own tasks and are reached over channels.
 
 mod anchor;
+mod control_header;
 pub mod decision;
+pub mod directory;
+pub mod metrics_names;
 mod recording;
 
 use std::collections::HashMap;
@@ -20,7 +23,8 @@ use greffier_media::relay::{
     spawn_relay, RecorderCopy, RelayConfig, RelayEvent, RelayMetrics, RemoteMedia,
 };
 use greffier_media::{CodecMap, OutputFormat, Recorder, RecorderConfig};
-use greffier_sip::proxy::{DialogId, Direction, EndReason, Leg, SdpKind};
+use greffier_sip::message::Message;
+use greffier_sip::proxy::{DialogId, Direction, EndReason, InDialogAction, Leg, SdpKind};
 use greffier_sip::sdp::SessionDescription;
 use greffier_sip::transport::ProxyCommand;
 use greffier_vault::catalog::{call_id_hash, CallInfo, Direction as VaultDirection, E164};
@@ -31,6 +35,9 @@ use tokio::sync::mpsc;
 
 use crate::config::{normalize_number, AudioFormat, Config};
 use crate::vault_setup::Vault;
+use control_header::Control;
+use directory::RecordingControl;
+pub use directory::{CallDirectory, CallSummary, ControlError, OrderSource, RecordingOrder};
 
 /// RTP copies waiting for a recorder: about two seconds of a two-way call.
 const RECORDER_QUEUE: usize = 256;
@@ -57,11 +64,14 @@ struct Relay {
 struct PendingRecording {
     /// The recorder's end of the relay's copies, once the relay runs.
     copies: Option<mpsc::Receiver<RecorderCopy>>,
+    /// Pause and resume orders; those given before the recorder starts wait here.
+    control: mpsc::UnboundedReceiver<RecordingControl>,
     info: CallInfo,
 }
 
 struct Call {
     tenant: String,
+    direction: Direction,
     record: Option<PendingRecording>,
     relay: Option<Relay>,
     codecs: [Option<String>; 2],
@@ -78,6 +88,7 @@ pub struct Calls {
     vault: Arc<Vault>,
     commands: mpsc::Sender<ProxyCommand>,
     calls: HashMap<DialogId, Call>,
+    directory: CallDirectory,
 }
 
 impl Calls {
@@ -86,6 +97,7 @@ impl Calls {
         pool: Arc<PortPool>,
         vault: Arc<Vault>,
         commands: mpsc::Sender<ProxyCommand>,
+        directory: CallDirectory,
     ) -> Calls {
         let node = config.borrow().node.clone();
         Calls {
@@ -97,6 +109,7 @@ impl Calls {
             vault,
             commands,
             calls: HashMap::new(),
+            directory,
         }
     }
 
@@ -115,15 +128,32 @@ impl Calls {
             return;
         };
         let record = decision::should_record(tenant, direction, caller, callee);
-        let pending = if record {
+        let info = if record {
             self.recording_info(tenant_id, direction, caller, callee, sip_call_id)
         } else {
             None
         };
+        let (sender, pending) = match info {
+            Some(info) => {
+                let (sender, control) = mpsc::unbounded_channel();
+                let pending = PendingRecording {
+                    copies: None,
+                    control,
+                    info,
+                };
+                (Some(sender), Some(pending))
+            }
+            None => (None, None),
+        };
+        self.directory.insert(
+            CallSummary::new(dialog, tenant_id, direction, sender.is_some()),
+            sender,
+        );
         self.calls.insert(
             dialog,
             Call {
                 tenant: tenant_id.to_string(),
+                direction,
                 record: pending,
                 relay: None,
                 codecs: [None, None],
@@ -139,7 +169,7 @@ impl Calls {
         caller: Option<&str>,
         callee: Option<&str>,
         sip_call_id: &str,
-    ) -> Option<PendingRecording> {
+    ) -> Option<CallInfo> {
         let tenant = TenantId::new(tenant_id).ok()?;
         let index_key = match self.vault.keys().index_key(&tenant) {
             Ok(key) => key,
@@ -167,7 +197,47 @@ impl Calls {
             media_type: String::new(),
             call_id_hash: call_id_hash(&index_key, sip_call_id).ok()?,
         };
-        Some(PendingRecording { copies: None, info })
+        Some(info)
+    }
+
+    /// An in-dialog request is about to be relayed: a recording order in it is
+    /// obeyed when it comes from the tenant's PBX, and never travels further.
+    pub fn in_dialog_request(
+        &mut self,
+        dialog: DialogId,
+        from: Leg,
+        request: &Message,
+    ) -> InDialogAction {
+        let control = control_header::control_of(request);
+        if control == Control::None {
+            return InDialogAction::Forward;
+        }
+        let from_pbx = self
+            .calls
+            .get(&dialog)
+            .is_some_and(|call| control_header::pbx_leg(call.direction) == from);
+        if !from_pbx {
+            metrics::counter!(metrics_names::RECORDING_CONTROL_REFUSED).increment(1);
+            tracing::warn!(
+                call = dialog.0,
+                ?from,
+                "recording order from a leg that may not give one: ignored"
+            );
+            // Relayed as if the header were not there.
+            return InDialogAction::ForwardWithout(control_header::header_name());
+        }
+        let Control::Order(order) = control else {
+            tracing::warn!(
+                call = dialog.0,
+                "unknown value of {}: ignored",
+                control_header::HEADER
+            );
+            return control_header::disposal(request, 400);
+        };
+        if let Err(error) = self.directory.control(dialog.0, order, OrderSource::Sip) {
+            tracing::debug!(call = dialog.0, %error, "recording order without effect");
+        }
+        control_header::disposal(request, 200)
     }
 
     /// Anchors one SDP: the relay learns where `from` wants its media, and the SDP
@@ -290,6 +360,7 @@ impl Calls {
         };
         let Some(PendingRecording {
             copies: Some(copies),
+            control,
             info,
         }) = call.record.take()
         else {
@@ -338,7 +409,7 @@ impl Calls {
             )
             .await;
             match writer {
-                Ok(writer) => recording::record(copies, recorder, writer, 200).await,
+                Ok(writer) => recording::record(copies, control, recorder, writer, 200).await,
                 Err(error) => tracing::error!(call = dialog.0, %error, "recording not opened"),
             }
         });
@@ -347,6 +418,7 @@ impl Calls {
     /// The call is over: its relay stops (ports back to the pool) and its recording,
     /// when there is one, is closed once the last copies are in.
     pub fn ended(&mut self, dialog: DialogId, reason: EndReason) {
+        self.directory.remove(dialog);
         if let Some(call) = self.calls.remove(&dialog) {
             tracing::debug!(call = dialog.0, tenant = %call.tenant, ?reason, "media released");
         }

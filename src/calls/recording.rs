@@ -1,8 +1,12 @@
 //! One call's recording: RTP copies from the relay go through the sans-IO recorder,
 //! and its output is encrypted into the vault as it comes. No plaintext audio
 //! touches the disk.
+//!
+//! A recorder that falls behind never holds the call up: the relay drops copies it
+//! cannot queue (and counts them), and this task measures how late each copy is
+//! when it gets to it.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use greffier_media::relay::RecorderCopy;
 use greffier_media::{Recorder, RecordingSummary};
@@ -10,24 +14,42 @@ use greffier_vault::catalog::{CallEnd, DtmfEvent, PauseInterval};
 use greffier_vault::recording::{FinishOutcome, RecordingWriter};
 use tokio::sync::mpsc;
 
+use super::directory::{RecordingControl, RecordingOrder};
+use super::metrics_names;
+
+/// A copy this late is worth a warning.
+const LAG_WARNING: Duration = Duration::from_secs(1);
+/// At most one lag warning per call this often.
+const LAG_WARN_INTERVAL: Duration = Duration::from_secs(10);
+
 /// Runs until the relay drops its end of `copies` (the call ended), then closes the
-/// recording with its summary.
+/// recording with its summary. Pause and resume orders come on `control`.
 pub async fn record(
     mut copies: mpsc::Receiver<RecorderCopy>,
+    control: mpsc::UnboundedReceiver<RecordingControl>,
     mut recorder: Recorder,
     mut writer: RecordingWriter,
     sip_status: u16,
 ) {
+    let mut control = Some(control);
+    let mut lag = LagWatch::default();
     loop {
         let wake = recorder.poll_timeout();
         tokio::select! {
             copy = copies.recv() => match copy {
                 Some(copy) => {
+                    lag.observe(Instant::now(), copy.arrival);
                     if let Err(error) = recorder.handle_rtp(copy.arrival, copy.leg, &copy.datagram) {
                         tracing::debug!(%error, "packet not recorded");
                     }
                 }
                 None => break,
+            },
+            order = next_order(&mut control) => match order {
+                Some(RecordingControl { order: RecordingOrder::Pause, at }) => recorder.pause(at),
+                Some(RecordingControl { order: RecordingOrder::Resume, at }) => recorder.resume(at),
+                // The call left the directory: no more orders, the recording goes on.
+                None => control = None,
             },
             _ = sleep_until(wake) => {
                 if let Err(error) = recorder.handle_timeout(Instant::now()) {
@@ -94,9 +116,71 @@ fn call_end(summary: &RecordingSummary, sip_status: u16) -> CallEnd {
     }
 }
 
+/// The next order, or never once the orders' channel is closed.
+async fn next_order(
+    control: &mut Option<mpsc::UnboundedReceiver<RecordingControl>>,
+) -> Option<RecordingControl> {
+    match control {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// How late copies reach the recorder: a histogram, and a warning now and then.
+#[derive(Default)]
+struct LagWatch {
+    last_warning: Option<Instant>,
+}
+
+impl LagWatch {
+    /// Records the lag of a copy that arrived at `arrival`, taken by the recorder
+    /// at `now`; returns whether it was worth a warning now.
+    fn observe(&mut self, now: Instant, arrival: Instant) -> bool {
+        let lag = now.saturating_duration_since(arrival);
+        metrics::histogram!(metrics_names::RECORDER_LAG).record(lag.as_secs_f64());
+        if lag < LAG_WARNING {
+            return false;
+        }
+        let due = self
+            .last_warning
+            .is_none_or(|last| now.saturating_duration_since(last) >= LAG_WARN_INTERVAL);
+        if due {
+            self.last_warning = Some(now);
+            tracing::warn!(
+                lag_ms = u64::try_from(lag.as_millis()).unwrap_or(u64::MAX),
+                "the recorder is falling behind; the relay drops what it cannot queue"
+            );
+        }
+        due
+    }
+}
+
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_late_recorder_warns_at_most_once_per_interval() {
+        let mut watch = LagWatch::default();
+        let start = Instant::now();
+        let late = Duration::from_millis(1500);
+        assert!(!watch.observe(start + Duration::from_millis(300), start));
+        assert!(watch.observe(start + late, start));
+        assert!(!watch.observe(start + late + Duration::from_secs(1), start));
+        assert!(watch.observe(start + late + LAG_WARN_INTERVAL, start));
+    }
+
+    #[test]
+    fn a_copy_from_the_future_counts_as_no_lag() {
+        let mut watch = LagWatch::default();
+        let now = Instant::now();
+        assert!(!watch.observe(now, now + Duration::from_secs(5)));
     }
 }

@@ -16,7 +16,7 @@ use greffier_sip::transport::SipServer;
 use greffier_vault::spool::{UploadOptions, UploadQueue};
 
 use crate::admin;
-use crate::calls::Calls;
+use crate::calls::{CallDirectory, Calls};
 use crate::config::{ConfigWatcher, NodeConfig};
 use crate::vault_setup;
 
@@ -71,7 +71,8 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let metrics = admin::install_metrics()?;
     let server = SipServer::bind(&listeners).await?;
     let bound = server.local_addrs();
-    let admin_addr = admin::serve(node.admin_listen, metrics)
+    let directory = CallDirectory::default();
+    let admin_addr = admin::serve(node.admin_listen, metrics, directory.clone())
         .await
         .with_context(|| format!("cannot serve the admin API on {}", node.admin_listen))?;
     let proxy = Proxy::new(ProxyConfig {
@@ -91,7 +92,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let (commands, command_queue) = tokio::sync::mpsc::channel(COMMAND_QUEUE);
     let policy = GatewayPolicy {
         router: TenantRouter::new(config.clone()),
-        calls: Calls::new(config, Arc::new(pool), vault, commands),
+        calls: Calls::new(config, Arc::new(pool), vault, commands, directory),
     };
     server.run(proxy, policy, command_queue).await;
     Ok(())

@@ -2,7 +2,9 @@
 
 use bytes::Bytes;
 use greffier_sip::message::Message;
-use greffier_sip::proxy::{DialogId, Leg, ProxyEvent, ProxyPolicy, RouteDecision, SdpKind};
+use greffier_sip::proxy::{
+    DialogId, InDialogAction, Leg, ProxyEvent, ProxyPolicy, RouteDecision, SdpKind,
+};
 use greffier_sip::Peer;
 
 use super::TenantRouter;
@@ -27,6 +29,15 @@ impl ProxyPolicy for GatewayPolicy {
         sdp: &Bytes,
     ) -> Option<Bytes> {
         self.calls.rewrite_sdp(dialog, from, kind, sdp)
+    }
+
+    fn on_in_dialog_request(
+        &mut self,
+        dialog: DialogId,
+        from: Leg,
+        request: &Message,
+    ) -> InDialogAction {
+        self.calls.in_dialog_request(dialog, from, request)
     }
 
     fn on_event(&mut self, event: ProxyEvent) {

@@ -1,0 +1,8 @@
+//! Metric names of the call side (Prometheus). Labels never carry personal data.
+
+/// Recording orders passed on, by `order` (pause, resume) and `source` (sip, admin).
+pub const RECORDING_CONTROL: &str = "greffier_recording_control_total";
+/// Recording orders in a header from a leg that may not give them (the carrier's).
+pub const RECORDING_CONTROL_REFUSED: &str = "greffier_recording_control_refused_total";
+/// How long an RTP copy waited between its arrival and the recorder.
+pub const RECORDER_LAG: &str = "greffier_recorder_lag_seconds";
