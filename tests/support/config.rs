@@ -92,6 +92,17 @@ mode = "managed"
     }
 }
 
+/// An S3-compatible store for `[storage]`, reached over plain HTTP with
+/// path-style requests.
+#[derive(Debug, Clone)]
+pub struct S3StorageSpec {
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
 /// The written configuration; the directory goes away with it.
 #[derive(Debug)]
 pub struct GatewayConfig {
@@ -101,12 +112,24 @@ pub struct GatewayConfig {
     pub admin_port: u16,
     pub media_first_port: u16,
     pub tenants: Vec<TenantSpec>,
+    /// `None`: a local store in `data/store`.
+    pub s3: Option<S3StorageSpec>,
 }
 
 impl GatewayConfig {
     /// Writes the tree for a gateway on free ports of 127.0.0.1 serving
     /// `tenants`, over UDP and TCP.
     pub fn write(tenants: Vec<TenantSpec>) -> Self {
+        Self::write_with_store(tenants, None)
+    }
+
+    /// As [`Self::write`], with recordings stored in `s3`; its credentials
+    /// go to `data/s3.credentials`.
+    pub fn write_s3(tenants: Vec<TenantSpec>, s3: S3StorageSpec) -> Self {
+        Self::write_with_store(tenants, Some(s3))
+    }
+
+    fn write_with_store(tenants: Vec<TenantSpec>, s3: Option<S3StorageSpec>) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("greffier-e2e-")
             .tempdir()
@@ -121,6 +144,7 @@ impl GatewayConfig {
             admin_port,
             media_first_port,
             tenants,
+            s3,
         };
         config.write_files();
         config
@@ -136,6 +160,19 @@ impl GatewayConfig {
             .expect("write the master key");
         std::fs::set_permissions(&master_key, std::fs::Permissions::from_mode(0o600))
             .expect("restrict the master key");
+        if let Some(s3) = &self.s3 {
+            let credentials = self.data_dir().join("s3.credentials");
+            std::fs::write(
+                &credentials,
+                format!(
+                    "aws_access_key_id = {}\naws_secret_access_key = {}\n",
+                    s3.access_key, s3.secret_key
+                ),
+            )
+            .expect("write the S3 credentials");
+            std::fs::set_permissions(&credentials, std::fs::Permissions::from_mode(0o600))
+                .expect("restrict the S3 credentials");
+        }
         std::fs::write(&self.path, self.main_toml()).expect("write the main configuration");
         for tenant in &self.tenants {
             let file = root
@@ -158,11 +195,7 @@ tenants_dir = "tenants"
 new_dialogs_per_source_per_sec = 200
 new_dialogs_burst = 400
 
-[storage]
-kind = "local"
-path = "../data/store"
-spool_dir = "../data/spool"
-
+{storage}
 [keys]
 keyring = "../data/keyring.grk"
 master_key_file = "master.key"
@@ -173,7 +206,34 @@ create_if_missing = true
             sip = self.sip_port,
             admin = self.admin_port,
             media_first = self.media_first_port,
+            storage = self.storage_toml(),
         )
+    }
+
+    fn storage_toml(&self) -> String {
+        match &self.s3 {
+            None => r#"[storage]
+kind = "local"
+path = "../data/store"
+spool_dir = "../data/spool"
+"#
+            .to_string(),
+            Some(s3) => format!(
+                r#"[storage]
+kind = "s3"
+endpoint = "{endpoint}"
+region = "{region}"
+bucket = "{bucket}"
+path_style = true
+allow_http = true
+credentials_file = "../data/s3.credentials"
+spool_dir = "../data/spool"
+"#,
+                endpoint = s3.endpoint,
+                region = s3.region,
+                bucket = s3.bucket,
+            ),
+        }
     }
 
     /// Leaves the tree (and the logs and traces written into it) on disk,
@@ -181,6 +241,11 @@ create_if_missing = true
     pub fn keep(&mut self) -> &Path {
         self.dir.disable_cleanup(true);
         self.dir.path()
+    }
+
+    /// The node's data: `store/` (a local store), `spool/`, the keyring.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
     }
 
     /// Where the gateway's log and the sipp runs go.

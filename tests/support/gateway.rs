@@ -41,31 +41,7 @@ impl Gateway {
     pub fn start(config: GatewayConfig) -> Self {
         let stderr_log = config.run_dir().join("greffier.stderr.log");
         let stderr = std::fs::File::create(&stderr_log).expect("create the gateway's stderr log");
-        let mut child = Command::new(binary())
-            .arg("run")
-            .arg("--config")
-            .arg(config.path())
-            .env(
-                LOG_ENV,
-                std::env::var(LOG_ENV).unwrap_or_else(|_| "debug".to_string()),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .unwrap_or_else(|error| panic!("start {}: {error}", binary().display()));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (lines_tx, lines_rx) = mpsc::channel();
-        // Keeps reading after the ready line so that the child never blocks
-        // on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if lines_tx.send(line).is_err() {
-                    // Nobody listens any more: drain quietly.
-                }
-            }
-        });
+        let (child, lines_rx) = spawn(&config, stderr);
         let mut gateway = Self {
             child: RefCell::new(child),
             config,
@@ -73,14 +49,51 @@ impl Gateway {
             admin: "0.0.0.0:0".parse().expect("placeholder address"),
             stderr_log,
         };
-        gateway.ready_line = gateway.wait_ready(&lines_rx);
-        gateway.admin = admin_address(&gateway.ready_line).unwrap_or_else(|| {
-            panic!(
-                "no admin=ADDRESS in the ready line {:?}",
-                gateway.ready_line
-            )
-        });
+        gateway.await_ready(&lines_rx);
         gateway
+    }
+
+    /// Kills the process with SIGKILL, so that nothing of its shutdown runs
+    /// (as in a crash), and returns once it is gone.
+    pub fn kill_hard(&mut self) {
+        let child = self.child.get_mut();
+        let pid = libc::pid_t::try_from(child.id()).expect("a pid fits pid_t");
+        // SAFETY: `kill` takes plain integers; the pid is our own child,
+        // not yet reaped, so it cannot name another process.
+        let sent = unsafe { libc::kill(pid, libc::SIGKILL) };
+        assert_eq!(
+            sent,
+            0,
+            "kill -9 {pid}: {}",
+            std::io::Error::last_os_error()
+        );
+        let status = child.wait().expect("wait for the killed greffier");
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL),
+            "greffier ended otherwise: {status}"
+        );
+    }
+
+    /// Starts the binary again on the same configuration tree, once the
+    /// previous process has ended; the new run's stderr follows the old one's
+    /// in the same log.
+    pub fn restart(&mut self) {
+        let previous = self.child.get_mut().try_wait().expect("greffier's state");
+        assert!(previous.is_some(), "restart while greffier still runs");
+        let stderr = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.stderr_log)
+            .expect("reopen the gateway's stderr log");
+        let (child, lines_rx) = spawn(&self.config, stderr);
+        *self.child.get_mut() = child;
+        self.await_ready(&lines_rx);
+    }
+
+    fn await_ready(&mut self, lines: &mpsc::Receiver<String>) {
+        self.ready_line = self.wait_ready(lines);
+        self.admin = admin_address(&self.ready_line)
+            .unwrap_or_else(|| panic!("no admin=ADDRESS in the ready line {:?}", self.ready_line));
     }
 
     fn wait_ready(&mut self, lines: &mpsc::Receiver<String>) -> String {
@@ -159,4 +172,35 @@ fn admin_address(line: &str) -> Option<SocketAddr> {
     line.split_whitespace()
         .find_map(|field| field.strip_prefix("admin="))
         .and_then(|addr| addr.parse().ok())
+}
+
+/// `greffier run --config ...` with its stderr to `stderr`, and its stdout as
+/// a channel of lines.
+fn spawn(config: &GatewayConfig, stderr: std::fs::File) -> (Child, mpsc::Receiver<String>) {
+    let mut child = Command::new(binary())
+        .arg("run")
+        .arg("--config")
+        .arg(config.path())
+        .env(
+            LOG_ENV,
+            std::env::var(LOG_ENV).unwrap_or_else(|_| "debug".to_string()),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap_or_else(|error| panic!("start {}: {error}", binary().display()));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (lines_tx, lines_rx) = mpsc::channel();
+    // Keeps reading after the ready line so that the child never blocks
+    // on a full pipe.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                // Nobody listens any more: drain quietly.
+            }
+        }
+    });
+    (child, lines_rx)
 }

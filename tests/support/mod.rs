@@ -13,6 +13,8 @@ pub mod gateway;
 pub mod http;
 pub mod metrics;
 pub mod ports;
+pub mod recorded;
+pub mod s3;
 pub mod scene;
 pub mod sipp;
 pub mod sipp_trace;

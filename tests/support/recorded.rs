@@ -1,0 +1,154 @@
+//! Recorded calls seen from outside: the G.711 A-law capture sipp plays, the
+//! caller scenario that plays it, and the recording as `greffier recordings
+//! list` and `get` give it back.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use super::gateway::binary;
+use super::sipp::peerbench_scenario;
+
+/// The tenant whose recordings are read back.
+pub const TENANT: &str = "acme";
+/// The recording's sample rate (one sample per channel per frame).
+pub const SAMPLE_RATE: usize = 8000;
+/// Ethernet, IPv4 without options and UDP: the capture's fixed framing.
+const FRAMING_LEN: usize = 42;
+const RTP_HEADER_LEN: usize = 12;
+
+pub fn capture() -> PathBuf {
+    Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/corpora/pcaps/sipp_g711a.pcap"
+    ))
+    .to_path_buf()
+}
+
+/// The capture's audio, decoded and laid out by RTP timestamp.
+pub fn capture_audio() -> Vec<i16> {
+    let file = std::fs::File::open(capture()).expect("the capture");
+    let mut reader = pcap_file::pcap::PcapReader::new(file).expect("a pcap file");
+    let mut audio = Vec::new();
+    let mut first_timestamp = None;
+    while let Some(packet) = reader.next_packet() {
+        let packet = packet.expect("a pcap record");
+        let rtp = packet.data.get(FRAMING_LEN..).expect("an RTP packet");
+        let timestamp = u32::from_be_bytes(rtp[4..8].try_into().expect("an RTP timestamp"));
+        let offset = timestamp.wrapping_sub(*first_timestamp.get_or_insert(timestamp)) as usize;
+        let payload = &rtp[RTP_HEADER_LEN..];
+        if audio.len() < offset + payload.len() {
+            audio.resize(offset + payload.len(), 0);
+        }
+        for (at, code) in payload.iter().enumerate() {
+            audio[offset + at] = greffier_media::codec::alaw_to_linear(*code);
+        }
+    }
+    audio
+}
+
+/// Samples in each of the capture's packets (it sends 30 ms packets).
+pub fn capture_packet_samples() -> usize {
+    let file = std::fs::File::open(capture()).expect("the capture");
+    let mut reader = pcap_file::pcap::PcapReader::new(file).expect("a pcap file");
+    let packet = reader
+        .next_packet()
+        .expect("a packet in the capture")
+        .expect("a pcap record");
+    packet.data.len() - FRAMING_LEN - RTP_HEADER_LEN
+}
+
+/// Writes, into `dir`, the peerbench caller scenario that plays the capture.
+pub fn caller_scenario(dir: &Path) -> PathBuf {
+    let scenario = dir.join("uac_g711a.xml");
+    let template =
+        std::fs::read_to_string(peerbench_scenario("uac_media.xml")).expect("uac_media.xml");
+    std::fs::write(
+        &scenario,
+        template.replace("@PCAP@", &capture().display().to_string()),
+    )
+    .expect("write the caller scenario");
+    scenario
+}
+
+/// `greffier ARGS --config CONFIG`.
+pub fn cli(config: &Path, args: &[&str]) -> Output {
+    Command::new(binary())
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .expect("run greffier")
+}
+
+/// Waits up to `bound` for the tenant's first listed recording, and returns
+/// its listing entry.
+pub fn wait_listed(config: &Path, bound: Duration) -> serde_json::Value {
+    let deadline = Instant::now() + bound;
+    loop {
+        let listed = cli(config, &["recordings", "list", "--tenant", TENANT]);
+        let text = String::from_utf8_lossy(&listed.stdout);
+        if let Some(line) = text.lines().next() {
+            return serde_json::from_str(line).expect("a JSON line");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recording listed within {bound:?}: {}",
+            String::from_utf8_lossy(&listed.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A decrypted recording: left = caller, right = callee.
+pub struct Stereo {
+    pub left: Vec<i16>,
+    pub right: Vec<i16>,
+}
+
+/// `greffier recordings get` of `id` into `out`, read back as 8 kHz 16-bit
+/// stereo.
+pub fn fetch(config: &Path, id: &str, out: &Path) -> Stereo {
+    let got = cli(
+        config,
+        &[
+            "recordings",
+            "get",
+            "--tenant",
+            TENANT,
+            "--id",
+            id,
+            "--out",
+            out.to_str().expect("a UTF-8 path"),
+        ],
+    );
+    assert!(
+        got.status.success(),
+        "recordings get: {}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    let mut reader = hound::WavReader::open(out).expect("a playable WAV");
+    let spec = reader.spec();
+    assert_eq!(
+        (spec.channels, spec.sample_rate, spec.bits_per_sample),
+        (2, SAMPLE_RATE as u32, 16)
+    );
+    let samples: Vec<i16> = reader
+        .samples::<i16>()
+        .map(|sample| sample.expect("a sample"))
+        .collect();
+    Stereo {
+        left: samples.iter().step_by(2).copied().collect(),
+        right: samples.iter().skip(1).step_by(2).copied().collect(),
+    }
+}
+
+/// A channel's audio from its first packet on. A-law never decodes to 0, so
+/// the first non-zero sample is the first packet.
+pub fn from_first_sound(channel: &[i16]) -> &[i16] {
+    let start = channel
+        .iter()
+        .position(|sample| *sample != 0)
+        .expect("audio in the channel");
+    &channel[start..]
+}
