@@ -303,8 +303,13 @@ fn a_recording_outlives_an_s3_outage_during_its_call() {
     );
 
     runtime.block_on(server.restart());
+    let restarted = Instant::now();
     let config = gateway.config.path().to_path_buf();
     let entry = wait_listed(&config, STORED_BOUND);
+    eprintln!(
+        "recording listed {:.1} s after the store came back",
+        restarted.elapsed().as_secs_f64()
+    );
     assert_eq!(entry["incomplete"], false, "{entry}");
     let id = listed_id(&entry);
     assert_caller_holds_capture(&config, &id, &wav_path(&gateway.config));
