@@ -51,7 +51,11 @@ fn reply(forwarded: &Message, code: u16) -> String {
         text.push_str(&format!("Record-Route: {rr}\r\n"));
     }
     let to = forwarded.headers.get(&HeaderName::To).unwrap_or_default();
-    let to = if to.contains("tag=") { to.to_string() } else { format!("{to};tag=callee") };
+    let to = if to.contains("tag=") {
+        to.to_string()
+    } else {
+        format!("{to};tag=callee")
+    };
     text.push_str(&format!(
         "From: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {}\r\nContact: <sip:{CARRIER};transport=UDP>\r\nContent-Length: 0\r\n\r\n",
         forwarded.headers.get(&HeaderName::From).unwrap_or_default(),
