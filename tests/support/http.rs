@@ -1,5 +1,5 @@
-//! A minimal HTTP/1.0 GET over a plain TCP stream: enough to read the admin
-//! endpoint without pulling an HTTP client into the tests.
+//! A minimal HTTP/1.0 GET and POST over a plain TCP stream: enough to use the
+//! admin endpoint without pulling an HTTP client into the tests.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -16,8 +16,17 @@ pub struct HttpResponse {
 /// HTTP/1.0 keeps the server from answering in chunks: the body runs to the
 /// end of the connection.
 pub fn get(addr: SocketAddr, path: &str) -> Result<HttpResponse, String> {
+    exchange(addr, "GET", path)
+}
+
+/// A POST without a body.
+pub fn post(addr: SocketAddr, path: &str) -> Result<HttpResponse, String> {
+    exchange(addr, "POST", path)
+}
+
+fn exchange(addr: SocketAddr, method: &str, path: &str) -> Result<HttpResponse, String> {
     let fail = |what: &str, error: &dyn std::fmt::Display| {
-        format!("GET {path} from {addr}: {what}: {error}")
+        format!("{method} {path} from {addr}: {what}: {error}")
     };
     let mut stream =
         TcpStream::connect_timeout(&addr, IO_TIMEOUT).map_err(|e| fail("connect", &e))?;
@@ -27,7 +36,16 @@ pub fn get(addr: SocketAddr, path: &str) -> Result<HttpResponse, String> {
     stream
         .set_write_timeout(Some(IO_TIMEOUT))
         .map_err(|e| fail("write timeout", &e))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(|e| fail("send", &e))?;
+    let length = if method == "POST" {
+        "Content-Length: 0\r\n"
+    } else {
+        ""
+    };
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\n{length}\r\n"
+    )
+    .map_err(|e| fail("send", &e))?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).map_err(|e| fail("read", &e))?;
     let text = String::from_utf8_lossy(&raw);
