@@ -409,7 +409,13 @@ impl Calls {
             )
             .await;
             match writer {
-                Ok(writer) => recording::record(copies, control, recorder, writer, 200).await,
+                Ok(writer) => {
+                    let options = recording::RecordOptions {
+                        sip_status: 200,
+                        mask_dtmf,
+                    };
+                    recording::record(copies, control, recorder, writer, options).await
+                }
                 Err(error) => tracing::error!(call = dialog.0, %error, "recording not opened"),
             }
         });

@@ -22,6 +22,15 @@ const LAG_WARNING: Duration = Duration::from_secs(1);
 /// At most one lag warning per call this often.
 const LAG_WARN_INTERVAL: Duration = Duration::from_secs(10);
 
+/// What goes into the call record besides the audio.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordOptions {
+    pub sip_status: u16,
+    /// The tenant masks DTMF: the digits are not kept either, only that the
+    /// audio was masked.
+    pub mask_dtmf: bool,
+}
+
 /// Runs until the relay drops its end of `copies` (the call ended), then closes the
 /// recording with its summary. Pause and resume orders come on `control`.
 pub async fn record(
@@ -29,7 +38,7 @@ pub async fn record(
     control: mpsc::UnboundedReceiver<RecordingControl>,
     mut recorder: Recorder,
     mut writer: RecordingWriter,
-    sip_status: u16,
+    options: RecordOptions,
 ) {
     let mut control = Some(control);
     let mut lag = LagWatch::default();
@@ -71,7 +80,7 @@ pub async fn record(
     if !flush(&mut recorder, &mut writer).await {
         return;
     }
-    let end = call_end(&summary, sip_status);
+    let end = call_end(&summary, options);
     match writer.finish(end).await {
         Ok(FinishOutcome::Stored) => tracing::info!("recording stored"),
         Ok(FinishOutcome::Pending(error)) => {
@@ -92,11 +101,15 @@ async fn flush(recorder: &mut Recorder, writer: &mut RecordingWriter) -> bool {
     true
 }
 
-fn call_end(summary: &RecordingSummary, sip_status: u16) -> CallEnd {
+fn call_end(summary: &RecordingSummary, options: RecordOptions) -> CallEnd {
+    let digits = if options.mask_dtmf {
+        &[][..]
+    } else {
+        &summary.dtmf[..]
+    };
     CallEnd {
         end: Some(chrono::Utc::now()),
-        dtmf: summary
-            .dtmf
+        dtmf: digits
             .iter()
             .map(|event| DtmfEvent {
                 offset_ms: event.start_ms,
@@ -112,7 +125,7 @@ fn call_end(summary: &RecordingSummary, sip_status: u16) -> CallEnd {
                 to_ms: pause.end_ms,
             })
             .collect(),
-        sip_status: Some(sip_status),
+        sip_status: Some(options.sip_status),
     }
 }
 
@@ -175,6 +188,65 @@ mod tests {
         assert!(watch.observe(start + late, start));
         assert!(!watch.observe(start + late + Duration::from_secs(1), start));
         assert!(watch.observe(start + late + LAG_WARN_INTERVAL, start));
+    }
+
+    fn summary_with_a_digit_and_a_pause() -> RecordingSummary {
+        RecordingSummary {
+            duration: Duration::from_secs(10),
+            sample_rate: 8000,
+            codecs: Vec::new(),
+            dtmf: vec![greffier_media::DtmfEvent {
+                digit: '4',
+                start_ms: 1200,
+                duration_ms: 80,
+            }],
+            pauses: vec![greffier_media::recorder::PauseSpan {
+                start_ms: 2000,
+                end_ms: 4000,
+            }],
+            packets: 500,
+            lost: 0,
+        }
+    }
+
+    #[test]
+    fn pauses_and_digits_reach_the_call_record() {
+        let end = call_end(
+            &summary_with_a_digit_and_a_pause(),
+            RecordOptions {
+                sip_status: 200,
+                mask_dtmf: false,
+            },
+        );
+        assert_eq!(
+            end.pauses,
+            vec![PauseInterval {
+                from_ms: 2000,
+                to_ms: 4000
+            }]
+        );
+        assert_eq!(
+            end.dtmf,
+            vec![DtmfEvent {
+                offset_ms: 1200,
+                duration_ms: 80,
+                digit: '4'
+            }]
+        );
+        assert_eq!(end.sip_status, Some(200));
+    }
+
+    #[test]
+    fn masked_digits_are_not_kept() {
+        let end = call_end(
+            &summary_with_a_digit_and_a_pause(),
+            RecordOptions {
+                sip_status: 200,
+                mask_dtmf: true,
+            },
+        );
+        assert!(end.dtmf.is_empty());
+        assert_eq!(end.pauses.len(), 1, "pauses are kept");
     }
 
     #[test]
