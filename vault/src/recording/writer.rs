@@ -19,8 +19,15 @@ use crate::spool::{
 use crate::store::{ObjectKey, StoreError, VaultStore};
 use crate::tenant_keys::TenantKeys;
 
+/// Plaintext per chunk of a recording: 16 KiB is half a second of 8 kHz stereo
+/// 16-bit audio (less at higher rates), so a crash, which loses the chunk being
+/// filled, costs well under a second of audio.
+pub const RECORDING_CHUNK_SIZE: u32 = 16 * 1024;
+
 #[derive(Clone, Debug)]
 pub struct WriterOptions {
+    /// Plaintext bytes per sealed chunk: what a crash can cost at most.
+    pub chunk_size: u32,
     /// Longest wall time between two fsyncs of the spool file while audio
     /// arrives: what a power loss can cost at most (plus one chunk).
     pub fsync_interval: Duration,
@@ -34,6 +41,7 @@ pub struct WriterOptions {
 impl Default for WriterOptions {
     fn default() -> Self {
         WriterOptions {
+            chunk_size: RECORDING_CHUNK_SIZE,
             fsync_interval: Duration::from_secs(1),
             max_parts_in_flight: 4,
             upload: UploadOptions::default(),
@@ -89,7 +97,8 @@ impl RecordingWriter {
         let sealed_call = seal_json(keys.as_ref(), &tenant, &id, ObjectKind::Manifest, &call)?;
         write_atomic(&files.path(SpoolFileKind::Call), &sealed_call).await?;
 
-        let params = ObjectParams::new(tenant.clone(), id.uuid(), ObjectKind::Recording);
+        let params = ObjectParams::new(tenant.clone(), id.uuid(), ObjectKind::Recording)
+            .with_chunk_size(options.chunk_size)?;
         let mut encryptor = ObjectEncryptor::new(params, &keys.sealing_key(&tenant)?)?;
         let chunk_size = u64::from(encryptor.header().chunk_size());
         let part = files.path(SpoolFileKind::Part);
