@@ -7,6 +7,7 @@
 
 use crate::codec::{Codec, CodecMap, ComfortNoise, DecodeError, Decoder};
 use crate::dtmf::{DtmfTracker, DtmfUpdate, KeyPress, TelephoneEvent};
+use crate::inband_dtmf::{InbandDtmfDetector, ToneUpdate};
 use crate::jitter::{JitterBuffer, JitterConfig, Released};
 use crate::mixer::{MaskId, Mixer};
 use crate::resample::Resampler;
@@ -16,6 +17,9 @@ use std::time::{Duration, Instant};
 
 /// Audio masked on each side of a telephone-event when DTMF masking is on.
 const DTMF_MASK_MARGIN: Duration = Duration::from_millis(40);
+/// Audio masked on each side of an in-band tone: the detector places a tone's
+/// edges to within a block (13 ms).
+const INBAND_MASK_GUARD: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -97,6 +101,10 @@ pub struct LegPipeline {
     dtmf: DtmfTracker,
     dtmf_mask: Option<MaskId>,
     key_presses: Vec<KeyPress>,
+    /// Present only with DTMF masking: in-band digits are masked, never reported.
+    inband: Option<InbandDtmfDetector>,
+    inband_mask: Option<MaskId>,
+    tone_updates: Vec<ToneUpdate>,
     codecs_seen: Vec<Codec>,
     stats: LegStats,
     decoded: Vec<i16>,
@@ -109,6 +117,11 @@ impl LegPipeline {
         Self {
             jitter: JitterBuffer::new(config.jitter),
             dtmf: DtmfTracker::new(config.rate),
+            inband: config
+                .mask_dtmf
+                .then(|| InbandDtmfDetector::new(config.rate)),
+            inband_mask: None,
+            tone_updates: Vec::new(),
             config,
             anchor: None,
             run: None,
@@ -163,6 +176,10 @@ impl LegPipeline {
             self.play(released, mixer);
         }
         self.end_run(mixer);
+        if let Some(detector) = self.inband.as_mut() {
+            detector.flush(&mut self.tone_updates);
+            self.apply_tone_updates(mixer);
+        }
         if let Some(DtmfUpdate::Finished(press)) = self.dtmf.finish() {
             self.finish_key_press(press, mixer);
         }
@@ -404,8 +421,7 @@ impl LegPipeline {
         run.resampler.process(&self.converted, &mut self.resampled);
         let position = run.output_position;
         run.output_position += self.resampled.len() as u64;
-        let side = self.config.side;
-        write_side(mixer, side, position, &self.resampled);
+        self.write_resampled(position, mixer);
     }
 
     fn end_run(&mut self, mixer: &mut Mixer) {
@@ -414,8 +430,40 @@ impl LegPipeline {
         };
         self.resampled.clear();
         run.resampler.flush(&mut self.resampled);
-        let side = self.config.side;
-        write_side(mixer, side, run.output_position, &self.resampled);
+        self.write_resampled(run.output_position, mixer);
+    }
+
+    fn write_resampled(&mut self, position: u64, mixer: &mut Mixer) {
+        if self.resampled.is_empty() {
+            return;
+        }
+        write_side(mixer, self.config.side, position, &self.resampled);
+        if let Some(detector) = self.inband.as_mut() {
+            detector.process(position, &self.resampled, &mut self.tone_updates);
+            self.apply_tone_updates(mixer);
+        }
+    }
+
+    /// Masks the leg's channel over each in-band tone. The tone is known only
+    /// after its minimum duration, so its start is masked retroactively, in
+    /// audio the mixer has not written yet.
+    fn apply_tone_updates(&mut self, mixer: &mut Mixer) {
+        let guard = self.samples_in(INBAND_MASK_GUARD) as u64;
+        for update in self.tone_updates.drain(..) {
+            match update {
+                ToneUpdate::Started { start, .. } => {
+                    if self.inband_mask.is_none() {
+                        let start = start.saturating_sub(guard);
+                        self.inband_mask = Some(mixer.open_channel_mask(self.config.side, start));
+                    }
+                }
+                ToneUpdate::Ended(span) => {
+                    if let Some(mask) = self.inband_mask.take() {
+                        mixer.close_mask(mask, span.end.saturating_add(guard));
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! Stereo mixer on the recording's time axis (samples since call start):
 //! each leg writes where its audio belongs, and whatever nobody wrote is
-//! silence. Masks (pauses, DTMF) silence both channels over a span.
+//! silence. Masks silence both channels over a span (pauses, telephone-events)
+//! or one channel (in-band DTMF, heard in one leg's audio only).
 
+use crate::leg::Side;
 use std::collections::VecDeque;
 
 /// One channel's pending audio, from `base` on.
@@ -50,6 +52,14 @@ struct Mask {
     id: MaskId,
     start: u64,
     end: u64,
+    /// `None` silences both channels.
+    side: Option<Side>,
+}
+
+impl Mask {
+    fn silences(&self, side: Side, at: u64) -> bool {
+        self.side.is_none_or(|only| only == side) && self.start <= at && at < self.end
+    }
 }
 
 pub struct Mixer {
@@ -87,12 +97,22 @@ impl Mixer {
 
     /// Silences both channels from `start` until the mask is closed.
     pub fn open_mask(&mut self, start: u64) -> MaskId {
+        self.push_mask(start, None)
+    }
+
+    /// Silences one channel from `start` until the mask is closed.
+    pub fn open_channel_mask(&mut self, side: Side, start: u64) -> MaskId {
+        self.push_mask(start, Some(side))
+    }
+
+    fn push_mask(&mut self, start: u64, side: Option<Side>) -> MaskId {
         let id = MaskId(self.next_mask);
         self.next_mask += 1;
         self.masks.push(Mask {
             id,
             start,
             end: u64::MAX,
+            side,
         });
         id
     }
@@ -111,13 +131,15 @@ impl Mixer {
         }
         out.reserve(2 * (position - from) as usize);
         for at in from..position {
-            let masked = self.masks.iter().any(|m| m.start <= at && at < m.end);
             let (left, right) = (self.left.take(), self.right.take());
-            if masked {
-                out.extend([0, 0]);
+            let masked = |side| self.masks.iter().any(|m| m.silences(side, at));
+            let left = if masked(Side::Left) { 0 } else { to_i16(left) };
+            let right = if masked(Side::Right) {
+                0
             } else {
-                out.extend([to_i16(left), to_i16(right)]);
-            }
+                to_i16(right)
+            };
+            out.extend([left, right]);
         }
         self.masks.retain(|m| m.end > position);
     }
@@ -159,5 +181,17 @@ mod tests {
         mixer.mix_to(8, &mut out);
         assert_eq!(out, vec![1, 2, 0, 0, 0, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2]);
         assert_eq!(mixer.mixed(), 8);
+    }
+
+    #[test]
+    fn a_channel_mask_silences_that_channel_only() {
+        let mut mixer = Mixer::new();
+        mixer.left.write(0, &[1.0; 4]);
+        mixer.right.write(0, &[2.0; 4]);
+        let mask = mixer.open_channel_mask(Side::Right, 1);
+        mixer.close_mask(mask, 3);
+        let mut out = Vec::new();
+        mixer.mix_to(4, &mut out);
+        assert_eq!(out, vec![1, 2, 1, 0, 1, 0, 1, 2]);
     }
 }
