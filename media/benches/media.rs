@@ -6,6 +6,7 @@ mod common;
 use common::Capture;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use greffier_media::codec::{Decoder, G711Decoder, OpusDecoder};
+use greffier_media::inband_dtmf::InbandDtmfDetector;
 use greffier_media::{CodecMap, Leg, OutputFormat, Recorder, RecorderConfig, RtpPacket};
 use std::time::{Duration, Instant};
 
@@ -52,6 +53,27 @@ fn opus_decode_20ms(c: &mut Criterion) {
                 .unwrap();
             index += 1;
             out.len()
+        })
+    });
+}
+
+fn inband_dtmf_20ms(c: &mut Criterion) {
+    let frame: Vec<f32> = (0..160)
+        .map(|n| {
+            let t = n as f32 / 8000.0;
+            let phase = |hz: f32| (2.0 * std::f32::consts::PI * hz * t).sin();
+            5000.0 * (phase(770.0) + phase(1336.0))
+        })
+        .collect();
+    let mut detector = InbandDtmfDetector::new(8000);
+    let mut updates = Vec::with_capacity(4);
+    let mut position = 0;
+    c.bench_function("inband_dtmf_20ms", |b| {
+        b.iter(|| {
+            updates.clear();
+            detector.process(position, black_box(&frame), &mut updates);
+            position += 160;
+            updates.len()
         })
     });
 }
@@ -114,6 +136,7 @@ criterion_group!(
     rtp_header_parse,
     g711_decode_20ms,
     opus_decode_20ms,
+    inband_dtmf_20ms,
     recorder_per_20ms_packet_both_legs
 );
 criterion_main!(benches);

@@ -192,27 +192,36 @@ fn pcma_packet(sequence: u16, timestamp: u32, payload: &[u8]) -> Vec<u8> {
 }
 
 const TONE_START_MS: u32 = 800;
-const TONE_MS: u32 = 100;
 
-/// 2 s of a 300 Hz hum with a '5' replacing it from 800 to 900 ms, as A-law
-/// RTP on leg A, recorded to WAV. Returns the left channel and the summary.
-fn record(mask_dtmf: bool) -> (Vec<i16>, Vec<i16>, greffier_media::RecordingSummary) {
-    let mut audio: Vec<f32> = sine(300.0, 3000.0, samples(2000), 0).collect();
-    let tone = dual_tone(770.0, 1336.0, 6000.0, 5000.0, TONE_MS);
+/// 2 s of a 300 Hz hum with a '5' replacing it from 800 ms on, as A-law RTP on
+/// leg A, recorded to WAV. Returns both channels and the summary.
+fn record(
+    sdp: &str,
+    mask_dtmf: bool,
+    tone_ms: u32,
+) -> (Vec<i16>, Vec<i16>, greffier_media::RecordingSummary) {
+    let mut caller: Vec<f32> = sine(300.0, 3000.0, samples(2000), 0).collect();
+    let tone = dual_tone(770.0, 1336.0, 6000.0, 5000.0, tone_ms);
     let tone_start = samples(TONE_START_MS);
-    audio[tone_start..tone_start + tone.len()].copy_from_slice(&tone);
-    let payload: Vec<u8> = audio.iter().map(|&s| alaw_encode(s)).collect();
+    caller[tone_start..tone_start + tone.len()].copy_from_slice(&tone);
+    let callee: Vec<f32> = sine(500.0, 3000.0, samples(2000), 0).collect();
+    let encode = |audio: &[f32]| audio.iter().map(|&s| alaw_encode(s)).collect::<Vec<u8>>();
+    let (caller, callee) = (encode(&caller), encode(&callee));
 
     let start = Instant::now();
-    let codecs = CodecMap::from_sdp("m=audio 1 RTP/AVP 8\r\n");
+    let codecs = CodecMap::from_sdp(sdp);
     let mut config = RecorderConfig::new(OutputFormat::Wav, codecs.clone(), codecs, start);
     config.mask_dtmf = mask_dtmf;
     let mut recorder = Recorder::new(config).unwrap();
     let mut sink = MemorySink::new();
-    for (index, frame) in payload.chunks(samples(20)).enumerate() {
+    let frames = caller.chunks(samples(20)).zip(callee.chunks(samples(20)));
+    for (index, (caller, callee)) in frames.enumerate() {
         let now = start + Duration::from_millis(20 * index as u64);
-        let packet = pcma_packet(index as u16, (index * samples(20)) as u32, frame);
-        recorder.handle_rtp(now, Leg::A, &packet).unwrap();
+        let timestamp = (index * samples(20)) as u32;
+        for (leg, frame) in [(Leg::A, caller), (Leg::B, callee)] {
+            let packet = pcma_packet(index as u16, timestamp, frame);
+            recorder.handle_rtp(now, leg, &packet).unwrap();
+        }
         recorder.drain_into(&mut sink).unwrap();
     }
     let summary = recorder
@@ -225,18 +234,36 @@ fn record(mask_dtmf: bool) -> (Vec<i16>, Vec<i16>, greffier_media::RecordingSumm
 }
 
 #[test]
-fn with_mask_dtmf_an_in_band_tone_is_silenced_and_nothing_else_changes() {
-    let (plain, plain_right, plain_summary) = record(false);
-    let (masked, masked_right, masked_summary) = record(true);
+fn with_mask_dtmf_an_in_band_tone_is_silenced_on_its_channel_and_nothing_else_changes() {
+    // 100 ms: a usual press; 700 ms: longer than the mix delay, so the tone's
+    // end is not known yet when the mix reaches its start. At 16 kHz (a leg
+    // may send G.722) the A-law audio is resampled before detection.
+    for sdp in ["m=audio 1 RTP/AVP 8\r\n", "m=audio 1 RTP/AVP 8 9\r\n"] {
+        for tone_ms in [100, 700] {
+            assert_tone_masked(sdp, tone_ms);
+        }
+    }
+}
+
+fn assert_tone_masked(sdp: &str, tone_ms: u32) {
+    let (plain, plain_right, plain_summary) = record(sdp, false, tone_ms);
+    let (masked, masked_right, masked_summary) = record(sdp, true, tone_ms);
+    let rate = masked_summary.sample_rate;
+    let at = |ms: u32| (rate * ms / 1000) as usize;
     assert_eq!(plain.len(), masked.len());
+    // The other leg's channel is untouched.
     assert_eq!(plain_right, masked_right);
-    let (tone_start, tone_end) = (samples(TONE_START_MS), samples(TONE_START_MS + TONE_MS));
+    let (tone_start, tone_end) = (at(TONE_START_MS), at(TONE_START_MS + tone_ms));
+    assert!(common::rms(&masked_right[tone_start..tone_end]) > 1500.0);
     // Without masking the tone is in the recording.
     assert!(common::rms(&plain[tone_start..tone_end]) > 3000.0);
     // With masking its whole span is silence...
-    assert!(masked[tone_start..tone_end].iter().all(|&s| s == 0));
+    assert!(
+        masked[tone_start..tone_end].iter().all(|&s| s == 0),
+        "{sdp} {tone_ms} ms"
+    );
     // ...and the audio more than 40 ms away from it is untouched.
-    let margin = samples(40);
+    let margin = at(40);
     assert_eq!(masked[..tone_start - margin], plain[..tone_start - margin]);
     assert_eq!(masked[tone_end + margin..], plain[tone_end + margin..]);
     let silenced = masked.iter().zip(&plain).filter(|(m, p)| m != p).count();
