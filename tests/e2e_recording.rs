@@ -86,3 +86,85 @@ fn a_recorded_call_holds_both_directions_sample_for_sample() {
         "callee channel differs from the echo"
     );
 }
+
+/// Files under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                files_under(&path)
+            } else {
+                vec![path]
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_call_that_is_not_recorded_still_leaves_an_encrypted_call_record() {
+    support::sipp::require_sipp();
+    let pbx = SocketAddr::from((PBX_IP, free_port(PBX_IP)));
+    let carrier = SocketAddr::from((CARRIER_IP, free_port(CARRIER_IP)));
+    let tenant = TenantSpec::new(TENANT, "+33123456789", pbx, carrier);
+    assert_eq!(tenant.recording_policy, "none");
+    let gateway = Gateway::start(GatewayConfig::write(vec![tenant]));
+    let run_dir = gateway.config.run_dir();
+    std::fs::create_dir_all(&run_dir).unwrap();
+
+    let answerer = SippCommand::new(
+        "carrier",
+        &support::sipp::scenario("uas_answer.xml"),
+        &run_dir,
+        Transport::Udp,
+        CARRIER_IP,
+    )
+    .local_port(carrier.port())
+    .spawn();
+    SippCommand::new(
+        "pbx",
+        &support::sipp::scenario("uac_call.xml"),
+        &run_dir,
+        Transport::Udp,
+        PBX_IP,
+    )
+    .local_port(pbx.port())
+    .remote(gateway.sip_addr())
+    .service("+33198765432")
+    .run()
+    .assert_calls_succeeded(1);
+    answerer.wait();
+
+    let tenant_dir = gateway.config.data_dir().join("store/tenants").join(TENANT);
+    let deadline = std::time::Instant::now() + STORED_BOUND;
+    let records = loop {
+        let records = files_under(&tenant_dir.join("cdr"));
+        if !records.is_empty() {
+            break records;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no call record stored"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(records.len(), 1);
+    let bytes = std::fs::read(&records[0]).unwrap();
+    assert!(
+        bytes.starts_with(b"GRF1"),
+        "the call record is an encrypted object"
+    );
+    let key = records[0].display().to_string();
+    assert!(
+        !key.contains("123456789") && !key.contains("198765432"),
+        "no number in the key"
+    );
+    assert!(
+        files_under(&tenant_dir.join("recordings")).is_empty(),
+        "nothing was recorded"
+    );
+}

@@ -27,7 +27,9 @@ use greffier_sip::message::Message;
 use greffier_sip::proxy::{DialogId, Direction, EndReason, InDialogAction, Leg, SdpKind};
 use greffier_sip::sdp::SessionDescription;
 use greffier_sip::transport::ProxyCommand;
-use greffier_vault::catalog::{call_id_hash, CallInfo, Direction as VaultDirection, E164};
+use greffier_vault::catalog::{
+    call_id_hash, CallEnd, CallInfo, CdrRecord, Direction as VaultDirection, E164,
+};
 use greffier_vault::recording::{RecordingWriter, WriterOptions};
 use greffier_vault::store::RecordId;
 use greffier_vault::TenantId;
@@ -73,6 +75,8 @@ struct Call {
     tenant: String,
     direction: Direction,
     record: Option<PendingRecording>,
+    /// What the call record of a call that is not recorded says.
+    unrecorded: Option<CallInfo>,
     relay: Option<Relay>,
     codecs: [Option<String>; 2],
     recording_started: bool,
@@ -128,11 +132,9 @@ impl Calls {
             return;
         };
         let record = decision::should_record(tenant, direction, caller, callee);
-        let info = if record {
-            self.recording_info(tenant_id, direction, caller, callee, sip_call_id)
-        } else {
-            None
-        };
+        // Every call gets a call record; only recorded ones get a recording.
+        let info = self.call_info(tenant_id, direction, caller, callee, sip_call_id);
+        let (info, unrecorded) = if record { (info, None) } else { (None, info) };
         let (sender, pending) = match info {
             Some(info) => {
                 let (sender, control) = mpsc::unbounded_channel();
@@ -155,6 +157,7 @@ impl Calls {
                 tenant: tenant_id.to_string(),
                 direction,
                 record: pending,
+                unrecorded,
                 relay: None,
                 codecs: [None, None],
                 recording_started: false,
@@ -162,7 +165,7 @@ impl Calls {
         );
     }
 
-    fn recording_info(
+    fn call_info(
         &self,
         tenant_id: &str,
         direction: Direction,
@@ -174,7 +177,7 @@ impl Calls {
         let index_key = match self.vault.keys().index_key(&tenant) {
             Ok(key) => key,
             Err(error) => {
-                tracing::error!(%tenant, %error, "no keys for this tenant: the call is not recorded");
+                tracing::error!(%tenant, %error, "no keys for this tenant: no recording, no call record");
                 return None;
             }
         };
@@ -425,8 +428,40 @@ impl Calls {
     /// when there is one, is closed once the last copies are in.
     pub fn ended(&mut self, dialog: DialogId, reason: EndReason) {
         self.directory.remove(dialog);
-        if let Some(call) = self.calls.remove(&dialog) {
-            tracing::debug!(call = dialog.0, tenant = %call.tenant, ?reason, "media released");
+        let Some(call) = self.calls.remove(&dialog) else {
+            return;
+        };
+        tracing::debug!(call = dialog.0, tenant = %call.tenant, ?reason, "media released");
+        // A recording closes with its own call record; any other call gets one here.
+        let info = match call.record {
+            Some(pending) if !call.recording_started => Some(pending.info),
+            _ => call.unrecorded,
+        };
+        if let Some(info) = info {
+            self.submit_call_record(info, reason);
         }
+    }
+
+    /// Spools the encrypted call record of a call without recording; the upload
+    /// queue stores it.
+    fn submit_call_record(&self, info: CallInfo, reason: EndReason) {
+        let sip_status = match reason {
+            EndReason::Hangup(_) | EndReason::Terminated => 200,
+            EndReason::Cancelled => 487,
+            EndReason::Rejected(code) => code,
+            EndReason::Timeout => 408,
+        };
+        let end = CallEnd {
+            end: Some(chrono::Utc::now()),
+            sip_status: Some(sip_status),
+            ..CallEnd::default()
+        };
+        let vault = self.vault.clone();
+        tokio::spawn(async move {
+            let record = CdrRecord::new(info, vault.spool.node(), &end, false);
+            if let Err(error) = vault.spool.submit_cdr(vault.keys().as_ref(), &record).await {
+                tracing::error!(%error, "call record not spooled");
+            }
+        });
     }
 }
