@@ -719,3 +719,55 @@ fn the_policy_learns_which_leg_sent_an_in_dialog_request_and_acks_are_not_asked(
         ]
     );
 }
+
+#[test]
+fn a_call_over_ipv6_is_routed_and_record_routed_with_bracketed_addresses() {
+    struct ToV6Carrier;
+    impl ProxyPolicy for ToV6Carrier {
+        fn route(&mut self, source: Peer, _request: &Message) -> RouteDecision {
+            RouteDecision::Forward(ForwardTarget {
+                tenant: "demo".into(),
+                request_uri: "sip:+33199000001@[::1]:5070".into(),
+                destination: addr("[::1]:5070"),
+                transport: source.transport,
+                direction: Direction::Outbound,
+            })
+        }
+    }
+    let mut proxy = Proxy::new(ProxyConfig {
+        listeners: vec![
+            (Transport::Udp, addr(PROXY)),
+            (Transport::Udp, addr("[::1]:5060")),
+        ],
+        rate_limit: RateLimit {
+            per_second: 10.0,
+            burst: 10.0,
+        },
+        timers: Timers::default(),
+    });
+    let text = invite("call-v6", "z9hG4bK-v6")
+        .replace(PBX, "[::1]:5080")
+        .replace(CARRIER, "[::1]:5070");
+    proxy.handle_datagram(
+        Instant::now(),
+        udp("[::1]:5080"),
+        text.as_bytes(),
+        &mut ToV6Carrier,
+    );
+    let sent: Vec<_> = std::iter::from_fn(|| proxy.poll_transmit()).collect();
+    let forwarded = sent
+        .iter()
+        .find(|t| t.peer.addr == addr("[::1]:5070"))
+        .map(|t| Message::parse_datagram(&t.bytes).unwrap())
+        .expect("the INVITE goes to the IPv6 carrier");
+    let via = forwarded.top_via().unwrap();
+    assert_eq!((via.host.as_str(), via.port), ("[::1]", Some(5060)));
+    assert_eq!(
+        forwarded.record_routes(),
+        vec!["<sip:[::1]:5060;lr>".to_string()]
+    );
+    assert!(
+        sent.iter().any(|t| t.peer.addr == addr("[::1]:5080")),
+        "100 Trying back over IPv6"
+    );
+}
