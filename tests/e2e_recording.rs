@@ -5,20 +5,18 @@
 
 mod support;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use support::config::{GatewayConfig, TenantSpec};
 use support::gateway::Gateway;
 use support::ports::free_port;
 use support::recorded::{
-    caller_scenario, capture_audio, fetch, from_first_sound, wait_listed, TENANT,
+    capture_audio, fetch, from_first_sound, wait_listed, RecordedCall, CARRIER_IP, PBX_IP, TENANT,
 };
-use support::sipp::{peerbench_scenario, SippCommand};
+use support::sipp::SippCommand;
 use support::sockets::Transport;
 
-const PBX_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
-const CARRIER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 /// How long the stored recording may take to appear after the call ends.
 const STORED_BOUND: Duration = Duration::from_secs(20);
 
@@ -33,32 +31,8 @@ fn a_recorded_call_holds_both_directions_sample_for_sample() {
     let run_dir = gateway.config.run_dir();
     std::fs::create_dir_all(&run_dir).unwrap();
 
-    let answerer = SippCommand::new(
-        "carrier",
-        &peerbench_scenario("uas.xml"),
-        &run_dir,
-        Transport::Udp,
-        CARRIER_IP,
-    )
-    .local_port(carrier.port())
-    .args(["-rtp_echo"])
-    .spawn();
-    let caller = SippCommand::new(
-        "pbx",
-        &caller_scenario(&run_dir),
-        &run_dir,
-        Transport::Udp,
-        PBX_IP,
-    )
-    .local_port(pbx.port())
-    .remote(gateway.sip_addr())
-    .service("+33198765432")
     // The capture lasts 7.05 s; the call outlives it.
-    .args(["-d", "8000"])
-    .timeout(Duration::from_secs(40))
-    .run();
-    caller.assert_calls_succeeded(1);
-    answerer.stop();
+    RecordedCall::start(&gateway, pbx, carrier, "8000").finish();
 
     let config = gateway.config.path().to_path_buf();
     let entry = wait_listed(&config, STORED_BOUND);

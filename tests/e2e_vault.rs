@@ -7,7 +7,7 @@
 
 mod support;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -16,17 +16,12 @@ use support::config::{GatewayConfig, TenantSpec};
 use support::gateway::Gateway;
 use support::ports::free_port;
 use support::recorded::{
-    caller_scenario, capture_audio, capture_packet_samples, fetch, from_first_sound, wait_listed,
-    SAMPLE_RATE, TENANT,
+    capture_audio, capture_packet_samples, fetch, from_first_sound, wait_listed, RecordedCall,
+    CARRIER_IP, DIALLED, PBX_IP, SAMPLE_RATE, TENANT,
 };
 use support::s3::{storage_spec, S3Server};
-use support::sipp::{peerbench_scenario, RunningSipp, SippCommand};
-use support::sockets::Transport;
 
-const PBX_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
-const CARRIER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 const TENANT_NUMBER: &str = "+33123456789";
-const DIALLED: &str = "+33198765432";
 /// The capture lasts 7.05 s; a call this long holds all of it.
 const WHOLE_CAPTURE_CALL_MS: &str = "8000";
 /// Longer than any wait of the crash test: the gateway dies before the caller
@@ -51,50 +46,6 @@ fn recorded_tenant() -> (TenantSpec, SocketAddr, SocketAddr) {
     let mut tenant = TenantSpec::new(TENANT, TENANT_NUMBER, pbx, carrier);
     tenant.recording_policy = "all".to_string();
     (tenant, pbx, carrier)
-}
-
-/// Both sipp ends of a call through `gateway`: an answerer that echoes and a
-/// caller that plays the capture and hangs up after `duration_ms`.
-struct Call {
-    answerer: RunningSipp,
-    caller: RunningSipp,
-}
-
-impl Call {
-    fn start(gateway: &Gateway, pbx: SocketAddr, carrier: SocketAddr, duration_ms: &str) -> Self {
-        support::sipp::require_sipp();
-        let run_dir = gateway.config.run_dir();
-        let answerer = SippCommand::new(
-            "carrier",
-            &peerbench_scenario("uas.xml"),
-            &run_dir,
-            Transport::Udp,
-            CARRIER_IP,
-        )
-        .local_port(carrier.port())
-        .args(["-rtp_echo"])
-        .spawn();
-        let caller = SippCommand::new(
-            "pbx",
-            &caller_scenario(&run_dir),
-            &run_dir,
-            Transport::Udp,
-            PBX_IP,
-        )
-        .local_port(pbx.port())
-        .remote(gateway.sip_addr())
-        .service(DIALLED)
-        .args(["-d", duration_ms])
-        .timeout(Duration::from_secs(60))
-        .spawn();
-        Self { answerer, caller }
-    }
-
-    /// Waits for the caller to hang up, and checks the call succeeded.
-    fn finish(self) {
-        self.caller.wait().assert_calls_succeeded(1);
-        self.answerer.stop();
-    }
 }
 
 /// Caller packets the relay has carried so far.
@@ -171,7 +122,7 @@ fn assert_caller_holds_capture(config: &Path, id: &str, out: &Path) {
 fn a_gateway_killed_mid_call_keeps_the_audio_up_to_one_second_before_the_kill() {
     let (tenant, pbx, carrier) = recorded_tenant();
     let mut gateway = Gateway::start(GatewayConfig::write(vec![tenant]));
-    let call = Call::start(&gateway, pbx, carrier, CRASHED_CALL_MS);
+    let call = RecordedCall::start(&gateway, pbx, carrier, CRASHED_CALL_MS);
 
     let (first_packet_seen, relayed_samples) = wait_caller_audio(&gateway, AUDIO_BEFORE_KILL);
     gateway.kill_hard();
@@ -232,7 +183,7 @@ fn a_call_recorded_into_s3_lands_under_the_tenant_day() {
     let (tenant, pbx, carrier) = recorded_tenant();
     let gateway = Gateway::start(GatewayConfig::write_s3(vec![tenant], storage_spec(&server)));
 
-    Call::start(&gateway, pbx, carrier, WHOLE_CAPTURE_CALL_MS).finish();
+    RecordedCall::start(&gateway, pbx, carrier, WHOLE_CAPTURE_CALL_MS).finish();
 
     let config = gateway.config.path().to_path_buf();
     let entry = wait_listed(&config, STORED_BOUND);
@@ -273,7 +224,7 @@ fn a_recording_outlives_an_s3_outage_during_its_call() {
     let (tenant, pbx, carrier) = recorded_tenant();
     let gateway = Gateway::start(GatewayConfig::write_s3(vec![tenant], storage_spec(&server)));
 
-    let call = Call::start(&gateway, pbx, carrier, WHOLE_CAPTURE_CALL_MS);
+    let call = RecordedCall::start(&gateway, pbx, carrier, WHOLE_CAPTURE_CALL_MS);
     wait_caller_audio(&gateway, AUDIO_BEFORE_OUTAGE);
     runtime.block_on(server.stop());
     call.finish();

@@ -6,8 +6,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use super::gateway::binary;
-use super::sipp::peerbench_scenario;
+use std::net::{Ipv4Addr, SocketAddr};
+
+use super::gateway::{binary, Gateway};
+use super::sipp::{peerbench_scenario, RunningSipp, SippCommand};
+use super::sockets::Transport;
+
+/// Where the tenant's PBX (the caller) and carrier (the answerer) send from.
+pub const PBX_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
+pub const CARRIER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+/// The number the PBX dials.
+pub const DIALLED: &str = "+33198765432";
 
 /// The tenant whose recordings are read back.
 pub const TENANT: &str = "acme";
@@ -151,4 +160,53 @@ pub fn from_first_sound(channel: &[i16]) -> &[i16] {
         .position(|sample| *sample != 0)
         .expect("audio in the channel");
     &channel[start..]
+}
+
+/// Both sipp ends of a call through `gateway`: an answerer that echoes and a
+/// caller that plays the capture and hangs up after `duration_ms`.
+pub struct RecordedCall {
+    answerer: RunningSipp,
+    caller: RunningSipp,
+}
+
+impl RecordedCall {
+    pub fn start(
+        gateway: &Gateway,
+        pbx: SocketAddr,
+        carrier: SocketAddr,
+        duration_ms: &str,
+    ) -> Self {
+        super::sipp::require_sipp();
+        let run_dir = gateway.config.run_dir();
+        let answerer = SippCommand::new(
+            "carrier",
+            &peerbench_scenario("uas.xml"),
+            &run_dir,
+            Transport::Udp,
+            CARRIER_IP,
+        )
+        .local_port(carrier.port())
+        .args(["-rtp_echo"])
+        .spawn();
+        let caller = SippCommand::new(
+            "pbx",
+            &caller_scenario(&run_dir),
+            &run_dir,
+            Transport::Udp,
+            PBX_IP,
+        )
+        .local_port(pbx.port())
+        .remote(gateway.sip_addr())
+        .service(DIALLED)
+        .args(["-d", duration_ms])
+        .timeout(Duration::from_secs(60))
+        .spawn();
+        Self { answerer, caller }
+    }
+
+    /// Waits for the caller to hang up, and checks the call succeeded.
+    pub fn finish(self) {
+        self.caller.wait().assert_calls_succeeded(1);
+        self.answerer.stop();
+    }
 }
