@@ -111,7 +111,7 @@ mod tests {
 
     fn env(name: &str) -> Option<String> {
         match name {
-            "HOME" => Some("/home/op".into()),
+            "HOME" => Some("/srv/op".into()),
             "EMPTY" => Some(String::new()),
             _ => None,
         }
@@ -119,10 +119,10 @@ mod tests {
 
     #[test]
     fn expands_variables_and_fallbacks() {
-        assert_eq!(expand_env("${HOME}/data", &env).unwrap(), "/home/op/data");
+        assert_eq!(expand_env("${HOME}/data", &env).unwrap(), "/srv/op/data");
         assert_eq!(
             expand_env("${XDG_DATA_HOME:-${HOME}/.local/share}/greffier", &env).unwrap(),
-            "/home/op/.local/share/greffier"
+            "/srv/op/.local/share/greffier"
         );
         assert_eq!(expand_env("${EMPTY:-x}", &env).unwrap(), "x");
         assert_eq!(expand_env("plain/$dollar", &env).unwrap(), "plain/$dollar");
@@ -150,7 +150,7 @@ mod tests {
         );
         assert_eq!(
             resolve_path("${HOME}/k", base, &env).unwrap(),
-            PathBuf::from("/home/op/k")
+            PathBuf::from("/srv/op/k")
         );
         assert!(resolve_path("", base, &env).is_err());
     }
