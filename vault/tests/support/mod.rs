@@ -79,17 +79,12 @@ pub async fn spool(dir: &Path) -> Arc<Spool> {
     Spool::open(dir, node()).await.unwrap()
 }
 
-/// Deterministic pseudo-random audio (xorshift).
+#[path = "../common/mod.rs"]
+mod common;
+
+/// Deterministic pseudo-random audio.
 pub fn audio(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
+    common::pattern(len, seed)
 }
 
 /// Feeds `audio` to the writer in 20 ms-sized frames of 8 kHz stereo
