@@ -42,11 +42,47 @@ pub fn remote_media(stream: &MediaStream) -> RemoteMedia {
 }
 
 /// The SDP to forward: the anchored stream points at the gateway's `port` on the
-/// receiving side. Other streams are left as they are (they are neither relayed
-/// nor recorded).
+/// receiving side. Every other stream is disabled (port 0): the gateway neither
+/// relays nor records it, and media must not flow around it.
 pub fn rewrite(sdp: &SessionDescription, anchored: usize, address: IpAddr, port: u16) -> Bytes {
-    let ports = (0..sdp.media().len())
-        .map(|index| (index == anchored).then_some(port))
+    let ports = sdp
+        .media()
+        .iter()
+        .enumerate()
+        .map(
+            |(index, section)| match (index == anchored, section.media.port) {
+                (true, _) => Some(port),
+                // Already rejected: leave it as it is.
+                (false, 0) => None,
+                (false, _) => Some(0),
+            },
+        )
         .collect();
     sdp.rewrite_for_anchor(&Anchor { address, ports })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_first_audio_stream_is_anchored_and_the_others_are_disabled() {
+        let offer = Bytes::from_static(
+            b"v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n\
+              m=video 5000 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n\
+              m=audio 4000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n",
+        );
+        let sdp = SessionDescription::parse(&offer).unwrap();
+        let plan = sdp.media_plan();
+        let anchored = anchored_stream(&plan).unwrap();
+        assert_eq!(anchored, 1);
+        let out = rewrite(&sdp, anchored, "127.0.0.1".parse().unwrap(), 30000);
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        assert!(text.contains("m=audio 30000 RTP/AVP 8"), "{text}");
+        assert!(text.contains("m=video 0 RTP/AVP 96"), "{text}");
+        assert!(
+            !text.contains("192.0.2.10"),
+            "no media path around the gateway: {text}"
+        );
+    }
 }
