@@ -44,6 +44,14 @@ pub use directory::{CallDirectory, CallSummary, ControlError, OrderSource, Recor
 /// RTP copies waiting for a recorder: about two seconds of a two-way call.
 const RECORDER_QUEUE: usize = 256;
 
+/// Index of a leg in per-leg arrays (A = caller, B = callee).
+fn leg_index(leg: Leg) -> usize {
+    match leg {
+        Leg::Caller => 0,
+        Leg::Callee => 1,
+    }
+}
+
 fn media_leg(leg: Leg) -> greffier_media::Leg {
     match leg {
         Leg::Caller => greffier_media::Leg::A,
@@ -263,9 +271,6 @@ impl Calls {
         let anchored = anchor::anchored_stream(&plan)?;
         let stream = plan.streams.get(anchored)?;
         let media_address = self.media_address;
-        if !self.calls.contains_key(&dialog) {
-            return None;
-        }
         if self.calls.get(&dialog)?.relay.is_none() {
             let relay = self.start_relay(dialog)?;
             self.calls.get_mut(&dialog)?.relay = Some(relay);
@@ -276,14 +281,9 @@ impl Calls {
         let _ = relay
             .control
             .send(RelayControl::SetRemote(leg, anchor::remote_media(stream)));
-        let to_port = relay.ports[match from {
-            Leg::Caller => 1,
-            Leg::Callee => 0,
-        }];
-        call.codecs[match from {
-            Leg::Caller => 0,
-            Leg::Callee => 1,
-        }] = Some(String::from_utf8_lossy(body).into_owned());
+        // The other leg sends to the gateway's port on its own side.
+        let to_port = relay.ports[leg_index(from.other())];
+        call.codecs[leg_index(from)] = Some(String::from_utf8_lossy(body).into_owned());
         if kind == SdpKind::Answer {
             self.start_recording(dialog);
         }
