@@ -1,23 +1,25 @@
-//! The proxy ending a call itself (media timeout, operator action): a BYE to each
-//! side, built from what the dialog remembers (RFC 3261 §15.1.1).
+//! How calls end: the one place a dialog is forgotten and `CallEnded` emitted, so
+//! each call ends exactly once whatever ends it (BYE, CANCEL, a final refusal,
+//! timeouts, no ACK, the gateway itself). When the proxy ends a call itself (media
+//! timeout, operator action, missing ACK), it sends a BYE to each side, built from
+//! what the dialog remembers (RFC 3261 §15.1.1), or cancels a call still ringing.
 
 use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::build;
 use super::dialog::{Dialog, DialogId, Leg};
-use super::locality::uri_destination;
-use super::request::client_key;
+use super::request::{client_key, new_tag};
 use super::transactions::{ClientMachine, ClientTx, Transactions, TxKey};
 use super::{EndReason, Proxy, ProxyEvent, ProxyPolicy};
-use crate::message::{
-    uri_of_name_addr, HeaderName, Headers, Message, Method, RequestLine, SipUri, StartLine,
-};
+use crate::message::{HeaderName, Headers, Message, Method, RequestLine, StartLine};
 use crate::transaction::NonInviteClientTransaction;
 use crate::Peer;
 
 impl Proxy {
-    /// Ends a call the proxy carries: BYE to both sides, and `CallEnded` with
+    /// Ends a call the proxy carries: BYE to both sides (or, before the answer, 487
+    /// to the caller and CANCEL to the callee), and `CallEnded` with
     /// `EndReason::Terminated`. Returns whether the dialog existed.
     pub fn hang_up(
         &mut self,
@@ -25,26 +27,87 @@ impl Proxy {
         dialog: DialogId,
         policy: &mut dyn ProxyPolicy,
     ) -> bool {
-        let Some(state) = self.dialogs.remove(dialog) else {
+        let ended = self.terminate(now, dialog);
+        self.report(policy);
+        ended
+    }
+
+    /// Forgets a dialog and reports its end, once: later calls for the same dialog
+    /// do nothing. Returns the dialog when this call ended it.
+    pub(super) fn end_call(&mut self, dialog: DialogId, reason: EndReason) -> Option<Dialog> {
+        let state = self.dialogs.remove(dialog)?;
+        self.transactions.schedule_ack_wait(dialog, None);
+        self.events
+            .push_back(ProxyEvent::CallEnded { dialog, reason });
+        Some(state)
+    }
+
+    /// The caller acknowledged the 2xx: the call goes on.
+    pub(super) fn acknowledged(&mut self, dialog: DialogId) {
+        if let Some(state) = self.dialogs.get_mut(dialog) {
+            if state.awaiting_ack {
+                state.awaiting_ack = false;
+                self.transactions.schedule_ack_wait(dialog, None);
+            }
+        }
+    }
+
+    /// 64·T1 after the 2xx and no ACK (RFC 3261 §13.3.1.4): the callee has given
+    /// up on it; the proxy ends the call on both sides so nothing stays allocated.
+    pub(super) fn on_ack_timeout(&mut self, now: Instant, dialog: DialogId) {
+        let unacknowledged = self
+            .dialogs
+            .get(dialog)
+            .is_some_and(|state| state.awaiting_ack);
+        if unacknowledged {
+            tracing::debug!(call = dialog.0, "no ACK for the 2xx: ending the call");
+            self.terminate(now, dialog);
+        }
+    }
+
+    fn terminate(&mut self, now: Instant, dialog: DialogId) -> bool {
+        let Some(state) = self.end_call(dialog, EndReason::Terminated) else {
             return false;
         };
         if state.confirmed {
             for leg in [Leg::Caller, Leg::Callee] {
-                if let Some((peer, bye)) = self.bye_to(&state, leg) {
-                    self.send_own_request(now, peer, bye);
+                if let Some(bye) = self.bye_to(&state, leg) {
+                    self.send_own_request(now, state.peer(leg), bye);
                 }
             }
+        } else {
+            self.abandon_invite(now, dialog);
         }
-        self.events.push_back(ProxyEvent::CallEnded {
-            dialog,
-            reason: EndReason::Terminated,
-        });
-        self.report(policy);
         true
     }
 
-    /// A BYE from the other side's identity to `leg`, and where it goes.
-    fn bye_to(&self, dialog: &Dialog, leg: Leg) -> Option<(Peer, Message)> {
+    /// A call still ringing when the gateway ends it: 487 to the caller, CANCEL to
+    /// the callee (RFC 3261 §16.10), so neither side is left waiting.
+    fn abandon_invite(&mut self, now: Instant, dialog: DialogId) {
+        let pending = self.transactions.servers.iter().find_map(|(key, server)| {
+            (server.dialog == Some(dialog) && server.opens_dialog && !server.final_sent).then(
+                || {
+                    (
+                        key.clone(),
+                        build::response(&server.request, 487, Some(&new_tag())),
+                        server.client.clone(),
+                    )
+                },
+            )
+        });
+        let Some((server_key, terminated, client)) = pending else {
+            return;
+        };
+        self.send_on_server(now, &server_key, &terminated);
+        if let Some(client) = client {
+            self.cancel_downstream(now, &client);
+        }
+    }
+
+    /// A BYE from the other side's identity to `leg`. It goes to the leg's learned
+    /// address ([`Dialog::peer`]), never to one its Contact or Route names: those
+    /// only fill the Request-URI and Route headers, for the leg to read.
+    fn bye_to(&self, dialog: &Dialog, leg: Leg) -> Option<Message> {
         let ends = &dialog.ends;
         let (target, route, from, to, cseq) = match leg {
             Leg::Caller => (
@@ -62,21 +125,7 @@ impl Proxy {
                 ends.caller_cseq.saturating_add(1),
             ),
         };
-        let leg_peer = dialog.peer(leg);
-        let next_uri = match route.first() {
-            Some(entry) => uri_of_name_addr(entry).and_then(SipUri::parse),
-            None => SipUri::parse(target),
-        };
-        let peer = match next_uri.as_ref().and_then(uri_destination) {
-            Some((addr, transport)) => Peer {
-                transport: transport.unwrap_or(leg_peer.transport),
-                addr,
-                connection: (addr == leg_peer.addr)
-                    .then_some(leg_peer.connection)
-                    .flatten(),
-            },
-            None => leg_peer,
-        };
+        let peer = dialog.peer(leg);
         let branch = self.branches.make(&super::branch::BranchInputs {
             upstream_branch: "",
             request_uri: target,
@@ -110,7 +159,7 @@ impl Proxy {
             headers,
             body: Bytes::new(),
         };
-        Some((peer, bye))
+        Some(bye)
     }
 
     /// Sends a request on the proxy's own behalf: its responses stop here.

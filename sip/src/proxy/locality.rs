@@ -68,18 +68,6 @@ pub(crate) fn parse_host_ip(host: &str) -> Option<IpAddr> {
     bare.parse().ok()
 }
 
-/// Where a SIP URI points: its IP and port (no DNS: a gateway between known PBXs and
-/// carriers is configured with addresses), and the transport it asks for.
-pub(crate) fn uri_destination(uri: &SipUri) -> Option<(SocketAddr, Option<Transport>)> {
-    let ip = parse_host_ip(uri.host())?;
-    let port = uri.port().unwrap_or(DEFAULT_SIP_PORT);
-    let transport = uri
-        .param("transport")
-        .flatten()
-        .and_then(Transport::from_token);
-    Some((SocketAddr::new(ip, port), transport))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,15 +97,6 @@ mod tests {
         assert_eq!(
             local.record_route(Transport::Tcp, "127.0.0.1:9".parse().unwrap()),
             "<sip:127.0.0.1:5060;transport=tcp;lr>"
-        );
-    }
-
-    #[test]
-    fn destination_of_uri() {
-        let uri = SipUri::parse("sip:+33@127.0.0.1:5070;transport=TCP").unwrap();
-        assert_eq!(
-            uri_destination(&uri),
-            Some(("127.0.0.1:5070".parse().unwrap(), Some(Transport::Tcp)))
         );
     }
 }

@@ -7,12 +7,11 @@ use bytes::Bytes;
 
 use super::branch::{is_rfc3261, BranchInputs};
 use super::build;
-use super::dialog::{Dialog, DialogEnds, DialogId, Leg};
+use super::dialog::{same_endpoint, Dialog, DialogEnds, DialogId, Leg};
 use super::hooks::{InDialogAction, ProxyPolicy, Refusal, RouteDecision, SdpKind};
-use super::locality::uri_destination;
 use super::metrics_names::{self, method_label};
 use super::transactions::{ClientMachine, ClientTx, ServerMachine, ServerTx, Transactions, TxKey};
-use super::{Proxy, ProxyEvent};
+use super::{EndReason, Proxy, ProxyEvent};
 use crate::message::{uri_of_name_addr, HeaderName, Message, Method, SipUri};
 use crate::transaction::{
     AckDisposition, InviteClientTransaction, InviteServerTransaction, NonInviteClientTransaction,
@@ -32,7 +31,23 @@ pub(super) struct Hop {
     pub request_uri: Option<String>,
     pub dialog: Option<DialogId>,
     pub from_leg: Option<Leg>,
+    /// The request opens `dialog` (the initial INVITE): it is record-routed.
     pub record_route: bool,
+}
+
+/// What an in-dialog request is, for the proxy.
+enum InDialogHop {
+    /// From one of the dialog's legs, as its tags say: it goes to the other leg.
+    Relay {
+        dialog: DialogId,
+        from_leg: Leg,
+        next: Peer,
+    },
+    /// No dialog the proxy carries has these tags (or the request was not routed
+    /// through the proxy).
+    NoDialog,
+    /// A dialog's tags, from a source that is not the leg they name.
+    ForeignSource,
 }
 
 /// The server transaction key of a request (§17.2.3); ACK matches its INVITE.
@@ -178,33 +193,40 @@ impl Proxy {
             let (Some(call_id), Some(caller_tag)) = (request.call_id(), request.from_tag()) else {
                 return;
             };
+            if self.dialogs.opened_by(call_id, caller_tag).is_some() {
+                // Another INVITE of a dialog in progress, not a retransmission (its
+                // transaction would have matched): a merged request (RFC 3261
+                // §8.2.2.2). It must not replace the dialog, which would then never end.
+                self.reject(now, peer, &request, key, 482, "merged_request", &[]);
+                return;
+            }
             let id = self.dialogs.next_id();
-            self.dialogs.insert(
-                call_id,
-                Dialog {
-                    id,
-                    caller_tag: caller_tag.to_string(),
-                    callee_tag: None,
-                    caller: peer,
-                    callee: callee_peer,
-                    confirmed: false,
-                    ends: DialogEnds {
-                        call_id: call_id.to_string(),
-                        caller_uri: request
-                            .headers
-                            .get(&HeaderName::From)
-                            .unwrap_or_default()
-                            .to_string(),
-                        caller_target: request
-                            .contacts()
-                            .first()
-                            .and_then(|contact| uri_of_name_addr(contact))
-                            .map(str::to_string),
-                        caller_cseq: request.cseq().map_or(0, |cseq| cseq.seq),
-                        ..DialogEnds::default()
-                    },
+            self.dialogs.insert(Dialog {
+                id,
+                caller_tag: caller_tag.to_string(),
+                callee_tag: None,
+                early_tags: Vec::new(),
+                caller: peer,
+                callee: callee_peer,
+                callee_sources: Vec::new(),
+                confirmed: false,
+                awaiting_ack: false,
+                ends: DialogEnds {
+                    call_id: call_id.to_string(),
+                    caller_uri: request
+                        .headers
+                        .get(&HeaderName::From)
+                        .unwrap_or_default()
+                        .to_string(),
+                    caller_target: request
+                        .contacts()
+                        .first()
+                        .and_then(|contact| uri_of_name_addr(contact))
+                        .map(str::to_string),
+                    caller_cseq: request.cseq().map_or(0, |cseq| cseq.seq),
+                    ..DialogEnds::default()
                 },
-            );
+            });
             metrics::counter!(metrics_names::CALLS).increment(1);
             // Delivered at once: the policy must know the call before its first SDP.
             policy.on_event(ProxyEvent::CallStarted {
@@ -239,9 +261,20 @@ impl Proxy {
         routed_here: bool,
         policy: &mut dyn ProxyPolicy,
     ) {
-        let Some((dialog_id, from_leg, next)) = self.in_dialog_hop(&request, routed_here) else {
-            self.reject(now, peer, &request, key, 481, "no_dialog", &[]);
-            return;
+        let (dialog_id, from_leg, next) = match self.in_dialog_hop(&peer, &request, routed_here) {
+            InDialogHop::Relay {
+                dialog,
+                from_leg,
+                next,
+            } => (dialog, from_leg, next),
+            InDialogHop::NoDialog => {
+                self.reject(now, peer, &request, key, 481, "no_dialog", &[]);
+                return;
+            }
+            InDialogHop::ForeignSource => {
+                self.reject(now, peer, &request, key, 403, "foreign_source", &[]);
+                return;
+            }
         };
         if let (Some(dialog), Some(cseq)) = (self.dialogs.get_mut(dialog_id), request.cseq()) {
             dialog.saw_cseq(from_leg, cseq.seq);
@@ -264,39 +297,41 @@ impl Proxy {
     }
 
     /// The dialog an in-dialog request belongs to, the leg that sent it, and where it
-    /// goes next (§16.6 step 6–7: the top remaining Route, else the Request-URI).
-    fn in_dialog_hop(&self, request: &Message, routed_here: bool) -> Option<(DialogId, Leg, Peer)> {
+    /// goes next: the other leg's address as the proxy learned it, whatever Route or
+    /// Request-URI the request carries (those go on unchanged, to be read by the
+    /// leg, never by the proxy). The sending leg is the source; the tags must name
+    /// that same leg, and an early dialog's callee tag must be one the proxy relayed.
+    fn in_dialog_hop(
+        &mut self,
+        source: &Peer,
+        request: &Message,
+        routed_here: bool,
+    ) -> InDialogHop {
+        let (Some(call_id), Some(to_tag)) = (request.call_id(), request.to_tag()) else {
+            return InDialogHop::NoDialog;
+        };
         if !routed_here {
-            return None;
+            return InDialogHop::NoDialog;
         }
-        let dialog = self.dialogs.find(
-            request.call_id()?,
-            request.from_tag().unwrap_or_default(),
-            request.to_tag(),
-        )?;
-        let from_leg = dialog.sender_of(request.from_tag().unwrap_or_default());
-        let leg_peer = dialog.peer(from_leg.other());
-        let next_uri = match request.routes().first() {
-            Some(route) => uri_of_name_addr(route).and_then(SipUri::parse),
-            None => request.request_uri(),
+        let from_tag = request.from_tag().unwrap_or_default();
+        let Some(tagged) = self.dialogs.find_tagged(call_id, from_tag, to_tag, source) else {
+            return InDialogHop::NoDialog;
         };
-        let peer = match next_uri.as_ref().and_then(uri_destination) {
-            Some((addr, transport)) => {
-                let transport = transport.unwrap_or(leg_peer.transport);
-                let same_as_leg = addr == leg_peer.addr && transport == leg_peer.transport;
-                Peer {
-                    transport,
-                    addr,
-                    connection: if same_as_leg {
-                        leg_peer.connection
-                    } else {
-                        None
-                    },
-                }
+        if !tagged.from_that_leg {
+            return InDialogHop::ForeignSource;
+        }
+        let (dialog, from_leg) = (tagged.dialog.id, tagged.leg);
+        let next = tagged.dialog.peer(from_leg.other());
+        if from_leg == Leg::Caller {
+            if let Some(state) = self.dialogs.get_mut(dialog) {
+                state.follow_caller_connection(*source);
             }
-            None => leg_peer,
-        };
-        Some((dialog.id, from_leg, peer))
+        }
+        InDialogHop::Relay {
+            dialog,
+            from_leg,
+            next,
+        }
     }
 
     /// Forwards a request statefully along `hop` (§16.6).
@@ -316,6 +351,9 @@ impl Proxy {
         let offer_in_request = is_sdp(&request);
         let Some((branch, outgoing)) = self.prepare_forward(request, &peer, &hop, policy) else {
             self.reject(now, peer, &skeleton, key, 400, "bad_request", &[]);
+            if let (true, Some(dialog)) = (hop.record_route, hop.dialog) {
+                self.end_call(dialog, EndReason::Rejected(400));
+            }
             return;
         };
         let is_invite = method == Method::Invite;
@@ -340,6 +378,7 @@ impl Proxy {
                 client: Some(ckey.clone()),
                 dialog: hop.dialog,
                 from_leg: hop.from_leg,
+                opens_dialog: hop.record_route,
                 final_sent: false,
                 offer_in_request,
             },
@@ -471,10 +510,25 @@ impl Proxy {
             }
         }
         let (ack, routed_here) = self.pop_own_routes(ack);
-        let Some((dialog, from_leg, next)) = self.in_dialog_hop(&ack, routed_here) else {
-            metrics::counter!(metrics_names::REJECTS, "reason" => "stray_ack").increment(1);
-            return;
+        let (dialog, from_leg, next) = match self.in_dialog_hop(&sender, &ack, routed_here) {
+            InDialogHop::Relay {
+                dialog,
+                from_leg,
+                next,
+            } => (dialog, from_leg, next),
+            InDialogHop::NoDialog => {
+                metrics::counter!(metrics_names::REJECTS, "reason" => "stray_ack").increment(1);
+                return;
+            }
+            InDialogHop::ForeignSource => {
+                metrics::counter!(metrics_names::REJECTS, "reason" => "foreign_source")
+                    .increment(1);
+                return;
+            }
         };
+        if from_leg == Leg::Caller {
+            self.acknowledged(dialog);
+        }
         let hop = Hop {
             peer: next,
             request_uri: None,
@@ -500,11 +554,17 @@ impl Proxy {
             .servers
             .get(&invite_key)
             .filter(|server| matches!(server.machine, ServerMachine::Invite(_)))
-            .map(|server| (server.final_sent, server.client.clone()));
-        let Some((final_sent, client)) = pending else {
+            .map(|server| (server.final_sent, server.client.clone(), server.peer));
+        let Some((final_sent, client, invite_source)) = pending else {
             self.reject(now, peer, &cancel, key, 481, "no_transaction", &[]);
             return;
         };
+        // Only the sender of the INVITE may cancel it (§9.1: the CANCEL goes where
+        // the INVITE went, from the same client).
+        if !same_endpoint(&invite_source, &peer) {
+            self.reject(now, peer, &cancel, key, 403, "foreign_source", &[]);
+            return;
+        }
         self.respond(now, peer, &cancel, key, 200, &[]);
         if let (false, Some(client)) = (final_sent, client) {
             self.cancel_downstream(now, &client);
@@ -596,6 +656,7 @@ impl Proxy {
                 client: None,
                 dialog: None,
                 from_leg: None,
+                opens_dialog: false,
                 final_sent: false,
                 offer_in_request: false,
             },

@@ -20,7 +20,7 @@ impl Proxy {
     pub(super) fn on_response(
         &mut self,
         now: Instant,
-        _peer: Peer,
+        peer: Peer,
         response: Message,
         policy: &mut dyn ProxyPolicy,
     ) {
@@ -56,13 +56,20 @@ impl Proxy {
         let Some(drained) = self.transactions.drain(&key) else {
             return;
         };
-        self.handle_transaction_events(now, &key, drained, Some((&response, policy)));
+        let received = Received {
+            source: peer,
+            response: &response,
+            policy,
+        };
+        self.handle_transaction_events(now, &key, drained, Some(received));
     }
 
     /// A due timer of one transaction.
     pub(super) fn drive_transaction(&mut self, now: Instant, key: TxKey) {
-        if let TxKey::TimerC(invite_client) = &key {
-            return self.on_timer_c(now, invite_client);
+        match &key {
+            TxKey::TimerC(invite_client) => return self.on_timer_c(now, invite_client),
+            TxKey::AckWait(dialog) => return self.on_ack_timeout(now, *dialog),
+            TxKey::Server(_) | TxKey::Client(_) => {}
         }
         let Some(drained) = self.transactions.fire(now, &key) else {
             return;
@@ -76,7 +83,7 @@ impl Proxy {
         now: Instant,
         key: &TxKey,
         drained: Drained,
-        mut response: Option<(&Message, &mut dyn ProxyPolicy)>,
+        mut response: Option<Received<'_>>,
     ) {
         for bytes in drained.transmits {
             self.transmit(drained.peer, bytes);
@@ -87,13 +94,13 @@ impl Proxy {
         for event in drained.events {
             match event {
                 TransactionEvent::Response { .. } => {
-                    if let Some((message, policy)) = response.as_mut() {
-                        self.pass_upstream(now, &summary, message, &mut **policy);
+                    if let Some(received) = response.as_mut() {
+                        self.pass_upstream(now, &summary, received);
                     }
                 }
                 TransactionEvent::AckNeeded => {
-                    if let Some((message, _)) = response.as_ref() {
-                        self.acknowledge(now, client_key, message);
+                    if let Some(received) = response.as_ref() {
+                        self.acknowledge(now, client_key, received.response);
                     }
                 }
                 TransactionEvent::Timeout => self.on_client_timeout(now, client_key, &summary),
@@ -104,13 +111,8 @@ impl Proxy {
 
     /// Sends a downstream response on to the sender of the request (§16.7), anchoring
     /// its SDP and following the dialog it changes.
-    fn pass_upstream(
-        &mut self,
-        now: Instant,
-        client: &ClientSummary,
-        response: &Message,
-        policy: &mut dyn ProxyPolicy,
-    ) {
+    fn pass_upstream(&mut self, now: Instant, client: &ClientSummary, received: &mut Received<'_>) {
+        let (response, policy) = (received.response, &mut *received.policy);
         let Some(code) = response.status_code() else {
             return;
         };
@@ -122,8 +124,12 @@ impl Proxy {
         let Some(server) = self.transactions.servers.get(&server_key) else {
             return;
         };
-        let (dialog, from_leg, offer_in_request) =
-            (server.dialog, server.from_leg, server.offer_in_request);
+        let (dialog, from_leg, offer_in_request, opens_dialog) = (
+            server.dialog,
+            server.from_leg,
+            server.offer_in_request,
+            server.opens_dialog,
+        );
         let mut upstream = response.clone();
         upstream.headers.remove_first(&HeaderName::Via);
         if let (Some(dialog), Some(leg)) = (dialog, from_leg) {
@@ -139,7 +145,18 @@ impl Proxy {
                     upstream.body = body;
                 }
             }
-            self.follow_dialog(dialog, leg, &method, code, response, cancelled);
+            if opens_dialog && (101..300).contains(&code) {
+                if let Some(state) = self.dialogs.get_mut(dialog) {
+                    state.learn_callee(received.source, response.to_tag());
+                }
+            }
+            let change = DialogChange {
+                method: &method,
+                opens_dialog,
+                code,
+                cancelled,
+            };
+            self.follow_dialog(now, dialog, leg, &change, response);
         }
         self.send_on_server(now, &server_key, &upstream);
     }
@@ -147,43 +164,43 @@ impl Proxy {
     /// Dialog state from a final response: answered, refused, or hung up.
     fn follow_dialog(
         &mut self,
+        now: Instant,
         dialog: super::DialogId,
         from_leg: Leg,
-        method: &Method,
-        code: u16,
+        change: &DialogChange<'_>,
         response: &Message,
-        cancelled: bool,
     ) {
-        if code < 200 {
+        if change.code < 200 {
             return;
         }
+        let ack_wait = self.transactions.timers().transaction_timeout();
         let Some(state) = self.dialogs.get_mut(dialog) else {
             return;
         };
-        match method {
-            Method::Invite if !state.confirmed => {
-                if code < 300 {
+        match change.method {
+            Method::Invite if change.opens_dialog && !state.confirmed => {
+                if change.code < 300 {
                     state.confirmed = true;
+                    state.awaiting_ack = true;
                     state.callee_tag = response.to_tag().map(str::to_string);
+                    state.early_tags = Vec::new();
                     learn_dialog_ends(&mut state.ends, response, &self.locality);
+                    // RFC 3261 §13.3.1.4: a 2xx unacknowledged after 64·T1 ends the
+                    // dialog; the proxy then ends the call on both sides.
+                    self.transactions
+                        .schedule_ack_wait(dialog, Some(now + ack_wait));
                     self.events.push_back(ProxyEvent::CallAnswered { dialog });
                 } else {
-                    self.dialogs.remove(dialog);
-                    let reason = if cancelled && code == 487 {
+                    let reason = if change.cancelled && change.code == 487 {
                         EndReason::Cancelled
                     } else {
-                        EndReason::Rejected(code)
+                        EndReason::Rejected(change.code)
                     };
-                    self.events
-                        .push_back(ProxyEvent::CallEnded { dialog, reason });
+                    self.end_call(dialog, reason);
                 }
             }
             Method::Bye => {
-                self.dialogs.remove(dialog);
-                self.events.push_back(ProxyEvent::CallEnded {
-                    dialog,
-                    reason: EndReason::Hangup(from_leg),
-                });
+                self.end_call(dialog, EndReason::Hangup(from_leg));
             }
             _ => {}
         }
@@ -232,12 +249,13 @@ impl Proxy {
                         build::response(&server.request, code, Some(&super::request::new_tag())),
                         server.dialog,
                         server.from_leg,
+                        server.opens_dialog,
                     )
                 });
-            if let Some((reply, server_dialog, from_leg)) = pending {
+            if let Some((reply, server_dialog, from_leg, opens_dialog)) = pending {
                 self.send_on_server(now, &server_key, &reply);
                 if let Some(dialog) = server_dialog.or(dialog) {
-                    self.end_on_timeout(dialog, &method, from_leg);
+                    self.end_on_timeout(dialog, &method, from_leg, opens_dialog);
                 }
             }
         }
@@ -259,22 +277,46 @@ impl Proxy {
         }
     }
 
-    fn end_on_timeout(&mut self, dialog: super::DialogId, method: &Method, from_leg: Option<Leg>) {
-        let ends = match method {
-            Method::Bye => Some(EndReason::Hangup(from_leg.unwrap_or(Leg::Caller))),
-            Method::Invite | Method::Cancel => self
-                .dialogs
-                .get_mut(dialog)
-                .filter(|state| !state.confirmed)
-                .map(|_| EndReason::Timeout),
-            _ => None,
+    /// A request of the dialog got no final response in time: the call ends when
+    /// that was its BYE, or its opening INVITE (Timer B, or a CANCEL unanswered).
+    fn end_on_timeout(
+        &mut self,
+        dialog: super::DialogId,
+        method: &Method,
+        from_leg: Option<Leg>,
+        opens_dialog: bool,
+    ) {
+        let reason = match method {
+            Method::Bye => EndReason::Hangup(from_leg.unwrap_or(Leg::Caller)),
+            Method::Invite | Method::Cancel if opens_dialog => EndReason::Timeout,
+            _ => return,
         };
-        if let Some(reason) = ends {
-            self.dialogs.remove(dialog);
-            self.events
-                .push_back(ProxyEvent::CallEnded { dialog, reason });
+        let answered = self
+            .dialogs
+            .get(dialog)
+            .is_some_and(|state| state.confirmed);
+        if reason == EndReason::Timeout && answered {
+            return;
         }
+        self.end_call(dialog, reason);
     }
+}
+
+/// A response from a next hop, with where it came from.
+pub(super) struct Received<'a> {
+    pub source: Peer,
+    pub response: &'a Message,
+    pub policy: &'a mut dyn ProxyPolicy,
+}
+
+/// What a final response to a dialog's request may change.
+struct DialogChange<'a> {
+    method: &'a Method,
+    /// The request was the INVITE that opened the dialog.
+    opens_dialog: bool,
+    code: u16,
+    /// The proxy had cancelled that INVITE.
+    cancelled: bool,
 }
 
 /// What a 2xx to the initial INVITE tells about the dialog: the callee's URI and

@@ -20,6 +20,8 @@ pub(crate) enum TxKey {
     Client(String),
     /// Timer C of a forwarded INVITE (the proxy's own timer, not the transaction's).
     TimerC(String),
+    /// 64·T1 after a dialog's 2xx was relayed: its ACK must have come by then.
+    AckWait(DialogId),
 }
 
 pub(crate) enum ServerMachine {
@@ -37,6 +39,8 @@ pub(crate) struct ServerTx {
     pub dialog: Option<DialogId>,
     /// Which leg of `dialog` sent the request.
     pub from_leg: Option<Leg>,
+    /// The request is the INVITE that opened `dialog`.
+    pub opens_dialog: bool,
     pub final_sent: bool,
     /// The request carried an SDP offer (so an SDP in the response is an answer).
     pub offer_in_request: bool,
@@ -140,6 +144,11 @@ impl Transactions {
             .schedule(TxKey::TimerC(invite_client), Some(at));
     }
 
+    /// Sets or clears when a dialog's ACK is due.
+    pub(crate) fn schedule_ack_wait(&mut self, dialog: DialogId, at: Option<Instant>) {
+        self.deadlines.schedule(TxKey::AckWait(dialog), at);
+    }
+
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<TxKey> {
         self.deadlines.pop_due(now)
     }
@@ -159,7 +168,7 @@ impl Transactions {
                 .machine
                 .as_transaction()
                 .handle_timeout(now),
-            TxKey::TimerC(_) => return None,
+            TxKey::TimerC(_) | TxKey::AckWait(_) => return None,
         }
         self.drain(key)
     }
@@ -182,7 +191,7 @@ impl Transactions {
                 };
                 (tx.peer, tx.machine.as_transaction(), Some(summary))
             }
-            TxKey::TimerC(_) => return None,
+            TxKey::TimerC(_) | TxKey::AckWait(_) => return None,
         };
         let mut drained = Drained {
             peer,
@@ -207,7 +216,7 @@ impl Transactions {
                 TxKey::Client(k) => {
                     self.clients.remove(k);
                 }
-                TxKey::TimerC(_) => {}
+                TxKey::TimerC(_) | TxKey::AckWait(_) => {}
             }
         } else {
             self.deadlines.schedule(key.clone(), deadline);
