@@ -73,6 +73,13 @@ pub(super) fn server_key(request: &Message, method: &Method) -> Option<String> {
     }
 }
 
+/// The key a refusal to a foreign source is kept under: its own, so a request the
+/// real leg sends later with the same branch and sent-by (a copied CANCEL's) is not
+/// taken for a retransmission of the refused one.
+fn foreign_key(key: &str, source: &Peer) -> String {
+    format!("{key}|from {}/{}", source.transport, source.addr)
+}
+
 pub(super) fn client_key(branch: &str, method: &Method) -> String {
     format!("{branch}|{}", method.as_str())
 }
@@ -272,6 +279,7 @@ impl Proxy {
                 return;
             }
             InDialogHop::ForeignSource => {
+                let key = foreign_key(&key, &peer);
                 self.reject(now, peer, &request, key, 403, "foreign_source", &[]);
                 return;
             }
@@ -562,6 +570,7 @@ impl Proxy {
         // Only the sender of the INVITE may cancel it (§9.1: the CANCEL goes where
         // the INVITE went, from the same client).
         if !same_endpoint(&invite_source, &peer) {
+            let key = foreign_key(&key, &peer);
             self.reject(now, peer, &cancel, key, 403, "foreign_source", &[]);
             return;
         }
@@ -584,7 +593,11 @@ impl Proxy {
             tx.handle_cancel_sent(now);
         }
         let next = invite.peer;
-        if let Some(cancel) = build::cancel_for(&invite.forwarded) {
+        let cancel = build::cancel_for(&invite.forwarded);
+        // The INVITE now ends at 64·T1 without a final response (§9.1): index that
+        // deadline, or a callee that never answers keeps the call forever.
+        self.flush(now, &TxKey::Client(invite_client.to_string()));
+        if let Some(cancel) = cancel {
             self.send_own_request(now, next, cancel);
         }
     }

@@ -237,7 +237,13 @@ impl Proxy {
             }
             (_, server) => server.clone(),
         };
-        let code = if method == Method::Cancel { 487 } else { 408 };
+        // An INVITE the proxy cancelled was terminated, whichever of it and its
+        // CANCEL runs out of time first.
+        let code = if method == Method::Cancel || client.cancel_sent {
+            487
+        } else {
+            408
+        };
         if let Some(server_key) = server_key {
             let pending = self
                 .transactions

@@ -170,11 +170,23 @@ fn only<'a>(outputs: &'a [(Peer, Message)], to: &str) -> Vec<&'a Message> {
 }
 
 fn in_dialog(method: &str, cseq: u32, call_id: &str, to_tag: &str, branch: &str) -> String {
+    tagged_in_dialog(method, cseq, call_id, "caller", to_tag, branch)
+}
+
+/// An in-dialog request from the PBX with its own choice of From tag.
+fn tagged_in_dialog(
+    method: &str,
+    cseq: u32,
+    call_id: &str,
+    from_tag: &str,
+    to_tag: &str,
+    branch: &str,
+) -> String {
     format!(
         "{method} sip:carrier@{CARRIER} SIP/2.0\r\n\
          Via: SIP/2.0/UDP {PBX};branch={branch}\r\n\
          Route: <sip:{PROXY};lr>\r\n\
-         From: <sip:+33199000002@{PBX}>;tag=caller\r\n\
+         From: <sip:+33199000002@{PBX}>;tag={from_tag}\r\n\
          To: <sip:+33199000001@{CARRIER}>;tag={to_tag}\r\n\
          Call-ID: {call_id}\r\n\
          CSeq: {cseq} {method}\r\n\
@@ -771,3 +783,427 @@ fn a_call_over_ipv6_is_routed_and_record_routed_with_bracketed_addresses() {
         "100 Trying back over IPv6"
     );
 }
+
+// --- Hostile peers: only a dialog's own legs use it, and every call ends once. ---
+
+const STRANGER: &str = "127.0.0.9:5099";
+const VICTIM: &str = "127.0.0.1:25000";
+
+/// An in-dialog request as the carrier sends it (From = `from_tag`, the callee's).
+fn from_carrier(
+    method: &str,
+    cseq: u32,
+    call_id: &str,
+    from_tag: &str,
+    to_tag: &str,
+    branch: &str,
+) -> String {
+    format!(
+        "{method} sip:pbx@{PBX} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {CARRIER};branch={branch}\r\n\
+         Route: <sip:{PROXY};lr>\r\n\
+         From: <sip:+33199000001@{CARRIER}>;tag={from_tag}\r\n\
+         To: <sip:+33199000002@{PBX}>;tag={to_tag}\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: {cseq} {method}\r\n\
+         Max-Forwards: 70\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+}
+
+/// The same request sent by someone else: only its Via says who.
+fn sent_by(request: &str, sender: &str) -> String {
+    request
+        .replacen(
+            &format!("SIP/2.0/UDP {PBX}"),
+            &format!("SIP/2.0/UDP {sender}"),
+            1,
+        )
+        .replacen(
+            &format!("SIP/2.0/UDP {CARRIER}"),
+            &format!("SIP/2.0/UDP {sender}"),
+            1,
+        )
+}
+
+fn with_sdp(request: &str, media_ip: &str) -> String {
+    let sdp = format!(
+        "v=0\r\no=- 3 3 IN IP4 {media_ip}\r\ns=-\r\nc=IN IP4 {media_ip}\r\nt=0 0\r\nm=audio 7000 RTP/AVP 8\r\n"
+    );
+    request.replace(
+        "Content-Length: 0\r\n\r\n",
+        &format!(
+            "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        ),
+    )
+}
+
+fn statuses(outputs: &[(Peer, Message)], to: &str) -> Vec<u16> {
+    only(outputs, to)
+        .iter()
+        .filter_map(|m| m.status_code())
+        .collect()
+}
+
+fn started(events: &[ProxyEvent]) -> Vec<DialogId> {
+    events
+        .iter()
+        .filter_map(|event| match event {
+            ProxyEvent::CallStarted { dialog, .. } => Some(*dialog),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ended(events: &[ProxyEvent]) -> Vec<(DialogId, EndReason)> {
+    events
+        .iter()
+        .filter_map(|event| match event {
+            ProxyEvent::CallEnded { dialog, reason } => Some((*dialog, *reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn cancel_of(call_id: &str, branch: &str) -> String {
+    format!(
+        "CANCEL sip:+33199000001@{CARRIER} SIP/2.0\r\nVia: SIP/2.0/UDP {PBX};branch={branch}\r\n\
+         From: <sip:+33199000002@{PBX}>;tag=caller\r\nTo: <sip:+33199000001@{CARRIER}>\r\n\
+         Call-ID: {call_id}\r\nCSeq: 1 CANCEL\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+#[test]
+fn a_stranger_or_the_other_leg_using_a_legs_tags_gets_403_and_the_policy_never_sees_it() {
+    let mut h = Harness::new();
+    answered_call(&mut h, "call-s");
+    let mut policy = InDialogPolicy::new(InDialogAction::Forward);
+    let message = in_dialog("MESSAGE", 2, "call-s", "callee", "z9hG4bK-s1").replacen(
+        &format!("MESSAGE sip:carrier@{CARRIER}"),
+        &format!("MESSAGE sip:victim@{VICTIM}"),
+        1,
+    );
+    let out = policy.receive(&mut h, udp(STRANGER), &sent_by(&message, STRANGER));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(statuses(&out, STRANGER), [403]);
+    // The carrier's own address speaking as the PBX is no better.
+    let forged = in_dialog("INFO", 3, "call-s", "callee", "z9hG4bK-s2");
+    let out = policy.receive(&mut h, udp(CARRIER), &sent_by(&forged, CARRIER));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(statuses(&out, CARRIER), [403]);
+    // Same tags from the PBX's own port on another host: not the PBX either.
+    let out = policy.receive(&mut h, udp("127.0.0.9:5080"), &forged);
+    assert_eq!(statuses(&out, "127.0.0.9:5080"), [403]);
+    assert!(policy.seen.is_empty(), "{:?}", policy.seen);
+    assert_eq!(h.proxy.dialog_count(), 1, "the call goes on");
+}
+
+#[test]
+fn an_in_dialog_request_goes_to_the_other_leg_whatever_route_and_request_uri_name() {
+    let mut h = Harness::new();
+    answered_call(&mut h, "call-r");
+    let message = in_dialog("MESSAGE", 2, "call-r", "callee", "z9hG4bK-r1")
+        .replacen(
+            &format!("MESSAGE sip:carrier@{CARRIER}"),
+            &format!("MESSAGE sip:victim@{VICTIM}"),
+            1,
+        )
+        .replacen(
+            &format!("Route: <sip:{PROXY};lr>\r\n"),
+            &format!("Route: <sip:{PROXY};lr>\r\nRoute: <sip:{VICTIM};transport=tcp;lr>\r\n"),
+            1,
+        );
+    let out = h.receive(udp(PBX), &message);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].0, udp(CARRIER), "the callee leg, over UDP");
+    assert_eq!(out[0].1.method(), Some(&Method::Message));
+    // And from the carrier, to the PBX's address, whatever the Request-URI says.
+    let info = from_carrier("INFO", 3, "call-r", "callee", "caller", "z9hG4bK-r2").replacen(
+        &format!("INFO sip:pbx@{PBX}"),
+        &format!("INFO sip:pbx@{VICTIM}"),
+        1,
+    );
+    let out = h.receive(udp(CARRIER), &info);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].0, udp(PBX));
+}
+
+#[test]
+fn before_the_answer_only_to_tags_of_relayed_responses_are_accepted() {
+    let mut h = Harness::new();
+    let out = h.receive(udp(PBX), &invite("call-e", "z9hG4bK-e"));
+    let forwarded = only(&out, CARRIER)[0].clone();
+    let update = |cseq: u32, to_tag: &str| {
+        in_dialog(
+            "UPDATE",
+            cseq,
+            "call-e",
+            to_tag,
+            &format!("z9hG4bK-e{cseq}"),
+        )
+    };
+    let out = h.receive(udp(PBX), &update(2, "callee"));
+    assert_eq!(statuses(&out, PBX), [481], "no response relayed yet");
+    assert!(only(&out, CARRIER).is_empty());
+    h.receive(udp(CARRIER), &answer(&forwarded, 180, "callee", ""));
+    let out = h.receive(udp(PBX), &update(3, "invented"));
+    assert_eq!(statuses(&out, PBX), [481], "a tag no response carried");
+    assert!(only(&out, CARRIER).is_empty());
+    let out = h.receive(udp(PBX), &update(4, "callee"));
+    assert_eq!(only(&out, CARRIER)[0].method(), Some(&Method::Update));
+    let out = h.receive(
+        udp(CARRIER),
+        &from_carrier("UPDATE", 1, "call-e", "callee", "caller", "z9hG4bK-e5"),
+    );
+    assert_eq!(only(&out, PBX)[0].method(), Some(&Method::Update));
+    // The answer fixes the callee's tag: the early one of another branch is over.
+    h.receive(udp(CARRIER), &answer(&forwarded, 180, "other", ""));
+    h.receive(udp(CARRIER), &answer(&forwarded, 200, "callee", ""));
+    let out = h.receive(udp(PBX), &update(6, "other"));
+    assert_eq!(statuses(&out, PBX), [481]);
+}
+
+#[test]
+fn a_forged_sdp_never_reaches_the_policy_and_a_real_one_carries_its_sources_leg() {
+    let mut h = Harness::new();
+    answered_call(&mut h, "call-f");
+    let offers = h.policy.offers.len();
+    let reinvite = |branch: &str| {
+        with_sdp(
+            &from_carrier("INVITE", 5, "call-f", "callee", "caller", branch),
+            "127.0.0.9",
+        )
+    };
+    let out = h.receive(udp(STRANGER), &sent_by(&reinvite("z9hG4bK-f1"), STRANGER));
+    assert_eq!(statuses(&out, STRANGER), [403]);
+    assert!(only(&out, PBX).is_empty());
+    assert_eq!(h.policy.offers.len(), offers, "the policy saw no SDP");
+    let out = h.receive(udp(CARRIER), &reinvite("z9hG4bK-f2"));
+    assert_eq!(only(&out, PBX)[0].method(), Some(&Method::Invite));
+    assert_eq!(h.policy.offers.last(), Some(&(Leg::Callee, SdpKind::Offer)));
+}
+
+#[test]
+fn a_reused_call_id_with_another_from_tag_is_a_separate_dialog_and_both_end() {
+    let mut h = Harness::new();
+    let out = h.receive(udp(PBX), &invite("call-dup", "z9hG4bK-d1"));
+    let first = only(&out, CARRIER)[0].clone();
+    let out = h.receive(
+        udp(PBX),
+        &invite("call-dup", "z9hG4bK-d2").replace("tag=caller", "tag=other"),
+    );
+    let second = only(&out, CARRIER)[0].clone();
+    assert_eq!(h.proxy.dialog_count(), 2);
+    let calls = started(&h.policy.events);
+    assert_eq!(calls.len(), 2);
+    assert_ne!(calls[0], calls[1]);
+
+    h.receive(udp(CARRIER), &answer(&first, 486, "busy", ""));
+    assert_eq!(
+        ended(&h.policy.events),
+        [(calls[0], EndReason::Rejected(486))]
+    );
+    h.receive(udp(CARRIER), &answer(&second, 200, "callee2", ""));
+    h.receive(
+        udp(PBX),
+        &tagged_in_dialog("ACK", 1, "call-dup", "other", "callee2", "z9hG4bK-d2a"),
+    );
+    let out = h.receive(
+        udp(PBX),
+        &tagged_in_dialog("BYE", 2, "call-dup", "other", "callee2", "z9hG4bK-d2b"),
+    );
+    let bye = only(&out, CARRIER)[0].clone();
+    h.receive(udp(CARRIER), &answer(&bye, 200, "callee2", ""));
+    assert_eq!(
+        ended(&h.policy.events),
+        [
+            (calls[0], EndReason::Rejected(486)),
+            (calls[1], EndReason::Hangup(Leg::Caller))
+        ]
+    );
+    assert_eq!(h.proxy.dialog_count(), 0);
+    h.advance(Duration::from_secs(64));
+    assert_eq!(h.proxy.transaction_count(), 0);
+}
+
+#[test]
+fn another_invite_with_the_same_call_id_and_from_tag_is_merged_and_replaces_nothing() {
+    let mut h = Harness::new();
+    h.receive(udp(PBX), &invite("call-m", "z9hG4bK-m1"));
+    let out = h.receive(udp(PBX), &invite("call-m", "z9hG4bK-m2"));
+    assert_eq!(statuses(&out, PBX), [482]);
+    assert!(only(&out, CARRIER).is_empty());
+    assert_eq!(h.proxy.dialog_count(), 1);
+    assert_eq!(started(&h.policy.events).len(), 1);
+}
+
+#[test]
+fn an_answer_never_acknowledged_ends_the_call_with_a_bye_to_each_side() {
+    let mut h = Harness::new();
+    let out = h.receive(udp(PBX), &invite("call-na", "z9hG4bK-na"));
+    let forwarded = only(&out, CARRIER)[0].clone();
+    h.receive(udp(CARRIER), &answer(&forwarded, 200, "callee", ""));
+    let byes = |out: &[(Peer, Message)], to: &str| {
+        only(out, to)
+            .iter()
+            .filter(|m| m.method() == Some(&Method::Bye))
+            .count()
+    };
+    let out = h.advance(Duration::from_secs(31));
+    assert_eq!(byes(&out, PBX) + byes(&out, CARRIER), 0, "not yet at 64·T1");
+    // Up to 64·T1 and before the BYEs' first retransmission (T1 later).
+    let out = h.advance(Duration::from_millis(1_100));
+    assert_eq!(byes(&out, PBX), 1);
+    assert_eq!(byes(&out, CARRIER), 1);
+    let calls = started(&h.policy.events);
+    assert_eq!(ended(&h.policy.events), [(calls[0], EndReason::Terminated)]);
+    assert_eq!(h.proxy.dialog_count(), 0);
+    h.advance(Duration::from_secs(64));
+    assert_eq!(h.proxy.transaction_count(), 0);
+}
+
+#[test]
+fn an_acknowledged_answer_keeps_the_call_going() {
+    let mut h = Harness::new();
+    answered_call(&mut h, "call-ack");
+    let out = h.advance(Duration::from_secs(120));
+    assert!(out.iter().all(|(_, m)| m.method() != Some(&Method::Bye)));
+    assert_eq!(h.proxy.dialog_count(), 1);
+    assert!(ended(&h.policy.events).is_empty());
+}
+
+#[test]
+fn the_gateway_ending_a_ringing_call_answers_487_and_cancels_it() {
+    let mut h = Harness::new();
+    let out = h.receive(udp(PBX), &invite("call-hr", "z9hG4bK-hr"));
+    let forwarded = only(&out, CARRIER)[0].clone();
+    h.receive(udp(CARRIER), &answer(&forwarded, 180, "callee", ""));
+    let dialog = started(&h.policy.events)[0];
+    let now = h.now;
+    assert!(h.proxy.hang_up(now, dialog, &mut h.policy));
+    let out = h.outputs();
+    assert_eq!(statuses(&out, PBX), [487]);
+    assert_eq!(only(&out, CARRIER)[0].method(), Some(&Method::Cancel));
+    let out = h.receive(udp(CARRIER), &answer(&forwarded, 487, "callee", ""));
+    assert!(statuses(&out, PBX).is_empty(), "the caller had its 487");
+    assert_eq!(only(&out, CARRIER)[0].method(), Some(&Method::Ack));
+    assert_eq!(ended(&h.policy.events), [(dialog, EndReason::Terminated)]);
+    h.advance(Duration::from_secs(64));
+    assert_eq!(h.proxy.transaction_count(), 0);
+}
+
+#[test]
+fn the_gateways_bye_goes_to_each_legs_learned_address_not_to_a_contact() {
+    let mut h = Harness::new();
+    let elsewhere = "127.0.0.9:5999";
+    let text = invite("call-ct", "z9hG4bK-ct").replace(
+        &format!("Contact: <sip:pbx@{PBX}>"),
+        &format!("Contact: <sip:pbx@{elsewhere}>"),
+    );
+    let out = h.receive(udp(PBX), &text);
+    let forwarded = only(&out, CARRIER)[0].clone();
+    let ok = answer(&forwarded, 200, "callee", "").replace(
+        &format!("Contact: <sip:carrier@{CARRIER}>"),
+        "Contact: <sip:carrier@127.0.0.9:6000;transport=tcp>",
+    );
+    h.receive(udp(CARRIER), &ok);
+    h.receive(
+        udp(PBX),
+        &in_dialog("ACK", 1, "call-ct", "callee", "z9hG4bK-cta"),
+    );
+    // A re-INVITE with yet another Contact changes nothing either.
+    let reinvite = in_dialog("INVITE", 2, "call-ct", "callee", "z9hG4bK-ctr").replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nContact: <sip:pbx@127.0.0.9:7000>\r\n",
+    );
+    let out = h.receive(udp(PBX), &reinvite);
+    let relayed = only(&out, CARRIER)[0].clone();
+    h.receive(udp(CARRIER), &answer(&relayed, 200, "callee", ""));
+    h.receive(
+        udp(PBX),
+        &in_dialog("ACK", 2, "call-ct", "callee", "z9hG4bK-ctra"),
+    );
+    let dialog = started(&h.policy.events)[0];
+    let now = h.now;
+    assert!(h.proxy.hang_up(now, dialog, &mut h.policy));
+    let out = h.outputs();
+    let byes: Vec<_> = out
+        .iter()
+        .filter(|(_, m)| m.method() == Some(&Method::Bye))
+        .collect();
+    assert_eq!(byes.len(), 2, "{out:?}");
+    let to_pbx = byes.iter().find(|(peer, _)| *peer == udp(PBX));
+    let to_carrier = byes.iter().find(|(peer, _)| *peer == udp(CARRIER));
+    let (Some((_, to_pbx)), Some(_)) = (to_pbx, to_carrier) else {
+        panic!("the BYEs went to {byes:?}");
+    };
+    assert_eq!(
+        to_pbx.request_line().unwrap().uri,
+        format!("sip:pbx@{elsewhere}"),
+        "the Contact only fills the Request-URI"
+    );
+}
+
+#[test]
+fn only_the_sender_of_an_invite_may_cancel_it() {
+    let mut h = Harness::new();
+    h.receive(udp(PBX), &invite("call-xc", "z9hG4bK-xc"));
+    let cancel = cancel_of("call-xc", "z9hG4bK-xc");
+    let out = h.receive(udp(STRANGER), &cancel);
+    assert_eq!(statuses(&out, STRANGER), [403]);
+    assert!(only(&out, CARRIER).is_empty());
+    let out = h.receive(udp(PBX), &cancel);
+    assert_eq!(
+        statuses(&out, PBX),
+        [200],
+        "the real CANCEL is not shadowed"
+    );
+    assert_eq!(only(&out, CARRIER)[0].method(), Some(&Method::Cancel));
+}
+
+#[test]
+fn a_tcp_leg_may_come_back_on_another_connection_from_its_host_but_no_other_host() {
+    let on = |text: &str, id: u64| Peer {
+        transport: Transport::Tcp,
+        addr: addr(text),
+        connection: Some(crate::ConnectionId(id)),
+    };
+    let tcp = |text: &str| text.replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+    let mut h = Harness::new();
+    let pbx_first = on("127.0.0.1:40001", 1);
+    let out = h.receive(pbx_first, &tcp(&invite("call-tc", "z9hG4bK-tc")));
+    let forwarded = only(&out, CARRIER)[0].clone();
+    h.receive(
+        Peer::new(Transport::Tcp, addr(CARRIER)),
+        &answer(&forwarded, 200, "callee", ""),
+    );
+    let pbx_second = on("127.0.0.1:40002", 2);
+    let ack = tcp(&in_dialog("ACK", 1, "call-tc", "callee", "z9hG4bK-tca"));
+    let out = h.receive(pbx_second, &ack);
+    assert_eq!(only(&out, CARRIER)[0].method(), Some(&Method::Ack));
+    // The carrier's next request goes back on the connection that is open.
+    let info = tcp(&from_carrier(
+        "INFO",
+        1,
+        "call-tc",
+        "callee",
+        "caller",
+        "z9hG4bK-tci",
+    ));
+    let out = h.receive(Peer::new(Transport::Tcp, addr(CARRIER)), &info);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].0, pbx_second);
+    // Another host over TCP is not the PBX.
+    let bye = tcp(&in_dialog("BYE", 2, "call-tc", "callee", "z9hG4bK-tcb"));
+    let out = h.receive(on("127.0.0.9:40003", 3), &bye);
+    assert_eq!(statuses(&out, "127.0.0.9:40003"), [403]);
+    // Nor the PBX's host over UDP.
+    let out = h.receive(
+        udp("127.0.0.1:40002"),
+        &in_dialog("BYE", 3, "call-tc", "callee", "z9hG4bK-tcu"),
+    );
+    assert_eq!(statuses(&out, "127.0.0.1:40002"), [403]);
+}
+
+mod lifecycle;
