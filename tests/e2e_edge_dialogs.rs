@@ -246,6 +246,13 @@ impl Peer {
     }
 }
 
+/// Which side of a call a request speaks for (its tags).
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    Pbx,
+    Carrier,
+}
+
 /// What each side of an answered call knows of it.
 struct Call {
     call_id: String,
@@ -255,9 +262,8 @@ struct Call {
     routes: Vec<String>,
     pbx_contact: String,
     carrier_contact: String,
-    /// The gateway's media port on the PBX's side and on the carrier's side.
+    /// The gateway's media port on the PBX's side.
     gateway_pbx_port: u16,
-    gateway_carrier_port: u16,
     cseq: u32,
 }
 
@@ -299,45 +305,30 @@ impl Call {
         format!("sip:{DIALLED}@{CARRIER_IP}")
     }
 
-    /// A request as the PBX sends it in this dialog, from `sender`.
-    fn as_pbx(
+    /// The next request of the dialog as `side` sends it, from `sender`, with
+    /// `extra` headers.
+    fn request(
         &mut self,
+        side: Side,
         method: &str,
         sender: SocketAddr,
         extra: &str,
         sdp: Option<&str>,
     ) -> String {
         self.cseq += 1;
+        let pbx_side = (self.pbx_uri(), self.pbx_tag.clone());
+        let carrier_side = (self.carrier_uri(), self.carrier_tag.clone());
+        let (target, from, to) = match side {
+            Side::Pbx => (&self.carrier_contact, pbx_side, carrier_side),
+            Side::Carrier => (&self.pbx_contact, carrier_side, pbx_side),
+        };
         in_dialog(
             method,
-            &self.carrier_contact,
+            target,
             sender,
             &self.routes,
-            (&self.pbx_uri(), &self.pbx_tag),
-            (&self.carrier_uri(), &self.carrier_tag),
-            &self.call_id,
-            self.cseq,
-            extra,
-            sdp,
-        )
-    }
-
-    /// A request as the carrier sends it in this dialog, from `sender`.
-    fn as_carrier(
-        &mut self,
-        method: &str,
-        sender: SocketAddr,
-        extra: &str,
-        sdp: Option<&str>,
-    ) -> String {
-        self.cseq += 1;
-        in_dialog(
-            method,
-            &self.pbx_contact,
-            sender,
-            &self.routes,
-            (&self.carrier_uri(), &self.carrier_tag),
-            (&self.pbx_uri(), &self.pbx_tag),
+            (&from.0, &from.1),
+            (&to.0, &to.1),
             &self.call_id,
             self.cseq,
             extra,
@@ -372,10 +363,6 @@ impl Setup {
             pbx,
             carrier,
         }
-    }
-
-    fn gateway_uri(&self) -> String {
-        format!("<sip:{};lr>", self.gateway.sip_addr())
     }
 
     /// The PBX's INVITE for `call_id` with its own tag, offering media at
@@ -431,7 +418,6 @@ impl Setup {
             pbx_contact: format!("sip:pbx@{}", self.pbx.addr()),
             carrier_contact: format!("sip:peer@{carrier}"),
             gateway_pbx_port: ok.audio_port(),
-            gateway_carrier_port: invite.audio_port(),
             cseq: 1,
         };
         assert!(
@@ -439,7 +425,7 @@ impl Setup {
             "the gateway record-routes\n{}",
             ok.text
         );
-        let ack = call.as_pbx("ACK", self.pbx.addr(), "", None);
+        let ack = call.request(Side::Pbx, "ACK", self.pbx.addr(), "", None);
         let ack = ack.replace(&format!("CSeq: {} ACK", call.cseq), "CSeq: 1 ACK");
         self.pbx.send(gateway, &ack);
         self.carrier.request("ACK");
@@ -449,7 +435,7 @@ impl Setup {
     /// An INFO from the PBX through the carrier and its 200 back: once it is
     /// through, the gateway has handled everything sent to it before.
     fn round_trip(&self, call: &mut Call) {
-        let info = call.as_pbx("INFO", self.pbx.addr(), "", None);
+        let info = call.request(Side::Pbx, "INFO", self.pbx.addr(), "", None);
         self.pbx.send(self.gateway.sip_addr(), &info);
         let relayed = self.carrier.request("INFO");
         self.carrier.send(
@@ -462,7 +448,7 @@ impl Setup {
 
     /// The PBX hangs up, the carrier agrees: the call is over on both sides.
     fn hang_up(&self, call: &mut Call) {
-        let bye = call.as_pbx("BYE", self.pbx.addr(), "", None);
+        let bye = call.request(Side::Pbx, "BYE", self.pbx.addr(), "", None);
         self.pbx.send(self.gateway.sip_addr(), &bye);
         let relayed = self.carrier.request("BYE");
         self.carrier.send(
@@ -503,7 +489,10 @@ fn a_stranger_copying_a_dialog_cannot_relay_a_message_to_a_victim() {
         carrier_media.local_addr().unwrap(),
     );
     let attacker = Peer::on_free_port("attacker", ATTACKER_IP);
-    let mut message = with_text(call.as_pbx("MESSAGE", attacker.addr(), "", None), "hello");
+    let mut message = with_text(
+        call.request(Side::Pbx, "MESSAGE", attacker.addr(), "", None),
+        "hello",
+    );
     message = message.replacen(
         &call.carrier_contact,
         &format!("sip:victim@{}", victim.addr()),
@@ -548,7 +537,10 @@ fn a_stranger_cannot_make_the_gateway_connect_to_a_route_it_names() {
     let attacker = Peer::on_free_port("attacker", ATTACKER_IP);
     call.routes
         .push(format!("<sip:{victim_addr};transport=tcp;lr>"));
-    let message = with_text(call.as_pbx("MESSAGE", attacker.addr(), "", None), "hello");
+    let message = with_text(
+        call.request(Side::Pbx, "MESSAGE", attacker.addr(), "", None),
+        "hello",
+    );
     call.routes.pop();
     attacker.send(setup.gateway.sip_addr(), &message);
     setup.round_trip(&mut call);
@@ -634,7 +626,10 @@ fn only_the_tenants_pbx_pauses_the_recording() {
     let gateway = setup.gateway.sip_addr();
 
     let attacker = Peer::on_free_port("attacker", ATTACKER_IP);
-    attacker.send(gateway, &call.as_pbx("INFO", attacker.addr(), pause, None));
+    attacker.send(
+        gateway,
+        &call.request(Side::Pbx, "INFO", attacker.addr(), pause, None),
+    );
     let stranger_answer = attacker.response("INFO");
     assert_eq!(
         setup.listed_call()["paused"],
@@ -651,7 +646,7 @@ fn only_the_tenants_pbx_pauses_the_recording() {
     // The carrier's socket, speaking as the PBX.
     setup.carrier.send(
         gateway,
-        &call.as_pbx("INFO", setup.carrier.addr(), pause, None),
+        &call.request(Side::Pbx, "INFO", setup.carrier.addr(), pause, None),
     );
     let forged = setup.carrier.response("INFO");
     assert_eq!(
@@ -664,7 +659,7 @@ fn only_the_tenants_pbx_pauses_the_recording() {
     // The carrier as itself: relayed to the PBX without the order.
     setup.carrier.send(
         gateway,
-        &call.as_carrier("INFO", setup.carrier.addr(), pause, None),
+        &call.request(Side::Carrier, "INFO", setup.carrier.addr(), pause, None),
     );
     let relayed = setup.pbx.request("INFO");
     assert!(
@@ -676,9 +671,10 @@ fn only_the_tenants_pbx_pauses_the_recording() {
     assert_eq!(setup.gateway.metrics().count(RECORDING_CONTROL, &[]), 0.0);
 
     // The PBX itself: obeyed, so the listing above could have said otherwise.
-    setup
-        .pbx
-        .send(gateway, &call.as_pbx("INFO", setup.pbx.addr(), pause, None));
+    setup.pbx.send(
+        gateway,
+        &call.request(Side::Pbx, "INFO", setup.pbx.addr(), pause, None),
+    );
     assert_eq!(setup.pbx.response("INFO").status(), Some(200));
     assert_eq!(setup.listed_call()["paused"], true);
     setup.hang_up(&mut call);
@@ -708,7 +704,8 @@ fn a_forged_reinvite_does_not_redirect_the_audio() {
     let attacker = Peer::on_free_port("attacker", ATTACKER_IP);
     let attacker_media = media_socket(ATTACKER_IP);
     let stolen_sdp = sdp(ATTACKER_IP, attacker_media.local_addr().unwrap().port());
-    let reinvite = call.as_carrier(
+    let reinvite = call.request(
+        Side::Carrier,
         "INVITE",
         attacker.addr(),
         "Contact: <sip:x@127.0.0.9>\r\n",

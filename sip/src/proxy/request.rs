@@ -35,14 +35,16 @@ pub(super) struct Hop {
     pub record_route: bool,
 }
 
-/// What an in-dialog request is, for the proxy.
-enum InDialogHop {
-    /// From one of the dialog's legs, as its tags say: it goes to the other leg.
-    Relay {
-        dialog: DialogId,
-        from_leg: Leg,
-        next: Peer,
-    },
+/// An in-dialog request from one of its dialog's legs, as its tags say: it goes
+/// to the other leg.
+struct Relay {
+    dialog: DialogId,
+    from_leg: Leg,
+    next: Peer,
+}
+
+/// Why an in-dialog request is not relayed.
+enum NotRelayed {
     /// No dialog the proxy carries has these tags (or the request was not routed
     /// through the proxy).
     NoDialog,
@@ -268,17 +270,17 @@ impl Proxy {
         routed_here: bool,
         policy: &mut dyn ProxyPolicy,
     ) {
-        let (dialog_id, from_leg, next) = match self.in_dialog_hop(&peer, &request, routed_here) {
-            InDialogHop::Relay {
-                dialog,
-                from_leg,
-                next,
-            } => (dialog, from_leg, next),
-            InDialogHop::NoDialog => {
+        let Relay {
+            dialog: dialog_id,
+            from_leg,
+            next,
+        } = match self.in_dialog_hop(&peer, &request, routed_here) {
+            Ok(relay) => relay,
+            Err(NotRelayed::NoDialog) => {
                 self.reject(now, peer, &request, key, 481, "no_dialog", &[]);
                 return;
             }
-            InDialogHop::ForeignSource => {
+            Err(NotRelayed::ForeignSource) => {
                 let key = foreign_key(&key, &peer);
                 self.reject(now, peer, &request, key, 403, "foreign_source", &[]);
                 return;
@@ -314,19 +316,19 @@ impl Proxy {
         source: &Peer,
         request: &Message,
         routed_here: bool,
-    ) -> InDialogHop {
+    ) -> Result<Relay, NotRelayed> {
         let (Some(call_id), Some(to_tag)) = (request.call_id(), request.to_tag()) else {
-            return InDialogHop::NoDialog;
+            return Err(NotRelayed::NoDialog);
         };
         if !routed_here {
-            return InDialogHop::NoDialog;
+            return Err(NotRelayed::NoDialog);
         }
         let from_tag = request.from_tag().unwrap_or_default();
         let Some(tagged) = self.dialogs.find_tagged(call_id, from_tag, to_tag, source) else {
-            return InDialogHop::NoDialog;
+            return Err(NotRelayed::NoDialog);
         };
         if !tagged.from_that_leg {
-            return InDialogHop::ForeignSource;
+            return Err(NotRelayed::ForeignSource);
         }
         let (dialog, from_leg) = (tagged.dialog.id, tagged.leg);
         let next = tagged.dialog.peer(from_leg.other());
@@ -335,11 +337,11 @@ impl Proxy {
                 state.follow_caller_connection(*source);
             }
         }
-        InDialogHop::Relay {
+        Ok(Relay {
             dialog,
             from_leg,
             next,
-        }
+        })
     }
 
     /// Forwards a request statefully along `hop` (§16.6).
@@ -518,19 +520,18 @@ impl Proxy {
             }
         }
         let (ack, routed_here) = self.pop_own_routes(ack);
-        let (dialog, from_leg, next) = match self.in_dialog_hop(&sender, &ack, routed_here) {
-            InDialogHop::Relay {
-                dialog,
-                from_leg,
-                next,
-            } => (dialog, from_leg, next),
-            InDialogHop::NoDialog => {
-                metrics::counter!(metrics_names::REJECTS, "reason" => "stray_ack").increment(1);
-                return;
-            }
-            InDialogHop::ForeignSource => {
-                metrics::counter!(metrics_names::REJECTS, "reason" => "foreign_source")
-                    .increment(1);
+        let Relay {
+            dialog,
+            from_leg,
+            next,
+        } = match self.in_dialog_hop(&sender, &ack, routed_here) {
+            Ok(relay) => relay,
+            Err(refused) => {
+                let reason = match refused {
+                    NotRelayed::NoDialog => "stray_ack",
+                    NotRelayed::ForeignSource => "foreign_source",
+                };
+                metrics::counter!(metrics_names::REJECTS, "reason" => reason).increment(1);
                 return;
             }
         };

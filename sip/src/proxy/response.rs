@@ -146,8 +146,11 @@ impl Proxy {
                 }
             }
             if opens_dialog && (101..300).contains(&code) {
+                // A 2xx's tag becomes the callee's own in `follow_dialog`; a
+                // provisional's is one of the early dialogs.
+                let early_tag = if code < 200 { response.to_tag() } else { None };
                 if let Some(state) = self.dialogs.get_mut(dialog) {
-                    state.learn_callee(received.source, response.to_tag());
+                    state.learn_callee(received.source, early_tag);
                 }
             }
             let change = DialogChange {

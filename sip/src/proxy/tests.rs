@@ -170,24 +170,34 @@ fn only<'a>(outputs: &'a [(Peer, Message)], to: &str) -> Vec<&'a Message> {
 }
 
 fn in_dialog(method: &str, cseq: u32, call_id: &str, to_tag: &str, branch: &str) -> String {
-    tagged_in_dialog(method, cseq, call_id, "caller", to_tag, branch)
+    let tags = ("caller", to_tag);
+    request_between((PBX, CARRIER), method, cseq, call_id, tags, branch)
 }
 
-/// An in-dialog request from the PBX with its own choice of From tag.
-fn tagged_in_dialog(
+/// An in-dialog request from `from` to `to` (each side's address; the PBX's
+/// user is +33199000002, the carrier's +33199000001), through the proxy.
+fn request_between(
+    (from, to): (&str, &str),
     method: &str,
     cseq: u32,
     call_id: &str,
-    from_tag: &str,
-    to_tag: &str,
+    (from_tag, to_tag): (&str, &str),
     branch: &str,
 ) -> String {
+    let party = |side: &str| {
+        if side == PBX {
+            ("pbx", "+33199000002")
+        } else {
+            ("carrier", "+33199000001")
+        }
+    };
+    let ((to_target, to_user), (_, from_user)) = (party(to), party(from));
     format!(
-        "{method} sip:carrier@{CARRIER} SIP/2.0\r\n\
-         Via: SIP/2.0/UDP {PBX};branch={branch}\r\n\
+        "{method} sip:{to_target}@{to} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {from};branch={branch}\r\n\
          Route: <sip:{PROXY};lr>\r\n\
-         From: <sip:+33199000002@{PBX}>;tag={from_tag}\r\n\
-         To: <sip:+33199000001@{CARRIER}>;tag={to_tag}\r\n\
+         From: <sip:{from_user}@{from}>;tag={from_tag}\r\n\
+         To: <sip:{to_user}@{to}>;tag={to_tag}\r\n\
          Call-ID: {call_id}\r\n\
          CSeq: {cseq} {method}\r\n\
          Max-Forwards: 70\r\n\
@@ -789,28 +799,6 @@ fn a_call_over_ipv6_is_routed_and_record_routed_with_bracketed_addresses() {
 const STRANGER: &str = "127.0.0.9:5099";
 const VICTIM: &str = "127.0.0.1:25000";
 
-/// An in-dialog request as the carrier sends it (From = `from_tag`, the callee's).
-fn from_carrier(
-    method: &str,
-    cseq: u32,
-    call_id: &str,
-    from_tag: &str,
-    to_tag: &str,
-    branch: &str,
-) -> String {
-    format!(
-        "{method} sip:pbx@{PBX} SIP/2.0\r\n\
-         Via: SIP/2.0/UDP {CARRIER};branch={branch}\r\n\
-         Route: <sip:{PROXY};lr>\r\n\
-         From: <sip:+33199000001@{CARRIER}>;tag={from_tag}\r\n\
-         To: <sip:+33199000002@{PBX}>;tag={to_tag}\r\n\
-         Call-ID: {call_id}\r\n\
-         CSeq: {cseq} {method}\r\n\
-         Max-Forwards: 70\r\n\
-         Content-Length: 0\r\n\r\n"
-    )
-}
-
 /// The same request sent by someone else: only its Via says who.
 fn sent_by(request: &str, sender: &str) -> String {
     request
@@ -919,7 +907,15 @@ fn an_in_dialog_request_goes_to_the_other_leg_whatever_route_and_request_uri_nam
     assert_eq!(out[0].0, udp(CARRIER), "the callee leg, over UDP");
     assert_eq!(out[0].1.method(), Some(&Method::Message));
     // And from the carrier, to the PBX's address, whatever the Request-URI says.
-    let info = from_carrier("INFO", 3, "call-r", "callee", "caller", "z9hG4bK-r2").replacen(
+    let info = request_between(
+        (CARRIER, PBX),
+        "INFO",
+        3,
+        "call-r",
+        ("callee", "caller"),
+        "z9hG4bK-r2",
+    )
+    .replacen(
         &format!("INFO sip:pbx@{PBX}"),
         &format!("INFO sip:pbx@{VICTIM}"),
         1,
@@ -954,7 +950,14 @@ fn before_the_answer_only_to_tags_of_relayed_responses_are_accepted() {
     assert_eq!(only(&out, CARRIER)[0].method(), Some(&Method::Update));
     let out = h.receive(
         udp(CARRIER),
-        &from_carrier("UPDATE", 1, "call-e", "callee", "caller", "z9hG4bK-e5"),
+        &request_between(
+            (CARRIER, PBX),
+            "UPDATE",
+            1,
+            "call-e",
+            ("callee", "caller"),
+            "z9hG4bK-e5",
+        ),
     );
     assert_eq!(only(&out, PBX)[0].method(), Some(&Method::Update));
     // The answer fixes the callee's tag: the early one of another branch is over.
@@ -971,7 +974,14 @@ fn a_forged_sdp_never_reaches_the_policy_and_a_real_one_carries_its_sources_leg(
     let offers = h.policy.offers.len();
     let reinvite = |branch: &str| {
         with_sdp(
-            &from_carrier("INVITE", 5, "call-f", "callee", "caller", branch),
+            &request_between(
+                (CARRIER, PBX),
+                "INVITE",
+                5,
+                "call-f",
+                ("callee", "caller"),
+                branch,
+            ),
             "127.0.0.9",
         )
     };
@@ -1007,11 +1017,25 @@ fn a_reused_call_id_with_another_from_tag_is_a_separate_dialog_and_both_end() {
     h.receive(udp(CARRIER), &answer(&second, 200, "callee2", ""));
     h.receive(
         udp(PBX),
-        &tagged_in_dialog("ACK", 1, "call-dup", "other", "callee2", "z9hG4bK-d2a"),
+        &request_between(
+            (PBX, CARRIER),
+            "ACK",
+            1,
+            "call-dup",
+            ("other", "callee2"),
+            "z9hG4bK-d2a",
+        ),
     );
     let out = h.receive(
         udp(PBX),
-        &tagged_in_dialog("BYE", 2, "call-dup", "other", "callee2", "z9hG4bK-d2b"),
+        &request_between(
+            (PBX, CARRIER),
+            "BYE",
+            2,
+            "call-dup",
+            ("other", "callee2"),
+            "z9hG4bK-d2b",
+        ),
     );
     let bye = only(&out, CARRIER)[0].clone();
     h.receive(udp(CARRIER), &answer(&bye, 200, "callee2", ""));
@@ -1183,12 +1207,12 @@ fn a_tcp_leg_may_come_back_on_another_connection_from_its_host_but_no_other_host
     let out = h.receive(pbx_second, &ack);
     assert_eq!(only(&out, CARRIER)[0].method(), Some(&Method::Ack));
     // The carrier's next request goes back on the connection that is open.
-    let info = tcp(&from_carrier(
+    let info = tcp(&request_between(
+        (CARRIER, PBX),
         "INFO",
         1,
         "call-tc",
-        "callee",
-        "caller",
+        ("callee", "caller"),
         "z9hG4bK-tci",
     ));
     let out = h.receive(Peer::new(Transport::Tcp, addr(CARRIER)), &info);

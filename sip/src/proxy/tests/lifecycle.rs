@@ -168,12 +168,12 @@ impl World {
                 let n = self.next();
                 let Some(text) = self.pick(invite).map(|sent| {
                     let branch = format!("z9hG4bK-a{n}");
-                    tagged_in_dialog(
+                    request_between(
+                        (PBX, CARRIER),
                         "ACK",
                         1,
                         &sent.call_id,
-                        &sent.tag,
-                        &sent.callee_tag,
+                        (&sent.tag, &sent.callee_tag),
                         &branch,
                     )
                 }) else {
@@ -187,10 +187,24 @@ impl World {
                     let branch = format!("z9hG4bK-b{n}");
                     let (call_id, tag, callee) = (&sent.call_id, &sent.tag, &sent.callee_tag);
                     if by_callee {
-                        let bye = from_carrier("BYE", n + 100, call_id, callee, tag, &branch);
+                        let bye = request_between(
+                            (CARRIER, PBX),
+                            "BYE",
+                            n + 100,
+                            call_id,
+                            (callee, tag),
+                            &branch,
+                        );
                         (udp(CARRIER), bye)
                     } else {
-                        let bye = tagged_in_dialog("BYE", n + 100, call_id, tag, callee, &branch);
+                        let bye = request_between(
+                            (PBX, CARRIER),
+                            "BYE",
+                            n + 100,
+                            call_id,
+                            (tag, callee),
+                            &branch,
+                        );
                         (udp(PBX), bye)
                     }
                 }) else {
