@@ -75,8 +75,8 @@ pub(super) fn server_key(request: &Message, method: &Method) -> Option<String> {
     }
 }
 
-/// The key a refusal to a foreign source is kept under: its own, so a request the
-/// real leg sends later with the same branch and sent-by (a copied CANCEL's) is not
+/// The key a refused CANCEL is kept under: its own, so that the INVITE's sender
+/// cancelling later (same branch and sent-by, which a copied CANCEL shares) is not
 /// taken for a retransmission of the refused one.
 fn foreign_key(key: &str, source: &Peer) -> String {
     format!("{key}|from {}/{}", source.transport, source.addr)
@@ -281,7 +281,6 @@ impl Proxy {
                 return;
             }
             Err(NotRelayed::ForeignSource) => {
-                let key = foreign_key(&key, &peer);
                 self.reject(now, peer, &request, key, 403, "foreign_source", &[]);
                 return;
             }
