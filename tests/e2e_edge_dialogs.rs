@@ -368,6 +368,17 @@ impl Setup {
     /// The PBX's INVITE for `call_id` with its own tag, offering media at
     /// `media`; returns it as the carrier received it.
     fn invite(&self, call_id: &str, pbx_tag: &str, media: SocketAddr) -> Sip {
+        self.invite_with_contact(call_id, pbx_tag, media, self.pbx.addr())
+    }
+
+    /// As [`Setup::invite`], with the PBX announcing `contact` as its target.
+    fn invite_with_contact(
+        &self,
+        call_id: &str,
+        pbx_tag: &str,
+        media: SocketAddr,
+        contact: SocketAddr,
+    ) -> Sip {
         let gateway = self.gateway.sip_addr();
         let offer = sdp(PBX_IP, media.port());
         let invite = format!(
@@ -376,7 +387,7 @@ impl Setup {
              From: <sip:{TENANT_NUMBER}@{PBX_IP}>;tag={pbx_tag}\r\n\
              To: <sip:{DIALLED}@{gateway}>\r\n\
              Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
-             Contact: <sip:pbx@{pbx}>\r\nMax-Forwards: 70\r\n{}",
+             Contact: <sip:pbx@{contact}>\r\nMax-Forwards: 70\r\n{}",
             with_body(Some(&offer)),
             pbx = self.pbx.addr(),
         );
@@ -836,4 +847,69 @@ fn a_reused_call_id_leaks_no_call_and_the_pool_does_not_drain() {
         "{}",
         metrics.text
     );
+}
+
+/// The gateway's own BYE on a media timeout goes to the address each leg used,
+/// not to the Contact it announced: a PBX (or anyone writing its INVITE) cannot
+/// aim the gateway's requests at a third party.
+#[test]
+fn the_gateways_bye_on_media_timeout_goes_to_each_leg_not_to_its_contact() {
+    let setup = Setup::start_with("none", |config| {
+        let main = std::fs::read_to_string(config.path()).unwrap();
+        std::fs::write(
+            config.path(),
+            main.replacen("[node]\n", "[node]\nrtp_timeout_secs = 2\n", 1),
+        )
+        .unwrap();
+    });
+    let decoy = Peer::on_free_port("decoy", ATTACKER_IP);
+    let (pbx_media, carrier_media) = (media_socket(PBX_IP), media_socket(CARRIER_IP));
+    let gateway = setup.gateway.sip_addr();
+    let invite = setup.invite_with_contact(
+        "timeout-8@edge",
+        "pbx-tag",
+        pbx_media.local_addr().unwrap(),
+        decoy.addr(),
+    );
+    let answer = sdp(CARRIER_IP, carrier_media.local_addr().unwrap().port());
+    setup.carrier.send(
+        gateway,
+        &invite.reply(200, "carrier-tag", setup.carrier.addr(), Some(&answer)),
+    );
+    let ok = setup.pbx.response("INVITE");
+    let routes: Vec<String> = ok
+        .headers("Record-Route")
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    let ack = in_dialog(
+        "ACK",
+        &format!("sip:peer@{}", setup.carrier.addr()),
+        setup.pbx.addr(),
+        &routes,
+        (&format!("sip:{TENANT_NUMBER}@{PBX_IP}"), "pbx-tag"),
+        (&format!("sip:{DIALLED}@{CARRIER_IP}"), "carrier-tag"),
+        "timeout-8@edge",
+        1,
+        "",
+        None,
+    );
+    setup.pbx.send(gateway, &ack);
+    setup.carrier.request("ACK");
+
+    // No media: after the timeout the gateway hangs up both legs, the PBX's
+    // first, so once the carrier has its BYE the other one has arrived too.
+    let bye_to_carrier = setup.carrier.request("BYE");
+    let stray = decoy.queued();
+    assert!(stray.is_empty(), "the decoy got {:?}", stray.first());
+    let bye_to_pbx = setup.pbx.request("BYE");
+    for (peer, bye) in [(&setup.pbx, &bye_to_pbx), (&setup.carrier, &bye_to_carrier)] {
+        peer.send(gateway, &bye.reply(200, "x", peer.addr(), None));
+    }
+    assert!(
+        bye_to_pbx.start_line().contains(&decoy.addr().to_string()),
+        "the Contact still names the target in the Request-URI: {}",
+        bye_to_pbx.start_line()
+    );
+    assert_eq!(setup.dialogs(), 0.0);
 }
