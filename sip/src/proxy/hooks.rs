@@ -79,7 +79,8 @@ pub trait ProxyPolicy {
 
     /// Called with every SDP body that crosses a dialog the proxy carries; returns the
     /// body to forward instead (media anchoring), or `None` to forward it unchanged.
-    /// `from` is the leg that sent it.
+    /// `from` is the leg that sent it, known by its source address: an SDP in a
+    /// request from anyone but the dialog's legs never gets here.
     fn rewrite_sdp(
         &mut self,
         _dialog: DialogId,
@@ -91,7 +92,8 @@ pub trait ProxyPolicy {
     }
 
     /// Called with every in-dialog request but ACK, before it is relayed; `from`
-    /// is the leg that sent it.
+    /// is the leg that sent it, known by its source address (the request's tags
+    /// name the same leg). Requests from anyone else are refused before this.
     fn on_in_dialog_request(
         &mut self,
         _dialog: DialogId,
