@@ -143,12 +143,12 @@ impl Dialog {
         }
     }
 
-    /// A request from the caller over another connection of the same host: later
-    /// requests to the caller take that connection, which is open.
-    pub(crate) fn follow_caller_connection(&mut self, source: Peer) {
-        if source.transport == Transport::Tcp && source.connection != self.caller.connection {
-            self.caller = source;
-        }
+    /// Whether a request from `leg` came over another connection of the same host
+    /// (TCP): later requests to it should take that one, which is open.
+    pub(crate) fn moved_connection(&self, leg: Leg, source: &Peer) -> bool {
+        leg == Leg::Caller
+            && source.transport == Transport::Tcp
+            && source.connection != self.caller.connection
     }
 
     fn is_callee_tag(&self, tag: &str) -> bool {

@@ -331,9 +331,9 @@ impl Proxy {
         }
         let (dialog, from_leg) = (tagged.dialog.id, tagged.leg);
         let next = tagged.dialog.peer(from_leg.other());
-        if from_leg == Leg::Caller {
+        if tagged.dialog.moved_connection(from_leg, source) {
             if let Some(state) = self.dialogs.get_mut(dialog) {
-                state.follow_caller_connection(*source);
+                state.caller = *source;
             }
         }
         Ok(Relay {
