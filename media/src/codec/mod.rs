@@ -6,6 +6,7 @@ mod g722;
 mod g729;
 mod map;
 mod opus;
+mod payload_names;
 
 pub use comfort_noise::ComfortNoise;
 pub use g711::{alaw_to_linear, ulaw_to_linear, G711Decoder};
@@ -13,6 +14,7 @@ pub use g722::G722Decoder;
 pub use g729::G729Decoder;
 pub use map::{CodecMap, CodecMapError};
 pub use opus::OpusDecoder;
+pub use payload_names::{codec_label, PayloadNames};
 
 use thiserror::Error;
 
