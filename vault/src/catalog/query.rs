@@ -7,7 +7,8 @@ use chrono::{DateTime, Duration, Utc};
 use crate::catalog::number::E164;
 use crate::catalog::records::{subjects_of, Direction, Manifest};
 use crate::catalog::sealed::open_json;
-use crate::decrypt::decrypt_all;
+use crate::decrypt::{decrypt_all, ObjectDecryptor};
+use crate::error::VaultError;
 use crate::format::header::ObjectKind;
 use crate::store::{BlindIndex, ObjectKey, RecordId, StoreError, VaultStore};
 use crate::tenant::TenantId;
@@ -21,6 +22,8 @@ pub struct RecordingEntry {
     pub duration: Option<Duration>,
     pub direction: Direction,
     pub incomplete: bool,
+    /// Encodings the recording holds as silence, their payloads kept aside.
+    pub undecodable: Vec<String>,
 }
 
 impl RecordingEntry {
@@ -31,6 +34,7 @@ impl RecordingEntry {
             duration: manifest.end.map(|end| end - manifest.call.start),
             direction: manifest.call.direction,
             incomplete: manifest.incomplete,
+            undecodable: manifest.undecodable.clone(),
         }
     }
 }
@@ -119,6 +123,25 @@ impl VaultStore {
         Ok(decrypt_all(keys, tenant.clone(), &object)?)
     }
 
+    /// The undecodable payloads kept beside a recording (FORMAT.md §10),
+    /// whole and authenticated, or an error.
+    pub async fn read_raw_payloads(
+        &self,
+        keys: &dyn TenantKeys,
+        tenant: &TenantId,
+        id: &RecordId,
+    ) -> Result<Vec<u8>, StoreError> {
+        let object = self
+            .get(&ObjectKey::raw_payloads(tenant, id.date(), id))
+            .await?;
+        let mut decryptor = ObjectDecryptor::new(keys, tenant.clone());
+        let plaintext = decryptor.push(&object)?.to_vec();
+        if decryptor.finish()?.kind() != ObjectKind::RawPayloads {
+            return Err(VaultError::MalformedHeader("object is not of the expected kind").into());
+        }
+        Ok(plaintext)
+    }
+
     /// Deletes a recording, its manifest and its subject markers. Markers
     /// go first and the recording last, so an interrupted deletion can be
     /// run again and leaves nothing that points to a missing recording.
@@ -132,6 +155,8 @@ impl VaultStore {
             self.delete(&marker).await?;
         }
         self.delete(&ObjectKey::manifest(tenant, id.date(), id))
+            .await?;
+        self.delete(&ObjectKey::raw_payloads(tenant, id.date(), id))
             .await?;
         self.delete(&ObjectKey::recording(tenant, id.date(), id))
             .await
