@@ -262,11 +262,14 @@ pub fn ensure_tenant_keys(
     Ok(changes)
 }
 
+/// A tenant whose keys could not be made ready, and why.
+type TenantProblem<'a> = (&'a Tenant, String);
+
 /// Every tenant tried: the changes made, and each tenant that could not be served.
 fn ensure_each<'a>(
     keyring: &mut Keyring,
     tenants: &'a [Tenant],
-) -> (Vec<(String, KeyChange)>, Vec<(&'a Tenant, String)>) {
+) -> (Vec<(String, KeyChange)>, Vec<TenantProblem<'a>>) {
     let known: BTreeMap<TenantId, TenantStatus> = keyring.tenants().into_iter().collect();
     let mut changes = Vec::new();
     let mut problems = Vec::new();
