@@ -6,7 +6,6 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use bcg729_sys::{EncoderChannel, FRAME_SAMPLES, SPEECH_FRAME_BYTES};
@@ -14,7 +13,9 @@ use greffier_media::{Leg, RawPayloads};
 use support::config::{GatewayConfig, TenantSpec};
 use support::gateway::Gateway;
 use support::ports::free_port;
-use support::recorded::{cli, fetch, wait_listed, RecordedCall, CARRIER_IP, PBX_IP, TENANT};
+use support::recorded::{
+    fetch, get_recording, wait_listed, RecordedCall, CARRIER_IP, PBX_IP, TENANT,
+};
 use support::rtp_pcap::RtpStream;
 
 /// How long the stored recording may take to appear after the call ends.
@@ -160,7 +161,18 @@ fn a_call_in_a_codec_without_decoder_keeps_its_payloads() {
 
     // `get` says the audio lacks it, and `--raw` exports what was received.
     let raw_path = run_dir.join("call.rtp");
-    let got = get(&config, id, &run_dir.join("call.wav"), &raw_path);
+    let wav = run_dir.join("call.wav");
+    let got = get_recording(
+        &config,
+        TENANT,
+        id,
+        &[
+            "--out",
+            wav.to_str().expect("a UTF-8 path"),
+            "--raw",
+            raw_path.to_str().expect("a UTF-8 path"),
+        ],
+    );
     assert!(
         got.contains("AMR/8000") && got.contains("--raw"),
         "recordings get does not say so: {got}"
@@ -194,30 +206,4 @@ fn a_call_in_a_codec_without_decoder_keeps_its_payloads() {
         "{:?}",
         metrics.names()
     );
-}
-
-/// `greffier recordings get --out OUT --raw RAW`; returns stderr and stdout.
-fn get(config: &Path, id: &str, out: &Path, raw: &Path) -> String {
-    let got = cli(
-        config,
-        &[
-            "recordings",
-            "get",
-            "--tenant",
-            TENANT,
-            "--id",
-            id,
-            "--out",
-            out.to_str().expect("a UTF-8 path"),
-            "--raw",
-            raw.to_str().expect("a UTF-8 path"),
-        ],
-    );
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&got.stderr),
-        String::from_utf8_lossy(&got.stdout)
-    );
-    assert!(got.status.success(), "recordings get: {text}");
-    text
 }

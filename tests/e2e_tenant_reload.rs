@@ -10,7 +10,7 @@ use std::time::Duration;
 use support::config::{GatewayConfig, TenantSpec};
 use support::gateway::Gateway;
 use support::ports::free_port;
-use support::recorded::{cli, wait_listed_for, RecordedCall, CARRIER_IP, PBX_IP};
+use support::recorded::{get_recording, wait_listed_for, RecordedCall, CARRIER_IP, PBX_IP};
 
 const STORED_BOUND: Duration = Duration::from_secs(20);
 const RELOAD_BOUND: Duration = Duration::from_secs(10);
@@ -45,23 +45,11 @@ fn a_tenant_added_at_run_time_records_its_first_call() {
     assert_eq!(entry["incomplete"], false);
     let id = entry["id"].as_str().expect("an id");
     let out = gateway.config.run_dir().join("first-call.wav");
-    let got = cli(
+    get_recording(
         &config,
-        &[
-            "recordings",
-            "get",
-            "--tenant",
-            ADDED,
-            "--id",
-            id,
-            "--out",
-            out.to_str().expect("a UTF-8 path"),
-        ],
-    );
-    assert!(
-        got.status.success(),
-        "recordings get: {}",
-        String::from_utf8_lossy(&got.stderr)
+        ADDED,
+        id,
+        &["--out", out.to_str().expect("a UTF-8 path")],
     );
     let reader = hound::WavReader::open(&out).expect("a playable WAV");
     assert!(reader.duration() > 8000, "the first call's audio is there");

@@ -5,9 +5,10 @@ mod common;
 
 use bcg729_sys::{EncoderChannel, FRAME_SAMPLES, SPEECH_FRAME_BYTES};
 use common::wav_channels;
+use greffier_media::codec::G729Decoder;
 use greffier_media::{
-    CodecMap, Leg, MemorySink, OutputFormat, PayloadNames, RawPayloads, Recorder, RecorderConfig,
-    RecordingSink,
+    CodecMap, Decoder, Leg, MemorySink, OutputFormat, PayloadNames, RawPayloads, Recorder,
+    RecorderConfig, RecordingSink,
 };
 use std::time::{Duration, Instant};
 
@@ -71,22 +72,46 @@ fn record(
     (recorder, summary, left)
 }
 
-#[test]
-fn a_g729_stream_is_recorded_as_the_audio_it_carries() {
-    let start = Instant::now();
-    let signal = sweep(8000 * 3);
+/// Encodes `signal` with bcg729 into payloads of two frames (20 ms) each.
+fn encode_g729(signal: &[i16]) -> Vec<Vec<u8>> {
     let mut encoder = EncoderChannel::new(false).unwrap();
-    let packets: Vec<Vec<u8>> = signal
+    signal
         .chunks_exact(2 * FRAME_SAMPLES)
-        .enumerate()
-        .map(|(i, chunk)| {
+        .map(|chunk| {
             let mut payload = Vec::new();
             for frame in chunk.chunks_exact(FRAME_SAMPLES) {
                 let mut bits = [0u8; SPEECH_FRAME_BYTES];
                 payload.extend_from_slice(encoder.encode(frame.try_into().unwrap(), &mut bits));
             }
-            rtp(18, i as u16, i as u32 * 160, &payload)
+            payload
         })
+        .collect()
+}
+
+#[test]
+fn the_decoder_gives_back_a_signal_correlated_with_the_encoded_one() {
+    let signal = sweep(8000 * 3);
+    let mut decoder = G729Decoder::new().unwrap();
+    let mut decoded = Vec::new();
+    for payload in encode_g729(&signal) {
+        assert_eq!(payload.len(), 2 * SPEECH_FRAME_BYTES);
+        decoder.decode(&payload, &mut decoded).unwrap();
+    }
+    assert_eq!(decoded.len(), signal.len());
+    // The codec delays by its 5 ms look-ahead: search a little past it.
+    let correlation = best_correlation(&signal[..signal.len() - 160], &decoded);
+    println!("G.729 decoder correlation: {correlation:.3}");
+    assert!(correlation > 0.9, "correlation {correlation}");
+}
+
+#[test]
+fn a_g729_stream_is_recorded_as_the_audio_it_carries() {
+    let start = Instant::now();
+    let signal = sweep(8000 * 3);
+    let packets: Vec<Vec<u8>> = encode_g729(&signal)
+        .iter()
+        .enumerate()
+        .map(|(i, payload)| rtp(18, i as u16, i as u32 * 160, payload))
         .collect();
     let codecs = CodecMap::from_sdp("m=audio 1 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n");
     let config = RecorderConfig::new(OutputFormat::Wav, codecs.clone(), codecs, start);

@@ -127,6 +127,21 @@ pub fn wait_listed_for(config: &Path, tenant: &str, bound: Duration) -> serde_js
     }
 }
 
+/// `greffier recordings get --tenant TENANT --id ID ARGS`, which must
+/// succeed; returns what it printed, stderr first.
+pub fn get_recording(config: &Path, tenant: &str, id: &str, args: &[&str]) -> String {
+    let mut all = vec!["recordings", "get", "--tenant", tenant, "--id", id];
+    all.extend_from_slice(args);
+    let got = cli(config, &all);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&got.stderr),
+        String::from_utf8_lossy(&got.stdout)
+    );
+    assert!(got.status.success(), "recordings get: {text}");
+    text
+}
+
 /// A decrypted recording: left = caller, right = callee.
 pub struct Stereo {
     pub left: Vec<i16>,
@@ -136,23 +151,11 @@ pub struct Stereo {
 /// `greffier recordings get` of `id` into `out`, read back as 8 kHz 16-bit
 /// stereo.
 pub fn fetch(config: &Path, id: &str, out: &Path) -> Stereo {
-    let got = cli(
+    get_recording(
         config,
-        &[
-            "recordings",
-            "get",
-            "--tenant",
-            TENANT,
-            "--id",
-            id,
-            "--out",
-            out.to_str().expect("a UTF-8 path"),
-        ],
-    );
-    assert!(
-        got.status.success(),
-        "recordings get: {}",
-        String::from_utf8_lossy(&got.stderr)
+        TENANT,
+        id,
+        &["--out", out.to_str().expect("a UTF-8 path")],
     );
     let mut reader = hound::WavReader::open(out).expect("a playable WAV");
     let spec = reader.spec();

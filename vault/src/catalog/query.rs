@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::catalog::number::E164;
 use crate::catalog::records::{subjects_of, Direction, Manifest};
 use crate::catalog::sealed::open_json;
-use crate::decrypt::{decrypt_all, ObjectDecryptor};
+use crate::decrypt::ObjectDecryptor;
 use crate::error::VaultError;
 use crate::format::header::ObjectKind;
 use crate::store::{BlindIndex, ObjectKey, RecordId, StoreError, VaultStore};
@@ -117,10 +117,9 @@ impl VaultStore {
         tenant: &TenantId,
         id: &RecordId,
     ) -> Result<Vec<u8>, StoreError> {
-        let object = self
-            .get(&ObjectKey::recording(tenant, id.date(), id))
-            .await?;
-        Ok(decrypt_all(keys, tenant.clone(), &object)?)
+        let key = ObjectKey::recording(tenant, id.date(), id);
+        self.read_whole(keys, tenant, &key, ObjectKind::Recording)
+            .await
     }
 
     /// The undecodable payloads kept beside a recording (FORMAT.md §10),
@@ -131,12 +130,24 @@ impl VaultStore {
         tenant: &TenantId,
         id: &RecordId,
     ) -> Result<Vec<u8>, StoreError> {
-        let object = self
-            .get(&ObjectKey::raw_payloads(tenant, id.date(), id))
-            .await?;
+        let key = ObjectKey::raw_payloads(tenant, id.date(), id);
+        self.read_whole(keys, tenant, &key, ObjectKind::RawPayloads)
+            .await
+    }
+
+    /// One object's whole plaintext, released only once every chunk
+    /// authenticated and the header says it is of `kind`.
+    async fn read_whole(
+        &self,
+        keys: &dyn TenantKeys,
+        tenant: &TenantId,
+        key: &ObjectKey,
+        kind: ObjectKind,
+    ) -> Result<Vec<u8>, StoreError> {
+        let object = self.get(key).await?;
         let mut decryptor = ObjectDecryptor::new(keys, tenant.clone());
         let plaintext = decryptor.push(&object)?.to_vec();
-        if decryptor.finish()?.kind() != ObjectKind::RawPayloads {
+        if decryptor.finish()?.kind() != kind {
             return Err(VaultError::MalformedHeader("object is not of the expected kind").into());
         }
         Ok(plaintext)
