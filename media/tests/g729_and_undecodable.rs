@@ -151,3 +151,40 @@ fn payloads_without_a_decoder_are_kept_as_received() {
         .enumerate()
         .all(|(i, p)| p.sequence == 1000 + i as u16 && p.timestamp == i as u32 * 160));
 }
+
+#[test]
+fn an_encoding_name_made_of_personal_data_is_not_kept() {
+    // The remote party writes what it likes in its rtpmap: a phone number
+    // must not reach the manifest through the name of its codec.
+    let start = Instant::now();
+    let sdp = "m=audio 1 RTP/AVP 97\r\na=rtpmap:97 +33612345678/8000\r\n";
+    let codecs = CodecMap::from_sdp(sdp);
+    let mut config = RecorderConfig::new(OutputFormat::Wav, codecs.clone(), codecs, start);
+    config.payload_names = [PayloadNames::from_sdp(sdp), PayloadNames::from_sdp(sdp)];
+    let packets = vec![rtp(97, 1, 0, &[1, 2, 3]), rtp(97, 2, 160, &[4, 5, 6])];
+    let (recorder, summary, _) = record(config, start, &packets);
+    assert_eq!(summary.undecodable, vec!["unnamed/8000".to_string()]);
+    let raw = recorder.raw_payloads().expect("payloads kept");
+    assert!(!raw.windows(9).any(|w| w == b"612345678"));
+    assert_eq!(
+        greffier_media::codec::codec_label(&summary.undecodable[0]),
+        "other"
+    );
+}
+
+#[test]
+fn a_flood_of_undecodable_packets_is_bounded_and_counted() {
+    let start = Instant::now();
+    let codecs = CodecMap::from_sdp("m=audio 1 RTP/AVP 8\r\n");
+    let mut config = RecorderConfig::new(OutputFormat::Wav, codecs.clone(), codecs, start);
+    config.raw_payload_limit = 10_000;
+    let packets: Vec<Vec<u8>> = (0..100u16)
+        .map(|i| rtp(111, i, u32::from(i) * 160, &[0xee; 1000]))
+        .collect();
+    let (recorder, summary, _) = record(config, start, &packets);
+    let raw = recorder.raw_payloads().expect("payloads kept");
+    assert!(raw.len() <= 10_000 + 64, "{} bytes kept", raw.len());
+    let kept = RawPayloads::parse(&raw).unwrap().packets.len() as u64;
+    assert_eq!(kept + summary.raw_dropped, 100);
+    assert_eq!(summary.undecodable, vec!["PT111".to_string()]);
+}
