@@ -6,6 +6,7 @@
 #   libpocketsphinx-dev  offline speech recognition (local transcription provider)
 #   pocketsphinx-en-us   its acoustic and language model
 #   festival, festvox-us-slt-hts  speech synthesis: spoken test audio made on the machine
+#   libbcg729-dev        the G.729 codec: recordings of G.729 calls, and the test streams
 # Kamailio and rtpengine are not here: they are only the benchmark baseline, installed
 # by ../shared/peerbench/install.sh.
 set -euo pipefail
@@ -18,6 +19,7 @@ packages=(
     pocketsphinx-en-us
     festival
     festvox-us-slt-hts
+    libbcg729-dev
 )
 
 is_installed() {

@@ -2,8 +2,9 @@
 //! `[storage]`, the keyring and master key of `[keys]`, the spool, and the
 //! keys of every configured tenant.
 //!
-//! The gateway calls [`open`] at start and [`ensure_tenants`] at start and
-//! after each configuration reload; the CLI uses the smaller pieces.
+//! The gateway calls [`open`] at start, and [`ensure_tenants`] at start and,
+//! through [`tenant_keys_preparer`], before each reloaded configuration is
+//! published; the CLI uses the smaller pieces.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -14,8 +15,8 @@ use greffier_vault::store::{NodeId, VaultStore};
 use greffier_vault::{Keyring, MasterKey, Sealing, TenantId, TenantKeys, TenantStatus};
 
 use crate::config::{
-    Config, KeysConfig, MasterKeySource, S3Credentials, StorageBackend, StorageConfig, Tenant,
-    TenantKeys as TenantKeyMode,
+    Config, ConfigErrors, ConfigProblem, KeysConfig, MasterKeySource, Prepare, S3Credentials,
+    StorageBackend, StorageConfig, Tenant, TenantKeys as TenantKeyMode,
 };
 
 /// Everything a node needs to record calls.
@@ -194,15 +195,51 @@ impl std::fmt::Display for KeyChange {
 /// Gives every configured tenant its keys in the shared keyring, after
 /// re-reading it (another process may have rotated or shredded keys).
 pub fn ensure_tenants(vault: &Vault, config: &Config) -> anyhow::Result<()> {
-    let mut keyring = vault
-        .keyring
-        .write()
-        .map_err(|_| anyhow!("keyring lock poisoned by a panicked writer"))?;
-    keyring.reload().context("keys.keyring")?;
-    for (tenant, change) in ensure_tenant_keys(&mut keyring, config.tenants())? {
-        tracing::info!(%tenant, "{change}");
-    }
-    Ok(())
+    tenant_keys_preparer(vault.keyring.clone())(config).map_err(|errors| anyhow!("{errors}"))
+}
+
+/// The reload hook: a configuration is published to the router only once
+/// every tenant in it has its keys (managed keys created, or the client's
+/// public key registered), so the first call of a tenant added at run time
+/// is recorded. A tenant that cannot get keys rejects the reload, naming its
+/// file, as at start.
+pub fn tenant_keys_preparer(keyring: Arc<RwLock<Keyring>>) -> Prepare {
+    Arc::new(move |config: &Config| {
+        let problem = |file: &std::path::Path, key: &str, reason: String| ConfigProblem {
+            file: file.to_path_buf(),
+            key: key.to_string(),
+            reason,
+        };
+        let mut keyring = keyring.write().map_err(|_| ConfigErrors {
+            problems: vec![problem(
+                &config.keys.keyring,
+                "keys.keyring",
+                "keyring lock poisoned by a panicked writer".to_string(),
+            )],
+        })?;
+        keyring.reload().map_err(|error| ConfigErrors {
+            problems: vec![problem(
+                &config.keys.keyring,
+                "keys.keyring",
+                format!("{error:#}"),
+            )],
+        })?;
+        let (changes, problems) = ensure_each(&mut keyring, config.tenants());
+        for (tenant, change) in changes {
+            tracing::info!(%tenant, "{change}");
+        }
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(ConfigErrors {
+            problems: problems
+                .into_iter()
+                .map(|(tenant, reason)| {
+                    problem(&tenant.file, &format!("tenants.{}.keys", tenant.id), reason)
+                })
+                .collect(),
+        })
+    })
 }
 
 /// Brings the keyring in line with `tenants`: managed tenants get KEK
@@ -214,6 +251,25 @@ pub fn ensure_tenant_keys(
     keyring: &mut Keyring,
     tenants: &[Tenant],
 ) -> anyhow::Result<Vec<(String, KeyChange)>> {
+    let (changes, problems) = ensure_each(keyring, tenants);
+    if !problems.is_empty() {
+        let problems: Vec<String> = problems
+            .iter()
+            .map(|(tenant, reason)| format!("{}: {reason}", tenant.file.display()))
+            .collect();
+        bail!("{}", problems.join("; "));
+    }
+    Ok(changes)
+}
+
+/// A tenant whose keys could not be made ready, and why.
+type TenantProblem<'a> = (&'a Tenant, String);
+
+/// Every tenant tried: the changes made, and each tenant that could not be served.
+fn ensure_each<'a>(
+    keyring: &mut Keyring,
+    tenants: &'a [Tenant],
+) -> (Vec<(String, KeyChange)>, Vec<TenantProblem<'a>>) {
     let known: BTreeMap<TenantId, TenantStatus> = keyring.tenants().into_iter().collect();
     let mut changes = Vec::new();
     let mut problems = Vec::new();
@@ -223,13 +279,10 @@ pub fn ensure_tenant_keys(
         match result {
             Ok(Some(change)) => changes.push((tenant.id.clone(), change)),
             Ok(None) => {}
-            Err(error) => problems.push(format!("{}: {error:#}", tenant.file.display())),
+            Err(error) => problems.push((tenant, format!("{error:#}"))),
         }
     }
-    if !problems.is_empty() {
-        bail!("{}", problems.join("; "));
-    }
-    Ok(changes)
+    (changes, problems)
 }
 
 fn ensure_one(

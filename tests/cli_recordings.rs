@@ -102,11 +102,14 @@ fn lists_by_day_range_and_by_number_without_numbers_in_the_output() {
         all.json_lines(),
         vec![
             json!({"id": recorded.first.to_string(), "start": "2024-03-01T10:00:00.000Z",
-                   "duration_secs": 42.0, "direction": "inbound", "incomplete": false}),
+                   "duration_secs": 42.0, "direction": "inbound", "incomplete": false,
+                   "undecodable": []}),
             json!({"id": recorded.second.to_string(), "start": "2024-03-03T16:00:00.000Z",
-                   "duration_secs": 61.25, "direction": "outbound", "incomplete": false}),
+                   "duration_secs": 61.25, "direction": "outbound", "incomplete": false,
+                   "undecodable": []}),
             json!({"id": recorded.third.to_string(), "start": "2024-03-05T08:00:00.000Z",
-                   "duration_secs": 42.0, "direction": "inbound", "incomplete": false}),
+                   "duration_secs": 42.0, "direction": "inbound", "incomplete": false,
+                   "undecodable": []}),
         ]
     );
 

@@ -941,3 +941,80 @@ async fn spawn_fails_when_the_first_load_does() {
     let errors = ConfigWatcher::spawn(tree.main_path()).expect_err("invalid node id");
     assert!(errors.problems.iter().any(|p| p.key == "node.id"));
 }
+
+/// ALPHA's file as another tenant's, on addresses and numbers of its own.
+fn gamma() -> String {
+    let text = edit(ALPHA, "id = \"alpha\"", "id = \"gamma\"");
+    let text = edit(
+        &text,
+        "\"+33199000001\", \"+33199000002\"",
+        "\"+33199000003\"",
+    );
+    let text = edit(&text, "\"127.0.0.1/32\"", "\"127.0.3.1/32\"");
+    edit(&text, "\"127.0.0.2/32\"", "\"127.0.3.2/32\"")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_tenant_is_published_only_once_prepared_and_a_refusal_keeps_the_old_config() {
+    let tree = Tree::standard();
+    // What the hook saw when each configuration was prepared, and whether it
+    // refuses tenants called gamma (a keyring that cannot give them keys).
+    let prepared: Arc<std::sync::Mutex<Vec<Vec<String>>>> = Arc::default();
+    let refuse = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let hook: greffier::config::Prepare = {
+        let (prepared, refuse) = (prepared.clone(), refuse.clone());
+        Arc::new(move |config: &Config| {
+            let ids: Vec<String> = config.tenants().iter().map(|t| t.id.clone()).collect();
+            prepared.lock().unwrap().push(ids);
+            match config.tenant("gamma") {
+                Some(gamma) if refuse.load(std::sync::atomic::Ordering::SeqCst) => {
+                    Err(greffier::config::ConfigErrors {
+                        problems: vec![ConfigProblem {
+                            file: gamma.file.clone(),
+                            key: "tenants.gamma.keys".to_string(),
+                            reason: "no keys for this tenant".to_string(),
+                        }],
+                    })
+                }
+                _ => Ok(()),
+            }
+        })
+    };
+    let mut watcher =
+        ConfigWatcher::spawn_prepared(tree.main_path(), WatchOptions::default(), Some(hook))
+            .expect("initial load");
+    assert_eq!(
+        prepared.lock().unwrap().len(),
+        1,
+        "the first configuration is prepared"
+    );
+    let before = watcher.config.borrow().clone();
+
+    tree.write("tenants/gamma.toml", &gamma());
+    let outcome = wait_for(&mut watcher.reloads, rejected).await;
+    let problems = outcome.result.expect_err("refused by the hook");
+    assert!(problems
+        .problems
+        .iter()
+        .any(|p| p.file.ends_with("tenants/gamma.toml") && p.key == "tenants.gamma.keys"));
+    assert!(
+        Arc::ptr_eq(&before, &watcher.config.borrow()),
+        "a tenant that cannot be prepared is never published"
+    );
+
+    refuse.store(false, std::sync::atomic::Ordering::SeqCst);
+    tree.write(
+        "tenants/gamma.toml",
+        &edit(&gamma(), "recordings_days = 30", "recordings_days = 7"),
+    );
+    let config = wait_for(&mut watcher.config, |config: &Arc<Config>| {
+        config.tenant("gamma").is_some()
+    })
+    .await;
+    assert_eq!(config.tenants().len(), 3);
+    let last = prepared.lock().unwrap().last().cloned().unwrap_or_default();
+    assert!(
+        last.contains(&"gamma".to_string()),
+        "published before the hook prepared it: {last:?}"
+    );
+}

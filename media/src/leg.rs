@@ -372,7 +372,7 @@ impl LegPipeline {
             match self.comfort_noise.as_mut() {
                 Some(noise) => noise.fill(gap, &mut self.decoded),
                 None if released.lost_before > 0 => decoder.conceal(gap, &mut self.decoded)?,
-                None => self.decoded.resize(gap, 0),
+                None => decoder.fill_silence(gap, &mut self.decoded)?,
             }
         }
         let filled = self.decoded.len();

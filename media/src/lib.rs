@@ -9,6 +9,7 @@ pub mod leg;
 pub mod mixer;
 pub mod ogg_opus;
 pub mod ports;
+pub mod raw_payloads;
 pub mod recorder;
 pub mod relay;
 pub mod resample;
@@ -16,8 +17,9 @@ pub mod rtp_header;
 pub mod sink;
 pub mod wav;
 
-pub use codec::{Codec, CodecMap, Decoder};
+pub use codec::{Codec, CodecMap, Decoder, PayloadNames};
 pub use dtmf::DtmfEvent;
+pub use raw_payloads::{RawPacket, RawPayloads};
 pub use recorder::{
     Leg, OutputFormat, PauseSpan, Recorder, RecorderConfig, RecorderError, RecordingSummary,
 };

@@ -1,12 +1,13 @@
 //! The call recorder (sans-IO): RTP of both legs in, a stereo WAV or Ogg/Opus
 //! byte stream out (left = caller, right = callee), plus the call's metadata.
 
-use crate::codec::{Codec, CodecMap};
+use crate::codec::{Codec, CodecMap, PayloadNames};
 use crate::dtmf::{DtmfEvent, KeyPress};
 use crate::jitter::JitterConfig;
 use crate::leg::{LegConfig, LegPipeline, Side};
 use crate::mixer::{MaskId, Mixer};
 use crate::ogg_opus::{OggOpusError, OggOpusWriter};
+use crate::raw_payloads::RawPayloadLog;
 use crate::rtp_header::{RtpError, RtpPacket};
 use crate::sink::{RecordingSink, SinkError};
 use crate::wav::{wav_stream_header, write_pcm};
@@ -17,6 +18,9 @@ use thiserror::Error;
 
 /// Output is produced in steps of this much audio.
 const MIX_STEP: Duration = Duration::from_millis(20);
+/// Undecodable payloads kept per call: over an hour of a narrow-band codec
+/// at 50 packets a second on both legs.
+pub const DEFAULT_RAW_PAYLOAD_LIMIT: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Leg {
@@ -47,6 +51,11 @@ pub struct RecorderConfig {
     pub mix_delay: Duration,
     /// A timestamp/arrival disagreement past this re-anchors a leg.
     pub restart_after: Duration,
+    /// What the payload types of leg A and leg B are called, for those
+    /// without a decoder.
+    pub payload_names: [PayloadNames; 2],
+    /// Bytes of undecodable payloads kept, at most; later packets are counted.
+    pub raw_payload_limit: usize,
 }
 
 impl RecorderConfig {
@@ -60,6 +69,8 @@ impl RecorderConfig {
             jitter: JitterConfig::default(),
             mix_delay: Duration::from_millis(300),
             restart_after: Duration::from_secs(1),
+            payload_names: [PayloadNames::default(), PayloadNames::default()],
+            raw_payload_limit: DEFAULT_RAW_PAYLOAD_LIMIT,
         }
     }
 
@@ -111,6 +122,11 @@ pub struct RecordingSummary {
     pub pauses: Vec<PauseSpan>,
     pub packets: u64,
     pub lost: u64,
+    /// Encodings (`name/rate`) of packets that could not be decoded: their
+    /// payloads are in [`Recorder::raw_payloads`], not in the audio.
+    pub undecodable: Vec<String>,
+    /// Undecodable packets past the size bound, neither decoded nor kept.
+    pub raw_dropped: u64,
 }
 
 enum Encoder {
@@ -131,6 +147,7 @@ pub struct Recorder {
     malformed: u64,
     finished: bool,
     mixed: Vec<i16>,
+    raw: RawPayloadLog,
 }
 
 impl Recorder {
@@ -166,7 +183,6 @@ impl Recorder {
             }
         };
         Ok(Self {
-            config,
             rate,
             legs,
             mixer: Mixer::new(),
@@ -178,6 +194,8 @@ impl Recorder {
             malformed: 0,
             finished: false,
             mixed: Vec::new(),
+            raw: RawPayloadLog::new(config.raw_payload_limit),
+            config,
         })
     }
 
@@ -203,6 +221,25 @@ impl Recorder {
             }
         };
         let index = leg_index(leg);
+        let codecs = match leg {
+            Leg::A => &self.config.leg_a,
+            Leg::B => &self.config.leg_b,
+        };
+        // RTCP multiplexed on the RTP port reads as payload types 64–95
+        // (RFC 5761 §4): not media, nothing to keep.
+        let rtcp = (64..96).contains(&packet.payload_type);
+        if codecs.get(packet.payload_type).is_none() && !rtcp {
+            // Never silence in place of audio without a trace: the payloads
+            // are kept as received, for a later decoder.
+            let names = &self.config.payload_names[index];
+            let arrival = now.saturating_duration_since(self.config.start).as_millis();
+            self.raw.push(
+                leg,
+                u32::try_from(arrival).unwrap_or(u32::MAX),
+                &packet,
+                &names.name(packet.payload_type),
+            );
+        }
         if let Some(pipeline) = self.legs.get_mut(index) {
             pipeline.handle_packet(now, &packet, &mut self.mixer);
         }
@@ -314,7 +351,15 @@ impl Recorder {
                 .collect(),
             packets: self.legs.iter().map(|leg| leg.stats().packets).sum(),
             lost: self.legs.iter().map(LegPipeline::lost).sum(),
+            undecodable: self.raw.encodings(),
+            raw_dropped: self.raw.dropped(),
         })
+    }
+
+    /// The undecodable packets kept so far (FORMAT.md §10 of the vault),
+    /// or `None` when every packet had a decoder.
+    pub fn raw_payloads(&self) -> Option<Vec<u8>> {
+        (!self.raw.is_empty()).then(|| self.raw.to_bytes())
     }
 
     /// Datagrams that were not RTP.

@@ -1,4 +1,4 @@
-//! Properties over arbitrary input: parsing never panics, the jitter buffer
+//! Properties over arbitrary input: parsing and G.729 decoding never panic, the jitter buffer
 //! releases each packet once and in order, chunking never changes resampling.
 
 use greffier_media::jitter::{JitterBuffer, JitterConfig};
@@ -17,6 +17,27 @@ fn datagram(sequence: u16, payload_len: usize) -> Vec<u8> {
 }
 
 proptest! {
+    #[test]
+    fn g729_decoding_of_any_bytes_is_whole_frames_or_an_error(
+        payloads in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 1..8)
+    ) {
+        let mut decoder = greffier_media::codec::G729Decoder::new().unwrap();
+        for payload in payloads {
+            let mut out = Vec::new();
+            let whole = !payload.is_empty() && matches!(payload.len() % 10, 0 | 2);
+            match greffier_media::Decoder::decode(&mut decoder, &payload, &mut out) {
+                Ok(()) => {
+                    prop_assert!(whole);
+                    prop_assert_eq!(out.len(), payload.len().div_ceil(10) * 80);
+                }
+                Err(_) => {
+                    prop_assert!(!whole);
+                    prop_assert!(out.is_empty());
+                }
+            }
+        }
+    }
+
     #[test]
     fn rtp_parsing_never_panics_and_stays_in_bounds(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
         if let Ok(packet) = RtpPacket::parse(&bytes) {

@@ -6,3 +6,6 @@ pub const RECORDING_CONTROL: &str = "greffier_recording_control_total";
 pub const RECORDING_CONTROL_REFUSED: &str = "greffier_recording_control_refused_total";
 /// How long an RTP copy waited between its arrival and the recorder.
 pub const RECORDER_LAG: &str = "greffier_recorder_lag_seconds";
+/// Recordings with packets the recorder could not decode, by `codec` (a
+/// registered encoding name, or `other`); their payloads are kept aside.
+pub const RECORDING_UNDECODABLE: &str = "greffier_recording_undecodable_total";

@@ -22,7 +22,7 @@ use greffier_media::ports::PortPool;
 use greffier_media::relay::{
     spawn_relay, RecorderCopy, RelayConfig, RelayEvent, RelayMetrics, RemoteMedia,
 };
-use greffier_media::{CodecMap, OutputFormat, Recorder, RecorderConfig};
+use greffier_media::{CodecMap, OutputFormat, PayloadNames, Recorder, RecorderConfig};
 use greffier_sip::message::Message;
 use greffier_sip::proxy::{DialogId, Direction, EndReason, InDialogAction, Leg, SdpKind};
 use greffier_sip::sdp::SessionDescription;
@@ -393,6 +393,7 @@ impl Calls {
         .to_string();
         let mut recorder_config = RecorderConfig::new(format, map_a, map_b, Instant::now());
         recorder_config.mask_dtmf = mask_dtmf;
+        recorder_config.payload_names = [offer_a, offer_b].map(|sdp| PayloadNames::from_sdp(sdp));
         let recorder = match Recorder::new(recorder_config) {
             Ok(recorder) => recorder,
             Err(error) => {

@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+use greffier_media::codec::codec_label;
 use greffier_media::relay::RecorderCopy;
 use greffier_media::{Recorder, RecordingSummary};
 use greffier_vault::catalog::{CallEnd, DtmfEvent, PauseInterval};
@@ -80,6 +81,7 @@ pub async fn record(
     if !flush(&mut recorder, &mut writer).await {
         return;
     }
+    keep_undecodable(recorder.raw_payloads(), &summary, &mut writer).await;
     let end = call_end(&summary, options);
     match writer.finish(end).await {
         Ok(FinishOutcome::Stored) => tracing::info!("recording stored"),
@@ -99,6 +101,35 @@ async fn flush(recorder: &mut Recorder, writer: &mut RecordingWriter) -> bool {
         }
     }
     true
+}
+
+/// Packets the recorder had no decoder for are silence in the audio: their
+/// payloads go into the vault beside it, and the metrics and log say so.
+async fn keep_undecodable(
+    raw: Option<Vec<u8>>,
+    summary: &RecordingSummary,
+    writer: &mut RecordingWriter,
+) {
+    let Some(raw) = raw else {
+        return;
+    };
+    for encoding in &summary.undecodable {
+        let codec = codec_label(encoding);
+        metrics::counter!(metrics_names::RECORDING_UNDECODABLE, "codec" => codec).increment(1);
+        tracing::warn!(
+            codec,
+            "packets the recorder cannot decode: silence in the recording, payloads kept beside it"
+        );
+    }
+    if summary.raw_dropped > 0 {
+        tracing::warn!(
+            dropped = summary.raw_dropped,
+            "undecodable packets past the size bound were not kept"
+        );
+    }
+    if let Err(error) = writer.keep_raw_payloads(&raw).await {
+        tracing::error!(%error, "undecodable payloads could not be spooled");
+    }
 }
 
 fn call_end(summary: &RecordingSummary, options: RecordOptions) -> CallEnd {
@@ -126,6 +157,7 @@ fn call_end(summary: &RecordingSummary, options: RecordOptions) -> CallEnd {
             })
             .collect(),
         sip_status: Some(options.sip_status),
+        undecodable: summary.undecodable.clone(),
     }
 }
 
@@ -206,6 +238,8 @@ mod tests {
             }],
             packets: 500,
             lost: 0,
+            undecodable: vec!["AMR/8000".into()],
+            raw_dropped: 0,
         }
     }
 
@@ -234,6 +268,7 @@ mod tests {
             }]
         );
         assert_eq!(end.sip_status, Some(200));
+        assert_eq!(end.undecodable, vec!["AMR/8000".to_string()]);
     }
 
     #[test]

@@ -34,14 +34,20 @@ pub(super) enum RecordingsCommand {
         number: Option<String>,
     },
     /// Decrypts one recording into a playable file; writes nothing unless the
-    /// whole recording authenticates.
+    /// whole recording authenticates. Says which codecs could not be decoded
+    /// (silence in the audio); `--raw` exports their payloads as received.
+    #[command(group(clap::ArgGroup::new("output").required(true).multiple(true).args(["out", "raw"])))]
     Get {
         #[command(flatten)]
         target: Target,
         #[arg(long, value_name = "ID")]
         id: String,
         #[arg(long, value_name = "FILE")]
-        out: PathBuf,
+        out: Option<PathBuf>,
+        /// Writes the payloads the recorder could not decode, in the raw
+        /// payloads layout of vault/FORMAT.md §10.
+        #[arg(long, value_name = "FILE")]
+        raw: Option<PathBuf>,
     },
     /// Deletes one recording, its manifest and its subject index entries.
     Delete {
@@ -96,7 +102,12 @@ pub(super) fn run(command: RecordingsCommand) -> ExitCode {
                 to,
                 number,
             } => list(&target, from, to, number.as_deref()).await,
-            RecordingsCommand::Get { target, id, out } => get(&target, &id, &out).await,
+            RecordingsCommand::Get {
+                target,
+                id,
+                out,
+                raw,
+            } => get(&target, &id, out.as_deref(), raw.as_deref()).await,
             RecordingsCommand::Delete { target, id } => delete(&target, &id).await,
         }
     })
@@ -172,6 +183,7 @@ fn entry_json(entry: &RecordingEntry) -> serde_json::Value {
             Direction::Outbound => "outbound",
         },
         "incomplete": entry.incomplete,
+        "undecodable": entry.undecodable,
     })
 }
 
@@ -180,9 +192,50 @@ fn parse_id(text: &str) -> anyhow::Result<RecordId> {
         .with_context(|| format!("--id {text:?}: expected a recording id (UUIDv7)"))
 }
 
-async fn get(target: &Target, id: &str, out: &Path) -> anyhow::Result<()> {
+async fn get(
+    target: &Target,
+    id: &str,
+    out: Option<&Path>,
+    raw: Option<&Path>,
+) -> anyhow::Result<()> {
     let id = parse_id(id)?;
     let opened = target.open()?;
+    // The manifest says what the audio lacks; without it (deleted, or keys
+    // held by the client) the recording is still exported.
+    let undecodable = opened
+        .store
+        .read_manifest(&opened.keyring, &opened.tenant, &id)
+        .await
+        .map(|manifest| manifest.undecodable)
+        .unwrap_or_default();
+    if !undecodable.is_empty() {
+        eprintln!(
+            "recording {id}: {} could not be decoded and is silence in the audio; \
+             its payloads are kept (--raw FILE exports them)",
+            undecodable.join(", ")
+        );
+    }
+    if let Some(raw) = raw {
+        let payloads = opened
+            .store
+            .read_raw_payloads(&opened.keyring, &opened.tenant, &id)
+            .await
+            .with_context(|| {
+                format!(
+                    "raw payloads of recording {id} of tenant {} cannot be read; nothing was written",
+                    opened.tenant
+                )
+            })?;
+        write_private_file(raw, &payloads)?;
+        println!(
+            "{}: {} bytes of raw payloads",
+            raw.display(),
+            payloads.len()
+        );
+    }
+    let Some(out) = out else {
+        return Ok(());
+    };
     let plaintext = opened
         .store
         .read_recording(&opened.keyring, &opened.tenant, &id)

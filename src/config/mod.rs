@@ -39,7 +39,7 @@ pub use tenant::{
     AudioFormat, Peer, Recording, RecordingPolicy, Retention, Tenant, TenantKeys, Transcription,
     CDR_RETENTION_DAYS,
 };
-pub use watcher::{ConfigWatcher, ReloadOutcome, WatchOptions};
+pub use watcher::{ConfigWatcher, Prepare, ReloadOutcome, WatchOptions};
 
 /// Which of a tenant's peers a source address belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -38,6 +38,12 @@ impl Default for WatchOptions {
     }
 }
 
+/// Makes ready what a configuration needs before it is published (the keys
+/// of new tenants): called on the first configuration and on every reload
+/// that changes something, on a thread that may block. An error rejects the
+/// reload, so nothing ever routes to a tenant that is not ready.
+pub type Prepare = Arc<dyn Fn(&Config) -> Result<(), ConfigErrors> + Send + Sync>;
+
 /// The result of the latest reload attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReloadOutcome {
@@ -92,8 +98,21 @@ impl ConfigWatcher {
         path: impl Into<PathBuf>,
         options: WatchOptions,
     ) -> Result<Self, ConfigErrors> {
+        Self::spawn_prepared(path, options, None)
+    }
+
+    /// As [`ConfigWatcher::spawn_with`], with `prepare` run on the first
+    /// configuration and before each changed one is published.
+    pub fn spawn_prepared(
+        path: impl Into<PathBuf>,
+        options: WatchOptions,
+        prepare: Option<Prepare>,
+    ) -> Result<Self, ConfigErrors> {
         let path = path.into();
         let initial = Config::load(&path)?;
+        if let Some(prepare) = &prepare {
+            prepare(&initial)?;
+        }
         let tenants_dir = initial.node.tenants_dir.clone();
         let main_file = initial.path.clone();
         let (config_tx, config_rx) = watch::channel(Arc::new(initial));
@@ -115,6 +134,7 @@ impl ConfigWatcher {
             config_tx,
             reload_tx,
             attempts: 0,
+            prepare,
         };
         let task = tokio::spawn(reloader.run(hangups, file_events, fs_watcher, options.debounce));
         Ok(Self {
@@ -192,6 +212,7 @@ struct Reloader {
     config_tx: watch::Sender<Arc<Config>>,
     reload_tx: watch::Sender<ReloadOutcome>,
     attempts: u64,
+    prepare: Option<Prepare>,
 }
 
 impl Reloader {
@@ -234,7 +255,7 @@ impl Reloader {
         })
         .await;
         let result = match loaded {
-            Ok(Ok(loaded)) => Ok(self.apply(loaded)),
+            Ok(Ok(loaded)) => self.apply(loaded).await,
             Ok(Err(errors)) => {
                 log_rejected(&errors.problems);
                 Err(errors)
@@ -251,14 +272,43 @@ impl Reloader {
     }
 
     /// Takes the reloadable parts of `loaded`, keeps the rest of the current
-    /// configuration, and publishes the result if anything changed.
-    fn apply(&self, loaded: Config) -> ReloadSummary {
+    /// configuration, and publishes the result if anything changed, once
+    /// [`Prepare`] has made it ready.
+    async fn apply(&self, loaded: Config) -> Result<ReloadSummary, ConfigErrors> {
         let current = self.config_tx.borrow().clone();
         let summary = summarize(&current, &loaded);
         for key in &summary.restart_needed {
             tracing::warn!(key = %key, "changed in the configuration file; takes effect after a restart");
         }
         if summary.changed_anything() {
+            // The tenant indexes depend on the tenants only, so they stay valid.
+            let merged = Arc::new(Config {
+                path: current.path.clone(),
+                node: current.node.clone(),
+                storage: current.storage.clone(),
+                keys: current.keys.clone(),
+                ..loaded
+            });
+            if let Some(prepare) = self.prepare.clone() {
+                let config = merged.clone();
+                let prepared = tokio::task::spawn_blocking(move || prepare(&config))
+                    .await
+                    .unwrap_or_else(|join_error| {
+                        Err(ConfigErrors {
+                            problems: vec![ConfigProblem {
+                                file: current.path.clone(),
+                                key: String::new(),
+                                reason: format!(
+                                    "preparing the new configuration failed: {join_error}"
+                                ),
+                            }],
+                        })
+                    });
+                if let Err(errors) = prepared {
+                    log_rejected(&errors.problems);
+                    return Err(errors);
+                }
+            }
             tracing::info!(
                 added = ?summary.tenants_added,
                 removed = ?summary.tenants_removed,
@@ -266,19 +316,11 @@ impl Reloader {
                 registry_changed = summary.registry_changed,
                 "configuration reloaded"
             );
-            // The tenant indexes depend on the tenants only, so they stay valid.
-            let merged = Config {
-                path: current.path.clone(),
-                node: current.node.clone(),
-                storage: current.storage.clone(),
-                keys: current.keys.clone(),
-                ..loaded
-            };
-            self.config_tx.send_replace(Arc::new(merged));
+            self.config_tx.send_replace(merged);
         } else {
             tracing::info!("configuration reloaded: no change");
         }
-        summary
+        Ok(summary)
     }
 }
 

@@ -17,7 +17,7 @@ use greffier_vault::spool::{UploadOptions, UploadQueue};
 
 use crate::admin;
 use crate::calls::{CallDirectory, Calls};
-use crate::config::{ConfigWatcher, NodeConfig};
+use crate::config::{Config, ConfigWatcher, NodeConfig, WatchOptions};
 use crate::vault_setup;
 
 pub use policy::GatewayPolicy;
@@ -35,12 +35,20 @@ fn rate_limit(node: &NodeConfig) -> RateLimit {
 
 /// Runs the gateway until the process is stopped.
 pub async fn run(config_path: &Path) -> anyhow::Result<()> {
-    let (config, _watcher) = ConfigWatcher::spawn(config_path)
+    // Storage and keys are read once: a reload never changes them.
+    let first = Config::load(config_path)
         .map_err(|problems| anyhow::anyhow!("the configuration has problems:\n{problems}"))?;
+    let vault = vault_setup::open(&first).await?;
+    // The watcher loads the configuration again and gives every tenant in it
+    // its keys before publishing it, now and after each reload.
+    let watcher = ConfigWatcher::spawn_prepared(
+        config_path,
+        WatchOptions::default(),
+        Some(vault_setup::tenant_keys_preparer(vault.keyring.clone())),
+    )
+    .map_err(|problems| anyhow::anyhow!("the configuration has problems:\n{problems}"))?;
+    let (config, _watcher) = (watcher.config, watcher.task);
     let initial = config.borrow().clone();
-
-    let vault = vault_setup::open(&initial).await?;
-    vault_setup::ensure_tenants(&vault, &initial)?;
     let upload = UploadOptions::default();
     let recovered = vault
         .spool

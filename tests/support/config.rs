@@ -182,6 +182,18 @@ impl GatewayConfig {
         }
     }
 
+    /// Adds a tenant file to the tree, as an operator would while the gateway
+    /// runs: written aside, then renamed into place, so that the gateway's
+    /// watcher sees one whole file.
+    pub fn add_tenant(&mut self, tenant: TenantSpec) {
+        let dir = self.dir.path().join("config/tenants");
+        let hidden = dir.join(format!(".{}.toml.new", tenant.id));
+        std::fs::write(&hidden, tenant.to_toml()).expect("write a tenant file");
+        std::fs::rename(&hidden, dir.join(format!("{}.toml", tenant.id)))
+            .expect("move the tenant file into place");
+        self.tenants.push(tenant);
+    }
+
     fn main_toml(&self) -> String {
         let media_last = self.media_first_port + MEDIA_PORTS - 1;
         format!(

@@ -141,6 +141,27 @@ impl Gateway {
         })
     }
 
+    /// Waits up to `bound` for a line of the gateway's log holding every one
+    /// of `needles`, and returns it.
+    pub fn wait_for_log(&self, needles: &[&str], bound: Duration) -> String {
+        let deadline = std::time::Instant::now() + bound;
+        loop {
+            let text = std::fs::read_to_string(&self.stderr_log).unwrap_or_default();
+            if let Some(line) = text
+                .lines()
+                .find(|line| needles.iter().all(|needle| line.contains(needle)))
+            {
+                return line.to_string();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no log line with {needles:?} within {bound:?}:\n{}",
+                self.stderr_tail(40)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn stderr_tail(&self, lines: usize) -> String {
         let text = std::fs::read_to_string(&self.stderr_log).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();

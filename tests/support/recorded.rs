@@ -69,12 +69,25 @@ pub fn capture_packet_samples() -> usize {
 
 /// Writes, into `dir`, the peerbench caller scenario that plays the capture.
 pub fn caller_scenario(dir: &Path) -> PathBuf {
-    let scenario = dir.join("uac_g711a.xml");
+    caller_scenario_with(dir, "uac_g711a", &capture(), PCMA_MEDIA)
+}
+
+/// The peerbench caller scenario's media: PCMA only.
+const PCMA_MEDIA: &str = "8\n      a=rtpmap:8 PCMA/8000";
+
+/// Writes, into `dir`, the peerbench caller scenario playing `pcap` with an
+/// offer of `sdp_media` (the formats of `m=audio`, then attribute lines)
+/// instead of PCMA.
+pub fn caller_scenario_with(dir: &Path, name: &str, pcap: &Path, sdp_media: &str) -> PathBuf {
+    let scenario = dir.join(format!("{name}.xml"));
     let template =
         std::fs::read_to_string(peerbench_scenario("uac_media.xml")).expect("uac_media.xml");
+    assert!(template.contains(PCMA_MEDIA), "uac_media.xml offers PCMA");
     std::fs::write(
         &scenario,
-        template.replace("@PCAP@", &capture().display().to_string()),
+        template
+            .replace("@PCAP@", &pcap.display().to_string())
+            .replace(PCMA_MEDIA, sdp_media),
     )
     .expect("write the caller scenario");
     scenario
@@ -93,9 +106,14 @@ pub fn cli(config: &Path, args: &[&str]) -> Output {
 /// Waits up to `bound` for the tenant's first listed recording, and returns
 /// its listing entry.
 pub fn wait_listed(config: &Path, bound: Duration) -> serde_json::Value {
+    wait_listed_for(config, TENANT, bound)
+}
+
+/// Waits up to `bound` for the first listed recording of `tenant`.
+pub fn wait_listed_for(config: &Path, tenant: &str, bound: Duration) -> serde_json::Value {
     let deadline = Instant::now() + bound;
     loop {
-        let listed = cli(config, &["recordings", "list", "--tenant", TENANT]);
+        let listed = cli(config, &["recordings", "list", "--tenant", tenant]);
         let text = String::from_utf8_lossy(&listed.stdout);
         if let Some(line) = text.lines().next() {
             return serde_json::from_str(line).expect("a JSON line");
@@ -109,6 +127,21 @@ pub fn wait_listed(config: &Path, bound: Duration) -> serde_json::Value {
     }
 }
 
+/// `greffier recordings get --tenant TENANT --id ID ARGS`, which must
+/// succeed; returns what it printed, stderr first.
+pub fn get_recording(config: &Path, tenant: &str, id: &str, args: &[&str]) -> String {
+    let mut all = vec!["recordings", "get", "--tenant", tenant, "--id", id];
+    all.extend_from_slice(args);
+    let got = cli(config, &all);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&got.stderr),
+        String::from_utf8_lossy(&got.stdout)
+    );
+    assert!(got.status.success(), "recordings get: {text}");
+    text
+}
+
 /// A decrypted recording: left = caller, right = callee.
 pub struct Stereo {
     pub left: Vec<i16>,
@@ -118,23 +151,11 @@ pub struct Stereo {
 /// `greffier recordings get` of `id` into `out`, read back as 8 kHz 16-bit
 /// stereo.
 pub fn fetch(config: &Path, id: &str, out: &Path) -> Stereo {
-    let got = cli(
+    get_recording(
         config,
-        &[
-            "recordings",
-            "get",
-            "--tenant",
-            TENANT,
-            "--id",
-            id,
-            "--out",
-            out.to_str().expect("a UTF-8 path"),
-        ],
-    );
-    assert!(
-        got.status.success(),
-        "recordings get: {}",
-        String::from_utf8_lossy(&got.stderr)
+        TENANT,
+        id,
+        &["--out", out.to_str().expect("a UTF-8 path")],
     );
     let mut reader = hound::WavReader::open(out).expect("a playable WAV");
     let spec = reader.spec();
@@ -176,6 +197,18 @@ impl RecordedCall {
         carrier: SocketAddr,
         duration_ms: &str,
     ) -> Self {
+        let scenario = caller_scenario(&gateway.config.run_dir());
+        Self::start_playing(gateway, pbx, carrier, duration_ms, &scenario)
+    }
+
+    /// As [`RecordedCall::start`], with the caller running `scenario`.
+    pub fn start_playing(
+        gateway: &Gateway,
+        pbx: SocketAddr,
+        carrier: SocketAddr,
+        duration_ms: &str,
+        scenario: &Path,
+    ) -> Self {
         super::sipp::require_sipp();
         let run_dir = gateway.config.run_dir();
         let answerer = SippCommand::new(
@@ -188,19 +221,13 @@ impl RecordedCall {
         .local_port(carrier.port())
         .args(["-rtp_echo"])
         .spawn();
-        let caller = SippCommand::new(
-            "pbx",
-            &caller_scenario(&run_dir),
-            &run_dir,
-            Transport::Udp,
-            PBX_IP,
-        )
-        .local_port(pbx.port())
-        .remote(gateway.sip_addr())
-        .service(DIALLED)
-        .args(["-d", duration_ms])
-        .timeout(Duration::from_secs(60))
-        .spawn();
+        let caller = SippCommand::new("pbx", scenario, &run_dir, Transport::Udp, PBX_IP)
+            .local_port(pbx.port())
+            .remote(gateway.sip_addr())
+            .service(DIALLED)
+            .args(["-d", duration_ms])
+            .timeout(Duration::from_secs(60))
+            .spawn();
         Self { answerer, caller }
     }
 

@@ -26,6 +26,7 @@ impl Default for CodecMap {
         by_payload_type[0] = Some(Codec::Pcmu);
         by_payload_type[8] = Some(Codec::Pcma);
         by_payload_type[9] = Some(Codec::G722);
+        by_payload_type[18] = Some(Codec::G729);
         by_payload_type[13] = Some(Codec::ComfortNoise);
         Self {
             by_payload_type,
@@ -81,6 +82,7 @@ impl CodecMap {
             ("pcmu", 8000) => Some(Codec::Pcmu),
             ("pcma", 8000) => Some(Codec::Pcma),
             ("g722", 8000) => Some(Codec::G722),
+            ("g729", 8000) => Some(Codec::G729),
             ("opus", 48_000) => Some(Codec::Opus),
             ("cn", 8000) => Some(Codec::ComfortNoise),
             ("telephone-event", rate) if rate > 0 => {
@@ -143,13 +145,14 @@ mod tests {
             Some(Codec::TelephoneEvent { clock_rate: 8000 })
         );
         assert_eq!(map.get(99), Some(Codec::Opus));
-        assert_eq!(map.get(18), None);
+        assert_eq!(map.get(18), Some(Codec::G729));
         assert_eq!(map.get(200), None);
         let offered: Vec<Codec> = map.negotiated_codecs().collect();
         assert_eq!(
             offered,
             vec![
                 Codec::Pcma,
+                Codec::G729,
                 Codec::TelephoneEvent { clock_rate: 8000 },
                 Codec::Opus
             ]

@@ -3,14 +3,18 @@
 mod comfort_noise;
 mod g711;
 mod g722;
+mod g729;
 mod map;
 mod opus;
+mod payload_names;
 
 pub use comfort_noise::ComfortNoise;
 pub use g711::{alaw_to_linear, ulaw_to_linear, G711Decoder};
 pub use g722::G722Decoder;
+pub use g729::G729Decoder;
 pub use map::{CodecMap, CodecMapError};
 pub use opus::OpusDecoder;
+pub use payload_names::{codec_label, PayloadNames};
 
 use thiserror::Error;
 
@@ -20,6 +24,8 @@ pub enum Codec {
     Pcmu,
     Pcma,
     G722,
+    /// G.729 Annex A, with the Annex B SID frames (payload type 18).
+    G729,
     Opus,
     /// RFC 3389 comfort noise: no audio of its own, fills the following gap.
     ComfortNoise,
@@ -33,7 +39,7 @@ impl Codec {
     /// Clock rate of the RTP timestamps (G.722 keeps 8000 for historical reasons).
     pub fn rtp_clock_rate(self) -> u32 {
         match self {
-            Codec::Pcmu | Codec::Pcma | Codec::G722 | Codec::ComfortNoise => 8000,
+            Codec::Pcmu | Codec::Pcma | Codec::G722 | Codec::G729 | Codec::ComfortNoise => 8000,
             Codec::Opus => 48_000,
             Codec::TelephoneEvent { clock_rate } => clock_rate,
         }
@@ -42,7 +48,7 @@ impl Codec {
     /// Rate of the decoded audio, for codecs that carry audio.
     pub fn decoded_rate(self) -> Option<u32> {
         match self {
-            Codec::Pcmu | Codec::Pcma => Some(8000),
+            Codec::Pcmu | Codec::Pcma | Codec::G729 => Some(8000),
             Codec::G722 => Some(16_000),
             Codec::Opus => Some(48_000),
             Codec::ComfortNoise | Codec::TelephoneEvent { .. } => None,
@@ -54,6 +60,7 @@ impl Codec {
             Codec::Pcmu => "PCMU",
             Codec::Pcma => "PCMA",
             Codec::G722 => "G722",
+            Codec::G729 => "G729",
             Codec::Opus => "opus",
             Codec::ComfortNoise => "CN",
             Codec::TelephoneEvent { .. } => "telephone-event",
@@ -66,6 +73,7 @@ impl Codec {
             Codec::Pcmu => Some(Box::new(G711Decoder::ulaw())),
             Codec::Pcma => Some(Box::new(G711Decoder::alaw())),
             Codec::G722 => Some(Box::new(G722Decoder::new())),
+            Codec::G729 => Some(Box::new(G729Decoder::new()?)),
             Codec::Opus => Some(Box::new(OpusDecoder::new()?)),
             Codec::ComfortNoise | Codec::TelephoneEvent { .. } => None,
         })
@@ -76,6 +84,10 @@ impl Codec {
 pub enum DecodeError {
     #[error("opus: {0}")]
     Opus(#[from] ::opus::Error),
+    #[error("G.729 decoder could not be created")]
+    G729Init,
+    #[error("G.729 payload of {0} bytes: not 10-byte frames with at most one 2-byte SID frame at the end")]
+    G729PayloadLength(usize),
 }
 
 /// Turns RTP payloads of one codec into mono 16-bit PCM at `sample_rate()`.
@@ -88,6 +100,14 @@ pub trait Decoder: Send {
     /// Appends `samples` samples standing in for lost packets; silence unless
     /// the codec has its own packet-loss concealment.
     fn conceal(&mut self, samples: usize, out: &mut Vec<i16>) -> Result<(), DecodeError> {
+        out.resize(out.len() + samples, 0);
+        Ok(())
+    }
+
+    /// Appends `samples` samples for a gap the sender left on purpose
+    /// (discontinuous transmission); silence unless the codec carries its
+    /// own comfort noise.
+    fn fill_silence(&mut self, samples: usize, out: &mut Vec<i16>) -> Result<(), DecodeError> {
         out.resize(out.len() + samples, 0);
         Ok(())
     }

@@ -7,7 +7,8 @@ use chrono::{DateTime, Duration, Utc};
 use crate::catalog::number::E164;
 use crate::catalog::records::{subjects_of, Direction, Manifest};
 use crate::catalog::sealed::open_json;
-use crate::decrypt::decrypt_all;
+use crate::decrypt::ObjectDecryptor;
+use crate::error::VaultError;
 use crate::format::header::ObjectKind;
 use crate::store::{BlindIndex, ObjectKey, RecordId, StoreError, VaultStore};
 use crate::tenant::TenantId;
@@ -21,6 +22,8 @@ pub struct RecordingEntry {
     pub duration: Option<Duration>,
     pub direction: Direction,
     pub incomplete: bool,
+    /// Encodings the recording holds as silence, their payloads kept aside.
+    pub undecodable: Vec<String>,
 }
 
 impl RecordingEntry {
@@ -31,6 +34,7 @@ impl RecordingEntry {
             duration: manifest.end.map(|end| end - manifest.call.start),
             direction: manifest.call.direction,
             incomplete: manifest.incomplete,
+            undecodable: manifest.undecodable.clone(),
         }
     }
 }
@@ -113,10 +117,40 @@ impl VaultStore {
         tenant: &TenantId,
         id: &RecordId,
     ) -> Result<Vec<u8>, StoreError> {
-        let object = self
-            .get(&ObjectKey::recording(tenant, id.date(), id))
-            .await?;
-        Ok(decrypt_all(keys, tenant.clone(), &object)?)
+        let key = ObjectKey::recording(tenant, id.date(), id);
+        self.read_whole(keys, tenant, &key, ObjectKind::Recording)
+            .await
+    }
+
+    /// The undecodable payloads kept beside a recording (FORMAT.md §10),
+    /// whole and authenticated, or an error.
+    pub async fn read_raw_payloads(
+        &self,
+        keys: &dyn TenantKeys,
+        tenant: &TenantId,
+        id: &RecordId,
+    ) -> Result<Vec<u8>, StoreError> {
+        let key = ObjectKey::raw_payloads(tenant, id.date(), id);
+        self.read_whole(keys, tenant, &key, ObjectKind::RawPayloads)
+            .await
+    }
+
+    /// One object's whole plaintext, released only once every chunk
+    /// authenticated and the header says it is of `kind`.
+    async fn read_whole(
+        &self,
+        keys: &dyn TenantKeys,
+        tenant: &TenantId,
+        key: &ObjectKey,
+        kind: ObjectKind,
+    ) -> Result<Vec<u8>, StoreError> {
+        let object = self.get(key).await?;
+        let mut decryptor = ObjectDecryptor::new(keys, tenant.clone());
+        let plaintext = decryptor.push(&object)?.to_vec();
+        if decryptor.finish()?.kind() != kind {
+            return Err(VaultError::MalformedHeader("object is not of the expected kind").into());
+        }
+        Ok(plaintext)
     }
 
     /// Deletes a recording, its manifest and its subject markers. Markers
@@ -132,6 +166,8 @@ impl VaultStore {
             self.delete(&marker).await?;
         }
         self.delete(&ObjectKey::manifest(tenant, id.date(), id))
+            .await?;
+        self.delete(&ObjectKey::raw_payloads(tenant, id.date(), id))
             .await?;
         self.delete(&ObjectKey::recording(tenant, id.date(), id))
             .await

@@ -67,6 +67,9 @@ pub struct CallEnd {
     pub pauses: Vec<PauseInterval>,
     /// Final SIP status of the INVITE (200 for an answered call).
     pub sip_status: Option<u16>,
+    /// Encodings (`name/rate`) the recorder could not decode: their
+    /// payloads are kept beside the recording instead of audio.
+    pub undecodable: Vec<String>,
 }
 
 /// The encrypted description stored next to each recording.
@@ -83,6 +86,11 @@ pub struct Manifest {
     pub incomplete: bool,
     /// Plaintext bytes in the recording.
     pub recording_len: u64,
+    /// Encodings (`name/rate`) that are silence in the recording: their
+    /// payloads are in the record's raw payloads object. Absent from
+    /// manifests written before this field existed.
+    #[serde(default)]
+    pub undecodable: Vec<String>,
 }
 
 impl Manifest {
@@ -95,6 +103,7 @@ impl Manifest {
             pauses: end.pauses.clone(),
             incomplete: false,
             recording_len,
+            undecodable: end.undecodable.clone(),
         }
     }
 
@@ -112,6 +121,7 @@ impl Manifest {
             pauses: Vec::new(),
             incomplete: true,
             recording_len,
+            undecodable: Vec::new(),
         }
     }
 }

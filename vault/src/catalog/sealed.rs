@@ -50,5 +50,6 @@ fn kind_name(kind: ObjectKind) -> &'static str {
         ObjectKind::Cdr => "call record",
         ObjectKind::Recording => "recording",
         ObjectKind::Transcript => "transcript",
+        ObjectKind::RawPayloads => "raw payloads",
     }
 }

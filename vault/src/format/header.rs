@@ -37,6 +37,8 @@ pub enum ObjectKind {
     Transcript,
     Manifest,
     Cdr,
+    /// RTP payloads the recorder could not decode, kept as received (FORMAT.md §10).
+    RawPayloads,
 }
 
 impl ObjectKind {
@@ -46,6 +48,7 @@ impl ObjectKind {
             ObjectKind::Transcript => 2,
             ObjectKind::Manifest => 3,
             ObjectKind::Cdr => 4,
+            ObjectKind::RawPayloads => 5,
         }
     }
 
@@ -55,6 +58,7 @@ impl ObjectKind {
             2 => Ok(ObjectKind::Transcript),
             3 => Ok(ObjectKind::Manifest),
             4 => Ok(ObjectKind::Cdr),
+            5 => Ok(ObjectKind::RawPayloads),
             _ => Err(VaultError::MalformedHeader("unknown object kind")),
         }
     }

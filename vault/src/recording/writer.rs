@@ -208,6 +208,20 @@ impl RecordingWriter {
         Ok(())
     }
 
+    /// Seals the payloads the recorder could not decode (FORMAT.md §10) into
+    /// the spool, to be uploaded beside the recording before its manifest.
+    pub async fn keep_raw_payloads(&mut self, plaintext: &[u8]) -> Result<(), StoreError> {
+        let params = ObjectParams::new(
+            self.call.tenant.clone(),
+            self.call.record_id.uuid(),
+            ObjectKind::RawPayloads,
+        )
+        .with_chunk_size(self.options.chunk_size)?;
+        let key = self.keys.sealing_key(&self.call.tenant)?;
+        let sealed = ObjectEncryptor::encrypt_all(params, &key, plaintext)?;
+        write_atomic(&self.files.path(SpoolFileKind::RawPayloads), &sealed).await
+    }
+
     /// Seals the last chunk, closes the spool file, spools the manifest,
     /// call record and subject markers, then uploads what the streaming
     /// upload did not already deliver. Store failures after the bounded

@@ -5,6 +5,7 @@
 //! | `{id}.grf.part` | the recording being written (header and chunks so far) |
 //! | `{id}.call.grf` | the sealed [`CallInfo`](crate::catalog::CallInfo), for recovery |
 //! | `{id}.grf` | the closed recording, waiting for upload |
+//! | `{id}.rtp.grf` | the sealed undecodable payloads, waiting for upload |
 //! | `{id}.manifest.grf` | the sealed manifest, waiting for upload |
 //! | `{id}.cdr.grf` | the sealed call record, waiting for upload |
 //! | `{id}.subjects` | blind indexes (hex, one a line) whose markers wait for upload |
@@ -18,16 +19,18 @@ pub(crate) enum SpoolFileKind {
     Part,
     Call,
     Recording,
+    RawPayloads,
     Manifest,
     Cdr,
     Subjects,
 }
 
 impl SpoolFileKind {
-    const ALL: [SpoolFileKind; 6] = [
+    const ALL: [SpoolFileKind; 7] = [
         SpoolFileKind::Part,
         SpoolFileKind::Call,
         SpoolFileKind::Recording,
+        SpoolFileKind::RawPayloads,
         SpoolFileKind::Manifest,
         SpoolFileKind::Cdr,
         SpoolFileKind::Subjects,
@@ -38,6 +41,7 @@ impl SpoolFileKind {
             SpoolFileKind::Part => ".grf.part",
             SpoolFileKind::Call => ".call.grf",
             SpoolFileKind::Recording => ".grf",
+            SpoolFileKind::RawPayloads => ".rtp.grf",
             SpoolFileKind::Manifest => ".manifest.grf",
             SpoolFileKind::Cdr => ".cdr.grf",
             SpoolFileKind::Subjects => ".subjects",

@@ -1,6 +1,7 @@
 //! Sending one record's spooled files to the store, in an order that keeps
-//! the store consistent at every step: recording, then manifest (so a listed
-//! manifest always has its recording), call record, subject markers. Each
+//! the store consistent at every step: recording and its undecodable
+//! payloads, then manifest (so a listed manifest always has them), call
+//! record, subject markers. Each
 //! file is removed from the spool only once the store has confirmed it.
 
 use bytes::Bytes;
@@ -34,6 +35,9 @@ pub(crate) async fn upload_record(
             .await?;
         fs::remove(&recording).await?;
     }
+
+    let raw = ObjectKey::raw_payloads(tenant, date, id);
+    put_spooled(target, &files.path(SpoolFileKind::RawPayloads), &raw).await?;
 
     let manifest = ObjectKey::manifest(tenant, date, id);
     put_spooled(target, &files.path(SpoolFileKind::Manifest), &manifest).await?;

@@ -154,6 +154,11 @@ impl ObjectKey {
         Self::dated(tenant, "recordings", date, &format!("{id}.manifest.grf"))
     }
 
+    /// The payloads of a recording that could not be decoded, beside it.
+    pub fn raw_payloads(tenant: &TenantId, date: NaiveDate, id: &RecordId) -> Self {
+        Self::dated(tenant, "recordings", date, &format!("{id}.rtp.grf"))
+    }
+
     pub fn transcript(tenant: &TenantId, date: NaiveDate, id: &RecordId) -> Self {
         Self::dated(tenant, "transcripts", date, &format!("{id}.grf"))
     }
@@ -266,6 +271,10 @@ mod tests {
         assert_eq!(
             ObjectKey::manifest(&tenant(), date, &id).to_string(),
             "tenants/acme/recordings/2023/06/30/01890a5d-ac96-774b-bcce-b302099a8057.manifest.grf"
+        );
+        assert_eq!(
+            ObjectKey::raw_payloads(&tenant(), date, &id).to_string(),
+            "tenants/acme/recordings/2023/06/30/01890a5d-ac96-774b-bcce-b302099a8057.rtp.grf"
         );
         let node = NodeId::new("gw1").unwrap();
         assert_eq!(

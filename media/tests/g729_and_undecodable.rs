@@ -1,0 +1,190 @@
+//! A G.729 call recorded as audio, and a call in a codec without a decoder
+//! kept as its payloads instead of silence.
+
+mod common;
+
+use bcg729_sys::{EncoderChannel, FRAME_SAMPLES, SPEECH_FRAME_BYTES};
+use common::wav_channels;
+use greffier_media::codec::G729Decoder;
+use greffier_media::{
+    CodecMap, Decoder, Leg, MemorySink, OutputFormat, PayloadNames, RawPayloads, Recorder,
+    RecorderConfig, RecordingSink,
+};
+use std::time::{Duration, Instant};
+
+const PACKET_TIME: Duration = Duration::from_millis(20);
+
+fn rtp(payload_type: u8, sequence: u16, timestamp: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x80, payload_type];
+    out.extend_from_slice(&sequence.to_be_bytes());
+    out.extend_from_slice(&timestamp.to_be_bytes());
+    out.extend_from_slice(&0x0bad_cafeu32.to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// A 300 → 1800 Hz sweep: one best alignment, unlike a steady tone.
+fn sweep(samples: usize) -> Vec<i16> {
+    let mut phase = 0f64;
+    (0..samples)
+        .map(|n| {
+            let frequency = 300.0 + 1500.0 * n as f64 / samples as f64;
+            phase += 2.0 * std::f64::consts::PI * frequency / 8000.0;
+            (6000.0 * phase.sin()) as i16
+        })
+        .collect()
+}
+
+/// Normalised cross-correlation of `reference` with `recorded` at the best offset.
+fn best_correlation(reference: &[i16], recorded: &[i16]) -> f64 {
+    (0..recorded.len().saturating_sub(reference.len()))
+        .map(|offset| {
+            let (mut xy, mut xx, mut yy) = (0f64, 0f64, 0f64);
+            for (&x, &y) in reference.iter().zip(&recorded[offset..]) {
+                let (x, y) = (f64::from(x), f64::from(y));
+                xy += x * y;
+                xx += x * x;
+                yy += y * y;
+            }
+            xy / (xx * yy).sqrt().max(1.0)
+        })
+        .fold(f64::MIN, f64::max)
+}
+
+/// Feeds `packets` (20 ms apart) on leg A and finishes the recording.
+fn record(
+    config: RecorderConfig,
+    start: Instant,
+    packets: &[Vec<u8>],
+) -> (Recorder, greffier_media::RecordingSummary, Vec<i16>) {
+    let mut recorder = Recorder::new(config).unwrap();
+    let mut sink = MemorySink::new();
+    let mut now = start;
+    for packet in packets {
+        now += PACKET_TIME;
+        recorder.handle_rtp(now, Leg::A, packet).unwrap();
+        recorder.drain_into(&mut sink).unwrap();
+    }
+    let summary = recorder.finish(now + Duration::from_millis(500)).unwrap();
+    recorder.drain_into(&mut sink).unwrap();
+    sink.finish().unwrap();
+    let (_, left, _) = wav_channels(sink.bytes());
+    (recorder, summary, left)
+}
+
+/// Encodes `signal` with bcg729 into payloads of two frames (20 ms) each.
+fn encode_g729(signal: &[i16]) -> Vec<Vec<u8>> {
+    let mut encoder = EncoderChannel::new(false).unwrap();
+    signal
+        .chunks_exact(2 * FRAME_SAMPLES)
+        .map(|chunk| {
+            let mut payload = Vec::new();
+            for frame in chunk.chunks_exact(FRAME_SAMPLES) {
+                let mut bits = [0u8; SPEECH_FRAME_BYTES];
+                payload.extend_from_slice(encoder.encode(frame.try_into().unwrap(), &mut bits));
+            }
+            payload
+        })
+        .collect()
+}
+
+#[test]
+fn the_decoder_gives_back_a_signal_correlated_with_the_encoded_one() {
+    let signal = sweep(8000 * 3);
+    let mut decoder = G729Decoder::new().unwrap();
+    let mut decoded = Vec::new();
+    for payload in encode_g729(&signal) {
+        assert_eq!(payload.len(), 2 * SPEECH_FRAME_BYTES);
+        decoder.decode(&payload, &mut decoded).unwrap();
+    }
+    assert_eq!(decoded.len(), signal.len());
+    // The codec delays by its 5 ms look-ahead: search a little past it.
+    let correlation = best_correlation(&signal[..signal.len() - 160], &decoded);
+    println!("G.729 decoder correlation: {correlation:.3}");
+    assert!(correlation > 0.9, "correlation {correlation}");
+}
+
+#[test]
+fn a_g729_stream_is_recorded_as_the_audio_it_carries() {
+    let start = Instant::now();
+    let signal = sweep(8000 * 3);
+    let packets: Vec<Vec<u8>> = encode_g729(&signal)
+        .iter()
+        .enumerate()
+        .map(|(i, payload)| rtp(18, i as u16, i as u32 * 160, payload))
+        .collect();
+    let codecs = CodecMap::from_sdp("m=audio 1 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n");
+    let config = RecorderConfig::new(OutputFormat::Wav, codecs.clone(), codecs, start);
+    let (recorder, summary, left) = record(config, start, &packets);
+    assert!(summary.undecodable.is_empty());
+    assert!(recorder.raw_payloads().is_none());
+    let correlation = best_correlation(&signal, &left);
+    println!("G.729 recording correlation: {correlation:.3}");
+    assert!(correlation > 0.9, "correlation {correlation}");
+}
+
+#[test]
+fn payloads_without_a_decoder_are_kept_as_received() {
+    let start = Instant::now();
+    let sdp = "m=audio 1 RTP/AVP 8 96\r\na=rtpmap:96 AMR/8000\r\n";
+    let codecs = CodecMap::from_sdp(sdp);
+    let mut config = RecorderConfig::new(OutputFormat::Wav, codecs.clone(), codecs, start);
+    config.payload_names = [PayloadNames::from_sdp(sdp), PayloadNames::from_sdp(sdp)];
+    let payloads: Vec<Vec<u8>> = (0..50u8)
+        .map(|i| vec![i; 13 + usize::from(i % 5)])
+        .collect();
+    let packets: Vec<Vec<u8>> = payloads
+        .iter()
+        .enumerate()
+        .map(|(i, payload)| rtp(96, 1000 + i as u16, i as u32 * 160, payload))
+        .collect();
+    let (recorder, summary, left) = record(config, start, &packets);
+    assert_eq!(summary.undecodable, vec!["AMR/8000".to_string()]);
+    assert!(left.iter().all(|&s| s == 0), "no audio was made up");
+    let raw = RawPayloads::parse(&recorder.raw_payloads().expect("payloads kept")).unwrap();
+    assert_eq!(raw.names, vec![(Leg::A, 96, "AMR/8000".to_string())]);
+    let kept: Vec<Vec<u8>> = raw.packets.iter().map(|p| p.payload.clone()).collect();
+    assert_eq!(kept, payloads);
+    assert!(raw
+        .packets
+        .iter()
+        .enumerate()
+        .all(|(i, p)| p.sequence == 1000 + i as u16 && p.timestamp == i as u32 * 160));
+}
+
+#[test]
+fn an_encoding_name_made_of_personal_data_is_not_kept() {
+    // The remote party writes what it likes in its rtpmap: a phone number
+    // must not reach the manifest through the name of its codec.
+    let start = Instant::now();
+    let sdp = "m=audio 1 RTP/AVP 97\r\na=rtpmap:97 +33612345678/8000\r\n";
+    let codecs = CodecMap::from_sdp(sdp);
+    let mut config = RecorderConfig::new(OutputFormat::Wav, codecs.clone(), codecs, start);
+    config.payload_names = [PayloadNames::from_sdp(sdp), PayloadNames::from_sdp(sdp)];
+    let packets = vec![rtp(97, 1, 0, &[1, 2, 3]), rtp(97, 2, 160, &[4, 5, 6])];
+    let (recorder, summary, _) = record(config, start, &packets);
+    assert_eq!(summary.undecodable, vec!["unnamed/8000".to_string()]);
+    let raw = recorder.raw_payloads().expect("payloads kept");
+    assert!(!raw.windows(9).any(|w| w == b"612345678"));
+    assert_eq!(
+        greffier_media::codec::codec_label(&summary.undecodable[0]),
+        "other"
+    );
+}
+
+#[test]
+fn a_flood_of_undecodable_packets_is_bounded_and_counted() {
+    let start = Instant::now();
+    let codecs = CodecMap::from_sdp("m=audio 1 RTP/AVP 8\r\n");
+    let mut config = RecorderConfig::new(OutputFormat::Wav, codecs.clone(), codecs, start);
+    config.raw_payload_limit = 10_000;
+    let packets: Vec<Vec<u8>> = (0..100u16)
+        .map(|i| rtp(111, i, u32::from(i) * 160, &[0xee; 1000]))
+        .collect();
+    let (recorder, summary, _) = record(config, start, &packets);
+    let raw = recorder.raw_payloads().expect("payloads kept");
+    assert!(raw.len() <= 10_000 + 64, "{} bytes kept", raw.len());
+    let kept = RawPayloads::parse(&raw).unwrap().packets.len() as u64;
+    assert_eq!(kept + summary.raw_dropped, 100);
+    assert_eq!(summary.undecodable, vec!["PT111".to_string()]);
+}

@@ -1,0 +1,209 @@
+//! Codecs beyond G.711 through the real binary: a G.729 call (payload type 18,
+//! Annex A, made in the test with bcg729's encoder) is recorded as the audio it
+//! carries, and a call in a codec the recorder cannot decode keeps its payloads,
+//! encrypted beside the recording, instead of silently recording silence.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bcg729_sys::{EncoderChannel, FRAME_SAMPLES, SPEECH_FRAME_BYTES};
+use greffier_media::{Leg, RawPayloads};
+use support::config::{GatewayConfig, TenantSpec};
+use support::gateway::Gateway;
+use support::ports::free_port;
+use support::recorded::{
+    fetch, get_recording, wait_listed, RecordedCall, CARRIER_IP, PBX_IP, TENANT,
+};
+use support::rtp_pcap::RtpStream;
+
+/// How long the stored recording may take to appear after the call ends.
+const STORED_BOUND: Duration = Duration::from_secs(20);
+const PACKET_TIME: Duration = Duration::from_millis(20);
+/// Four seconds of audio, in 20 ms packets.
+const PACKETS: usize = 200;
+
+fn recording_gateway() -> (Gateway, SocketAddr, SocketAddr) {
+    let pbx = SocketAddr::from((PBX_IP, free_port(PBX_IP)));
+    let carrier = SocketAddr::from((CARRIER_IP, free_port(CARRIER_IP)));
+    let mut tenant = TenantSpec::new(TENANT, "+33123456789", pbx, carrier);
+    tenant.recording_policy = "all".to_string();
+    let gateway = Gateway::start(GatewayConfig::write(vec![tenant]));
+    std::fs::create_dir_all(gateway.config.run_dir()).unwrap();
+    (gateway, pbx, carrier)
+}
+
+/// A 300 → 1800 Hz sweep with a slow swell: one best alignment with its
+/// recording, unlike a steady tone.
+fn sweep(samples: usize) -> Vec<i16> {
+    let mut phase = 0f64;
+    (0..samples)
+        .map(|n| {
+            let progress = n as f64 / samples as f64;
+            phase += 2.0 * std::f64::consts::PI * (300.0 + 1500.0 * progress) / 8000.0;
+            let swell = 0.5 + 0.5 * (std::f64::consts::PI * progress).sin();
+            (8000.0 * swell * phase.sin()) as i16
+        })
+        .collect()
+}
+
+/// Normalised cross-correlation of `source` with `channel`, at the best
+/// offset near where the channel's sound starts.
+fn correlation_near_first_sound(source: &[i16], channel: &[i16]) -> f64 {
+    let first_sound = channel
+        .iter()
+        .position(|&sample| sample != 0)
+        .expect("sound in the channel");
+    let earliest = first_sound.saturating_sub(400);
+    (earliest..first_sound + 800)
+        .map(|offset| {
+            let (mut xy, mut xx, mut yy) = (0f64, 0f64, 0f64);
+            for (&x, &y) in source.iter().zip(channel.iter().skip(offset)) {
+                let (x, y) = (f64::from(x), f64::from(y));
+                xy += x * y;
+                xx += x * x;
+                yy += y * y;
+            }
+            xy / (xx * yy).sqrt().max(1.0)
+        })
+        .fold(f64::MIN, f64::max)
+}
+
+#[test]
+fn a_g729_call_is_recorded_as_the_audio_it_carries() {
+    let (gateway, pbx, carrier) = recording_gateway();
+    let run_dir = gateway.config.run_dir();
+    let source = sweep(PACKETS * 2 * FRAME_SAMPLES);
+    let mut encoder = EncoderChannel::new(false).expect("a G.729 encoder");
+    let payloads = source
+        .chunks_exact(2 * FRAME_SAMPLES)
+        .map(|packet| {
+            let mut payload = Vec::new();
+            for frame in packet.chunks_exact(FRAME_SAMPLES) {
+                let mut bits = [0u8; SPEECH_FRAME_BYTES];
+                payload.extend_from_slice(encoder.encode(frame.try_into().unwrap(), &mut bits));
+            }
+            payload
+        })
+        .collect();
+    let stream = RtpStream {
+        payload_type: 18,
+        packet_time: PACKET_TIME,
+        timestamp_step: 160,
+        payloads,
+    };
+    let scenario = stream.caller_scenario(
+        &run_dir,
+        "uac_g729",
+        "18\n      a=rtpmap:18 G729/8000\n      a=fmtp:18 annexb=no",
+    );
+
+    RecordedCall::start_playing(&gateway, pbx, carrier, "5000", &scenario).finish();
+
+    let config = gateway.config.path().to_path_buf();
+    let entry = wait_listed(&config, STORED_BOUND);
+    assert_eq!(entry["incomplete"], false);
+    assert_eq!(entry["undecodable"], serde_json::json!([]), "{entry}");
+    let id = entry["id"].as_str().expect("an id");
+    let recording = fetch(&config, id, &run_dir.join("g729.wav"));
+    let caller = correlation_near_first_sound(&source, &recording.left);
+    let echo = correlation_near_first_sound(&source, &recording.right);
+    println!("G.729 through the gateway: correlation caller {caller:.3}, echo {echo:.3}");
+    assert!(
+        caller > 0.9,
+        "the caller channel is not the G.729 audio: {caller}"
+    );
+    assert!(
+        echo > 0.9,
+        "the callee channel is not the echoed audio: {echo}"
+    );
+}
+
+/// Deterministic bytes that no decoder is asked to make sense of.
+fn opaque_payload(index: usize) -> Vec<u8> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ index as u64;
+    (0..13 + index % 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+#[test]
+fn a_call_in_a_codec_without_decoder_keeps_its_payloads() {
+    let (gateway, pbx, carrier) = recording_gateway();
+    let run_dir = gateway.config.run_dir();
+    let payloads: Vec<Vec<u8>> = (0..PACKETS).map(opaque_payload).collect();
+    let stream = RtpStream {
+        payload_type: 96,
+        packet_time: PACKET_TIME,
+        timestamp_step: 160,
+        payloads: payloads.clone(),
+    };
+    let scenario = stream.caller_scenario(&run_dir, "uac_amr", "96\n      a=rtpmap:96 AMR/8000");
+
+    RecordedCall::start_playing(&gateway, pbx, carrier, "5000", &scenario).finish();
+
+    let config = gateway.config.path().to_path_buf();
+    let entry = wait_listed(&config, STORED_BOUND);
+    let undecodable: Vec<&str> = entry["undecodable"]
+        .as_array()
+        .expect("an undecodable list")
+        .iter()
+        .filter_map(|name| name.as_str())
+        .collect();
+    assert!(undecodable.contains(&"AMR/8000"), "{entry}");
+    let id = entry["id"].as_str().expect("an id");
+
+    // `get` says the audio lacks it, and `--raw` exports what was received.
+    let raw_path = run_dir.join("call.rtp");
+    let wav = run_dir.join("call.wav");
+    let got = get_recording(
+        &config,
+        TENANT,
+        id,
+        &[
+            "--out",
+            wav.to_str().expect("a UTF-8 path"),
+            "--raw",
+            raw_path.to_str().expect("a UTF-8 path"),
+        ],
+    );
+    assert!(
+        got.contains("AMR/8000") && got.contains("--raw"),
+        "recordings get does not say so: {got}"
+    );
+    let raw = RawPayloads::parse(&std::fs::read(&raw_path).expect("the raw payloads"))
+        .expect("a raw payloads file");
+    assert!(raw.names.contains(&(Leg::A, 96, "AMR/8000".to_string())));
+    let caller: Vec<&[u8]> = raw
+        .packets
+        .iter()
+        .filter(|packet| packet.leg == Leg::A)
+        .map(|packet| packet.payload.as_slice())
+        .collect();
+    let sent: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+    assert_eq!(caller.len(), sent.len(), "packets kept");
+    assert!(caller == sent, "the kept payloads differ from those sent");
+    let sequences: Vec<u16> = raw
+        .packets
+        .iter()
+        .filter(|packet| packet.leg == Leg::A)
+        .map(|packet| packet.sequence)
+        .collect();
+    assert!(sequences
+        .windows(2)
+        .all(|pair| pair[1] == pair[0].wrapping_add(1)));
+
+    let metrics = gateway.metrics();
+    assert_eq!(
+        metrics.count("greffier_recording_undecodable_total", &[("codec", "AMR")]),
+        1.0,
+        "{:?}",
+        metrics.names()
+    );
+}
