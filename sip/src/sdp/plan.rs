@@ -55,6 +55,18 @@ impl MediaStream {
             .find(|codec| codec.payload_type == payload_type)
     }
 
+    /// An audio stream over plain RTP (`RTP/AVP`, RFC 3551, or `RTP/AVPF`, RFC 4585):
+    /// what the gateway can relay and record. Media types compare without regard to
+    /// case (RFC 6838 §4.2, the registry `m=` names, RFC 8866 §8.2.2), and so does the
+    /// transport here: `m=AUDIO 4000 rtp/avp 0` is the same stream to the peers that
+    /// accept it. Secure profiles (SAVP) and non-RTP transports are not recordable.
+    pub fn is_recordable_audio(&self) -> bool {
+        self.media.eq_ignore_ascii_case("audio")
+            && ["RTP/AVP", "RTP/AVPF"]
+                .iter()
+                .any(|proto| self.proto.eq_ignore_ascii_case(proto))
+    }
+
     /// Whether the author will send media: held by direction or disabled means no.
     pub fn author_sends(&self) -> bool {
         self.rtp != RemoteAddress::Disabled && self.direction.author_sends()

@@ -1,3 +1,4 @@
 mod parse;
 mod plan;
 mod rewrite;
+mod edge;
