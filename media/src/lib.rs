@@ -16,7 +16,7 @@ pub mod rtp_header;
 pub mod sink;
 pub mod wav;
 
-pub use codec::{Codec, CodecMap, Decoder};
+pub use codec::{Codec, CodecMap, Decoder, RtpFormat};
 pub use dtmf::DtmfEvent;
 pub use recorder::{
     Leg, OutputFormat, PauseSpan, Recorder, RecorderConfig, RecorderError, RecordingSummary,

@@ -3,7 +3,7 @@
 
 use greffier_media::jitter::{JitterBuffer, JitterConfig};
 use greffier_media::resample::Resampler;
-use greffier_media::{CodecMap, Leg, OutputFormat, Recorder, RecorderConfig, RtpPacket};
+use greffier_media::{CodecMap, Leg, OutputFormat, Recorder, RecorderConfig, RtpFormat, RtpPacket};
 use proptest::prelude::*;
 use std::time::{Duration, Instant};
 
@@ -100,9 +100,14 @@ proptest! {
             0..60,
         ),
     ) {
-        let codecs = CodecMap::from_sdp(
-            "m=audio 1 RTP/AVP 0 8 9 13 96 111\r\na=rtpmap:96 telephone-event/8000\r\na=rtpmap:111 opus/48000/2\r\n",
-        );
+        let codecs = CodecMap::from_formats(&[
+            RtpFormat::new(0, "PCMU", 8000),
+            RtpFormat::new(8, "PCMA", 8000),
+            RtpFormat::new(9, "G722", 8000),
+            RtpFormat::new(13, "CN", 8000),
+            RtpFormat::new(96, "telephone-event", 8000),
+            RtpFormat::new(111, "opus", 48_000),
+        ]);
         let start = Instant::now();
         let mut recorder = Recorder::new(RecorderConfig::new(OutputFormat::Wav, codecs.clone(), codecs, start)).unwrap();
         let mut now = start;

@@ -6,3 +6,6 @@ pub const RECORDING_CONTROL: &str = "greffier_recording_control_total";
 pub const RECORDING_CONTROL_REFUSED: &str = "greffier_recording_control_refused_total";
 /// How long an RTP copy waited between its arrival and the recorder.
 pub const RECORDER_LAG: &str = "greffier_recorder_lag_seconds";
+/// Calls whose media could not be anchored, by `reason` (unusable_sdp,
+/// no_media_ports) and `outcome` (rejected, passed_unrecorded).
+pub const ANCHOR_FAILURES: &str = "greffier_anchor_failures_total";

@@ -9,7 +9,7 @@ mod opus;
 pub use comfort_noise::ComfortNoise;
 pub use g711::{alaw_to_linear, ulaw_to_linear, G711Decoder};
 pub use g722::G722Decoder;
-pub use map::{CodecMap, CodecMapError};
+pub use map::{CodecMap, CodecMapError, RtpFormat};
 pub use opus::OpusDecoder;
 
 use thiserror::Error;

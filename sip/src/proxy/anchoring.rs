@@ -19,10 +19,7 @@ pub(super) enum BodyAction {
 
 /// Where the session description of `message` is, if it has one.
 pub(super) fn sdp_location(message: &Message) -> SdpLocation {
-    SdpLocation::find(
-        message.headers.get(&HeaderName::ContentType),
-        &message.body,
-    )
+    SdpLocation::find(message.headers.get(&HeaderName::ContentType), &message.body)
 }
 
 /// Asks the policy about the session description of `message`, sent by `from`.

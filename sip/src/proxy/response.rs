@@ -150,7 +150,14 @@ impl Proxy {
                             .increment(1);
                     }
                     BodyAction::Refuse(refusal) => {
-                        return self.refuse_answer(now, &server_key, dialog, leg, response, refusal);
+                        return self.refuse_answer(
+                            now,
+                            &server_key,
+                            dialog,
+                            leg,
+                            response,
+                            refusal,
+                        );
                     }
                 }
             }

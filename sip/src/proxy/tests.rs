@@ -801,10 +801,7 @@ fn an_offer_the_policy_refuses_is_answered_and_never_forwarded() {
         let to_pbx = only(&out, PBX);
         assert_eq!(to_pbx.len(), 1);
         assert_eq!(to_pbx[0].status_code(), Some(refusal.status));
-        assert_eq!(
-            to_pbx[0].headers.get(&HeaderName::RetryAfter),
-            retry_after
-        );
+        assert_eq!(to_pbx[0].headers.get(&HeaderName::RetryAfter), retry_after);
         assert!(matches!(
             h.policy.events.last(),
             Some(ProxyEvent::CallEnded { reason: EndReason::Rejected(code), .. }) if *code == refusal.status
@@ -856,7 +853,10 @@ fn the_sdp_part_of_a_multipart_body_is_rewritten_and_the_other_parts_kept() {
     assert!(text.contains("c=IN IP4 127.0.0.9"), "{text}");
     assert!(!text.contains("c=IN IP4 127.0.0.1"), "{text}");
     assert!(body.windows(isup.len()).any(|w| w == isup));
-    assert!(h.policy.seen[0].starts_with(b"v=0"), "the policy sees the SDP part only");
+    assert!(
+        h.policy.seen[0].starts_with(b"v=0"),
+        "the policy sees the SDP part only"
+    );
 }
 
 #[test]
@@ -883,13 +883,20 @@ fn a_2xx_the_policy_refuses_is_replaced_upstream_and_the_callee_is_acked_and_hun
     let out = h.receive(udp(CARRIER), &answer(&forwarded, 200, "callee", sdp));
     let to_pbx = only(&out, PBX);
     assert_eq!(to_pbx.len(), 1);
-    assert_eq!(to_pbx[0].status_code(), Some(488), "the 2xx never reaches the caller");
+    assert_eq!(
+        to_pbx[0].status_code(),
+        Some(488),
+        "the 2xx never reaches the caller"
+    );
     assert!(to_pbx[0].body.is_empty());
     let to_carrier = only(&out, CARRIER);
     let methods: Vec<_> = to_carrier.iter().map(|m| m.method().cloned()).collect();
     assert_eq!(methods, [Some(Method::Ack), Some(Method::Bye)]);
     let ack = to_carrier[0];
-    assert_eq!(ack.request_line().unwrap().uri, format!("sip:carrier@{CARRIER}"));
+    assert_eq!(
+        ack.request_line().unwrap().uri,
+        format!("sip:carrier@{CARRIER}")
+    );
     assert_eq!(ack.cseq().unwrap().seq, 1);
     assert_eq!(ack.to_tag(), Some("callee"));
     assert!(ack.body.is_empty());
@@ -904,7 +911,8 @@ fn a_2xx_the_policy_refuses_is_replaced_upstream_and_the_callee_is_acked_and_hun
     let bye = to_carrier[1].clone();
     h.receive(udp(CARRIER), &answer(&bye, 200, "callee", ""));
     // The caller acknowledges the 488; everything then ends.
-    let ack = in_dialog("ACK", 1, "call-a", "x", "z9hG4bK-a").replace("Route: <sip:127.0.0.1:5060;lr>\r\n", "");
+    let ack = in_dialog("ACK", 1, "call-a", "x", "z9hG4bK-a")
+        .replace("Route: <sip:127.0.0.1:5060;lr>\r\n", "");
     h.receive(udp(PBX), &ack);
     h.advance(Duration::from_secs(64));
     assert_eq!(h.proxy.transaction_count(), 0);

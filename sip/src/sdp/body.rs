@@ -240,11 +240,14 @@ mod tests {
     const SDP: &[u8] = b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8\r\n";
     /// An ISUP IAM as SIP-I carriers send it: binary, with bytes that look like
     /// line ends and dashes.
-    const ISUP: &[u8] = b"\x01\x00\x49\x00\x00\x03\x02\x00\x07\x04\x10\x00\x33\x63\x21\x43\x00\x0a\r\n--\x0d\x00";
+    const ISUP: &[u8] =
+        b"\x01\x00\x49\x00\x00\x03\x02\x00\x07\x04\x10\x00\x33\x63\x21\x43\x00\x0a\r\n--\x0d\x00";
 
     fn multipart(boundary: &str) -> Vec<u8> {
         let mut body = Vec::new();
-        body.extend_from_slice(format!("--{boundary}\r\nContent-Type: application/sdp\r\n\r\n").as_bytes());
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Type: application/sdp\r\n\r\n").as_bytes(),
+        );
         body.extend_from_slice(SDP);
         body.extend_from_slice(
             format!("\r\n--{boundary}\r\nContent-Type: application/ISUP;version=itu-t92+;base=itu-t92+\r\nContent-Disposition: signal;handling=optional\r\n\r\n")
@@ -283,10 +286,7 @@ mod tests {
     #[test]
     fn the_sdp_part_of_a_multipart_body_is_found_and_the_isup_part_kept_byte_for_byte() {
         let body = multipart("unique-boundary-1");
-        let location = SdpLocation::find(
-            Some("multipart/mixed;boundary=unique-boundary-1"),
-            &body,
-        );
+        let location = SdpLocation::find(Some("multipart/mixed;boundary=unique-boundary-1"), &body);
         let SdpLocation::At(range) = location else {
             panic!("no SDP part found: {location:?}");
         };
@@ -301,9 +301,7 @@ mod tests {
         };
         assert_eq!(&spliced[..], &expected[..]);
         assert!(
-            spliced
-                .windows(ISUP.len())
-                .any(|window| window == ISUP),
+            spliced.windows(ISUP.len()).any(|window| window == ISUP),
             "the ISUP part travels unchanged"
         );
         assert!(spliced.ends_with(b"\r\n--unique-boundary-1--\r\n"));
@@ -336,7 +334,8 @@ mod tests {
         let two_sdps = b"--b\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n--b\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n--b--\r\n";
         let nested = b"--b\r\nContent-Type: multipart/mixed;boundary=c\r\n\r\n--c\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n--c--\r\n--b--\r\n";
         let unclosed = b"--b\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n";
-        let padding_then_text = b"--b junk\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n--b--\r\n";
+        let padding_then_text =
+            b"--b junk\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n--b--\r\n";
         let cases: [(&str, &[u8]); 6] = [
             ("multipart/mixed;boundary=b", two_sdps),
             ("multipart/mixed;boundary=b", nested),

@@ -55,7 +55,10 @@ fn an_unreadable_rtcp_attribute_is_skipped_and_dropped() {
     );
     let out = anchor_first(&sdp);
     assert!(!out.contains("rtcp"), "{out}");
-    assert!(!out.contains("192.0.2.66") && !out.contains("192.0.2.10"), "{out}");
+    assert!(
+        !out.contains("192.0.2.66") && !out.contains("192.0.2.10"),
+        "{out}"
+    );
     assert!(out.contains("a=ptime:20\r\n"));
 }
 
@@ -75,7 +78,9 @@ fn media_level_connections_without_a_session_connection_are_anchored() {
     );
     let out = anchor_first(&sdp);
     assert!(
-        out.contains(&format!("m=audio 30000 RTP/AVP 8\r\nc=IN IP4 {GATEWAY}\r\n")),
+        out.contains(&format!(
+            "m=audio 30000 RTP/AVP 8\r\nc=IN IP4 {GATEWAY}\r\n"
+        )),
         "{out}"
     );
     assert!(out.contains("m=video 0 RTP/AVP 96"), "{out}");
@@ -124,7 +129,10 @@ fn a_multipart_body_with_an_isup_part_is_anchored_in_place() {
     let out = splice(&body, &range, rewritten.as_bytes());
     let tail = &body[range.end..];
     assert!(out.ends_with(tail), "every byte after the SDP part is kept");
-    assert!(out.starts_with(&body[..range.start]), "and every byte before it");
+    assert!(
+        out.starts_with(&body[..range.start]),
+        "and every byte before it"
+    );
     assert!(out.windows(isup.len()).any(|window| window == isup));
     assert!(!String::from_utf8_lossy(&out).contains("192.0.2.10"));
 }

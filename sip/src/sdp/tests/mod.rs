@@ -1,4 +1,4 @@
+mod edge;
 mod parse;
 mod plan;
 mod rewrite;
-mod edge;
