@@ -290,6 +290,9 @@ fn an_unreadable_rtcp_attribute_is_skipped_and_the_sdp_anchored() {
     assert_recorded(&edge);
 }
 
+/// Media-level `c=` only, with a second section that has no connection at all
+/// (RFC 8866 §5.7 broken): the gateway once refused to read the whole SDP and
+/// forwarded it as it came.
 #[test]
 fn a_media_level_connection_without_a_session_one_is_anchored() {
     let edge = Edge::start(None, None);
@@ -300,9 +303,12 @@ fn a_media_level_connection_without_a_session_one_is_anchored() {
                 m=audio [media_port] RTP/AVP 8\n\
                 c=IN IP[media_ip_type] [media_ip]\n\
                 a=rtpmap:8 PCMA/8000\n\
-                a=ptime:20";
+                a=ptime:20\n\
+                m=image 40002 udptl t38";
     let (carrier, _) = edge.call("uac_media_connection", "application/sdp", body);
-    assert_anchored(&edge, body_of(first_request(&carrier, "INVITE")));
+    let forwarded = body_of(first_request(&carrier, "INVITE"));
+    assert_anchored(&edge, forwarded);
+    assert!(forwarded.contains("m=image 0 udptl t38"), "{forwarded}");
     assert_recorded(&edge);
 }
 

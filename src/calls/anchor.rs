@@ -10,12 +10,12 @@ use greffier_sip::sdp::{
 };
 
 /// The media section the gateway anchors and records: the first audio stream over
-/// plain RTP (`m=AUDIO` included). `None` when there is none: such an SDP cannot be
-/// anchored.
+/// plain RTP (`m=AUDIO` included) that is in use (a port and a connection address).
+/// `None` when there is none: such an SDP cannot be anchored.
 pub fn anchored_stream(plan: &MediaPlan) -> Option<usize> {
     plan.streams
         .iter()
-        .position(MediaStream::is_recordable_audio)
+        .position(|stream| stream.is_recordable_audio() && stream.rtp != RemoteAddress::Disabled)
 }
 
 /// Where a leg asks for its media, as the relay understands it. Host names are not

@@ -65,8 +65,9 @@ pub struct MediaDescription {
 }
 
 impl SessionDescription {
-    /// Parses a body. Tolerant of LF line ends, blank lines, unknown line types and
-    /// unknown or unreadable attributes (an unreadable `a=rtcp` is ignored and dropped
+    /// Parses a body. Tolerant of LF line ends, blank lines, unknown line types,
+    /// sections without any connection address (planned as unusable, see
+    /// [`SessionDescription::media_plan`]) and unknown or unreadable attributes (an unreadable `a=rtcp` is ignored and dropped
     /// by the rewrite); strict about the lines the rewrite must understand to point
     /// media at the gateway (`c=`, `m=`, `o=`), since a misread there would let media
     /// bypass it. Tokens RFC 8866 compares without regard to case (`IN`, `IP4`, media
@@ -100,7 +101,6 @@ impl SessionDescription {
         if let Some(last) = description.media.last_mut() {
             last.lines.end = description.lines.len();
         }
-        description.check_connections()?;
         Ok(description)
     }
 
@@ -195,21 +195,6 @@ impl SessionDescription {
             Attribute::Other => {}
         }
         Role::Verbatim
-    }
-
-    /// RFC 8866 §5.7: a used media section needs a connection address somewhere.
-    fn check_connections(&self) -> Result<(), SdpError> {
-        if self.connection.is_some() {
-            return Ok(());
-        }
-        match self
-            .media
-            .iter()
-            .position(|section| section.media.port != 0 && section.connection.is_none())
-        {
-            Some(index) => Err(SdpError::MissingConnection { index }),
-            None => Ok(()),
-        }
     }
 
     /// The body as it was received.

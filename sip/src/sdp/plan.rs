@@ -25,7 +25,8 @@ pub enum RemoteAddress {
     },
     /// `c=` is `0.0.0.0` or `::`: old-style hold (RFC 3264 §8.4), send nothing.
     Hold,
-    /// Port 0: the stream is rejected or disabled.
+    /// Port 0: the stream is rejected or disabled; or it has no connection address
+    /// at media or session level, so nothing can be sent to it.
     Disabled,
 }
 
@@ -100,6 +101,8 @@ impl SessionDescription {
         };
         let rtcp = match (&section.rtcp, connection) {
             _ if disabled || !line.is_rtp() => None,
+            // No connection anywhere (RFC 8866 §5.7 broken): nowhere to send to.
+            (_, None) => None,
             (Some(rtcp), _) => rtcp
                 .connection
                 .as_ref()
@@ -109,7 +112,6 @@ impl SessionDescription {
                 .port
                 .checked_add(1)
                 .map(|port| remote(&connection.address, port)),
-            (None, None) => None,
         };
         MediaStream {
             media: line.media.clone(),
