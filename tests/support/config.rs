@@ -252,7 +252,7 @@ spool_dir = "../data/spool"
     /// number of pairs), rewriting the main file; before the gateway starts.
     pub fn limit_media_ports(&mut self, count: u16) {
         assert!(
-            count > 0 && count % 2 == 0 && count <= MEDIA_PORTS,
+            count > 0 && count.is_multiple_of(2) && count <= MEDIA_PORTS,
             "whole RTP/RTCP pairs within the reserved block"
         );
         self.media_port_count = count;

@@ -309,7 +309,7 @@ mod tests {
 
     #[test]
     fn quoted_boundaries_lf_line_ends_and_parameter_case() {
-        let body = multipart("a b'c").iter().copied().collect::<Vec<u8>>();
+        let body = multipart("a b'c");
         let location = SdpLocation::find(Some("Multipart/Mixed; BOUNDARY=\"a b'c\""), &body);
         assert!(matches!(location, SdpLocation::At(_)), "{location:?}");
         let lf = String::from_utf8_lossy(&multipart("x")).replace("\r\n", "\n");
