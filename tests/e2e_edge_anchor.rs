@@ -19,7 +19,7 @@ use greffier_vault::TenantId;
 use support::config::{GatewayConfig, TenantSpec};
 use support::gateway::Gateway;
 use support::ports::free_port;
-use support::recorded::{wait_listed, TENANT};
+use support::recorded::{files_under, wait_listed, TENANT};
 use support::sipp::{scenario, SippCommand, SippRun};
 use support::sipp_trace::TracedMessage;
 use support::sockets::Transport;
@@ -459,21 +459,4 @@ fn wait_call_record(edge: &Edge) -> serde_json::Value {
     let json = greffier_vault::decrypt_all(keyring, TenantId::new(TENANT).unwrap(), &object)
         .expect("the call record decrypts");
     serde_json::from_slice(&json).expect("a JSON call record")
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .flat_map(|entry| {
-            let path = entry.path();
-            if path.is_dir() {
-                files_under(&path)
-            } else {
-                vec![path]
-            }
-        })
-        .collect()
 }

@@ -1,9 +1,11 @@
 //! Properties over arbitrary input: parsing never panics, the jitter buffer
 //! releases each packet once and in order, chunking never changes resampling.
 
+mod common;
+
 use greffier_media::jitter::{JitterBuffer, JitterConfig};
 use greffier_media::resample::Resampler;
-use greffier_media::{CodecMap, Leg, OutputFormat, Recorder, RecorderConfig, RtpFormat, RtpPacket};
+use greffier_media::{Leg, OutputFormat, Recorder, RecorderConfig, RtpPacket};
 use proptest::prelude::*;
 use std::time::{Duration, Instant};
 
@@ -100,14 +102,7 @@ proptest! {
             0..60,
         ),
     ) {
-        let codecs = CodecMap::from_formats(&[
-            RtpFormat::new(0, "PCMU", 8000),
-            RtpFormat::new(8, "PCMA", 8000),
-            RtpFormat::new(9, "G722", 8000),
-            RtpFormat::new(13, "CN", 8000),
-            RtpFormat::new(96, "telephone-event", 8000),
-            RtpFormat::new(111, "opus", 48_000),
-        ]);
+        let codecs = common::every_decodable_codec();
         let start = Instant::now();
         let mut recorder = Recorder::new(RecorderConfig::new(OutputFormat::Wav, codecs.clone(), codecs, start)).unwrap();
         let mut now = start;

@@ -102,14 +102,7 @@ fn a_hold_stays_in_place_as_silence() {
 #[test]
 fn garbage_datagrams_are_rejected_without_stopping_the_recording() {
     let (original, _) = alaw_leg();
-    let mut codecs = CodecMap::from_formats(&[
-        RtpFormat::new(0, "PCMU", 8000),
-        RtpFormat::new(8, "PCMA", 8000),
-        RtpFormat::new(9, "G722", 8000),
-        RtpFormat::new(13, "CN", 8000),
-        RtpFormat::new(96, "telephone-event", 8000),
-        RtpFormat::new(111, "opus", 48_000),
-    ]);
+    let mut codecs = common::every_decodable_codec();
     codecs.negotiate(8);
     let start = Instant::now();
     let mut recorder = Recorder::new(RecorderConfig::new(

@@ -112,6 +112,19 @@ pub struct Capture {
     pub caller: Option<IpAddr>,
 }
 
+/// Every codec the recorder decodes, at the payload types SIPp scenarios use for
+/// the dynamic ones.
+pub fn every_decodable_codec() -> CodecMap {
+    CodecMap::from_formats(&[
+        RtpFormat::new(0, "PCMU", 8000),
+        RtpFormat::new(8, "PCMA", 8000),
+        RtpFormat::new(9, "G722", 8000),
+        RtpFormat::new(13, "CN", 8000),
+        RtpFormat::new(96, "telephone-event", 8000),
+        RtpFormat::new(111, "opus", 48_000),
+    ])
+}
+
 /// The payload formats of the first audio stream of an SDP body, read with the
 /// gateway's own SDP parser; nothing for a body that is not SDP.
 fn audio_formats(body: &str) -> Vec<RtpFormat> {
