@@ -917,3 +917,56 @@ fn a_2xx_the_policy_refuses_is_replaced_upstream_and_the_callee_is_acked_and_hun
     h.advance(Duration::from_secs(64));
     assert_eq!(h.proxy.transaction_count(), 0);
 }
+
+#[test]
+fn an_answer_in_an_ack_the_policy_refuses_goes_nowhere_and_the_call_is_hung_up() {
+    let mut h = Harness::new();
+    // A late offer: the INVITE has no SDP, the 200 carries the offer, the ACK the
+    // answer (RFC 3264 §4).
+    let without_sdp = invite("call-late", "z9hG4bK-late");
+    let head = without_sdp.split("Content-Type:").next().unwrap();
+    let out = h.receive(udp(PBX), &format!("{head}Content-Length: 0\r\n\r\n"));
+    let forwarded = only(&out, CARRIER)[0].clone();
+    let offer = "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 8\r\n";
+    let out = h.receive(udp(CARRIER), &answer(&forwarded, 200, "callee", offer));
+    assert_eq!(only(&out, PBX)[0].status_code(), Some(200));
+    h.policy.refuse_from = Some((Leg::Caller, UNUSABLE));
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 20000 RTP/AVP 8\r\n";
+    let ack = in_dialog("ACK", 1, "call-late", "callee", "z9hG4bK-late-ack").replace(
+        "Content-Length: 0\r\n\r\n",
+        &format!(
+            "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        ),
+    );
+    let out = h.receive(udp(PBX), &ack);
+    let to_carrier = only(&out, CARRIER);
+    let methods: Vec<_> = to_carrier.iter().map(|m| m.method().cloned()).collect();
+    assert_eq!(methods, [Some(Method::Ack), Some(Method::Bye)]);
+    assert!(
+        to_carrier[0].body.is_empty(),
+        "the refused answer is not relayed"
+    );
+    assert_eq!(to_carrier[0].headers.get(&HeaderName::ContentType), None);
+    let to_pbx = only(&out, PBX);
+    assert_eq!(
+        to_pbx[0].method(),
+        Some(&Method::Bye),
+        "the caller is hung up too"
+    );
+    assert_eq!(h.proxy.dialog_count(), 0);
+}
+
+#[test]
+fn a_multipart_body_whose_sdp_cannot_be_isolated_is_given_whole_and_refused() {
+    let mut h = Harness::new();
+    h.policy.refuse_from = Some((Leg::Caller, UNUSABLE));
+    let isup = b"\x01\x00";
+    let datagram = multipart_invite("call-u", "z9hG4bK-u", isup);
+    // The header names a boundary the body does not use.
+    let text = String::from_utf8_lossy(&datagram).replace("boundary=isup-1", "boundary=other");
+    let out = h.receive(udp(PBX), &text);
+    assert!(only(&out, CARRIER).is_empty());
+    assert_eq!(only(&out, PBX)[0].status_code(), Some(488));
+    assert!(h.policy.seen[0].starts_with(b"--isup-1"), "the whole body");
+}
