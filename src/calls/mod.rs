@@ -31,7 +31,7 @@ use greffier_media::relay::{
 use greffier_media::{CodecMap, OutputFormat, Recorder, RecorderConfig, RtpFormat};
 use greffier_sip::message::Message;
 use greffier_sip::proxy::{
-    DialogId, Direction, EndReason, InDialogAction, Leg, SdpDecision, SdpKind,
+    DialogId, Direction, EndReason, InDialogAction, Leg, SdpDecision, SdpKind, SdpRefusal,
 };
 use greffier_sip::transport::ProxyCommand;
 use greffier_vault::catalog::{
@@ -265,7 +265,17 @@ impl Calls {
             kind,
             sdp: body,
         });
-        self.carry_out(dialog).unwrap_or_default()
+        let recorded = call.media.settings().recorded;
+        // The machine decides on every SDP; should it not, a recorded call still
+        // fails closed.
+        self.carry_out(dialog).unwrap_or(if recorded {
+            SdpDecision::Refuse(SdpRefusal {
+                status: 488,
+                retry_after: None,
+            })
+        } else {
+            SdpDecision::Unchanged
+        })
     }
 
     /// The call is over: its relay stops (ports back to the pool) and its call
@@ -308,7 +318,12 @@ impl Calls {
                     self.start_recording(dialog, &caller, &callee)
                 }
                 Output::AnchorFailed { reason, refused } => {
-                    anchor_failed(dialog, &call.tenant, reason, refused)
+                    anchor_failed(dialog, &call.tenant, reason, refused);
+                    if !refused {
+                        // Nothing will be recorded: pause orders now fail, and the
+                        // admin API learns the call is not recorded.
+                        call.orders = None;
+                    }
                 }
                 Output::StopRelay => call.tasks = MediaTasks::Idle,
                 Output::SubmitCallRecord {
