@@ -313,6 +313,7 @@ impl Proxy {
         }
         let Some((branch, outgoing)) = self.prepare_forward(request, &peer, &hop) else {
             self.reject(now, peer, &skeleton, key, 400, "bad_request", &[]);
+            self.end_unforwarded_call(&hop, 400);
             return;
         };
         let is_invite = method == Method::Invite;
@@ -457,11 +458,18 @@ impl Proxy {
             .collect();
         let label = anchoring::refusal_label(&refusal);
         self.reject(now, peer, request, key, refusal.status, label, &extra);
+        self.end_unforwarded_call(hop, refusal.status);
+    }
+
+    /// A new call answered here instead of forwarded ends at once (its media side,
+    /// told of it when it started, releases what it took); an in-dialog request
+    /// answered here leaves its dialog alone.
+    fn end_unforwarded_call(&mut self, hop: &Hop, status: u16) {
         if let (true, Some(dialog)) = (hop.record_route, hop.dialog) {
             self.dialogs.remove(dialog);
             self.events.push_back(ProxyEvent::CallEnded {
                 dialog,
-                reason: super::EndReason::Rejected(refusal.status),
+                reason: super::EndReason::Rejected(status),
             });
         }
     }
