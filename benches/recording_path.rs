@@ -7,14 +7,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use greffier_media::{CodecMap, Leg, OutputFormat, Recorder, RecorderConfig};
+use greffier_media::{CodecMap, Leg, OutputFormat, Recorder, RecorderConfig, RtpFormat};
 use greffier_vault::catalog::{call_id_hash, CallInfo, Direction};
 use greffier_vault::recording::{RecordingWriter, WriterOptions};
 use greffier_vault::spool::Spool;
 use greffier_vault::store::{NodeId, RecordId, StoreConfig, VaultStore};
 use greffier_vault::{Keyring, MasterKey, TenantId, TenantKeys};
 
-const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n";
+/// What both legs of the benchmarked call negotiated.
+fn pcma() -> [RtpFormat; 1] {
+    [RtpFormat::new(8, "PCMA", 8000)]
+}
 const PACKETS_PER_SECOND: u32 = 50;
 const SAMPLES_PER_PACKET: u32 = 160;
 
@@ -77,8 +80,8 @@ fn recording_path(c: &mut Criterion) {
         .expect("a writer");
     let config = RecorderConfig::new(
         OutputFormat::Wav,
-        CodecMap::from_sdp(SDP),
-        CodecMap::from_sdp(SDP),
+        CodecMap::from_formats(&pcma()),
+        CodecMap::from_formats(&pcma()),
         start,
     );
     let mut recorder = Recorder::new(config).expect("a recorder");

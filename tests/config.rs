@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use greffier::config::{
-    Config, ConfigProblem, ConfigWatcher, ProviderBackend, ReloadOutcome, SourceRole,
-    StorageBackend, TenantKeys, Transport, WatchOptions,
+    AnchorFailurePolicy, Config, ConfigProblem, ConfigWatcher, ProviderBackend, ReloadOutcome,
+    SourceRole, StorageBackend, TenantKeys, Transport, WatchOptions,
 };
 use tempfile::TempDir;
 use tokio::sync::watch;
@@ -205,6 +205,11 @@ fn the_standard_tree_loads_with_typed_values() {
     let beta = config.tenant("beta").unwrap();
     assert!(matches!(beta.keys, TenantKeys::Client { .. }));
     assert_eq!(beta.retention.cdr_days, 365);
+    assert_eq!(
+        beta.recording.on_anchor_failure,
+        AnchorFailurePolicy::Reject,
+        "calls that cannot be anchored are refused unless the tenant says otherwise"
+    );
 }
 
 #[test]
@@ -495,6 +500,13 @@ const TENANT_CASES: &[Case] = &[
         "format = \"wav\"",
         "format = \"mp3\"",
         "tenants.alpha.recording.format",
+    ),
+    case(
+        "anchor failure handling",
+        "alpha.toml",
+        "mask_dtmf = true",
+        "mask_dtmf = true\non_anchor_failure = \"forward\"",
+        "tenants.alpha.recording.on_anchor_failure",
     ),
     case(
         "recordings over the limit",

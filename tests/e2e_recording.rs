@@ -12,7 +12,8 @@ use support::config::{GatewayConfig, TenantSpec};
 use support::gateway::Gateway;
 use support::ports::free_port;
 use support::recorded::{
-    capture_audio, fetch, from_first_sound, wait_listed, RecordedCall, CARRIER_IP, PBX_IP, TENANT,
+    capture_audio, fetch, files_under, from_first_sound, wait_listed, RecordedCall, CARRIER_IP,
+    PBX_IP, TENANT,
 };
 use support::sipp::SippCommand;
 use support::sockets::Transport;
@@ -59,24 +60,6 @@ fn a_recorded_call_holds_both_directions_sample_for_sample() {
         echo[..expected.len()] == expected[..],
         "callee channel differs from the echo"
     );
-}
-
-/// Files under `dir`, recursively.
-fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .flat_map(|entry| {
-            let path = entry.path();
-            if path.is_dir() {
-                files_under(&path)
-            } else {
-                vec![path]
-            }
-        })
-        .collect()
 }
 
 #[test]

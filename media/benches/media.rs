@@ -7,7 +7,7 @@ use common::Capture;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use greffier_media::codec::{Decoder, G711Decoder, OpusDecoder};
 use greffier_media::inband_dtmf::InbandDtmfDetector;
-use greffier_media::{CodecMap, Leg, OutputFormat, Recorder, RecorderConfig, RtpPacket};
+use greffier_media::{CodecMap, Leg, OutputFormat, Recorder, RecorderConfig, RtpFormat, RtpPacket};
 use std::time::{Duration, Instant};
 
 fn first_datagram(name: &str) -> Vec<u8> {
@@ -98,15 +98,18 @@ fn recorder_per_20ms_packet_both_legs(c: &mut Criterion) {
         (
             "recorder_20ms_both_legs_pcma_wav",
             OutputFormat::Wav,
-            "m=audio 1 RTP/AVP 8\r\n",
+            &[RtpFormat::new(8, "PCMA", 8000)][..],
         ),
         (
             "recorder_20ms_both_legs_pcma_to_16k_ogg_opus",
             OutputFormat::Opus,
-            "m=audio 1 RTP/AVP 8 9\r\n",
+            &[
+                RtpFormat::new(8, "PCMA", 8000),
+                RtpFormat::new(9, "G722", 8000),
+            ][..],
         ),
     ] {
-        let codecs = CodecMap::from_sdp(sdp);
+        let codecs = CodecMap::from_formats(sdp);
         let start = Instant::now();
         let mut recorder =
             Recorder::new(RecorderConfig::new(format, codecs.clone(), codecs, start)).unwrap();

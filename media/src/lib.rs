@@ -17,7 +17,7 @@ pub mod rtp_header;
 pub mod sink;
 pub mod wav;
 
-pub use codec::{Codec, CodecMap, Decoder, PayloadNames};
+pub use codec::{Codec, CodecMap, Decoder, PayloadNames, RtpFormat};
 pub use dtmf::DtmfEvent;
 pub use raw_payloads::{RawPacket, RawPayloads};
 pub use recorder::{

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{replay, rms, wav_channels, Capture, ReplayOptions};
-use greffier_media::{CodecMap, RtpPacket};
+use greffier_media::{CodecMap, RtpFormat, RtpPacket};
 
 #[test]
 fn a_lost_opus_packet_is_concealed_not_silenced() {
@@ -71,7 +71,10 @@ fn renumber(datagram: &[u8], shift: u16) -> Vec<u8> {
 fn comfort_noise_fills_the_silence_it_announces() {
     let capture = Capture::load("sipp_g711a.pcap");
     let timeline = capture.timeline();
-    let codecs = CodecMap::from_sdp("m=audio 2006 RTP/AVP 8 13\r\n");
+    let codecs = CodecMap::from_formats(&[
+        RtpFormat::new(8, "PCMA", 8000),
+        RtpFormat::new(13, "CN", 8000),
+    ]);
     let first = RtpPacket::parse(&timeline[0].2).unwrap().timestamp;
     // Packets 40..=79 are replaced by one CN packet (sent at packet 40's time);
     // packets 120..=159 simply stop (discontinuous transmission without CN).

@@ -8,7 +8,7 @@ use common::wav_channels;
 use greffier_media::codec::G729Decoder;
 use greffier_media::{
     CodecMap, Decoder, Leg, MemorySink, OutputFormat, PayloadNames, RawPayloads, Recorder,
-    RecorderConfig, RecordingSink,
+    RecorderConfig, RecordingSink, RtpFormat,
 };
 use std::time::{Duration, Instant};
 
@@ -113,7 +113,7 @@ fn a_g729_stream_is_recorded_as_the_audio_it_carries() {
         .enumerate()
         .map(|(i, payload)| rtp(18, i as u16, i as u32 * 160, payload))
         .collect();
-    let codecs = CodecMap::from_sdp("m=audio 1 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n");
+    let codecs = CodecMap::from_formats(&[RtpFormat::new(18, "G729", 8000)]);
     let config = RecorderConfig::new(OutputFormat::Wav, codecs.clone(), codecs, start);
     let (recorder, summary, left) = record(config, start, &packets);
     assert!(summary.undecodable.is_empty());
@@ -126,10 +126,13 @@ fn a_g729_stream_is_recorded_as_the_audio_it_carries() {
 #[test]
 fn payloads_without_a_decoder_are_kept_as_received() {
     let start = Instant::now();
-    let sdp = "m=audio 1 RTP/AVP 8 96\r\na=rtpmap:96 AMR/8000\r\n";
-    let codecs = CodecMap::from_sdp(sdp);
+    let formats = [
+        RtpFormat::new(8, "PCMA", 8000),
+        RtpFormat::new(96, "AMR", 8000),
+    ];
+    let codecs = CodecMap::from_formats(&formats);
     let mut config = RecorderConfig::new(OutputFormat::Wav, codecs.clone(), codecs, start);
-    config.payload_names = [PayloadNames::from_sdp(sdp), PayloadNames::from_sdp(sdp)];
+    config.payload_names = [&formats, &formats].map(|f| PayloadNames::from_formats(f));
     let payloads: Vec<Vec<u8>> = (0..50u8)
         .map(|i| vec![i; 13 + usize::from(i % 5)])
         .collect();
@@ -157,10 +160,10 @@ fn an_encoding_name_made_of_personal_data_is_not_kept() {
     // The remote party writes what it likes in its rtpmap: a phone number
     // must not reach the manifest through the name of its codec.
     let start = Instant::now();
-    let sdp = "m=audio 1 RTP/AVP 97\r\na=rtpmap:97 +33612345678/8000\r\n";
-    let codecs = CodecMap::from_sdp(sdp);
+    let formats = [RtpFormat::new(97, "+33612345678", 8000)];
+    let codecs = CodecMap::from_formats(&formats);
     let mut config = RecorderConfig::new(OutputFormat::Wav, codecs.clone(), codecs, start);
-    config.payload_names = [PayloadNames::from_sdp(sdp), PayloadNames::from_sdp(sdp)];
+    config.payload_names = [&formats, &formats].map(|f| PayloadNames::from_formats(f));
     let packets = vec![rtp(97, 1, 0, &[1, 2, 3]), rtp(97, 2, 160, &[4, 5, 6])];
     let (recorder, summary, _) = record(config, start, &packets);
     assert_eq!(summary.undecodable, vec!["unnamed/8000".to_string()]);
@@ -175,7 +178,7 @@ fn an_encoding_name_made_of_personal_data_is_not_kept() {
 #[test]
 fn a_flood_of_undecodable_packets_is_bounded_and_counted() {
     let start = Instant::now();
-    let codecs = CodecMap::from_sdp("m=audio 1 RTP/AVP 8\r\n");
+    let codecs = CodecMap::from_formats(&[RtpFormat::new(8, "PCMA", 8000)]);
     let mut config = RecorderConfig::new(OutputFormat::Wav, codecs.clone(), codecs, start);
     config.raw_payload_limit = 10_000;
     let packets: Vec<Vec<u8>> = (0..100u16)

@@ -7,7 +7,7 @@ use common::wav_channels;
 use greffier_media::codec::alaw_to_linear;
 use greffier_media::inband_dtmf::{InbandDtmfDetector, ToneSpan, ToneUpdate};
 use greffier_media::{
-    CodecMap, Leg, MemorySink, OutputFormat, Recorder, RecorderConfig, RecordingSink,
+    CodecMap, Leg, MemorySink, OutputFormat, Recorder, RecorderConfig, RecordingSink, RtpFormat,
 };
 use std::f32::consts::PI;
 use std::time::{Duration, Instant};
@@ -196,7 +196,7 @@ const TONE_START_MS: u32 = 800;
 /// 2 s of a 300 Hz hum with a '5' replacing it from 800 ms on, as A-law RTP on
 /// leg A, recorded to WAV. Returns both channels and the summary.
 fn record(
-    sdp: &str,
+    sdp: &[RtpFormat],
     mask_dtmf: bool,
     tone_ms: u32,
 ) -> (Vec<i16>, Vec<i16>, greffier_media::RecordingSummary) {
@@ -209,7 +209,7 @@ fn record(
     let (caller, callee) = (encode(&caller), encode(&callee));
 
     let start = Instant::now();
-    let codecs = CodecMap::from_sdp(sdp);
+    let codecs = CodecMap::from_formats(sdp);
     let mut config = RecorderConfig::new(OutputFormat::Wav, codecs.clone(), codecs, start);
     config.mask_dtmf = mask_dtmf;
     let mut recorder = Recorder::new(config).unwrap();
@@ -238,14 +238,16 @@ fn with_mask_dtmf_an_in_band_tone_is_silenced_on_its_channel_and_nothing_else_ch
     // 100 ms: a usual press; 700 ms: longer than the mix delay, so the tone's
     // end is not known yet when the mix reaches its start. At 16 kHz (a leg
     // may send G.722) the A-law audio is resampled before detection.
-    for sdp in ["m=audio 1 RTP/AVP 8\r\n", "m=audio 1 RTP/AVP 8 9\r\n"] {
+    let pcma = RtpFormat::new(8, "PCMA", 8000);
+    let g722 = RtpFormat::new(9, "G722", 8000);
+    for sdp in [vec![pcma.clone()], vec![pcma, g722]] {
         for tone_ms in [100, 700] {
-            assert_tone_masked(sdp, tone_ms);
+            assert_tone_masked(&sdp, tone_ms);
         }
     }
 }
 
-fn assert_tone_masked(sdp: &str, tone_ms: u32) {
+fn assert_tone_masked(sdp: &[RtpFormat], tone_ms: u32) {
     let (plain, plain_right, plain_summary) = record(sdp, false, tone_ms);
     let (masked, masked_right, masked_summary) = record(sdp, true, tone_ms);
     let rate = masked_summary.sample_rate;
@@ -260,7 +262,7 @@ fn assert_tone_masked(sdp: &str, tone_ms: u32) {
     // With masking its whole span is silence...
     assert!(
         masked[tone_start..tone_end].iter().all(|&s| s == 0),
-        "{sdp} {tone_ms} ms"
+        "{sdp:?} {tone_ms} ms"
     );
     // ...and the audio more than 40 ms away from it is untouched.
     let margin = at(40);

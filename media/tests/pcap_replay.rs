@@ -3,7 +3,7 @@
 mod common;
 
 use common::{replay, replay_capture, rms, wav_channels, Capture, ReplayOptions};
-use greffier_media::{Codec, CodecMap, Leg, RtpPacket};
+use greffier_media::{Codec, CodecMap, Leg, RtpFormat, RtpPacket};
 use std::time::Duration;
 
 fn seconds(duration: Duration) -> f64 {
@@ -126,7 +126,9 @@ fn one_way_g722_decodes_to_the_right_length() {
 fn each_sipp_event_capture_yields_its_one_digit() {
     let mut codecs = CodecMap::default();
     // The SIPp scenarios that play these captures announce PT 101 this way.
-    codecs.insert_rtpmap(101, "telephone-event/8000").unwrap();
+    codecs
+        .insert(&RtpFormat::new(101, "telephone-event", 8000))
+        .unwrap();
     for (file, digit) in [
         ("0", '0'),
         ("1", '1'),

@@ -1,9 +1,11 @@
 //! Properties over arbitrary input: parsing and G.729 decoding never panic, the jitter buffer
 //! releases each packet once and in order, chunking never changes resampling.
 
+mod common;
+
 use greffier_media::jitter::{JitterBuffer, JitterConfig};
 use greffier_media::resample::Resampler;
-use greffier_media::{CodecMap, Leg, OutputFormat, Recorder, RecorderConfig, RtpPacket};
+use greffier_media::{Leg, OutputFormat, Recorder, RecorderConfig, RtpPacket};
 use proptest::prelude::*;
 use std::time::{Duration, Instant};
 
@@ -121,9 +123,7 @@ proptest! {
             0..60,
         ),
     ) {
-        let codecs = CodecMap::from_sdp(
-            "m=audio 1 RTP/AVP 0 8 9 13 96 111\r\na=rtpmap:96 telephone-event/8000\r\na=rtpmap:111 opus/48000/2\r\n",
-        );
+        let codecs = common::every_decodable_codec();
         let start = Instant::now();
         let mut recorder = Recorder::new(RecorderConfig::new(OutputFormat::Wav, codecs.clone(), codecs, start)).unwrap();
         let mut now = start;

@@ -4,7 +4,8 @@ mod common;
 
 use common::wav_channels;
 use greffier_media::{
-    CodecMap, Leg, MemorySink, OutputFormat, Recorder, RecorderConfig, RecorderError, RecordingSink,
+    CodecMap, Leg, MemorySink, OutputFormat, Recorder, RecorderConfig, RecorderError,
+    RecordingSink, RtpFormat,
 };
 use std::time::{Duration, Instant};
 
@@ -18,7 +19,7 @@ fn recorder_can_move_to_another_task() {
 #[test]
 fn a_call_nobody_speaks_in_records_wall_time_as_silence() {
     let start = Instant::now();
-    let codecs = CodecMap::from_sdp("m=audio 1 RTP/AVP 0\r\n");
+    let codecs = CodecMap::from_formats(&[RtpFormat::new(0, "PCMU", 8000)]);
     let config = RecorderConfig::new(OutputFormat::Wav, codecs.clone(), codecs, start);
     let mut recorder = Recorder::new(config).unwrap();
     assert_eq!(recorder.sample_rate(), 8000);

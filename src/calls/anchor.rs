@@ -9,11 +9,13 @@ use greffier_sip::sdp::{
     Anchor, MediaDirection, MediaPlan, MediaStream, RemoteAddress, SessionDescription,
 };
 
-/// The media section the gateway anchors and records: the first audio stream.
+/// The media section the gateway anchors and records: the first audio stream over
+/// plain RTP (`m=AUDIO` included) that is in use (a port and a connection address).
+/// `None` when there is none: such an SDP cannot be anchored.
 pub fn anchored_stream(plan: &MediaPlan) -> Option<usize> {
     plan.streams
         .iter()
-        .position(|stream| stream.media == "audio")
+        .position(|stream| stream.is_recordable_audio() && stream.rtp != RemoteAddress::Disabled)
 }
 
 /// Where a leg asks for its media, as the relay understands it. Host names are not

@@ -9,3 +9,6 @@ pub const RECORDER_LAG: &str = "greffier_recorder_lag_seconds";
 /// Recordings with packets the recorder could not decode, by `codec` (a
 /// registered encoding name, or `other`); their payloads are kept aside.
 pub const RECORDING_UNDECODABLE: &str = "greffier_recording_undecodable_total";
+/// Calls whose media could not be anchored, by `reason` (unusable_sdp,
+/// no_media_ports) and `outcome` (rejected, passed_unrecorded).
+pub const ANCHOR_FAILURES: &str = "greffier_anchor_failures_total";

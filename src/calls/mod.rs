@@ -1,16 +1,22 @@
 //! Calls in progress, seen from the media side: the recording decision, the media
 //! anchoring of every SDP, the relay of each call and its recording.
 //!
-//! It lives inside the proxy task (the proxy calls it synchronously through
-//! [`ProxyPolicy`](greffier_sip::proxy::ProxyPolicy)), so it never awaits: relays
-//! and recordings run in their own tasks and are reached over channels.
+//! Each call's media side is a sans-IO state machine ([`machine::CallMedia`]); this
+//! module is its shell. It lives inside the proxy task (the proxy calls it
+//! synchronously through [`ProxyPolicy`](greffier_sip::proxy::ProxyPolicy)), so it
+//! never awaits: it carries out the machine's outputs (binding ports, spawning the
+//! relay and recorder tasks, spooling call records) and reaches those tasks over
+//! channels.
 
 mod anchor;
 mod control_header;
 pub mod decision;
 pub mod directory;
+pub mod machine;
 pub mod metrics_names;
 mod recording;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -18,17 +24,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use greffier_media::ports::PortPool;
+use greffier_media::ports::{BoundPair, PortPool};
 use greffier_media::relay::{
     spawn_relay, RecorderCopy, RelayConfig, RelayEvent, RelayMetrics, RemoteMedia,
 };
-use greffier_media::{CodecMap, OutputFormat, PayloadNames, Recorder, RecorderConfig};
+use greffier_media::{CodecMap, OutputFormat, PayloadNames, Recorder, RecorderConfig, RtpFormat};
 use greffier_sip::message::Message;
-use greffier_sip::proxy::{DialogId, Direction, EndReason, InDialogAction, Leg, SdpKind};
-use greffier_sip::sdp::SessionDescription;
+use greffier_sip::proxy::{
+    DialogId, Direction, EndReason, InDialogAction, Leg, SdpDecision, SdpKind, SdpRefusal,
+};
 use greffier_sip::transport::ProxyCommand;
 use greffier_vault::catalog::{
-    call_id_hash, CallEnd, CallInfo, CdrRecord, Direction as VaultDirection, E164,
+    call_id_hash, CallEnd, CallInfo, CdrRecord, Direction as VaultDirection, UnrecordedReason, E164,
 };
 use greffier_vault::recording::{RecordingWriter, WriterOptions};
 use greffier_vault::store::RecordId;
@@ -40,17 +47,10 @@ use crate::vault_setup::Vault;
 use control_header::Control;
 use directory::RecordingControl;
 pub use directory::{CallDirectory, CallSummary, ControlError, OrderSource, RecordingOrder};
+use machine::{AnchorFailure, CallMedia, Input, MediaSettings, Output};
 
 /// RTP copies waiting for a recorder: about two seconds of a two-way call.
 const RECORDER_QUEUE: usize = 256;
-
-/// Index of a leg in per-leg arrays (A = caller, B = callee).
-fn leg_index(leg: Leg) -> usize {
-    match leg {
-        Leg::Caller => 0,
-        Leg::Callee => 1,
-    }
-}
 
 fn media_leg(leg: Leg) -> greffier_media::Leg {
     match leg {
@@ -64,30 +64,29 @@ enum RelayControl {
     SetRemote(greffier_media::Leg, RemoteMedia),
 }
 
-struct Relay {
-    control: mpsc::UnboundedSender<RelayControl>,
-    /// The gateway's RTP port on each leg (A, B).
-    ports: [u16; 2],
+/// The tasks a call's media runs in, as far as they have started.
+enum MediaTasks {
+    Idle,
+    /// The relay runs; `copies` is the recorder's end of its RTP copies until the
+    /// recorder starts.
+    Relaying {
+        control: mpsc::UnboundedSender<RelayControl>,
+        copies: Option<mpsc::Receiver<RecorderCopy>>,
+    },
 }
 
-/// Everything known about a recorded call before its recorder starts.
-struct PendingRecording {
-    /// The recorder's end of the relay's copies, once the relay runs.
-    copies: Option<mpsc::Receiver<RecorderCopy>>,
-    /// Pause and resume orders; those given before the recorder starts wait here.
-    control: mpsc::UnboundedReceiver<RecordingControl>,
-    info: CallInfo,
-}
-
+/// One call: its state machine and what the shell holds for it.
 struct Call {
+    media: CallMedia,
     tenant: String,
     direction: Direction,
-    record: Option<PendingRecording>,
-    /// What the call record of a call that is not recorded says.
-    unrecorded: Option<CallInfo>,
-    relay: Option<Relay>,
-    codecs: [Option<String>; 2],
-    recording_started: bool,
+    /// What its call record (or recording manifest) says; `None` when the vault
+    /// has no keys for the tenant.
+    info: Option<CallInfo>,
+    /// Pause and resume orders, for a recorded call; those given before the
+    /// recorder starts wait here.
+    orders: Option<mpsc::UnboundedReceiver<RecordingControl>>,
+    tasks: MediaTasks,
 }
 
 /// The media side of every call of this node.
@@ -142,33 +141,31 @@ impl Calls {
         let record = decision::should_record(tenant, direction, caller, callee);
         // Every call gets a call record; only recorded ones get a recording.
         let info = self.call_info(tenant_id, direction, caller, callee, sip_call_id);
-        let (info, unrecorded) = if record { (info, None) } else { (None, info) };
-        let (sender, pending) = match info {
-            Some(info) => {
-                let (sender, control) = mpsc::unbounded_channel();
-                let pending = PendingRecording {
-                    copies: None,
-                    control,
-                    info,
-                };
-                (Some(sender), Some(pending))
-            }
-            None => (None, None),
+        let recorded = record && info.is_some();
+        let (sender, orders) = if recorded {
+            let (sender, orders) = mpsc::unbounded_channel();
+            (Some(sender), Some(orders))
+        } else {
+            (None, None)
         };
         self.directory.insert(
-            CallSummary::new(dialog, tenant_id, direction, sender.is_some()),
+            CallSummary::new(dialog, tenant_id, direction, recorded),
             sender,
         );
+        let settings = MediaSettings {
+            recorded,
+            on_anchor_failure: tenant.recording.on_anchor_failure,
+            media_address: self.media_address,
+        };
         self.calls.insert(
             dialog,
             Call {
+                media: CallMedia::new(settings),
                 tenant: tenant_id.to_string(),
                 direction,
-                record: pending,
-                unrecorded,
-                relay: None,
-                codecs: [None, None],
-                recording_started: false,
+                info,
+                orders,
+                tasks: MediaTasks::Idle,
             },
         );
     }
@@ -251,65 +248,128 @@ impl Calls {
         control_header::disposal(request, 200)
     }
 
-    /// Anchors one SDP: the relay learns where `from` wants its media, and the SDP
-    /// goes on with the gateway's port on the other side.
+    /// Anchors one SDP: the call's machine decides whether it goes on rewritten, as
+    /// it is, or not at all, and says what to start on the way.
     pub fn rewrite_sdp(
         &mut self,
         dialog: DialogId,
         from: Leg,
         kind: SdpKind,
         body: &Bytes,
-    ) -> Option<Bytes> {
-        let sdp = match SessionDescription::parse(body) {
-            Ok(sdp) => sdp,
-            Err(error) => {
-                tracing::warn!(call = dialog.0, %error, "SDP not anchored");
-                return None;
-            }
+    ) -> SdpDecision {
+        let Some(call) = self.calls.get_mut(&dialog) else {
+            return SdpDecision::Unchanged;
         };
-        let plan = sdp.media_plan();
-        let anchored = anchor::anchored_stream(&plan)?;
-        let stream = plan.streams.get(anchored)?;
-        let media_address = self.media_address;
-        if self.calls.get(&dialog)?.relay.is_none() {
-            let relay = self.start_relay(dialog)?;
-            self.calls.get_mut(&dialog)?.relay = Some(relay);
+        call.media.handle(Input::SdpSeen {
+            from,
+            kind,
+            sdp: body,
+        });
+        let recorded = call.media.settings().recorded;
+        // The machine decides on every SDP; should it not, a recorded call still
+        // fails closed.
+        self.carry_out(dialog).unwrap_or(if recorded {
+            SdpDecision::Refuse(SdpRefusal {
+                status: 488,
+                retry_after: None,
+            })
+        } else {
+            SdpDecision::Unchanged
+        })
+    }
+
+    /// The call is over: its relay stops (ports back to the pool) and its call
+    /// record is submitted, unless its recording writes it.
+    pub fn ended(&mut self, dialog: DialogId, reason: EndReason) {
+        self.directory.remove(dialog);
+        let Some(call) = self.calls.get_mut(&dialog) else {
+            return;
+        };
+        tracing::debug!(call = dialog.0, tenant = %call.tenant, ?reason, "media released");
+        call.media.handle(Input::Ended(reason));
+        self.carry_out(dialog);
+        self.calls.remove(&dialog);
+    }
+
+    /// Carries out the outputs of a call's machine; returns its SDP decision, if
+    /// it made one.
+    fn carry_out(&mut self, dialog: DialogId) -> Option<SdpDecision> {
+        let mut decision = None;
+        loop {
+            let call = self.calls.get_mut(&dialog)?;
+            let Some(output) = call.media.poll_output() else {
+                return decision;
+            };
+            match output {
+                Output::Sdp(made) => decision = Some(made),
+                Output::StartRelay { recorded } => {
+                    let ports = self.start_relay(dialog, recorded);
+                    self.calls
+                        .get_mut(&dialog)?
+                        .media
+                        .handle(Input::RelayStarted(ports));
+                }
+                Output::SetRemote { leg, remote } => {
+                    if let MediaTasks::Relaying { control, .. } = &call.tasks {
+                        let _ = control.send(RelayControl::SetRemote(media_leg(leg), remote));
+                    }
+                }
+                Output::StartRecorder { caller, callee } => {
+                    self.start_recording(dialog, &caller, &callee)
+                }
+                Output::AnchorFailed { reason, refused } => {
+                    anchor_failed(dialog, &call.tenant, reason, refused);
+                    if !refused {
+                        // Nothing will be recorded: pause orders now fail, and the
+                        // admin API learns the call is not recorded.
+                        call.orders = None;
+                    }
+                }
+                Output::StopRelay => call.tasks = MediaTasks::Idle,
+                Output::SubmitCallRecord {
+                    sip_status,
+                    unrecorded,
+                } => {
+                    if let Some(info) = call.info.take() {
+                        self.submit_call_record(info, sip_status, unrecorded);
+                    }
+                }
+            }
         }
-        let call = self.calls.get_mut(&dialog)?;
-        let relay = call.relay.as_ref()?;
-        let leg = media_leg(from);
-        let _ = relay
-            .control
-            .send(RelayControl::SetRemote(leg, anchor::remote_media(stream)));
-        // The other leg sends to the gateway's port on its own side.
-        let to_port = relay.ports[leg_index(from.other())];
-        call.codecs[leg_index(from)] = Some(String::from_utf8_lossy(body).into_owned());
-        if kind == SdpKind::Answer {
-            self.start_recording(dialog);
+    }
+
+    /// The one place the relay's settings are built from the node's configuration.
+    fn relay_config(&self) -> RelayConfig {
+        RelayConfig {
+            rtp_timeout: self.rtp_timeout,
         }
-        Some(anchor::rewrite(&sdp, anchored, media_address, to_port))
     }
 
     /// Binds both legs' ports and starts the relay, with a copy of every RTP packet
-    /// for the recorder when the call is recorded.
-    fn start_relay(&mut self, dialog: DialogId) -> Option<Relay> {
-        let (leg_a, leg_b) = match (self.pool.bind_pair(), self.pool.bind_pair()) {
-            (Ok(a), Ok(b)) => (a, b),
-            (Err(error), _) | (_, Err(error)) => {
-                tracing::error!(call = dialog.0, %error, "no media ports: the call is not anchored");
-                return None;
-            }
-        };
-        let call = self.calls.get_mut(&dialog)?;
-        let copies = call.record.as_mut().map(|pending| {
+    /// for the recorder when the call is recorded. Returns the gateway's RTP port
+    /// on each side, or `None` when no ports could be had.
+    fn start_relay(&mut self, dialog: DialogId, recorded: bool) -> Option<[u16; 2]> {
+        let (caller_side, callee_side): (BoundPair, BoundPair) =
+            match (self.pool.bind_pair(), self.pool.bind_pair()) {
+                (Ok(a), Ok(b)) => (a, b),
+                (Err(error), _) | (_, Err(error)) => {
+                    tracing::error!(call = dialog.0, %error, "no media ports for this call");
+                    return None;
+                }
+            };
+        let (copies_sender, copies) = if recorded {
             let (sender, receiver) = mpsc::channel(RECORDER_QUEUE);
-            pending.copies = Some(receiver);
-            sender
-        });
-        let config = RelayConfig {
-            rtp_timeout: self.rtp_timeout,
+            (Some(sender), Some(receiver))
+        } else {
+            (None, None)
         };
-        let mut handle = match spawn_relay(config, leg_a, leg_b, copies, self.metrics.clone()) {
+        let mut handle = match spawn_relay(
+            self.relay_config(),
+            caller_side,
+            callee_side,
+            copies_sender,
+            self.metrics.clone(),
+        ) {
             Ok(handle) => handle,
             Err(error) => {
                 tracing::error!(call = dialog.0, %error, "relay not started");
@@ -346,40 +406,38 @@ impl Calls {
             }
             let _ = handle.stop().await;
         });
-        Some(Relay { control, ports })
+        if let Some(call) = self.calls.get_mut(&dialog) {
+            call.tasks = MediaTasks::Relaying { control, copies };
+        }
+        Some(ports)
     }
 
-    /// Once both legs' codecs are known, the recorder starts on the copies queued
-    /// so far.
-    fn start_recording(&mut self, dialog: DialogId) {
+    /// Starts the recorder on the copies the relay queued so far, each side decoded
+    /// with the formats it announced.
+    fn start_recording(&mut self, dialog: DialogId, caller: &[RtpFormat], callee: &[RtpFormat]) {
         let Some(call) = self.calls.get_mut(&dialog) else {
             return;
         };
-        if call.recording_started {
-            return;
-        }
-        let (Some(offer_a), Some(offer_b)) = (&call.codecs[0], &call.codecs[1]) else {
-            return;
+        let copies = match &mut call.tasks {
+            MediaTasks::Relaying { copies, .. } => copies.take(),
+            MediaTasks::Idle => None,
         };
-        let Some(PendingRecording {
-            copies: Some(copies),
-            control,
-            info,
-        }) = call.record.take()
+        let (Some(copies), Some(orders), Some(mut info)) =
+            (copies, call.orders.take(), call.info.take())
         else {
             return;
         };
-        call.recording_started = true;
         let config = self.config.borrow().clone();
-        let format = match config.tenant(&call.tenant).map(|t| t.recording.format) {
+        let tenant = config.tenant(&call.tenant);
+        let format = match tenant.map(|t| t.recording.format) {
             Some(AudioFormat::Opus) => OutputFormat::Opus,
             _ => OutputFormat::Wav,
         };
-        let mask_dtmf = config
-            .tenant(&call.tenant)
-            .is_some_and(|tenant| tenant.recording.mask_dtmf);
-        let (map_a, map_b) = (CodecMap::from_sdp(offer_a), CodecMap::from_sdp(offer_b));
-        let mut info = info;
+        let mask_dtmf = tenant.is_some_and(|tenant| tenant.recording.mask_dtmf);
+        let (map_a, map_b) = (
+            CodecMap::from_formats(caller),
+            CodecMap::from_formats(callee),
+        );
         info.codecs = map_a
             .negotiated_codecs()
             .chain(map_b.negotiated_codecs())
@@ -393,7 +451,7 @@ impl Calls {
         .to_string();
         let mut recorder_config = RecorderConfig::new(format, map_a, map_b, Instant::now());
         recorder_config.mask_dtmf = mask_dtmf;
-        recorder_config.payload_names = [offer_a, offer_b].map(|sdp| PayloadNames::from_sdp(sdp));
+        recorder_config.payload_names = [caller, callee].map(PayloadNames::from_formats);
         let recorder = match Recorder::new(recorder_config) {
             Ok(recorder) => recorder,
             Err(error) => {
@@ -418,40 +476,21 @@ impl Calls {
                         sip_status: 200,
                         mask_dtmf,
                     };
-                    recording::record(copies, control, recorder, writer, options).await
+                    recording::record(copies, orders, recorder, writer, options).await
                 }
                 Err(error) => tracing::error!(call = dialog.0, %error, "recording not opened"),
             }
         });
     }
 
-    /// The call is over: its relay stops (ports back to the pool) and its recording,
-    /// when there is one, is closed once the last copies are in.
-    pub fn ended(&mut self, dialog: DialogId, reason: EndReason) {
-        self.directory.remove(dialog);
-        let Some(call) = self.calls.remove(&dialog) else {
-            return;
-        };
-        tracing::debug!(call = dialog.0, tenant = %call.tenant, ?reason, "media released");
-        // A recording closes with its own call record; any other call gets one here.
-        let info = match call.record {
-            Some(pending) if !call.recording_started => Some(pending.info),
-            _ => call.unrecorded,
-        };
-        if let Some(info) = info {
-            self.submit_call_record(info, reason);
-        }
-    }
-
     /// Spools the encrypted call record of a call without recording; the upload
     /// queue stores it.
-    fn submit_call_record(&self, info: CallInfo, reason: EndReason) {
-        let sip_status = match reason {
-            EndReason::Hangup(_) | EndReason::Terminated => 200,
-            EndReason::Cancelled => 487,
-            EndReason::Rejected(code) => code,
-            EndReason::Timeout => 408,
-        };
+    fn submit_call_record(
+        &self,
+        info: CallInfo,
+        sip_status: u16,
+        unrecorded: Option<AnchorFailure>,
+    ) {
         let end = CallEnd {
             end: Some(chrono::Utc::now()),
             sip_status: Some(sip_status),
@@ -459,10 +498,35 @@ impl Calls {
         };
         let vault = self.vault.clone();
         tokio::spawn(async move {
-            let record = CdrRecord::new(info, vault.spool.node(), &end, false);
+            let mut record = CdrRecord::new(info, vault.spool.node(), &end, false);
+            record.unrecorded_reason = unrecorded.map(|failure| match failure {
+                AnchorFailure::UnusableSdp => UnrecordedReason::UnusableSdp,
+                AnchorFailure::NoMediaPorts => UnrecordedReason::NoMediaPorts,
+            });
             if let Err(error) = vault.spool.submit_cdr(vault.keys().as_ref(), &record).await {
                 tracing::error!(%error, "call record not spooled");
             }
         });
+    }
+}
+
+/// Counts and logs a call whose media could not be anchored: the tenant and the
+/// reason, never a party or an address.
+fn anchor_failed(dialog: DialogId, tenant: &str, reason: AnchorFailure, refused: bool) {
+    let outcome = if refused {
+        "rejected"
+    } else {
+        "passed_unrecorded"
+    };
+    metrics::counter!(
+        metrics_names::ANCHOR_FAILURES,
+        "reason" => reason.label(),
+        "outcome" => outcome
+    )
+    .increment(1);
+    if refused {
+        tracing::warn!(call = dialog.0, %tenant, reason = reason.label(), "media cannot be anchored: SDP refused");
+    } else {
+        tracing::warn!(call = dialog.0, %tenant, reason = reason.label(), "media cannot be anchored: call passed unrecorded, as the tenant chose");
     }
 }

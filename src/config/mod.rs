@@ -36,8 +36,8 @@ pub use registry::{Provider, ProviderBackend, Subprocessor, TransferMechanism};
 pub use sip_uri::{SipHost, SipScheme, SipUri, SipUriError};
 pub use storage::{S3Config, S3Credentials, StorageBackend, StorageConfig};
 pub use tenant::{
-    AudioFormat, Peer, Recording, RecordingPolicy, Retention, Tenant, TenantKeys, Transcription,
-    CDR_RETENTION_DAYS,
+    AnchorFailurePolicy, AudioFormat, Peer, Recording, RecordingPolicy, Retention, Tenant,
+    TenantKeys, Transcription, CDR_RETENTION_DAYS,
 };
 pub use watcher::{ConfigWatcher, Prepare, ReloadOutcome, WatchOptions};
 

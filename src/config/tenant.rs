@@ -42,6 +42,8 @@ pub(crate) struct RawRecording {
     format: AudioFormat,
     #[serde(default = "default_true")]
     mask_dtmf: bool,
+    #[serde(default)]
+    on_anchor_failure: AnchorFailurePolicy,
 }
 
 fn default_true() -> bool {
@@ -152,6 +154,19 @@ pub enum AudioFormat {
     Opus,
 }
 
+/// What happens to a call that must be recorded when its media cannot be anchored
+/// (an SDP the gateway cannot rewrite, no media ports left).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnchorFailurePolicy {
+    /// Refuse the SDP (488, or 503 with Retry-After when out of ports): no call
+    /// without its recording.
+    #[default]
+    Reject,
+    /// Let the call through unanchored and unrecorded; its call record says so.
+    PassUnrecorded,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recording {
     pub policy: RecordingPolicy,
@@ -160,6 +175,7 @@ pub struct Recording {
     pub format: AudioFormat,
     /// Replace DTMF tones in the recording with silence.
     pub mask_dtmf: bool,
+    pub on_anchor_failure: AnchorFailurePolicy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,6 +242,7 @@ pub(crate) fn validate_tenant(
             do_not_record,
             format: recording.format,
             mask_dtmf: recording.mask_dtmf,
+            on_anchor_failure: recording.on_anchor_failure,
         }
     });
     let retention = raw

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use greffier_sip::message::Message;
 use greffier_sip::proxy::{
-    DialogId, InDialogAction, Leg, ProxyEvent, ProxyPolicy, RouteDecision, SdpKind,
+    DialogId, InDialogAction, Leg, ProxyEvent, ProxyPolicy, RouteDecision, SdpDecision, SdpKind,
 };
 use greffier_sip::Peer;
 
@@ -27,7 +27,7 @@ impl ProxyPolicy for GatewayPolicy {
         from: Leg,
         kind: SdpKind,
         sdp: &Bytes,
-    ) -> Option<Bytes> {
+    ) -> SdpDecision {
         self.calls.rewrite_sdp(dialog, from, kind, sdp)
     }
 

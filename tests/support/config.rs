@@ -30,6 +30,8 @@ pub struct TenantSpec {
     pub carrier_sources: Vec<String>,
     pub carrier_uri: String,
     pub recording_policy: String,
+    /// `recording.on_anchor_failure`; the default when `None`.
+    pub on_anchor_failure: Option<String>,
 }
 
 impl TenantSpec {
@@ -45,6 +47,7 @@ impl TenantSpec {
             carrier_sources: vec![format!("{}/32", carrier.ip())],
             carrier_uri: format!("sip:{carrier}"),
             recording_policy: "none".to_string(),
+            on_anchor_failure: None,
         }
     }
 
@@ -70,7 +73,7 @@ uri = "{carrier_uri}"
 
 [recording]
 policy = "{policy}"
-
+{on_anchor_failure}
 [retention]
 recordings_days = 30
 transcripts_days = 30
@@ -88,6 +91,11 @@ mode = "managed"
             carrier_sources = list(&self.carrier_sources),
             carrier_uri = self.carrier_uri,
             policy = self.recording_policy,
+            on_anchor_failure = self
+                .on_anchor_failure
+                .as_ref()
+                .map(|value| format!("on_anchor_failure = \"{value}\"\n"))
+                .unwrap_or_default(),
         )
     }
 }
@@ -111,6 +119,9 @@ pub struct GatewayConfig {
     pub sip_port: u16,
     pub admin_port: u16,
     pub media_first_port: u16,
+    /// How many media ports the node has, from `media_first_port` on (even: RTP
+    /// and RTCP pairs; each call takes two pairs).
+    pub media_port_count: u16,
     pub tenants: Vec<TenantSpec>,
     /// `None`: a local store in `data/store`.
     pub s3: Option<S3StorageSpec>,
@@ -143,6 +154,7 @@ impl GatewayConfig {
             sip_port,
             admin_port,
             media_first_port,
+            media_port_count: MEDIA_PORTS,
             tenants,
             s3,
         };
@@ -195,7 +207,7 @@ impl GatewayConfig {
     }
 
     fn main_toml(&self) -> String {
-        let media_last = self.media_first_port + MEDIA_PORTS - 1;
+        let media_last = self.media_first_port + self.media_port_count - 1;
         format!(
             r#"[node]
 id = "e2e"
@@ -246,6 +258,17 @@ spool_dir = "../data/spool"
                 bucket = s3.bucket,
             ),
         }
+    }
+
+    /// Shrinks the node's media port range to its first `count` ports (a whole
+    /// number of pairs), rewriting the main file; before the gateway starts.
+    pub fn limit_media_ports(&mut self, count: u16) {
+        assert!(
+            count > 0 && count.is_multiple_of(2) && count <= MEDIA_PORTS,
+            "whole RTP/RTCP pairs within the reserved block"
+        );
+        self.media_port_count = count;
+        std::fs::write(&self.path, self.main_toml()).expect("write the main configuration");
     }
 
     /// Leaves the tree (and the logs and traces written into it) on disk,

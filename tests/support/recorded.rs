@@ -103,6 +103,24 @@ pub fn cli(config: &Path, args: &[&str]) -> Output {
         .expect("run greffier")
 }
 
+/// Files under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                files_under(&path)
+            } else {
+                vec![path]
+            }
+        })
+        .collect()
+}
+
 /// Waits up to `bound` for the tenant's first listed recording, and returns
 /// its listing entry.
 pub fn wait_listed(config: &Path, bound: Duration) -> serde_json::Value {

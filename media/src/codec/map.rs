@@ -1,14 +1,34 @@
-//! Payload type → codec, from the static RTP/AVP table and the SDP's rtpmaps.
+//! Payload type → codec, from the static RTP/AVP table and the payload formats one
+//! leg negotiated. The session description is parsed once, on the SIP side; what
+//! crosses into media is the typed list of formats below, never SDP text.
 
 use super::Codec;
 use thiserror::Error;
+
+/// One payload format a leg announced for the recorded stream: what an `m=` format
+/// plus its `a=rtpmap` (or the static table of RFC 3551) say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtpFormat {
+    pub payload_type: u8,
+    /// The encoding name as announced (compared without regard to case, RFC 4855 §3).
+    pub encoding: String,
+    pub clock_rate: u32,
+}
+
+impl RtpFormat {
+    pub fn new(payload_type: u8, encoding: &str, clock_rate: u32) -> Self {
+        Self {
+            payload_type,
+            encoding: encoding.to_string(),
+            clock_rate,
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CodecMapError {
     #[error("payload type {0} is outside 0..=127")]
     PayloadTypeOutOfRange(u16),
-    #[error("rtpmap encoding {0:?} is not of the form name/clock-rate[/channels]")]
-    BadEncoding(String),
 }
 
 /// Which codec each payload type of one leg carries.
@@ -60,25 +80,22 @@ impl CodecMap {
         }
     }
 
-    /// Adds one `a=rtpmap:<pt> <encoding>` entry such as `telephone-event/8000`.
-    /// Encodings this recorder cannot decode are recorded as unknown (`Ok(false)`),
-    /// so a stale static entry for that payload type no longer applies.
-    pub fn insert_rtpmap(
-        &mut self,
-        payload_type: u16,
-        encoding: &str,
-    ) -> Result<bool, CodecMapError> {
+    /// Sets what `payload_type` carries, from an encoding name and clock rate such as
+    /// `telephone-event` at 8000. Encodings this recorder cannot decode are recorded
+    /// as unknown (`Ok(false)`), so a stale static entry for that payload type no
+    /// longer applies.
+    pub fn insert(&mut self, format: &RtpFormat) -> Result<bool, CodecMapError> {
+        let payload_type = format.payload_type;
         let slot = self
             .by_payload_type
             .get_mut(usize::from(payload_type))
-            .ok_or(CodecMapError::PayloadTypeOutOfRange(payload_type))?;
-        let mut parts = encoding.trim().split('/');
-        let name = parts.next().unwrap_or_default();
-        let clock_rate: u32 = parts
-            .next()
-            .and_then(|rate| rate.parse().ok())
-            .ok_or_else(|| CodecMapError::BadEncoding(encoding.to_owned()))?;
-        let codec = match (name.to_ascii_lowercase().as_str(), clock_rate) {
+            .ok_or(CodecMapError::PayloadTypeOutOfRange(u16::from(
+                payload_type,
+            )))?;
+        let codec = match (
+            format.encoding.to_ascii_lowercase().as_str(),
+            format.clock_rate,
+        ) {
             ("pcmu", 8000) => Some(Codec::Pcmu),
             ("pcma", 8000) => Some(Codec::Pcma),
             ("g722", 8000) => Some(Codec::G722),
@@ -95,34 +112,13 @@ impl CodecMap {
         Ok(codec.is_some())
     }
 
-    /// Builds the map of an SDP body: static payload types plus every
-    /// `a=rtpmap` line; the payload types of `m=audio` lines are the offered ones. Lines that do not parse are skipped, not fatal: the
-    /// recorder then ignores packets of that payload type.
-    pub fn from_sdp(sdp: &str) -> Self {
+    /// The map of one leg: the static payload types, overridden by the formats the
+    /// leg announced, which are the negotiated ones. A format out of range is
+    /// skipped, not fatal: the recorder then ignores packets of that payload type.
+    pub fn from_formats(formats: &[RtpFormat]) -> Self {
         let mut map = Self::default();
-        // rtpmaps of other media (video reuses dynamic numbers) must not apply.
-        let mut in_audio = true;
-        for line in sdp.lines().map(str::trim) {
-            if let Some(media) = line.strip_prefix("m=") {
-                in_audio = media.starts_with("audio ");
-                if in_audio {
-                    for format in media.split_whitespace().skip(3) {
-                        if let Ok(payload_type) = format.parse() {
-                            map.negotiate(payload_type);
-                        }
-                    }
-                }
-                continue;
-            }
-            let Some(rest) = line.strip_prefix("a=rtpmap:").filter(|_| in_audio) else {
-                continue;
-            };
-            let Some((payload_type, encoding)) = rest.split_once(' ') else {
-                continue;
-            };
-            if let Ok(payload_type) = payload_type.parse() {
-                let _ = map.insert_rtpmap(payload_type, encoding);
-            }
+        for format in formats {
+            let _ = map.insert(format);
         }
         map
     }
@@ -134,10 +130,11 @@ mod tests {
 
     #[test]
     fn reads_static_and_dynamic_entries() {
-        let map = CodecMap::from_sdp(
-            "v=0\r\nm=audio 4000 RTP/AVP 8 96 99\r\na=rtpmap:96 telephone-event/8000\r\n\
-             a=rtpmap:99 opus/48000/2\r\na=rtpmap:18 G729/8000\r\n",
-        );
+        let map = CodecMap::from_formats(&[
+            RtpFormat::new(8, "PCMA", 8000),
+            RtpFormat::new(96, "telephone-event", 8000),
+            RtpFormat::new(99, "opus", 48_000),
+        ]);
         assert_eq!(map.get(8), Some(Codec::Pcma));
         assert_eq!(map.get(0), Some(Codec::Pcmu));
         assert_eq!(
@@ -163,18 +160,13 @@ mod tests {
     }
 
     #[test]
-    fn other_media_sections_do_not_override_audio() {
-        let map = CodecMap::from_sdp(
-            "m=audio 4000 RTP/AVP 0 96\r\na=rtpmap:96 telephone-event/8000\r\n\
-             m=video 4002 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n",
-        );
+    fn encoding_names_are_read_without_regard_to_case() {
+        let map = CodecMap::from_formats(&[RtpFormat::new(96, "PCMU", 8000)]);
+        assert_eq!(map.get(96), Some(Codec::Pcmu));
+        let map = CodecMap::from_formats(&[RtpFormat::new(97, "Telephone-Event", 16000)]);
         assert_eq!(
-            map.get(96),
-            Some(Codec::TelephoneEvent { clock_rate: 8000 })
-        );
-        assert_eq!(
-            map.negotiated_codecs().collect::<Vec<_>>(),
-            vec![Codec::Pcmu, Codec::TelephoneEvent { clock_rate: 8000 }]
+            map.get(97),
+            Some(Codec::TelephoneEvent { clock_rate: 16000 })
         );
     }
 
@@ -182,14 +174,11 @@ mod tests {
     fn rejects_malformed_entries() {
         let mut map = CodecMap::default();
         assert_eq!(
-            map.insert_rtpmap(128, "PCMU/8000"),
+            map.insert(&RtpFormat::new(128, "PCMU", 8000)),
             Err(CodecMapError::PayloadTypeOutOfRange(128))
         );
-        assert!(matches!(
-            map.insert_rtpmap(96, "opus"),
-            Err(CodecMapError::BadEncoding(_))
-        ));
-        assert_eq!(map.insert_rtpmap(0, "speex/8000"), Ok(false));
+        assert_eq!(map.insert(&RtpFormat::new(0, "speex", 8000)), Ok(false));
         assert_eq!(map.get(0), None);
+        assert_eq!(map.insert(&RtpFormat::new(0, "PCMU", 16000)), Ok(false));
     }
 }

@@ -12,7 +12,7 @@ pub use comfort_noise::ComfortNoise;
 pub use g711::{alaw_to_linear, ulaw_to_linear, G711Decoder};
 pub use g722::G722Decoder;
 pub use g729::G729Decoder;
-pub use map::{CodecMap, CodecMapError};
+pub use map::{CodecMap, CodecMapError, RtpFormat};
 pub use opus::OpusDecoder;
 pub use payload_names::{codec_label, PayloadNames};
 

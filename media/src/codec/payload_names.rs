@@ -2,6 +2,8 @@
 //! payload types the recorder cannot decode: the manifest names them so that
 //! the payloads kept can be decoded later with the right codec.
 
+use super::RtpFormat;
+
 /// RFC 3551 Table 4: the static audio assignments.
 const STATIC: [(u8, &str); 17] = [
     (0, "PCMU/8000"),
@@ -81,28 +83,16 @@ impl Default for PayloadNames {
 }
 
 impl PayloadNames {
-    /// The static assignments, overridden by the `a=rtpmap` lines of the
-    /// SDP's audio sections. Names that are not a plain `token/rate` are kept
-    /// as `unnamed/<rate>`: the SDP is the remote party's free text.
-    pub fn from_sdp(sdp: &str) -> Self {
+    /// The static assignments, overridden by the formats a leg announced (its
+    /// `a=rtpmap` lines, read once by the SDP parser). Names that are not a plain
+    /// token are kept as `unnamed/<rate>`: the SDP is the remote party's free text.
+    pub fn from_formats(formats: &[RtpFormat]) -> Self {
         let mut names = Self::default();
-        let mut in_audio = true;
-        for line in sdp.lines().map(str::trim) {
-            if let Some(media) = line.strip_prefix("m=") {
-                in_audio = media.starts_with("audio ");
-                continue;
-            }
-            let Some(rest) = line.strip_prefix("a=rtpmap:").filter(|_| in_audio) else {
-                continue;
-            };
-            let Some((payload_type, encoding)) = rest.split_once(' ') else {
-                continue;
-            };
-            if let Ok(payload_type) = payload_type.trim().parse::<u8>() {
-                if payload_type < 128 {
-                    names.insert(payload_type, encoding);
-                }
-            }
+        for format in formats.iter().filter(|format| format.payload_type < 128) {
+            names.insert(
+                format.payload_type,
+                &format!("{}/{}", format.encoding, format.clock_rate),
+            );
         }
         names
     }
@@ -155,10 +145,11 @@ mod tests {
 
     #[test]
     fn rtpmaps_override_the_static_table() {
-        let names = PayloadNames::from_sdp(
-            "v=0\r\nm=audio 4000 RTP/AVP 18 96 97\r\na=rtpmap:96 AMR-WB/16000/1\r\n\
-             a=rtpmap:97 +33612345678/8000\r\nm=video 4002 RTP/AVP 98\r\na=rtpmap:98 VP8/90000\r\n",
-        );
+        let names = PayloadNames::from_formats(&[
+            RtpFormat::new(18, "G729", 8000),
+            RtpFormat::new(96, "AMR-WB", 16000),
+            RtpFormat::new(97, "+33612345678", 8000),
+        ]);
         assert_eq!(names.name(18), "G729/8000");
         assert_eq!(names.name(96), "AMR-WB/16000");
         assert_eq!(names.name(97), "unnamed/8000");

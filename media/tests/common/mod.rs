@@ -4,8 +4,9 @@
 
 use greffier_media::{
     wav_fix_sizes, CodecMap, Leg, MemorySink, OutputFormat, Recorder, RecorderConfig,
-    RecordingSink, RecordingSummary, RtpPacket,
+    RecordingSink, RecordingSummary, RtpFormat, RtpPacket,
 };
+use greffier_sip::sdp::SessionDescription;
 use pcap_file::pcap::PcapReader;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -111,10 +112,44 @@ pub struct Capture {
     pub caller: Option<IpAddr>,
 }
 
+/// Every codec the recorder decodes, at the payload types SIPp scenarios use for
+/// the dynamic ones.
+pub fn every_decodable_codec() -> CodecMap {
+    CodecMap::from_formats(&[
+        RtpFormat::new(0, "PCMU", 8000),
+        RtpFormat::new(8, "PCMA", 8000),
+        RtpFormat::new(9, "G722", 8000),
+        RtpFormat::new(13, "CN", 8000),
+        RtpFormat::new(18, "G729", 8000),
+        RtpFormat::new(96, "telephone-event", 8000),
+        RtpFormat::new(111, "opus", 48_000),
+    ])
+}
+
+/// The payload formats of the first audio stream of an SDP body, read with the
+/// gateway's own SDP parser; nothing for a body that is not SDP.
+fn audio_formats(body: &str) -> Vec<RtpFormat> {
+    let Ok(sdp) = SessionDescription::parse(&bytes::Bytes::copy_from_slice(body.as_bytes())) else {
+        return Vec::new();
+    };
+    let plan = sdp.media_plan();
+    plan.streams
+        .iter()
+        .find(|stream| stream.media.eq_ignore_ascii_case("audio"))
+        .map(|stream| {
+            stream
+                .codecs
+                .iter()
+                .map(|codec| RtpFormat::new(codec.payload_type, &codec.encoding, codec.clock_rate))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 impl Capture {
     pub fn load(name: &str) -> Self {
         let datagrams = read_udp(name);
-        let mut sdp = String::new();
+        let mut formats = Vec::new();
         let mut caller = None;
         let mut streams: Vec<Stream> = Vec::new();
         for datagram in &datagrams {
@@ -124,8 +159,7 @@ impl Capture {
                     caller = Some(datagram.source.0);
                 }
                 if let Some((_, body)) = text.split_once("\r\n\r\n") {
-                    sdp.push_str(body);
-                    sdp.push('\n');
+                    formats.extend(audio_formats(body));
                 }
                 continue;
             }
@@ -155,7 +189,7 @@ impl Capture {
         Self {
             datagrams,
             streams,
-            codecs: CodecMap::from_sdp(&sdp),
+            codecs: CodecMap::from_formats(&formats),
             caller,
         }
     }

@@ -30,6 +30,7 @@ pub(crate) fn reason_phrase(code: u16) -> &'static str {
         482 => "Loop Detected",
         483 => "Too Many Hops",
         487 => "Request Terminated",
+        488 => "Not Acceptable Here",
         500 => "Server Internal Error",
         502 => "Bad Gateway",
         503 => "Service Unavailable",

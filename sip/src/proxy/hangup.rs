@@ -71,8 +71,8 @@ impl Proxy {
         };
         if state.confirmed {
             for leg in [Leg::Caller, Leg::Callee] {
-                if let Some(bye) = self.bye_to(&state, leg) {
-                    self.send_own_request(now, state.peer(leg), bye);
+                if let Some((peer, bye)) = self.bye_to(&state, leg) {
+                    self.send_own_request(now, peer, bye);
                 }
             }
         } else {
@@ -104,25 +104,40 @@ impl Proxy {
         }
     }
 
-    /// A BYE from the other side's identity to `leg`. It goes to the leg's learned
-    /// address ([`Dialog::peer`]), never to one its Contact or Route names: those
-    /// only fill the Request-URI and Route headers, for the leg to read.
-    fn bye_to(&self, dialog: &Dialog, leg: Leg) -> Option<Message> {
+    /// A BYE from the other side's identity to `leg`, and where it goes: the leg's
+    /// learned address ([`Dialog::peer`]), never one its Contact or Route names:
+    /// those only fill the Request-URI and Route headers, for the leg to read.
+    pub(super) fn bye_to(&self, dialog: &Dialog, leg: Leg) -> Option<(Peer, Message)> {
         let ends = &dialog.ends;
-        let (target, route, from, to, cseq) = match leg {
+        let cseq = match leg {
+            Leg::Caller => ends.callee_cseq,
+            Leg::Callee => ends.caller_cseq,
+        };
+        self.request_to(dialog, leg, Method::Bye, cseq.saturating_add(1))
+    }
+
+    /// A request of the proxy's own inside `dialog`, from the other side's identity to
+    /// `leg` (RFC 3261 §12.2.1.1: remote target, route set, tags), and where it goes.
+    pub(super) fn request_to(
+        &self,
+        dialog: &Dialog,
+        leg: Leg,
+        method: Method,
+        cseq: u32,
+    ) -> Option<(Peer, Message)> {
+        let ends = &dialog.ends;
+        let (target, route, from, to) = match leg {
             Leg::Caller => (
                 ends.caller_target.as_ref()?,
                 &ends.route_to_caller,
                 &ends.callee_uri,
                 &ends.caller_uri,
-                ends.callee_cseq.saturating_add(1),
             ),
             Leg::Callee => (
                 ends.callee_target.as_ref()?,
                 &ends.route_to_callee,
                 &ends.caller_uri,
                 &ends.callee_uri,
-                ends.caller_cseq.saturating_add(1),
             ),
         };
         let peer = dialog.peer(leg);
@@ -149,17 +164,17 @@ impl Proxy {
         headers.push(HeaderName::From, from.as_str());
         headers.push(HeaderName::To, to.as_str());
         headers.push(HeaderName::CallId, ends.call_id.as_str());
-        headers.push(HeaderName::CSeq, format!("{cseq} BYE"));
+        headers.push(HeaderName::CSeq, format!("{cseq} {}", method.as_str()));
         headers.push(HeaderName::MaxForwards, "70");
         let bye = Message {
             start: StartLine::Request(RequestLine {
-                method: Method::Bye,
+                method,
                 uri: target.clone(),
             }),
             headers,
             body: Bytes::new(),
         };
-        Some(bye)
+        Some((peer, bye))
     }
 
     /// Sends a request on the proxy's own behalf: its responses stop here.

@@ -58,6 +58,30 @@ pub enum SdpKind {
     Answer,
 }
 
+/// What the proxy does with a session description on its way through.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SdpDecision {
+    /// Forward it as it came (the call's media is not anchored).
+    #[default]
+    Unchanged,
+    /// Forward this session description instead (media anchoring). In a multipart
+    /// body only the SDP part is replaced.
+    Rewritten(Bytes),
+    /// The session description must not travel on (it cannot be anchored for a call
+    /// that must be recorded).
+    Refuse(SdpRefusal),
+}
+
+/// How a refused session description is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SdpRefusal {
+    /// `488 Not Acceptable Here` for a description the gateway cannot use, `503` when
+    /// it has no media ports left.
+    pub status: u16,
+    /// Seconds for a `Retry-After` header (RFC 3261 §20.33), with a 503.
+    pub retry_after: Option<u32>,
+}
+
 /// What the proxy does with an in-dialog request (other than ACK) it would relay.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum InDialogAction {
@@ -77,18 +101,20 @@ pub trait ProxyPolicy {
     /// Decides where a new dialog-initiating (or out-of-dialog) request goes.
     fn route(&mut self, source: Peer, request: &Message) -> RouteDecision;
 
-    /// Called with every SDP body that crosses a dialog the proxy carries; returns the
-    /// body to forward instead (media anchoring), or `None` to forward it unchanged.
-    /// `from` is the leg that sent it, known by its source address: an SDP in a
-    /// request from anyone but the dialog's legs never gets here.
+    /// Called with every session description that crosses a dialog the proxy carries
+    /// (the SDP part only, for a multipart body); decides whether it goes on as it
+    /// is, rewritten (media anchoring), or not at all. `from` is the leg that sent it,
+    /// known by its source address: an SDP in a request from anyone but the dialog's
+    /// legs never gets here. A multipart body whose SDP cannot be isolated is passed
+    /// whole, so that the policy sees something it cannot parse rather than nothing.
     fn rewrite_sdp(
         &mut self,
         _dialog: DialogId,
         _from: Leg,
         _kind: SdpKind,
         _sdp: &Bytes,
-    ) -> Option<Bytes> {
-        None
+    ) -> SdpDecision {
+        SdpDecision::Unchanged
     }
 
     /// Called with every in-dialog request but ACK, before it is relayed; `from`

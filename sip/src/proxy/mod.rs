@@ -11,6 +11,7 @@
 //! dialog comes back through the gateway, and in-dialog requests are relayed only
 //! for dialogs it knows, so it is never an open relay.
 
+mod anchoring;
 mod branch;
 mod build;
 mod dialog;
@@ -34,7 +35,8 @@ use bytes::Bytes;
 
 pub use dialog::{DialogId, Leg};
 pub use hooks::{
-    Direction, ForwardTarget, InDialogAction, ProxyPolicy, Refusal, RouteDecision, SdpKind,
+    Direction, ForwardTarget, InDialogAction, ProxyPolicy, Refusal, RouteDecision, SdpDecision,
+    SdpKind, SdpRefusal,
 };
 pub use rate_limit::RateLimit;
 

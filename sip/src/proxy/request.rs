@@ -5,10 +5,11 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::anchoring::{self, anchor_request};
 use super::branch::{is_rfc3261, BranchInputs};
 use super::build;
 use super::dialog::{same_endpoint, Dialog, DialogEnds, DialogId, Leg};
-use super::hooks::{InDialogAction, ProxyPolicy, Refusal, RouteDecision, SdpKind};
+use super::hooks::{InDialogAction, ProxyPolicy, Refusal, RouteDecision, SdpRefusal};
 use super::metrics_names::{self, method_label};
 use super::transactions::{ClientMachine, ClientTx, ServerMachine, ServerTx, Transactions, TxKey};
 use super::{EndReason, Proxy, ProxyEvent};
@@ -86,16 +87,9 @@ pub(super) fn client_key(branch: &str, method: &Method) -> String {
     format!("{branch}|{}", method.as_str())
 }
 
+/// Whether the body carries a session description, alone or in a multipart body.
 pub(super) fn is_sdp(message: &Message) -> bool {
-    !message.body.is_empty()
-        && message
-            .headers
-            .get(&HeaderName::ContentType)
-            .is_some_and(|ct| {
-                ct.trim()
-                    .to_ascii_lowercase()
-                    .starts_with("application/sdp")
-            })
+    anchoring::sdp_location(message) != crate::sdp::SdpLocation::Absent
 }
 
 pub(super) fn new_tag() -> String {
@@ -348,7 +342,7 @@ impl Proxy {
         &mut self,
         now: Instant,
         peer: Peer,
-        request: Message,
+        mut request: Message,
         key: String,
         hop: Hop,
         policy: &mut dyn ProxyPolicy,
@@ -358,11 +352,12 @@ impl Proxy {
         };
         let skeleton = build::response_skeleton(&request);
         let offer_in_request = is_sdp(&request);
-        let Some((branch, outgoing)) = self.prepare_forward(request, &peer, &hop, policy) else {
+        if let Err(refusal) = anchor_request(policy, &mut request, hop.dialog, hop.from_leg) {
+            return self.refuse_sdp(now, peer, &skeleton, key, &hop, refusal);
+        }
+        let Some((branch, outgoing)) = self.prepare_forward(request, &peer, &hop) else {
             self.reject(now, peer, &skeleton, key, 400, "bad_request", &[]);
-            if let (true, Some(dialog)) = (hop.record_route, hop.dialog) {
-                self.end_call(dialog, EndReason::Rejected(400));
-            }
+            self.end_unforwarded_call(&hop, 400);
             return;
         };
         let is_invite = method == Method::Invite;
@@ -440,9 +435,7 @@ impl Proxy {
         mut request: Message,
         from: &Peer,
         hop: &Hop,
-        policy: &mut dyn ProxyPolicy,
     ) -> Option<(String, Message)> {
-        let method = request.method()?.clone();
         let branch = {
             let upstream = request.top_via()?;
             let cseq = request.cseq()?;
@@ -486,18 +479,40 @@ impl Proxy {
                 hop.peer.transport.via_token()
             ),
         );
-        if let (Some(dialog), Some(leg)) = (hop.dialog, hop.from_leg) {
-            if is_sdp(&request) {
-                let kind = match method {
-                    Method::Ack | Method::Prack => SdpKind::Answer,
-                    _ => SdpKind::Offer,
-                };
-                if let Some(body) = policy.rewrite_sdp(dialog, leg, kind, &request.body) {
-                    request.body = body;
-                }
-            }
-        }
         Some((branch, request))
+    }
+
+    /// A request whose session description cannot be anchored is answered here and
+    /// never forwarded (the original SDP would let media bypass the gateway). A new
+    /// call refused this way ends at once; a refused re-offer leaves the dialog and
+    /// its current media as they were (RFC 3261 §14.2, RFC 3264 §8: a failed
+    /// re-INVITE changes nothing).
+    fn refuse_sdp(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        request: &Message,
+        key: String,
+        hop: &Hop,
+        refusal: SdpRefusal,
+    ) {
+        let retry_after = anchoring::refusal_headers(&refusal);
+        let extra: Vec<(HeaderName, &str)> = retry_after
+            .iter()
+            .map(|(name, value)| (name.clone(), value.as_str()))
+            .collect();
+        let label = anchoring::refusal_label(&refusal);
+        self.reject(now, peer, request, key, refusal.status, label, &extra);
+        self.end_unforwarded_call(hop, refusal.status);
+    }
+
+    /// A new call answered here instead of forwarded ends at once (its media side,
+    /// told of it when it started, releases what it took); an in-dialog request
+    /// answered here leaves its dialog alone.
+    fn end_unforwarded_call(&mut self, hop: &Hop, status: u16) {
+        if let (true, Some(dialog)) = (hop.record_route, hop.dialog) {
+            self.end_call(dialog, EndReason::Rejected(status));
+        }
     }
 
     /// ACK: absorbed by the INVITE transaction it acknowledges (non-2xx), otherwise
@@ -544,8 +559,24 @@ impl Proxy {
             from_leg: Some(from_leg),
             record_route: false,
         };
-        if let Some((_, outgoing)) = self.prepare_forward(ack, &sender, &hop, policy) {
+        let mut ack = ack;
+        // An ACK cannot be refused: its transaction is the INVITE's, answered already.
+        // An answer in it that cannot be anchored must still not reach the other side,
+        // so the ACK goes on without it (completing the callee's INVITE transaction,
+        // RFC 3261 §13.3.1.4) and the call is ended: a session whose answer never
+        // arrived must not go on (RFC 3264 §4 leaves it without media).
+        let refused = anchor_request(policy, &mut ack, hop.dialog, hop.from_leg).is_err();
+        if refused {
+            ack.body = Bytes::new();
+            ack.headers.remove_all(&HeaderName::ContentType);
+        }
+        if let Some((_, outgoing)) = self.prepare_forward(ack, &sender, &hop) {
             self.transmit(hop.peer, Bytes::from(outgoing.to_bytes()));
+        }
+        if refused {
+            metrics::counter!(metrics_names::REJECTS, "reason" => "sdp_not_anchorable")
+                .increment(1);
+            self.hang_up(now, dialog, policy);
         }
     }
 

@@ -5,9 +5,10 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::anchoring::{self, anchor_body, BodyAction};
 use super::build;
 use super::dialog::Leg;
-use super::hooks::{ProxyPolicy, SdpKind};
+use super::hooks::{ProxyPolicy, SdpKind, SdpRefusal};
 use super::metrics_names;
 use super::request::{client_key, is_sdp};
 use super::transactions::{ClientMachine, ClientSummary, Drained, TxKey};
@@ -141,8 +142,29 @@ impl Proxy {
                 } else {
                     SdpKind::Offer
                 };
-                if let Some(body) = policy.rewrite_sdp(dialog, leg.other(), kind, &upstream.body) {
-                    upstream.body = body;
+                match anchor_body(policy, dialog, leg.other(), kind, &upstream) {
+                    BodyAction::Keep => {}
+                    BodyAction::Replace(body) => upstream.body = body,
+                    // A provisional response may go on without its SDP: it only
+                    // announces early media, and the session is set up by the final
+                    // response (RFC 3261 §13.2.1, RFC 3264 §4); its SDP must not reach
+                    // the caller, who would send media around the gateway.
+                    BodyAction::Refuse(_) if code < 200 => {
+                        upstream.body = Bytes::new();
+                        upstream.headers.remove_all(&HeaderName::ContentType);
+                        metrics::counter!(metrics_names::REJECTS, "reason" => "sdp_not_anchorable")
+                            .increment(1);
+                    }
+                    BodyAction::Refuse(refusal) => {
+                        return self.refuse_answer(
+                            now,
+                            &server_key,
+                            dialog,
+                            leg,
+                            response,
+                            refusal,
+                        );
+                    }
                 }
             }
             if opens_dialog && (101..300).contains(&code) {
@@ -162,6 +184,81 @@ impl Proxy {
             self.follow_dialog(now, dialog, leg, &change, response);
         }
         self.send_on_server(now, &server_key, &upstream);
+    }
+
+    /// A 2xx whose session description cannot be anchored. The 2xx must not reach the
+    /// caller: its SDP would have media flow around the gateway. So the caller's
+    /// INVITE gets the refusal as its final response instead (a proxy may answer a
+    /// request it forwarded as long as no final response went upstream, RFC 3261
+    /// §16.7 step 10 is about choosing which final response goes up). The callee,
+    /// which considers the dialog established, gets the ACK every 2xx needs (RFC 3261
+    /// §13.2.2.4, else it retransmits the 2xx for 64·T1) followed at once by a BYE
+    /// (§15), so that it does not stay in a call nobody is on. A re-INVITE answered
+    /// this way ends the whole call: the two sides would no longer agree on the
+    /// session.
+    fn refuse_answer(
+        &mut self,
+        now: Instant,
+        server_key: &str,
+        dialog: super::DialogId,
+        from_leg: Leg,
+        response: &Message,
+        refusal: SdpRefusal,
+    ) {
+        metrics::counter!(metrics_names::REJECTS, "reason" => anchoring::refusal_label(&refusal))
+            .increment(1);
+        let upstream = self
+            .transactions
+            .servers
+            .get(server_key)
+            .filter(|server| !server.final_sent)
+            .map(|server| {
+                let mut reply = build::response(
+                    &server.request,
+                    refusal.status,
+                    Some(&super::request::new_tag()),
+                );
+                if let Some((name, value)) = anchoring::refusal_headers(&refusal) {
+                    reply.headers.push(name, value);
+                }
+                reply
+            });
+        if let Some(reply) = upstream {
+            self.send_on_server(now, server_key, &reply);
+        }
+        let responder = from_leg.other();
+        let Some(state) = self.dialogs.get_mut(dialog) else {
+            // A retransmitted 2xx after the call was ended: nothing more to do.
+            return;
+        };
+        let was_confirmed = state.confirmed;
+        if !was_confirmed {
+            state.callee_tag = response.to_tag().map(str::to_string);
+            learn_dialog_ends(&mut state.ends, response, &self.locality);
+        }
+        let state = state.clone();
+        let cseq = response.cseq().map_or(0, |cseq| cseq.seq);
+        if let Some((peer, ack)) = self.request_to(&state, responder, Method::Ack, cseq) {
+            self.transmit(peer, Bytes::from(ack.to_bytes()));
+        }
+        let legs: &[Leg] = if was_confirmed {
+            &[Leg::Caller, Leg::Callee]
+        } else {
+            &[responder]
+        };
+        for leg in legs {
+            if let Some((peer, bye)) = self.bye_to(&state, *leg) {
+                self.send_own_request(now, peer, bye);
+            }
+        }
+        self.dialogs.remove(dialog);
+        let reason = if was_confirmed {
+            EndReason::Terminated
+        } else {
+            EndReason::Rejected(refusal.status)
+        };
+        self.events
+            .push_back(ProxyEvent::CallEnded { dialog, reason });
     }
 
     /// Dialog state from a final response: answered, refused, or hung up.

@@ -14,9 +14,14 @@ const PBX: &str = "127.0.0.1:5080";
 const CARRIER: &str = "127.0.0.1:5070";
 
 /// Routes everything from 127.0.0.1 to the carrier, refuses everything else.
+#[derive(Default)]
 struct TestPolicy {
     events: Vec<ProxyEvent>,
     offers: Vec<(Leg, SdpKind)>,
+    /// Session descriptions this leg sends are refused.
+    refuse_from: Option<(Leg, SdpRefusal)>,
+    /// Every session description the policy was given, as given.
+    seen: Vec<Bytes>,
 }
 
 impl ProxyPolicy for TestPolicy {
@@ -37,10 +42,16 @@ impl ProxyPolicy for TestPolicy {
         })
     }
 
-    fn rewrite_sdp(&mut self, _: DialogId, from: Leg, kind: SdpKind, sdp: &Bytes) -> Option<Bytes> {
+    fn rewrite_sdp(&mut self, _: DialogId, from: Leg, kind: SdpKind, sdp: &Bytes) -> SdpDecision {
         self.offers.push((from, kind));
+        self.seen.push(sdp.clone());
+        if let Some((leg, refusal)) = self.refuse_from {
+            if leg == from {
+                return SdpDecision::Refuse(refusal);
+            }
+        }
         let text = String::from_utf8_lossy(sdp).replace("c=IN IP4 127.0.0.1", "c=IN IP4 127.0.0.9");
-        Some(Bytes::from(text))
+        SdpDecision::Rewritten(Bytes::from(text))
     }
 
     fn on_event(&mut self, event: ProxyEvent) {
@@ -77,10 +88,7 @@ impl Harness {
                 rate_limit,
                 timers: Timers::default(),
             }),
-            policy: TestPolicy {
-                events: Vec::new(),
-                offers: Vec::new(),
-            },
+            policy: TestPolicy::default(),
             now: Instant::now(),
         }
     }
@@ -612,10 +620,7 @@ impl ProxyPolicy for InDialogPolicy {
 impl InDialogPolicy {
     fn new(action: InDialogAction) -> InDialogPolicy {
         InDialogPolicy {
-            inner: TestPolicy {
-                events: Vec::new(),
-                offers: Vec::new(),
-            },
+            inner: TestPolicy::default(),
             action,
             seen: Vec::new(),
         }
@@ -1228,6 +1233,200 @@ fn a_tcp_leg_may_come_back_on_another_connection_from_its_host_but_no_other_host
         &in_dialog("BYE", 3, "call-tc", "callee", "z9hG4bK-tcu"),
     );
     assert_eq!(statuses(&out, "127.0.0.1:40002"), [403]);
+}
+
+const UNUSABLE: SdpRefusal = SdpRefusal {
+    status: 488,
+    retry_after: None,
+};
+
+#[test]
+fn an_offer_the_policy_refuses_is_answered_and_never_forwarded() {
+    for (refusal, retry_after) in [
+        (UNUSABLE, None),
+        (
+            SdpRefusal {
+                status: 503,
+                retry_after: Some(5),
+            },
+            Some("5"),
+        ),
+    ] {
+        let mut h = Harness::new();
+        h.policy.refuse_from = Some((Leg::Caller, refusal));
+        let out = h.receive(udp(PBX), &invite("call-r", "z9hG4bK-r"));
+        assert!(only(&out, CARRIER).is_empty(), "nothing is forwarded");
+        let to_pbx = only(&out, PBX);
+        assert_eq!(to_pbx.len(), 1);
+        assert_eq!(to_pbx[0].status_code(), Some(refusal.status));
+        assert_eq!(to_pbx[0].headers.get(&HeaderName::RetryAfter), retry_after);
+        assert!(matches!(
+            h.policy.events.last(),
+            Some(ProxyEvent::CallEnded { reason: EndReason::Rejected(code), .. }) if *code == refusal.status
+        ));
+        assert_eq!(h.proxy.dialog_count(), 0);
+        let later = h.advance(Duration::from_secs(2));
+        assert!(later
+            .iter()
+            .all(|(peer, m)| peer.addr == addr(PBX) && m.status_code() == Some(refusal.status)));
+    }
+}
+
+/// An INVITE as SIP-I carriers send it: SDP and ISUP in a multipart/mixed body.
+fn multipart_invite(call_id: &str, branch: &str, isup: &[u8]) -> Vec<u8> {
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 20000 RTP/AVP 8\r\n";
+    let mut body = format!(
+        "--isup-1\r\nContent-Type: application/sdp\r\n\r\n{sdp}\r\n--isup-1\r\n\
+         Content-Type: application/ISUP;version=itu-t92+\r\nContent-Disposition: signal;handling=optional\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(isup);
+    body.extend_from_slice(b"\r\n--isup-1--\r\n");
+    let head = invite(call_id, branch);
+    let head = head.split("Content-Type:").next().unwrap().to_string();
+    let mut message = format!(
+        "{head}Content-Type: multipart/mixed;boundary=isup-1\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    message.extend_from_slice(&body);
+    message
+}
+
+#[test]
+fn the_sdp_part_of_a_multipart_body_is_rewritten_and_the_other_parts_kept() {
+    let mut h = Harness::new();
+    let isup = b"\x01\x00\x49\x00\x00\x03\x02\x00\x07\x04\x10\x00\x33\x63";
+    let datagram = multipart_invite("call-m", "z9hG4bK-m", isup);
+    h.proxy
+        .handle_datagram(h.now, udp(PBX), &datagram, &mut h.policy);
+    let out = h.outputs();
+    let forwarded = only(&out, CARRIER)[0].clone();
+    assert_eq!(
+        forwarded.headers.get(&HeaderName::ContentType),
+        Some("multipart/mixed;boundary=isup-1")
+    );
+    let body = forwarded.body.to_vec();
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("c=IN IP4 127.0.0.9"), "{text}");
+    assert!(!text.contains("c=IN IP4 127.0.0.1"), "{text}");
+    assert!(body.windows(isup.len()).any(|w| w == isup));
+    assert!(
+        h.policy.seen[0].starts_with(b"v=0"),
+        "the policy sees the SDP part only"
+    );
+}
+
+#[test]
+fn a_provisional_answer_the_policy_refuses_goes_on_without_its_sdp() {
+    let mut h = Harness::new();
+    h.policy.refuse_from = Some((Leg::Callee, UNUSABLE));
+    let out = h.receive(udp(PBX), &invite("call-p", "z9hG4bK-p"));
+    let forwarded = only(&out, CARRIER)[0].clone();
+    let sdp = "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 8\r\n";
+    let out = h.receive(udp(CARRIER), &answer(&forwarded, 183, "callee", sdp));
+    let progress = only(&out, PBX);
+    assert_eq!(progress[0].status_code(), Some(183));
+    assert!(progress[0].body.is_empty());
+    assert_eq!(progress[0].headers.get(&HeaderName::ContentType), None);
+}
+
+#[test]
+fn a_2xx_the_policy_refuses_is_replaced_upstream_and_the_callee_is_acked_and_hung_up() {
+    let mut h = Harness::new();
+    h.policy.refuse_from = Some((Leg::Callee, UNUSABLE));
+    let out = h.receive(udp(PBX), &invite("call-a", "z9hG4bK-a"));
+    let forwarded = only(&out, CARRIER)[0].clone();
+    let sdp = "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 8\r\n";
+    let out = h.receive(udp(CARRIER), &answer(&forwarded, 200, "callee", sdp));
+    let to_pbx = only(&out, PBX);
+    assert_eq!(to_pbx.len(), 1);
+    assert_eq!(
+        to_pbx[0].status_code(),
+        Some(488),
+        "the 2xx never reaches the caller"
+    );
+    assert!(to_pbx[0].body.is_empty());
+    let to_carrier = only(&out, CARRIER);
+    let methods: Vec<_> = to_carrier.iter().map(|m| m.method().cloned()).collect();
+    assert_eq!(methods, [Some(Method::Ack), Some(Method::Bye)]);
+    let ack = to_carrier[0];
+    assert_eq!(
+        ack.request_line().unwrap().uri,
+        format!("sip:carrier@{CARRIER}")
+    );
+    assert_eq!(ack.cseq().unwrap().seq, 1);
+    assert_eq!(ack.to_tag(), Some("callee"));
+    assert!(ack.body.is_empty());
+    assert!(matches!(
+        h.policy.events.last(),
+        Some(ProxyEvent::CallEnded {
+            reason: EndReason::Rejected(488),
+            ..
+        })
+    ));
+    assert_eq!(h.proxy.dialog_count(), 0);
+    let bye = to_carrier[1].clone();
+    h.receive(udp(CARRIER), &answer(&bye, 200, "callee", ""));
+    // The caller acknowledges the 488; everything then ends.
+    let ack = in_dialog("ACK", 1, "call-a", "x", "z9hG4bK-a")
+        .replace("Route: <sip:127.0.0.1:5060;lr>\r\n", "");
+    h.receive(udp(PBX), &ack);
+    h.advance(Duration::from_secs(64));
+    assert_eq!(h.proxy.transaction_count(), 0);
+}
+
+#[test]
+fn an_answer_in_an_ack_the_policy_refuses_goes_nowhere_and_the_call_is_hung_up() {
+    let mut h = Harness::new();
+    // A late offer: the INVITE has no SDP, the 200 carries the offer, the ACK the
+    // answer (RFC 3264 §4).
+    let without_sdp = invite("call-late", "z9hG4bK-late");
+    let head = without_sdp.split("Content-Type:").next().unwrap();
+    let out = h.receive(udp(PBX), &format!("{head}Content-Length: 0\r\n\r\n"));
+    let forwarded = only(&out, CARRIER)[0].clone();
+    let offer = "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 8\r\n";
+    let out = h.receive(udp(CARRIER), &answer(&forwarded, 200, "callee", offer));
+    assert_eq!(only(&out, PBX)[0].status_code(), Some(200));
+    h.policy.refuse_from = Some((Leg::Caller, UNUSABLE));
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 20000 RTP/AVP 8\r\n";
+    let ack = in_dialog("ACK", 1, "call-late", "callee", "z9hG4bK-late-ack").replace(
+        "Content-Length: 0\r\n\r\n",
+        &format!(
+            "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        ),
+    );
+    let out = h.receive(udp(PBX), &ack);
+    let to_carrier = only(&out, CARRIER);
+    let methods: Vec<_> = to_carrier.iter().map(|m| m.method().cloned()).collect();
+    assert_eq!(methods, [Some(Method::Ack), Some(Method::Bye)]);
+    assert!(
+        to_carrier[0].body.is_empty(),
+        "the refused answer is not relayed"
+    );
+    assert_eq!(to_carrier[0].headers.get(&HeaderName::ContentType), None);
+    let to_pbx = only(&out, PBX);
+    assert_eq!(
+        to_pbx[0].method(),
+        Some(&Method::Bye),
+        "the caller is hung up too"
+    );
+    assert_eq!(h.proxy.dialog_count(), 0);
+}
+
+#[test]
+fn a_multipart_body_whose_sdp_cannot_be_isolated_is_given_whole_and_refused() {
+    let mut h = Harness::new();
+    h.policy.refuse_from = Some((Leg::Caller, UNUSABLE));
+    let isup = b"\x01\x00";
+    let datagram = multipart_invite("call-u", "z9hG4bK-u", isup);
+    // The header names a boundary the body does not use.
+    let text = String::from_utf8_lossy(&datagram).replace("boundary=isup-1", "boundary=other");
+    let out = h.receive(udp(PBX), &text);
+    assert!(only(&out, CARRIER).is_empty());
+    assert_eq!(only(&out, PBX)[0].status_code(), Some(488));
+    assert!(h.policy.seen[0].starts_with(b"--isup-1"), "the whole body");
 }
 
 mod lifecycle;

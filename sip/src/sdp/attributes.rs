@@ -25,13 +25,15 @@ impl MediaDirection {
     }
 
     fn parse(name: &str) -> Option<MediaDirection> {
-        match name {
-            "sendrecv" => Some(MediaDirection::SendRecv),
-            "sendonly" => Some(MediaDirection::SendOnly),
-            "recvonly" => Some(MediaDirection::RecvOnly),
-            "inactive" => Some(MediaDirection::Inactive),
-            _ => None,
-        }
+        [
+            ("sendrecv", MediaDirection::SendRecv),
+            ("sendonly", MediaDirection::SendOnly),
+            ("recvonly", MediaDirection::RecvOnly),
+            ("inactive", MediaDirection::Inactive),
+        ]
+        .into_iter()
+        .find(|(known, _)| name.eq_ignore_ascii_case(known))
+        .map(|(_, direction)| direction)
     }
 }
 
@@ -97,17 +99,21 @@ pub(crate) enum Attribute {
     Ptime(u32),
     /// ICE candidates and credentials (RFC 8839), removed by anchoring.
     Ice,
+    /// An `a=rtcp` that is not `<port> [IN IP4|IP6 <address>]`: it cannot be
+    /// honoured as written, so it is ignored (RTCP goes to RTP port + 1, RFC 3605
+    /// §2.1) and left out of an anchored description, since a laxer peer might still
+    /// read an address out of it and send RTCP around the gateway.
+    MalformedRtcp,
     Other,
 }
 
-/// Why an attribute that decides where media goes was refused.
-pub(crate) const BAD_RTCP: &str = "`a=rtcp` is not `<port> [IN IP4|IP6 <address>]`";
-
 impl Attribute {
-    /// Reads one `a=` value. Only `a=rtcp` is strict: it says where RTCP goes, and an
-    /// unreadable one could still be honoured by a laxer peer, bypassing the gateway.
-    /// Unreadable codec or timing attributes are kept verbatim and ignored.
-    pub(crate) fn parse(value: &[u8]) -> Result<Attribute, &'static str> {
+    /// Reads one `a=` value. Nothing here fails a description: RFC 8866 §5.13 has
+    /// receivers ignore attributes they do not understand, and one unreadable
+    /// attribute of a carrier's SDP must not leave the whole call unanchored.
+    /// Attribute names are compared without regard to case: a peer that accepts
+    /// `a=RTCP` would otherwise honour a line this parser never looked at.
+    pub(crate) fn parse(value: &[u8]) -> Attribute {
         let name_end = value.iter().position(|byte| *byte == b':');
         let name = value
             .get(..name_end.unwrap_or(value.len()))
@@ -116,8 +122,11 @@ impl Attribute {
             let start = name_end.map_or(value.len(), |at| at + 1);
             std::str::from_utf8(value.get(start..).unwrap_or_default()).ok()
         };
-        let attribute = match name {
-            b"rtcp" => Attribute::Rtcp(argument().and_then(RtcpAttribute::parse).ok_or(BAD_RTCP)?),
+        let name = name.to_ascii_lowercase();
+        match name.as_slice() {
+            b"rtcp" => argument()
+                .and_then(RtcpAttribute::parse)
+                .map_or(Attribute::MalformedRtcp, Attribute::Rtcp),
             b"rtcp-mux" => Attribute::RtcpMux,
             b"rtpmap" => argument()
                 .and_then(RtpMap::parse)
@@ -136,13 +145,12 @@ impl Attribute {
                 .map_or(Attribute::Other, Attribute::Ptime),
             b"candidate" | b"end-of-candidates" | b"remote-candidates" => Attribute::Ice,
             _ if name.starts_with(b"ice-") => Attribute::Ice,
-            _ => std::str::from_utf8(name)
+            _ => std::str::from_utf8(&name)
                 .ok()
                 .filter(|_| name_end.is_none())
                 .and_then(MediaDirection::parse)
                 .map_or(Attribute::Other, Attribute::Direction),
-        };
-        Ok(attribute)
+        }
     }
 }
 
@@ -152,7 +160,7 @@ mod tests {
     use crate::sdp::fields::ConnectionAddress;
 
     fn parse(value: &str) -> Attribute {
-        Attribute::parse(value.as_bytes()).unwrap()
+        Attribute::parse(value.as_bytes())
     }
 
     #[test]
@@ -174,6 +182,11 @@ mod tests {
             Attribute::Direction(MediaDirection::Inactive)
         );
         assert_eq!(parse("sendonly:x"), Attribute::Other);
+        assert_eq!(
+            parse("SendOnly"),
+            Attribute::Direction(MediaDirection::SendOnly),
+            "attribute names are read without regard to case"
+        );
         assert!(MediaDirection::SendOnly.author_sends());
         assert!(!MediaDirection::SendOnly.author_receives());
         assert!(!MediaDirection::Inactive.author_sends());
@@ -196,15 +209,23 @@ mod tests {
             with_address.connection.unwrap().address,
             ConnectionAddress::Ip("2001:db8::1".parse().unwrap())
         );
+        assert_eq!(
+            parse("RTCP:53020"),
+            Attribute::Rtcp(RtcpAttribute {
+                port: 53020,
+                connection: None
+            })
+        );
         for bad in [
             "rtcp",
             "rtcp:",
             "rtcp:x",
+            "rtcp:abc",
             "rtcp:70000",
             "rtcp:1 IN",
             "rtcp:1 IN IP4 a b",
         ] {
-            assert_eq!(Attribute::parse(bad.as_bytes()), Err(BAD_RTCP), "{bad:?}");
+            assert_eq!(parse(bad), Attribute::MalformedRtcp, "{bad:?}");
         }
     }
 
@@ -253,6 +274,7 @@ mod tests {
             assert_eq!(parse(ice), Attribute::Ice, "{ice}");
         }
         assert_eq!(parse("fingerprint:sha-256 AB:CD"), Attribute::Other);
-        assert_eq!(Attribute::parse(b"tool:\xff\xfe"), Ok(Attribute::Other));
+        assert_eq!(Attribute::parse(b"tool:\xff\xfe"), Attribute::Other);
+        assert_eq!(parse("ICE-UFRAG:abcd"), Attribute::Ice);
     }
 }

@@ -24,6 +24,9 @@ pub(crate) enum Role {
     Media,
     Rtcp(RtcpAttribute),
     Ice,
+    /// A line that says where media goes but cannot be read: ignored, and left out
+    /// of an anchored description.
+    Unreadable,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,10 +65,13 @@ pub struct MediaDescription {
 }
 
 impl SessionDescription {
-    /// Parses a body. Tolerant of LF line ends, blank lines, unknown line types and
-    /// unreadable codec attributes; strict about everything that decides where media
-    /// goes (`c=`, `m=`, `o=`, `a=rtcp`), since a misread there would let media bypass
-    /// the gateway.
+    /// Parses a body. Tolerant of LF line ends, blank lines, unknown line types,
+    /// sections without any connection address (planned as unusable, see
+    /// [`SessionDescription::media_plan`]) and unknown or unreadable attributes (an unreadable `a=rtcp` is ignored and dropped
+    /// by the rewrite); strict about the lines the rewrite must understand to point
+    /// media at the gateway (`c=`, `m=`, `o=`), since a misread there would let media
+    /// bypass it. Tokens RFC 8866 compares without regard to case (`IN`, `IP4`, media
+    /// types, attribute names) are read that way.
     pub fn parse(source: &Bytes) -> Result<SessionDescription, SdpError> {
         if source.len() > MAX_SDP_LEN {
             return Err(SdpError::TooLarge {
@@ -95,7 +101,6 @@ impl SessionDescription {
         if let Some(last) = description.media.last_mut() {
             last.lines.end = description.lines.len();
         }
-        description.check_connections()?;
         Ok(description)
     }
 
@@ -133,11 +138,7 @@ impl SessionDescription {
                 self.start_media(media, index)?;
                 Role::Media
             }
-            b'a' => {
-                let attribute =
-                    Attribute::parse(value).map_err(|reason| SdpError::line(raw.number, reason))?;
-                self.apply(attribute)
-            }
+            b'a' => self.apply(Attribute::parse(value)),
             _ => Role::Verbatim,
         };
         Ok(role)
@@ -171,6 +172,7 @@ impl SessionDescription {
             match attribute {
                 Attribute::Direction(direction) => self.direction = Some(direction),
                 Attribute::Ice => return Role::Ice,
+                Attribute::MalformedRtcp => return Role::Unreadable,
                 _ => {}
             }
             return Role::Verbatim;
@@ -189,24 +191,10 @@ impl SessionDescription {
             } => section.fmtps.push((payload_type, parameters)),
             Attribute::Ptime(ptime) => section.ptime = Some(ptime),
             Attribute::Ice => return Role::Ice,
+            Attribute::MalformedRtcp => return Role::Unreadable,
             Attribute::Other => {}
         }
         Role::Verbatim
-    }
-
-    /// RFC 8866 §5.7: a used media section needs a connection address somewhere.
-    fn check_connections(&self) -> Result<(), SdpError> {
-        if self.connection.is_some() {
-            return Ok(());
-        }
-        match self
-            .media
-            .iter()
-            .position(|section| section.media.port != 0 && section.connection.is_none())
-        {
-            Some(index) => Err(SdpError::MissingConnection { index }),
-            None => Ok(()),
-        }
     }
 
     /// The body as it was received.

@@ -14,10 +14,6 @@ pub enum SdpError {
     MissingVersion,
     #[error("line {line}: {reason}")]
     Line { line: usize, reason: &'static str },
-    #[error(
-        "media section {index} has a port but no connection address at media or session level"
-    )]
-    MissingConnection { index: usize },
 }
 
 impl SdpError {

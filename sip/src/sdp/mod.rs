@@ -4,9 +4,11 @@
 //! needs; [`SessionDescription::media_plan`] says where the author wants each stream;
 //! [`SessionDescription::rewrite_for_anchor`] points every anchored stream at the
 //! gateway (its documentation lists the rules). Ports are allocated by the caller;
-//! nothing here does I/O.
+//! nothing here does I/O. [`SdpLocation`] finds the description in a SIP body,
+//! including one part of a `multipart` body.
 
 mod attributes;
+mod body;
 mod codec;
 mod description;
 mod error;
@@ -18,6 +20,7 @@ mod rewrite;
 mod tests;
 
 pub use attributes::{MediaDirection, RtcpAttribute, RtpMap};
+pub use body::{splice, SdpLocation};
 pub use codec::{static_payload_type, Codec};
 pub use description::{MediaDescription, SessionDescription, MAX_MEDIA_SECTIONS, MAX_SDP_LEN};
 pub use error::SdpError;

@@ -25,7 +25,8 @@ pub enum RemoteAddress {
     },
     /// `c=` is `0.0.0.0` or `::`: old-style hold (RFC 3264 §8.4), send nothing.
     Hold,
-    /// Port 0: the stream is rejected or disabled.
+    /// Port 0: the stream is rejected or disabled; or it has no connection address
+    /// at media or session level, so nothing can be sent to it.
     Disabled,
 }
 
@@ -53,6 +54,18 @@ impl MediaStream {
         self.codecs
             .iter()
             .find(|codec| codec.payload_type == payload_type)
+    }
+
+    /// An audio stream over plain RTP (`RTP/AVP`, RFC 3551, or `RTP/AVPF`, RFC 4585):
+    /// what the gateway can relay and record. Media types compare without regard to
+    /// case (RFC 6838 §4.2, the registry `m=` names, RFC 8866 §8.2.2), and so does the
+    /// transport here: `m=AUDIO 4000 rtp/avp 0` is the same stream to the peers that
+    /// accept it. Secure profiles (SAVP) and non-RTP transports are not recordable.
+    pub fn is_recordable_audio(&self) -> bool {
+        self.media.eq_ignore_ascii_case("audio")
+            && ["RTP/AVP", "RTP/AVPF"]
+                .iter()
+                .any(|proto| self.proto.eq_ignore_ascii_case(proto))
     }
 
     /// Whether the author will send media: held by direction or disabled means no.
@@ -88,6 +101,8 @@ impl SessionDescription {
         };
         let rtcp = match (&section.rtcp, connection) {
             _ if disabled || !line.is_rtp() => None,
+            // No connection anywhere (RFC 8866 §5.7 broken): nowhere to send to.
+            (_, None) => None,
             (Some(rtcp), _) => rtcp
                 .connection
                 .as_ref()
@@ -97,7 +112,6 @@ impl SessionDescription {
                 .port
                 .checked_add(1)
                 .map(|port| remote(&connection.address, port)),
-            (None, None) => None,
         };
         MediaStream {
             media: line.media.clone(),

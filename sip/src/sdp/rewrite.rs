@@ -60,6 +60,8 @@ impl SessionDescription {
     ///   not be recorded), or fail its checks against a gateway that answers no STUN.
     ///   Without ICE attributes an ICE agent treats the peer as not doing ICE and uses
     ///   the default destination, `c=`/`m=` (RFC 8839).
+    /// - An unreadable `a=rtcp` is removed everywhere, for the same reason: the gateway
+    ///   cannot tell where it points, and a laxer peer might still send there.
     /// - Sections left as they are keep their effective address: if the session `c=` is
     ///   rewritten, a non-anchored section that inherited it and still has a port gets the
     ///   original as its own `c=`.
@@ -94,7 +96,7 @@ impl SessionDescription {
                 .and_then(|index| self.media().get(index))
                 .map(|media| media.media.port);
             match (&line.role, section, anchored) {
-                (Role::Ice, _, _) => {}
+                (Role::Ice | Role::Unreadable, _, _) => {}
                 (Role::Origin, _, _) => write_line(
                     &mut out,
                     b'o',

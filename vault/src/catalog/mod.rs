@@ -10,6 +10,6 @@ pub use number::E164;
 pub use query::RecordingEntry;
 pub use records::{
     call_id_hash, subjects_of, CallEnd, CallInfo, CdrRecord, Direction, DtmfEvent, Manifest,
-    PauseInterval, RECORDS_VERSION,
+    PauseInterval, UnrecordedReason, RECORDS_VERSION,
 };
 pub(crate) use sealed::{open_json, seal_json};

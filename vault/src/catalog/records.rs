@@ -139,6 +139,21 @@ pub struct CdrRecord {
     pub recorded: bool,
     /// The gateway stopped before the call ended.
     pub incomplete: bool,
+    /// Why a call the tenant's policy records was let through without a recording
+    /// (the tenant chose `on_anchor_failure = "pass_unrecorded"`). Absent otherwise,
+    /// and in records written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unrecorded_reason: Option<UnrecordedReason>,
+}
+
+/// Why the media of a call could not be anchored at the gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnrecordedReason {
+    /// A session description the gateway could not rewrite.
+    UnusableSdp,
+    /// No media ports were left.
+    NoMediaPorts,
 }
 
 impl CdrRecord {
@@ -151,6 +166,7 @@ impl CdrRecord {
             sip_status: end.sip_status,
             recorded,
             incomplete: false,
+            unrecorded_reason: None,
         }
     }
 }

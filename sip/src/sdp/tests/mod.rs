@@ -1,3 +1,4 @@
+mod edge;
 mod parse;
 mod plan;
 mod rewrite;

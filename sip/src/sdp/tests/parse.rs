@@ -122,18 +122,24 @@ fn refusals_say_why() {
                 "`o=` is not `<user> <id> <version> IN IP4|IP6 <address>`",
             ),
         ),
-        (
-            "v=0\r\nc=IN IP4 192.0.2.1\r\nm=audio 1 RTP/AVP 0\r\na=rtcp:x\r\n",
-            SdpError::line(4, crate::sdp::attributes::BAD_RTCP),
-        ),
-        (
-            "v=0\r\nm=audio 1 RTP/AVP 0\r\n",
-            SdpError::MissingConnection { index: 0 },
-        ),
     ];
     for (text, expected) in cases {
         assert_eq!(parse(text).unwrap_err(), expected, "{text:?}");
     }
+}
+
+#[test]
+fn a_section_without_any_connection_is_read_and_planned_as_unusable() {
+    // RFC 8866 §5.7 wants a connection at media or session level; a section without
+    // one cannot be sent to, but it does not make the other sections unreadable.
+    let sdp = parse(
+        "v=0\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\nc=IN IP4 192.0.2.1\r\nm=video 5000 RTP/AVP 31\r\n",
+    )
+    .unwrap();
+    let plan = sdp.media_plan();
+    assert!(matches!(plan.streams[0].rtp, RemoteAddress::Socket(_)));
+    assert_eq!(plan.streams[1].rtp, RemoteAddress::Disabled);
+    assert_eq!(plan.streams[1].rtcp, None);
 }
 
 #[test]
