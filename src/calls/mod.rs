@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use greffier_media::ports::PortPool;
 use greffier_media::relay::{
-    spawn_relay, RecorderCopy, RelayConfig, RelayEvent, RelayMetrics, RemoteMedia,
+    spawn_relay, MediaDestinations, RecorderCopy, RelayConfig, RelayEvent, RelayMetrics,
+    RemoteMedia,
 };
 use greffier_media::{CodecMap, OutputFormat, Recorder, RecorderConfig};
 use greffier_sip::message::Message;
@@ -96,6 +97,8 @@ pub struct Calls {
     media_address: IpAddr,
     pool: Arc<PortPool>,
     rtp_timeout: Duration,
+    /// Where any relay of this node may send media.
+    destinations: Arc<MediaDestinations>,
     metrics: RelayMetrics,
     vault: Arc<Vault>,
     commands: mpsc::Sender<ProxyCommand>,
@@ -117,6 +120,7 @@ impl Calls {
             media_address: node.media_address,
             pool,
             rtp_timeout: node.rtp_timeout,
+            destinations: Arc::new(node.media_destinations()),
             metrics: RelayMetrics::register(),
             vault,
             commands,
@@ -308,6 +312,8 @@ impl Calls {
         });
         let config = RelayConfig {
             rtp_timeout: self.rtp_timeout,
+            latching: self.config.borrow().latch_rules(&call.tenant),
+            destinations: Arc::clone(&self.destinations),
         };
         let mut handle = match spawn_relay(config, leg_a, leg_b, copies, self.metrics.clone()) {
             Ok(handle) => handle,
