@@ -1,7 +1,7 @@
 //! The sans-IO relay of one call: two legs, two sockets each.
 
 use super::destinations::MediaDestinations;
-use super::latch::{Admission, Latch, LatchRules};
+use super::latch::{Admission, Latch, LatchRules, Learnable};
 use super::packet::{classify, Classified};
 use super::silence::SilenceWatch;
 use super::stats::{DirectionStats, LegSummary, RelayStats};
@@ -179,8 +179,17 @@ impl CallRelay {
             return self.dropped(DropReason::Malformed);
         };
         let (rules, destinations) = (self.latching, Arc::clone(&self.destinations));
-        let latch = self.leg_mut(leg).latch_mut(kind);
-        match latch.admit(source, classified.ssrc(), rules, &destinations) {
+        let state = self.leg_mut(leg);
+        let learnable = match (kind, state.rtp.latched()) {
+            (PacketKind::Rtp, _) => Learnable::Any,
+            (PacketKind::Rtcp, Some(rtp_source)) => Learnable::Host(rtp_source.ip()),
+            (PacketKind::Rtcp, None) => Learnable::Nobody,
+        };
+        let ssrc = classified.ssrc();
+        match state
+            .latch_mut(kind)
+            .admit(source, ssrc, rules, &destinations, learnable)
+        {
             Admission::Accepted => {}
             Admission::Latched => self
                 .events

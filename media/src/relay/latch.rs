@@ -15,10 +15,14 @@
 //! - with [`LatchRules::strict_source`], only the announced address is ever
 //!   accepted;
 //! - an address outside the [`MediaDestinations`] is neither announced nor
-//!   learned: the relay would have to send there.
+//!   learned: the relay would have to send there;
+//! - RTCP has its own latch under the same rules, and learns only a source on
+//!   the host the leg's RTP comes from: RTCP goes with its RTP session
+//!   (RFC 3550 §11), and a leg that sends no RTCP must not hand its RTCP port
+//!   to whoever sends three reports first.
 
 use super::destinations::MediaDestinations;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// Consecutive same-SSRC packets that let a source other than the announced
 /// one be learned.
@@ -40,6 +44,27 @@ impl Default for LatchRules {
         Self {
             strict_source: false,
             learning_packets: DEFAULT_LEARNING_PACKETS,
+        }
+    }
+}
+
+/// Which foreign sources a latch may learn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Learnable {
+    /// Any source (an RTP latch).
+    Any,
+    /// Sources on this host only (an RTCP latch whose RTP is latched).
+    Host(IpAddr),
+    /// None yet (an RTCP latch whose RTP is not latched).
+    Nobody,
+}
+
+impl Learnable {
+    fn permits(self, source: SocketAddr) -> bool {
+        match self {
+            Learnable::Any => true,
+            Learnable::Host(ip) => source.ip() == ip,
+            Learnable::Nobody => false,
         }
     }
 }
@@ -70,7 +95,8 @@ pub(super) enum Admission {
     Latched,
     /// From another source after the socket latched: RTP bleed.
     Bleed,
-    /// From a foreign source still being learned.
+    /// From a foreign source still being learned, or one this latch may not
+    /// learn.
     Learning,
     /// Not from the announced address, under strict source.
     NotAnnounced,
@@ -124,6 +150,7 @@ impl Latch {
         ssrc: u32,
         rules: LatchRules,
         destinations: &MediaDestinations,
+        learnable: Learnable,
     ) -> Admission {
         match self.state {
             State::Locked(latched) | State::Learned(latched) if latched == source => {
@@ -141,6 +168,7 @@ impl Latch {
         match self.state {
             State::Learned(_) | State::Locked(_) => Admission::Bleed,
             State::Open { .. } if !destinations.allows(source) => Admission::Forbidden,
+            State::Open { .. } if !learnable.permits(source) => Admission::Learning,
             State::Open { candidate } => {
                 let packets = match candidate {
                     Some(c) if c.source == source && c.ssrc == ssrc => c.packets.saturating_add(1),

@@ -226,45 +226,53 @@ fn rtcp_follows_the_same_rules_on_its_own_latch() {
     let mut call = answered_call();
     let (a_rtcp, b_rtcp) = (address(20001), address(30001));
     let attacker = intruder(40001);
-    assert_eq!(
-        call.send_rtcp(Leg::A, attacker, &rtcp_from(9)),
-        dropped(DropReason::Learning)
-    );
-    // RTP latching says nothing about the RTCP port.
-    call.send(Leg::A, call.phone_a, &rtp(1, 1));
-    assert_eq!(
-        call.send_rtcp(Leg::A, attacker, &rtcp_from(9)),
-        dropped(DropReason::Learning)
-    );
-    let third = call.send_rtcp(Leg::A, attacker, &rtcp_from(9));
-    assert_eq!(
-        third.action,
-        Action::Forward {
-            to: b_rtcp,
-            via: Leg::B
-        }
-    );
-    assert!(!third.record, "RTCP is never recorded");
-    // The SDP's RTCP address takes it back, and keeps it.
-    let own = call.send_rtcp(Leg::A, a_rtcp, &rtcp_from(1));
-    assert_eq!(
-        own.action,
-        Action::Forward {
-            to: b_rtcp,
-            via: Leg::B
-        }
-    );
-    assert_eq!(
-        call.send_rtcp(Leg::A, attacker, &rtcp_from(9)),
-        dropped(DropReason::Bleed)
-    );
-    let stats = call.relay.stats();
-    assert_eq!(stats.leg_a.rtcp_source, Some(a_rtcp));
-
-    let mut strict_call = answered_call_with(strict());
+    let forward_rtcp = Action::Forward {
+        to: b_rtcp,
+        via: Leg::B,
+    };
+    // Before A's RTP is heard, no RTCP source is learned at all.
     for _ in 0..5 {
         assert_eq!(
-            strict_call.send_rtcp(Leg::A, attacker, &rtcp_from(9)),
+            call.send_rtcp(Leg::A, attacker, &rtcp_from(9)),
+            dropped(DropReason::Learning)
+        );
+    }
+    call.send(Leg::A, call.phone_a, &rtp(1, 1));
+    // Then only on the host A's RTP comes from: not the attacker's.
+    for _ in 0..5 {
+        assert_eq!(
+            call.send_rtcp(Leg::A, attacker, &rtcp_from(9)),
+            dropped(DropReason::Learning)
+        );
+    }
+    // A behind NAT: its RTCP comes from another port of A's host, learned on
+    // the third report.
+    let natted_rtcp = address(45679);
+    for _ in 0..2 {
+        assert_eq!(
+            call.send_rtcp(Leg::A, natted_rtcp, &rtcp_from(1)),
+            dropped(DropReason::Learning)
+        );
+    }
+    let third = call.send_rtcp(Leg::A, natted_rtcp, &rtcp_from(1));
+    assert_eq!(third.action, forward_rtcp);
+    assert!(!third.record, "RTCP is never recorded");
+    // The SDP's RTCP address takes it back, and keeps it.
+    assert_eq!(
+        call.send_rtcp(Leg::A, a_rtcp, &rtcp_from(1)).action,
+        forward_rtcp
+    );
+    assert_eq!(
+        call.send_rtcp(Leg::A, natted_rtcp, &rtcp_from(1)),
+        dropped(DropReason::Bleed)
+    );
+    assert_eq!(call.relay.stats().leg_a.rtcp_source, Some(a_rtcp));
+
+    let mut strict_call = answered_call_with(strict());
+    strict_call.send(Leg::A, strict_call.phone_a, &rtp(1, 1));
+    for _ in 0..5 {
+        assert_eq!(
+            strict_call.send_rtcp(Leg::A, natted_rtcp, &rtcp_from(1)),
             dropped(DropReason::StrictSource)
         );
     }
