@@ -256,7 +256,7 @@ fn validate_media_policy(
         }
         networks
     });
-    (problems.len() == before).then(|| MediaPolicy {
+    (problems.len() == before).then_some(MediaPolicy {
         strict_source: raw.strict_source,
         learning_packets: raw.rtp_learning_packets,
         destinations,
