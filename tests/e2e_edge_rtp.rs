@@ -13,7 +13,6 @@
 mod support;
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,9 +22,9 @@ use support::gateway::Gateway;
 use support::ports::free_port;
 use support::recorded::{
     caller_scenario, capture, capture_audio, capture_packet_samples, fetch, from_first_sound,
-    wait_listed, RecordedCall, CARRIER_IP, DIALLED, PBX_IP, TENANT,
+    pbx_caller, wait_listed, RecordedCall, CARRIER_IP, PBX_IP, TENANT,
 };
-use support::sipp::{scenario, SippCommand};
+use support::sipp::{scenario, RunningSipp, SippCommand};
 use support::sockets::{bound_udp_ports, Transport};
 
 const ATTACKER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 9);
@@ -79,17 +78,22 @@ fn relay_ports(gateway: &Gateway) -> Vec<u16> {
     bound_udp_ports(GATEWAY_IP, gateway.config.media_ports())
 }
 
-/// The answerer scenario that plays the capture, written into the run
-/// directory with the capture's path.
-fn answerer_scenario(dir: &std::path::Path) -> PathBuf {
-    let written = dir.join("uas_answer_play.xml");
+/// The carrier answering at `carrier` with `sdp_ip` in its SDP, and playing
+/// the capture from one second after the answer (`uas_answer_play.xml`).
+fn talking_carrier(gateway: &Gateway, carrier: SocketAddr, sdp_ip: &str) -> RunningSipp {
+    let run_dir = gateway.config.run_dir();
+    std::fs::create_dir_all(&run_dir).unwrap();
+    let written = run_dir.join("uas_answer_play.xml");
     let template = std::fs::read_to_string(scenario("uas_answer_play.xml")).expect("scenario");
     std::fs::write(
         &written,
         template.replace("@PCAP@", &capture().display().to_string()),
     )
     .expect("write the answerer scenario");
-    written
+    SippCommand::new("carrier", &written, &run_dir, Transport::Udp, CARRIER_IP)
+        .local_port(carrier.port())
+        .args(["-key", "sdp_ip", sdp_ip])
+        .spawn()
 }
 
 /// Someone who knows a call's relay ports and sends to them.
@@ -169,31 +173,9 @@ fn one_packet_ahead_of_a_natted_carrier_neither_hears_the_pbx_nor_reaches_the_re
     let gateway = Gateway::start(GatewayConfig::write(vec![tenant(pbx, carrier, "all")]));
     let run_dir = gateway.config.run_dir();
     std::fs::create_dir_all(&run_dir).unwrap();
-    // The carrier is behind NAT: its SDP names an inside address, and it
-    // starts talking one second after the answer.
-    let answerer = SippCommand::new(
-        "carrier",
-        &answerer_scenario(&run_dir),
-        &run_dir,
-        Transport::Udp,
-        CARRIER_IP,
-    )
-    .local_port(carrier.port())
-    .args(["-key", "sdp_ip", NAT_INSIDE_IP])
-    .spawn();
-    let mut caller = SippCommand::new(
-        "pbx",
-        &caller_scenario(&run_dir),
-        &run_dir,
-        Transport::Udp,
-        PBX_IP,
-    )
-    .local_port(pbx.port())
-    .remote(gateway.sip_addr())
-    .service(DIALLED)
-    .args(["-d", "10000"])
-    .timeout(Duration::from_secs(60))
-    .spawn();
+    // The carrier is behind NAT: its SDP names an inside address.
+    let answerer = talking_carrier(&gateway, carrier, NAT_INSIDE_IP);
+    let mut caller = pbx_caller(&gateway, pbx, &caller_scenario(&run_dir), "10000").spawn();
 
     // The call is answered and the PBX talks: one packet to each relay port,
     // ahead of the carrier. With the old first-packet latch it won the
@@ -311,31 +293,12 @@ fn media_aimed_at(gateway: &Gateway, pbx: SocketAddr, carrier: SocketAddr, victi
     std::fs::create_dir_all(&run_dir).unwrap();
     victim.set_nonblocking(true).expect("non-blocking");
     let target = victim.local_addr().expect("the victim's address");
-    let answerer = SippCommand::new(
-        "carrier",
-        &answerer_scenario(&run_dir),
-        &run_dir,
-        Transport::Udp,
-        CARRIER_IP,
-    )
-    .local_port(carrier.port())
-    .args(["-key", "sdp_ip", &CARRIER_IP.to_string()])
-    .spawn();
-    SippCommand::new(
-        "pbx",
-        &scenario("uac_media_elsewhere.xml"),
-        &run_dir,
-        Transport::Udp,
-        PBX_IP,
-    )
-    .local_port(pbx.port())
-    .remote(gateway.sip_addr())
-    .service(DIALLED)
-    .args(["-d", "3000"])
-    .args(["-key", "target_ip", &target.ip().to_string()])
-    .args(["-key", "target_port", &target.port().to_string()])
-    .run()
-    .assert_calls_succeeded(1);
+    let answerer = talking_carrier(gateway, carrier, &CARRIER_IP.to_string());
+    pbx_caller(gateway, pbx, &scenario("uac_media_elsewhere.xml"), "3000")
+        .args(["-key", "target_ip", &target.ip().to_string()])
+        .args(["-key", "target_port", &target.port().to_string()])
+        .run()
+        .assert_calls_succeeded(1);
     answerer.stop();
     let mut buffer = [0u8; 2048];
     let mut received = 0;

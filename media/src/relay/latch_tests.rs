@@ -23,6 +23,15 @@ fn rtcp_from(ssrc: u32) -> [u8; 8] {
     [0x80, 201, 0, 1, a, b, c, d]
 }
 
+/// The single event of `leg`'s RTP latching to `source`.
+fn latched_rtp(leg: Leg, source: SocketAddr) -> Vec<RelayEvent> {
+    vec![RelayEvent::Latched {
+        leg,
+        kind: PacketKind::Rtp,
+        source,
+    }]
+}
+
 impl Call {
     fn send_rtcp(&mut self, leg: Leg, source: SocketAddr, datagram: &[u8]) -> Decision {
         self.relay
@@ -35,14 +44,7 @@ fn the_sdp_source_is_accepted_from_its_first_packet() {
     let mut call = answered_call();
     let (a, b) = (call.phone_a, call.phone_b);
     assert_eq!(call.send(Leg::A, a, &rtp(1, 1)), forward(b, Leg::B));
-    assert_eq!(
-        events(&mut call.relay),
-        vec![RelayEvent::Latched {
-            leg: Leg::A,
-            kind: PacketKind::Rtp,
-            source: a
-        }]
-    );
+    assert_eq!(events(&mut call.relay), latched_rtp(Leg::A, a));
 }
 
 #[test]
@@ -85,14 +87,7 @@ fn a_foreign_source_is_learned_after_three_packets_of_one_ssrc() {
         call.send(Leg::A, natted, &rtp(5, 3)),
         forward(call.phone_b, Leg::B)
     );
-    assert_eq!(
-        events(&mut call.relay),
-        vec![RelayEvent::Latched {
-            leg: Leg::A,
-            kind: PacketKind::Rtp,
-            source: natted
-        }]
-    );
+    assert_eq!(events(&mut call.relay), latched_rtp(Leg::A, natted));
     assert_eq!(
         call.send(Leg::B, call.phone_b, &rtp(2, 1)),
         forward(natted, Leg::A)
@@ -348,8 +343,7 @@ fn loopback_is_refused_on_a_node_that_is_not_on_loopback() {
     call.relay
         .set_remote(call.start, Leg::A, sendrecv(address(4000)));
     assert_eq!(
-        call.relay
-            .handle_packet(call.start, Leg::B, PacketKind::Rtp, b, &rtp(2, 1)),
+        call.send(Leg::B, b, &rtp(2, 1)),
         Decision {
             action: Action::Drop(DropReason::ForbiddenAddress),
             record: true
@@ -358,22 +352,12 @@ fn loopback_is_refused_on_a_node_that_is_not_on_loopback() {
     // Nor is a loopback source learned.
     for sequence in 1..5 {
         assert_eq!(
-            call.relay.handle_packet(
-                call.start,
-                Leg::A,
-                PacketKind::Rtp,
-                address(4000),
-                &rtp(1, sequence)
-            ),
+            call.send(Leg::A, address(4000), &rtp(1, sequence)),
             dropped(DropReason::ForbiddenAddress)
         );
     }
     call.relay.set_remote(call.start, Leg::A, sendrecv(a));
-    assert_eq!(
-        call.relay
-            .handle_packet(call.start, Leg::B, PacketKind::Rtp, b, &rtp(2, 2)),
-        forward(a, Leg::A)
-    );
+    assert_eq!(call.send(Leg::B, b, &rtp(2, 2)), forward(a, Leg::A));
 }
 
 #[test]
@@ -390,31 +374,18 @@ fn an_address_outside_the_operator_list_is_neither_sent_to_nor_learned() {
     call.relay
         .set_remote(call.start, Leg::A, sendrecv(third_party));
     assert_eq!(
-        call.relay
-            .handle_packet(call.start, Leg::B, PacketKind::Rtp, b, &rtp(2, 1))
-            .action,
+        call.send(Leg::B, b, &rtp(2, 1)).action,
         Action::Drop(DropReason::ForbiddenAddress)
     );
     for sequence in 1..5 {
         assert_eq!(
-            call.relay.handle_packet(
-                call.start,
-                Leg::A,
-                PacketKind::Rtp,
-                third_party,
-                &rtp(1, sequence)
-            ),
+            call.send(Leg::A, third_party, &rtp(1, sequence)),
             dropped(DropReason::ForbiddenAddress)
         );
     }
     // A listed source behind NAT is learned as usual.
     for sequence in 1..=3 {
-        call.relay
-            .handle_packet(call.start, Leg::A, PacketKind::Rtp, a, &rtp(1, sequence));
+        call.send(Leg::A, a, &rtp(1, sequence));
     }
-    assert_eq!(
-        call.relay
-            .handle_packet(call.start, Leg::B, PacketKind::Rtp, b, &rtp(2, 2)),
-        forward(a, Leg::A)
-    );
+    assert_eq!(call.send(Leg::B, b, &rtp(2, 2)), forward(a, Leg::A));
 }
