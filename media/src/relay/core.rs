@@ -148,11 +148,10 @@ impl CallRelay {
 
     /// Applies a leg's latest SDP (offer, answer, re-offer, hold, resume).
     pub fn set_remote(&mut self, now: Instant, leg: Leg, remote: RemoteMedia) {
-        let destinations = Arc::clone(&self.destinations);
-        let state = self.leg_mut(leg);
+        let (state, destinations) = self.leg_and_destinations(leg);
         state.remote = remote;
-        state.rtp.announce(remote.rtp, &destinations);
-        state.rtcp.announce(remote.rtcp, &destinations);
+        state.rtp.announce(remote.rtp, destinations);
+        state.rtcp.announce(remote.rtcp, destinations);
         let [a, b] = self.legs.each_ref().map(|state| state.remote);
         // A leg's silence counts only once both legs have somewhere to send
         // (the call is answered and not on hold with `c=0.0.0.0`).
@@ -178,8 +177,8 @@ impl CallRelay {
         let Some(classified) = classify(kind, datagram) else {
             return self.dropped(DropReason::Malformed);
         };
-        let (rules, destinations) = (self.latching, Arc::clone(&self.destinations));
-        let state = self.leg_mut(leg);
+        let rules = self.latching;
+        let (state, destinations) = self.leg_and_destinations(leg);
         let learnable = match (kind, state.rtp.latched()) {
             (PacketKind::Rtp, _) => Learnable::Any,
             (PacketKind::Rtcp, Some(rtp_source)) => Learnable::Host(rtp_source.ip()),
@@ -188,7 +187,7 @@ impl CallRelay {
         let ssrc = classified.ssrc();
         match state
             .latch_mut(kind)
-            .admit(source, ssrc, rules, &destinations, learnable)
+            .admit(source, ssrc, rules, destinations, learnable)
         {
             Admission::Accepted => {}
             Admission::Latched => self
@@ -278,6 +277,17 @@ impl CallRelay {
             Leg::A => a,
             Leg::B => b,
         }
+    }
+
+    /// A leg's state beside the destination policy (disjoint borrows, so the
+    /// packet path needs no reference count).
+    fn leg_and_destinations(&mut self, leg: Leg) -> (&mut LegState, &MediaDestinations) {
+        let [a, b] = &mut self.legs;
+        let state = match leg {
+            Leg::A => a,
+            Leg::B => b,
+        };
+        (state, &self.destinations)
     }
 
     fn leg_mut(&mut self, leg: Leg) -> &mut LegState {
