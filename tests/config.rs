@@ -379,6 +379,14 @@ const MAIN_CASES: &[Case] = &[
     case("local provider with endpoint", "greffier.toml", "kind = \"pocketsphinx\"", "kind = \"pocketsphinx\"\nendpoint = \"https://x.example\"", "providers[1].endpoint"),
     case("provider twice", "greffier.toml", "name = \"far\"", "name = \"euro\"", "providers[2].name"),
     case("provider kind", "greffier.toml", "kind = \"pocketsphinx\"", "kind = \"whisper\"", "providers[1].kind"),
+    // Media sources and destinations.
+    case("learning packets zero", "greffier.toml", "tenants_dir = \"tenants\"", "tenants_dir = \"tenants\"\nrtp_learning_packets = 0", "node.rtp_learning_packets"),
+    case("learning packets too many", "greffier.toml", "tenants_dir = \"tenants\"", "tenants_dir = \"tenants\"\nrtp_learning_packets = 11", "node.rtp_learning_packets"),
+    case("strict source type", "greffier.toml", "tenants_dir = \"tenants\"", "tenants_dir = \"tenants\"\nstrict_source = \"yes\"", "node.strict_source"),
+    case("media destinations empty", "greffier.toml", "tenants_dir = \"tenants\"", "tenants_dir = \"tenants\"\nmedia_destinations = []", "node.media_destinations"),
+    case("media destination not a cidr", "greffier.toml", "tenants_dir = \"tenants\"", "tenants_dir = \"tenants\"\nmedia_destinations = [\"0.0.0.0/0\", \"everywhere\"]", "node.media_destinations[1]"),
+    case("media destination host bits", "greffier.toml", "tenants_dir = \"tenants\"", "tenants_dir = \"tenants\"\nmedia_destinations = [\"10.1.2.3/8\"]", "node.media_destinations[0]"),
+    case("loopback destination on a public node", "greffier.toml", "media_address = \"127.0.0.1\"", "media_address = \"192.0.2.1\"\nmedia_destinations = [\"0.0.0.0/0\", \"127.0.0.0/8\"]", "node.media_destinations[1]"),
 ];
 
 const TENANT_CASES: &[Case] = &[
@@ -634,6 +642,21 @@ const TENANT_CASES: &[Case] = &[
         "uri = \"sip:127.0.0.1:5080\"\nport = 5080",
         "tenants.alpha.pbx.port",
     ),
+    // Media sources.
+    case(
+        "strict source type",
+        "alpha.toml",
+        "mode = \"managed\"",
+        "mode = \"managed\"\n\n[media]\nstrict_source = 1",
+        "tenants.alpha.media.strict_source",
+    ),
+    case(
+        "unknown media key",
+        "alpha.toml",
+        "mode = \"managed\"",
+        "mode = \"managed\"\n\n[media]\nlearning = 5",
+        "tenants.alpha.media.learning",
+    ),
 ];
 
 fn check_cases(cases: &[Case]) {
@@ -663,6 +686,49 @@ fn check_cases(cases: &[Case]) {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn media_sources_and_destinations_come_from_the_node_and_the_tenant() {
+    let tree = Tree::standard();
+    let config = tree.load().expect("valid configuration");
+    let policy = &config.node.media_policy;
+    assert!(!policy.strict_source);
+    assert_eq!(policy.learning_packets, 3);
+    assert_eq!(policy.destinations, None);
+    assert!(!config.latch_rules("alpha").strict_source);
+
+    let main = edit(
+        MAIN,
+        "tenants_dir = \"tenants\"",
+        "tenants_dir = \"tenants\"\nstrict_source = true\nrtp_learning_packets = 5\nmedia_destinations = [\"127.0.0.2/32\", \"2001:db8::/32\"]",
+    );
+    let alpha = edit(
+        ALPHA,
+        "mode = \"managed\"",
+        "mode = \"managed\"\n\n[media]\nstrict_source = false",
+    );
+    let tree = Tree::new(&main, &[("alpha", &alpha), ("beta", BETA)]);
+    let config = tree.load().expect("valid configuration");
+    assert_eq!(config.node.media_policy.learning_packets, 5);
+    assert!(
+        config.latch_rules("beta").strict_source,
+        "the node's default"
+    );
+    assert!(
+        !config.latch_rules("alpha").strict_source,
+        "the tenant's choice"
+    );
+    let destinations = config.node.media_destinations();
+    let at = |text: &str| text.parse().unwrap();
+    assert!(destinations.allows(at("127.0.0.2:4000")));
+    assert!(destinations.allows(at("[2001:db8::1]:4000")));
+    assert!(!destinations.allows(at("127.0.0.3:4000")), "not listed");
+    assert!(
+        !destinations.allows(at("127.0.0.1:30000")),
+        "the relay's own port"
+    );
+    assert!(!destinations.allows(at("127.0.0.1:5060")), "a SIP listener");
 }
 
 #[test]

@@ -4,9 +4,11 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use greffier_media::ports::PortPool;
 use greffier_media::relay::{
-    spawn_relay, CallRelay, Leg, MediaDirection, PacketKind, RelayConfig, RelayMetrics, RemoteMedia,
+    spawn_relay, CallRelay, LatchRules, Leg, MediaDestinations, MediaDirection, PacketKind,
+    RelayConfig, RelayMetrics, RemoteMedia,
 };
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 
@@ -23,10 +25,13 @@ fn relay_decision(c: &mut Criterion) {
     let start = Instant::now();
     let phone_a = SocketAddr::from((Ipv4Addr::LOCALHOST, 20000));
     let phone_b = SocketAddr::from((Ipv4Addr::LOCALHOST, 30000));
+    let destinations = MediaDestinations::for_node(IpAddr::V4(Ipv4Addr::LOCALHOST), 48000..=48099);
     let mut relay = CallRelay::new(
         start,
         RelayConfig {
             rtp_timeout: Duration::from_secs(30),
+            latching: LatchRules::default(),
+            destinations: Arc::new(destinations),
         },
     );
     relay.set_remote(
@@ -85,6 +90,8 @@ fn relay_loopback_call(c: &mut Criterion) {
         let relay = spawn_relay(
             RelayConfig {
                 rtp_timeout: Duration::from_secs(30),
+                latching: LatchRules::default(),
+                destinations: Arc::new(MediaDestinations::for_pool(&pool)),
             },
             pool.bind_pair().expect("leg A ports"),
             pool.bind_pair().expect("leg B ports"),

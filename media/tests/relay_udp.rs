@@ -2,10 +2,11 @@
 
 use greffier_media::ports::PortPool;
 use greffier_media::relay::{
-    spawn_relay, Leg, MediaDirection, RecorderCopy, RelayConfig, RelayEvent, RelayHandle,
-    RelayMetrics, RemoteMedia,
+    spawn_relay, LatchRules, Leg, MediaDestinations, MediaDirection, RecorderCopy, RelayConfig,
+    RelayEvent, RelayHandle, RelayMetrics, RemoteMedia,
 };
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -14,9 +15,7 @@ use tokio::time::timeout;
 const PACKETS: u16 = 200;
 /// Bounds every wait so a lost datagram fails the test instead of hanging it.
 const PATIENCE: Duration = Duration::from_secs(5);
-const CONFIG: RelayConfig = RelayConfig {
-    rtp_timeout: Duration::from_secs(30),
-};
+const RTP_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn rtp(ssrc: u32, sequence: u16) -> Vec<u8> {
     let mut datagram = vec![0x80, 0x08];
@@ -68,16 +67,22 @@ async fn scene(
     ports: std::ops::RangeInclusive<u16>,
     recorder: Option<mpsc::Sender<RecorderCopy>>,
 ) -> Scene {
-    scene_with(CONFIG, ip, ports, recorder).await
+    scene_with(RTP_TIMEOUT, LatchRules::default(), ip, ports, recorder).await
 }
 
 async fn scene_with(
-    config: RelayConfig,
+    rtp_timeout: Duration,
+    latching: LatchRules,
     ip: IpAddr,
     ports: std::ops::RangeInclusive<u16>,
     recorder: Option<mpsc::Sender<RecorderCopy>>,
 ) -> Scene {
     let pool = PortPool::new(ip, ports).unwrap();
+    let config = RelayConfig {
+        rtp_timeout,
+        latching,
+        destinations: Arc::new(MediaDestinations::for_pool(&pool)),
+    };
     let relay = spawn_relay(
         config,
         pool.bind_pair().unwrap(),
@@ -239,15 +244,140 @@ async fn a_recorder_that_never_reads_does_not_slow_the_call() {
 
 #[tokio::test]
 async fn silence_is_reported_as_a_media_timeout() {
-    let config = RelayConfig {
-        rtp_timeout: Duration::from_millis(50),
-    };
     let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let mut scene = scene_with(config, ip, 47060..=47069, None).await;
+    let timeout_soon = Duration::from_millis(50);
+    let mut scene = scene_with(timeout_soon, LatchRules::default(), ip, 47060..=47069, None).await;
     let event = timeout(PATIENCE, scene.relay.next_event()).await.unwrap();
     assert!(
         matches!(event, Some(RelayEvent::MediaTimeout { .. })),
         "{event:?}"
     );
     scene.relay.stop().await.unwrap();
+}
+
+/// The attacker of the hijack tests: another loopback address, as a host on
+/// the Internet would be.
+async fn attacker() -> UdpSocket {
+    UdpSocket::bind((Ipv4Addr::new(127, 0, 0, 9), 0))
+        .await
+        .unwrap()
+}
+
+/// Nothing waits on `socket`. Loopback delivers a datagram into the
+/// receiver's buffer during the sender's `send_to`, and the relay handles a
+/// socket's datagrams in order, so once a later packet has arrived elsewhere
+/// anything meant for `socket` would be there already.
+fn nothing_waits_on(socket: &UdpSocket) -> bool {
+    let mut buffer = [0u8; 2048];
+    matches!(
+        socket.try_recv_from(&mut buffer),
+        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock
+    )
+}
+
+#[tokio::test]
+async fn a_packet_sent_ahead_of_the_peer_gets_no_audio_and_is_not_recorded() {
+    let (recorder, mut recorded) = mpsc::channel(64);
+    let scene = scene(
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        47070..=47079,
+        Some(recorder),
+    )
+    .await;
+    let attacker = attacker().await;
+    let (relay_a, relay_b) = (scene.relay.local(Leg::A).rtp, scene.relay.local(Leg::B).rtp);
+    // Two packets to each leg before either phone speaks: the old
+    // first-packet latch gave the attacker both legs' audio.
+    for relay in [relay_a, relay_b] {
+        for sequence in 0..2 {
+            attacker.send_to(&rtp(666, sequence), relay).await.unwrap();
+        }
+    }
+    for sequence in 0..5 {
+        let from_a = rtp(0xaaaa, sequence);
+        scene.a.rtp.send_to(&from_a, relay_a).await.unwrap();
+        assert_eq!(receive(&scene.b.rtp).await.0, from_a);
+        let from_b = rtp(0xbbbb, sequence);
+        scene.b.rtp.send_to(&from_b, relay_b).await.unwrap();
+        assert_eq!(receive(&scene.a.rtp).await.0, from_b);
+    }
+    // During the call, a few more: bleed.
+    for relay in [relay_a, relay_b] {
+        attacker.send_to(&rtp(666, 9), relay).await.unwrap();
+    }
+    scene.a.rtp.send_to(&rtp(0xaaaa, 5), relay_a).await.unwrap();
+    assert_eq!(receive(&scene.b.rtp).await.0, rtp(0xaaaa, 5));
+    assert!(nothing_waits_on(&attacker), "the attacker got audio");
+
+    let stats = scene.relay.stop().await.unwrap();
+    assert_eq!(stats.dropped.learning, 4);
+    assert_eq!(stats.dropped.bleed, 2);
+    let mut copies = 0;
+    while let Ok(copy) = recorded.try_recv() {
+        assert_ne!(&copy.datagram[8..12], &666u32.to_be_bytes(), "injected");
+        copies += 1;
+    }
+    assert_eq!(copies, 11, "every phone packet, nothing else");
+}
+
+#[tokio::test]
+async fn with_strict_source_a_burst_from_elsewhere_gets_nothing() {
+    let strict = LatchRules {
+        strict_source: true,
+        ..LatchRules::default()
+    };
+    let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let scene = scene_with(RTP_TIMEOUT, strict, ip, 47080..=47089, None).await;
+    let attacker = attacker().await;
+    let (relay_a, relay_b) = (scene.relay.local(Leg::A).rtp, scene.relay.local(Leg::B).rtp);
+    // Enough packets of one SSRC to be learned, were learning allowed.
+    for relay in [relay_a, relay_b] {
+        for sequence in 0..10 {
+            attacker.send_to(&rtp(666, sequence), relay).await.unwrap();
+        }
+    }
+    scene.talk().await;
+    assert!(nothing_waits_on(&attacker), "the attacker got audio");
+    let stats = scene.relay.stop().await.unwrap();
+    assert_eq!(stats.dropped.strict_source, 20);
+    assert_eq!(stats.a_to_b.packets, u64::from(PACKETS));
+}
+
+#[tokio::test]
+async fn a_peer_cannot_aim_the_relay_at_its_own_ports() {
+    let mut scene = scene(IpAddr::V4(Ipv4Addr::LOCALHOST), 47090..=47099, None).await;
+    let (relay_a, relay_b) = (scene.relay.local(Leg::A), scene.relay.local(Leg::B));
+    // A's SDP names B's relay port: had the relay obeyed, every packet from
+    // B would have come back into B's port.
+    let looped = RemoteMedia::from_sdp(relay_b.rtp, MediaDirection::SendRecv);
+    scene.relay.set_remote(Leg::A, looped).unwrap();
+    // Sent without yielding, so the relay reads all five in one go, and
+    // reports B's latch once it has.
+    for sequence in 0..5 {
+        scene
+            .b
+            .rtp
+            .send_to(&rtp(0xbbbb, sequence), relay_b.rtp)
+            .await
+            .unwrap();
+    }
+    let latched = timeout(PATIENCE, scene.relay.next_event()).await.unwrap();
+    assert!(
+        matches!(latched, Some(RelayEvent::Latched { leg: Leg::B, .. })),
+        "{latched:?}"
+    );
+    // The refused address is unknown, so A's real source is learned (its
+    // third packet).
+    for sequence in 0..3 {
+        let from_a = rtp(0xaaaa, sequence);
+        scene.a.rtp.send_to(&from_a, relay_a.rtp).await.unwrap();
+    }
+    assert_eq!(receive(&scene.b.rtp).await.0, rtp(0xaaaa, 2));
+    assert!(nothing_waits_on(&scene.a.rtp), "B's audio went somewhere");
+    let stats = scene.relay.stop().await.unwrap();
+    assert_eq!(stats.dropped.forbidden_address, 5);
+    assert_eq!(stats.dropped.bleed, 0, "nothing came back into B's port");
+    assert_eq!(stats.dropped.learning, 2);
+    assert_eq!(stats.b_to_a.packets, 0);
+    assert_eq!(stats.a_to_b.packets, 1);
 }

@@ -26,7 +26,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use greffier_media::ports::{BoundPair, PortPool};
 use greffier_media::relay::{
-    spawn_relay, RecorderCopy, RelayConfig, RelayEvent, RelayMetrics, RemoteMedia,
+    spawn_relay, MediaDestinations, RecorderCopy, RelayConfig, RelayEvent, RelayMetrics,
+    RemoteMedia,
 };
 use greffier_media::{CodecMap, OutputFormat, PayloadNames, Recorder, RecorderConfig, RtpFormat};
 use greffier_sip::message::Message;
@@ -95,6 +96,8 @@ pub struct Calls {
     media_address: IpAddr,
     pool: Arc<PortPool>,
     rtp_timeout: Duration,
+    /// Where any relay of this node may send media.
+    destinations: Arc<MediaDestinations>,
     metrics: RelayMetrics,
     vault: Arc<Vault>,
     commands: mpsc::Sender<ProxyCommand>,
@@ -116,6 +119,7 @@ impl Calls {
             media_address: node.media_address,
             pool,
             rtp_timeout: node.rtp_timeout,
+            destinations: Arc::new(node.media_destinations()),
             metrics: RelayMetrics::register(),
             vault,
             commands,
@@ -338,10 +342,13 @@ impl Calls {
         }
     }
 
-    /// The one place the relay's settings are built from the node's configuration.
-    fn relay_config(&self) -> RelayConfig {
+    /// The one place the relay's settings are built from the node's configuration
+    /// and the call's tenant.
+    fn relay_config(&self, tenant: &str) -> RelayConfig {
         RelayConfig {
             rtp_timeout: self.rtp_timeout,
+            latching: self.config.borrow().latch_rules(tenant),
+            destinations: Arc::clone(&self.destinations),
         }
     }
 
@@ -349,6 +356,7 @@ impl Calls {
     /// for the recorder when the call is recorded. Returns the gateway's RTP port
     /// on each side, or `None` when no ports could be had.
     fn start_relay(&mut self, dialog: DialogId, recorded: bool) -> Option<[u16; 2]> {
+        let relay_config = self.relay_config(&self.calls.get(&dialog)?.tenant);
         let (caller_side, callee_side): (BoundPair, BoundPair) =
             match (self.pool.bind_pair(), self.pool.bind_pair()) {
                 (Ok(a), Ok(b)) => (a, b),
@@ -364,7 +372,7 @@ impl Calls {
             (None, None)
         };
         let mut handle = match spawn_relay(
-            self.relay_config(),
+            relay_config,
             caller_side,
             callee_side,
             copies_sender,

@@ -29,13 +29,14 @@ const MAIN_SECTIONS: [&str; 6] = [
     "providers",
 ];
 const TENANT_HEAD_KEYS: [&str; 2] = ["id", "numbers"];
-const TENANT_SECTIONS: [&str; 6] = [
+const TENANT_SECTIONS: [&str; 7] = [
     "pbx",
     "carrier",
     "recording",
     "retention",
     "transcription",
     "keys",
+    "media",
 ];
 
 pub(crate) struct LoadOptions<'a> {
@@ -390,6 +391,7 @@ fn load_tenant(
     let retention = take_section(&mut table, "retention", origin, true, problems);
     let transcription = take_optional_section(&mut table, "transcription", origin, problems);
     let keys = take_optional_section(&mut table, "keys", origin, problems);
+    let media = take_optional_section(&mut table, "media", origin, problems);
     let unknown: toml::Table = table
         .iter()
         .filter(|(name, _)| !TENANT_HEAD_KEYS.contains(&name.as_str()))
@@ -411,6 +413,7 @@ fn load_tenant(
         retention,
         transcription,
         keys,
+        media,
     };
     let origin_file = file.clone();
     validate_tenant(

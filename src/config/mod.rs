@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use greffier_media::relay::LatchRules;
 use ipnet::IpNet;
 
 pub use country::{CountryCode, EEA_COUNTRIES};
@@ -29,7 +30,7 @@ pub use date::Date;
 pub use keys::{KeysConfig, MasterKeySource};
 pub use mask::{mask_number, mask_numbers_in_text};
 pub use net::{HttpEndpoint, PortRange, SipListen, Transport};
-pub use node::{Limits, NodeConfig};
+pub use node::{Limits, MediaPolicy, NodeConfig};
 pub use number::{normalize_number, parse_e164, NumberError};
 pub use problems::{ConfigErrors, ConfigProblem};
 pub use registry::{Provider, ProviderBackend, Subprocessor, TransferMechanism};
@@ -37,7 +38,7 @@ pub use sip_uri::{SipHost, SipScheme, SipUri, SipUriError};
 pub use storage::{S3Config, S3Credentials, StorageBackend, StorageConfig};
 pub use tenant::{
     AnchorFailurePolicy, AudioFormat, Peer, Recording, RecordingPolicy, Retention, Tenant,
-    TenantKeys, Transcription, CDR_RETENTION_DAYS,
+    TenantKeys, TenantMedia, Transcription, CDR_RETENTION_DAYS,
 };
 pub use watcher::{ConfigWatcher, Prepare, ReloadOutcome, WatchOptions};
 
@@ -161,6 +162,20 @@ impl Config {
         self.numbers
             .get(&number)
             .and_then(|index| self.tenants.get(*index))
+    }
+
+    /// How the call legs of `tenant_id` pick their media source: the tenant's
+    /// `[media]` setting, else the node's.
+    pub fn latch_rules(&self, tenant_id: &str) -> LatchRules {
+        let policy = &self.node.media_policy;
+        let strict_source = self
+            .tenant(tenant_id)
+            .and_then(|tenant| tenant.media.strict_source)
+            .unwrap_or(policy.strict_source);
+        LatchRules {
+            strict_source,
+            learning_packets: policy.learning_packets,
+        }
     }
 
     pub fn subprocessor(&self, name: &str) -> Option<&Subprocessor> {

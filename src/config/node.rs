@@ -4,11 +4,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ipnet::IpNet;
 use serde::Deserialize;
 
-use super::net::{PortRange, SipListen};
+use super::net::{parse_cidr, PortRange, SipListen};
 use super::paths::PathContext;
 use super::problems::{Origin, Problems};
+use greffier_media::relay::MediaDestinations;
 
 /// Longest node or tenant identifier: it ends up in object keys.
 pub(crate) const MAX_ID_LEN: usize = 63;
@@ -29,6 +31,14 @@ pub(crate) struct RawNode {
     new_dialogs_burst: u32,
     #[serde(default = "default_tenants_dir")]
     tenants_dir: String,
+
+    // Who may take a leg's media, and where media may go (docs/security.md).
+    #[serde(default)]
+    strict_source: bool,
+    #[serde(default = "default_learning_packets")]
+    rtp_learning_packets: u8,
+    #[serde(default)]
+    media_destinations: Option<Vec<String>>,
 }
 
 fn default_rtp_timeout_secs() -> u64 {
@@ -43,6 +53,13 @@ fn default_dialog_burst() -> u32 {
 fn default_tenants_dir() -> String {
     "tenants".to_string()
 }
+fn default_learning_packets() -> u8 {
+    greffier_media::relay::DEFAULT_LEARNING_PACKETS
+}
+
+/// More packets than this before a NAT'd peer is heard would cut the start of
+/// every such call (packets are 20 ms apart).
+const MAX_LEARNING_PACKETS: u8 = 10;
 
 /// Longest accepted RTP silence before a call's media is ended.
 const MAX_RTP_TIMEOUT_SECS: u64 = 3600;
@@ -65,6 +82,37 @@ pub struct NodeConfig {
     pub new_dialogs_burst: u32,
     /// Absolute directory holding one `*.toml` file per tenant.
     pub tenants_dir: PathBuf,
+    pub media_policy: MediaPolicy,
+}
+
+/// Which sources a call leg accepts media from, and where media may be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaPolicy {
+    /// Accept media from a leg's SDP address only; a tenant may say otherwise.
+    pub strict_source: bool,
+    /// Consecutive same-SSRC packets that let another source be learned.
+    pub learning_packets: u8,
+    /// The operator's list of networks media may go to; `None`: anywhere.
+    /// Either way never to the relay's own ports, nor to loopback unless
+    /// `media_address` is loopback.
+    pub destinations: Option<Vec<IpNet>>,
+}
+
+impl NodeConfig {
+    /// The destinations every relay of this node checks: the operator's list,
+    /// minus the relay's own ports and the SIP listeners.
+    pub fn media_destinations(&self) -> MediaDestinations {
+        let relay_ports = self.media_ports.first..=self.media_ports.last;
+        let mut destinations = MediaDestinations::for_node(self.media_address, relay_ports);
+        if let Some(networks) = &self.media_policy.destinations {
+            destinations = destinations.only(networks.clone());
+        }
+        self.sip_listen
+            .iter()
+            .fold(destinations, |destinations, listen| {
+                destinations.refusing(listen.addr)
+            })
+    }
 }
 
 /// Validates `[node]`. The tenants directory also comes back on its own, so
@@ -146,6 +194,7 @@ pub(crate) fn validate_node(
         .resolve(&raw.tenants_dir)
         .map_err(|reason| problems.push(file, origin.key("tenants_dir"), reason));
     let tenants_dir = tenants_dir.ok();
+    let media_policy = validate_media_policy(&raw, media_address.ok(), origin, problems);
     if problems.len() != before {
         return (None, tenants_dir);
     }
@@ -160,9 +209,63 @@ pub(crate) fn validate_node(
             new_dialogs_per_source_per_sec: raw.new_dialogs_per_source_per_sec,
             new_dialogs_burst: raw.new_dialogs_burst,
             tenants_dir: tenants_dir.clone()?,
+            media_policy: media_policy?,
         })
     })();
     (node, tenants_dir)
+}
+
+fn validate_media_policy(
+    raw: &RawNode,
+    media_address: Option<IpAddr>,
+    origin: Origin<'_>,
+    problems: &mut Problems,
+) -> Option<MediaPolicy> {
+    let before = problems.len();
+    let file = origin.file;
+    if !(1..=MAX_LEARNING_PACKETS).contains(&raw.rtp_learning_packets) {
+        problems.push(
+            file,
+            origin.key("rtp_learning_packets"),
+            format!("must be from 1 to {MAX_LEARNING_PACKETS} packets"),
+        );
+    }
+    let destinations = raw.media_destinations.as_ref().map(|texts| {
+        if texts.is_empty() {
+            problems.push(
+                file,
+                origin.key("media_destinations"),
+                "an empty list lets no media out; leave the key out to allow every address",
+            );
+        }
+        let on_loopback = media_address.is_some_and(|ip| ip.to_canonical().is_loopback());
+        let mut networks = Vec::new();
+        for (index, text) in texts.iter().enumerate() {
+            let key = origin.key(&format!("media_destinations[{index}]"));
+            match parse_cidr(text) {
+                Ok(network) if !on_loopback && is_loopback_only(&network) => problems.push(
+                    file,
+                    key,
+                    format!(
+                        "{network} is loopback, which is never a media destination unless media_address is loopback"
+                    ),
+                ),
+                Ok(network) => networks.push(network),
+                Err(reason) => problems.push(file, key, reason),
+            }
+        }
+        networks
+    });
+    (problems.len() == before).then_some(MediaPolicy {
+        strict_source: raw.strict_source,
+        learning_packets: raw.rtp_learning_packets,
+        destinations,
+    })
+}
+
+/// A network that holds only loopback addresses.
+fn is_loopback_only(network: &IpNet) -> bool {
+    network.network().is_loopback() && network.broadcast().is_loopback()
 }
 
 /// Lowercase slug: `a-z`, `0-9` and inner `-`, at most 63 characters.

@@ -87,6 +87,13 @@ pub(crate) struct RawTenantKeys {
     public_key: Option<String>,
 }
 
+/// `[media]`: how this tenant's call legs pick their media source.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTenantMedia {
+    strict_source: Option<bool>,
+}
+
 /// The sections of a tenant file, each parsed on its own so that a mistake in
 /// one does not hide the others: `None` is a section that did not parse (its
 /// problem is recorded), and the others are still checked.
@@ -98,6 +105,7 @@ pub(crate) struct RawTenant {
     pub(crate) retention: Option<RawRetention>,
     pub(crate) transcription: Option<RawTranscription>,
     pub(crate) keys: Option<RawTenantKeys>,
+    pub(crate) media: Option<RawTenantMedia>,
 }
 
 /// What the tenant file is checked against: the operator's declarations.
@@ -126,6 +134,14 @@ pub struct Tenant {
     pub retention: Retention,
     pub transcription: Transcription,
     pub keys: TenantKeys,
+    pub media: TenantMedia,
+}
+
+/// The tenant's media settings; `None` leaves the node's default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TenantMedia {
+    /// Accept media from a leg's SDP address only (`node.strict_source`).
+    pub strict_source: Option<bool>,
 }
 
 /// A SIP peer: the addresses it sends from and the URI calls are sent to.
@@ -274,6 +290,9 @@ pub(crate) fn validate_tenant(
         retention: retention?,
         transcription: transcription?,
         keys: keys?,
+        media: TenantMedia {
+            strict_source: raw.media?.strict_source,
+        },
     })
 }
 

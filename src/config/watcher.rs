@@ -412,6 +412,19 @@ fn node_changes(old: &NodeConfig, new: &NodeConfig) -> Vec<String> {
             old.new_dialogs_burst != new.new_dialogs_burst,
         ),
         ("node.tenants_dir", old.tenants_dir != new.tenants_dir),
+        // Media sources and destinations.
+        (
+            "node.strict_source",
+            old.media_policy.strict_source != new.media_policy.strict_source,
+        ),
+        (
+            "node.rtp_learning_packets",
+            old.media_policy.learning_packets != new.media_policy.learning_packets,
+        ),
+        (
+            "node.media_destinations",
+            old.media_policy.destinations != new.media_policy.destinations,
+        ),
     ];
     fields
         .into_iter()

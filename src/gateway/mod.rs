@@ -66,17 +66,18 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let vault = Arc::new(vault);
 
     let node = &initial.node;
-    let pool = PortPool::new(
-        node.media_address,
-        node.media_ports.first..=node.media_ports.last,
-    )
-    .context("node.media_ports")?;
     let listeners: Vec<_> = node
         .sip_listen
         .iter()
         .map(|listen| (listen.transport, listen.addr))
         .collect();
     let metrics = admin::install_metrics()?;
+    // After the metrics recorder: the pool registers its gauges on creation.
+    let pool = PortPool::new(
+        node.media_address,
+        node.media_ports.first..=node.media_ports.last,
+    )
+    .context("node.media_ports")?;
     let server = SipServer::bind(&listeners).await?;
     let bound = server.local_addrs();
     let directory = CallDirectory::default();

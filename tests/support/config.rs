@@ -32,6 +32,9 @@ pub struct TenantSpec {
     pub recording_policy: String,
     /// `recording.on_anchor_failure`; the default when `None`.
     pub on_anchor_failure: Option<String>,
+    /// More TOML at the end of the tenant file (extra sections such as
+    /// `[media]`).
+    pub extra_toml: String,
 }
 
 impl TenantSpec {
@@ -48,6 +51,7 @@ impl TenantSpec {
             carrier_uri: format!("sip:{carrier}"),
             recording_policy: "none".to_string(),
             on_anchor_failure: None,
+            extra_toml: String::new(),
         }
     }
 
@@ -83,7 +87,8 @@ enabled = false
 
 [keys]
 mode = "managed"
-"#,
+{extra}"#,
+            extra = self.extra_toml,
             id = self.id,
             numbers = list(&self.numbers),
             pbx_sources = list(&self.pbx_sources),
@@ -125,6 +130,8 @@ pub struct GatewayConfig {
     pub tenants: Vec<TenantSpec>,
     /// `None`: a local store in `data/store`.
     pub s3: Option<S3StorageSpec>,
+    /// More `[node]` keys, one per line.
+    pub node_extra: String,
 }
 
 impl GatewayConfig {
@@ -132,6 +139,14 @@ impl GatewayConfig {
     /// `tenants`, over UDP and TCP.
     pub fn write(tenants: Vec<TenantSpec>) -> Self {
         Self::write_with_store(tenants, None)
+    }
+
+    /// As [`Self::write`], with more `[node]` keys (`node_extra`, one per line).
+    pub fn write_with_node(tenants: Vec<TenantSpec>, node_extra: &str) -> Self {
+        let mut config = Self::write_with_store(tenants, None);
+        config.node_extra = node_extra.to_string();
+        config.write_files();
+        config
     }
 
     /// As [`Self::write`], with recordings stored in `s3`; its credentials
@@ -157,6 +172,7 @@ impl GatewayConfig {
             media_port_count: MEDIA_PORTS,
             tenants,
             s3,
+            node_extra: String::new(),
         };
         config.write_files();
         config
@@ -218,7 +234,7 @@ admin_listen = "{ip}:{admin}"
 tenants_dir = "tenants"
 new_dialogs_per_source_per_sec = 200
 new_dialogs_burst = 400
-
+{node_extra}
 {storage}
 [keys]
 keyring = "../data/keyring.grk"
@@ -231,6 +247,7 @@ create_if_missing = true
             admin = self.admin_port,
             media_first = self.media_first_port,
             storage = self.storage_toml(),
+            node_extra = self.node_extra,
         )
     }
 
@@ -295,6 +312,11 @@ spool_dir = "../data/spool"
     /// The SIP address (the same port for UDP and TCP).
     pub fn sip_addr(&self) -> SocketAddr {
         SocketAddr::from((GATEWAY_IP, self.sip_port))
+    }
+
+    /// The relay's port range (`node.media_ports`).
+    pub fn media_ports(&self) -> std::ops::RangeInclusive<u16> {
+        self.media_first_port..=self.media_first_port + MEDIA_PORTS - 1
     }
 
     pub fn admin_addr(&self) -> SocketAddr {

@@ -201,6 +201,23 @@ pub fn from_first_sound(channel: &[i16]) -> &[i16] {
     &channel[start..]
 }
 
+/// The PBX at `pbx` calling through `gateway` with `scenario` (the capture
+/// player of [`caller_scenario`], for one), hanging up after `duration_ms`.
+pub fn pbx_caller(
+    gateway: &Gateway,
+    pbx: SocketAddr,
+    scenario: &Path,
+    duration_ms: &str,
+) -> SippCommand {
+    let run_dir = gateway.config.run_dir();
+    SippCommand::new("pbx", scenario, &run_dir, Transport::Udp, PBX_IP)
+        .local_port(pbx.port())
+        .remote(gateway.sip_addr())
+        .service(DIALLED)
+        .args(["-d", duration_ms])
+        .timeout(Duration::from_secs(60))
+}
+
 /// Both sipp ends of a call through `gateway`: an answerer that echoes and a
 /// caller that plays the capture and hangs up after `duration_ms`.
 pub struct RecordedCall {
@@ -239,13 +256,7 @@ impl RecordedCall {
         .local_port(carrier.port())
         .args(["-rtp_echo"])
         .spawn();
-        let caller = SippCommand::new("pbx", scenario, &run_dir, Transport::Udp, PBX_IP)
-            .local_port(pbx.port())
-            .remote(gateway.sip_addr())
-            .service(DIALLED)
-            .args(["-d", duration_ms])
-            .timeout(Duration::from_secs(60))
-            .spawn();
+        let caller = pbx_caller(gateway, pbx, scenario, duration_ms).spawn();
         Self { answerer, caller }
     }
 

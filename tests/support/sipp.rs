@@ -271,6 +271,13 @@ impl RunningSipp {
         self.command.local_addr()
     }
 
+    /// Whether it is still running its scenario.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+    }
+
     /// Waits for the end of its scenario (`-m` calls, or its timeout).
     pub fn wait(mut self) -> SippRun {
         let mut child = self.child.take().expect("running sipp");

@@ -55,6 +55,24 @@ pub fn is_bound(transport: Transport, addr: SocketAddrV4) -> bool {
     })
 }
 
+/// The UDP ports of `ports` bound on `ip` (not the wildcard), as the
+/// kernel lists them.
+pub fn bound_udp_ports(ip: Ipv4Addr, ports: std::ops::RangeInclusive<u16>) -> Vec<u16> {
+    let Ok(text) = std::fs::read_to_string("/proc/net/udp") else {
+        return Vec::new();
+    };
+    let mut bound: Vec<u16> = text
+        .lines()
+        .skip(1)
+        .filter_map(|line| parse_proc_address(line.split_whitespace().nth(1)?))
+        .filter(|addr| *addr.ip() == ip && ports.contains(&addr.port()))
+        .map(|addr| addr.port())
+        .collect();
+    bound.sort_unstable();
+    bound.dedup();
+    bound
+}
+
 /// `0100007F:1F90` → 127.0.0.1:8080 (the address in host byte order, the port
 /// as a plain number).
 fn parse_proc_address(text: &str) -> Option<SocketAddrV4> {

@@ -1,22 +1,28 @@
 //! The sans-IO relay of one call: two legs, two sockets each.
 
-use super::latch::{Admission, Latch};
+use super::destinations::MediaDestinations;
+use super::latch::{Admission, Latch, LatchRules, Learnable};
 use super::packet::{classify, Classified};
 use super::silence::SilenceWatch;
 use super::stats::{DirectionStats, LegSummary, RelayStats};
 use super::{leg_index, other_leg, DropReason, Leg, PacketKind, RemoteMedia};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A jump of more than this many sequence numbers within one SSRC is counted
 /// as a discontinuity (reordering stays well below it).
 const SEQUENCE_JUMP: u16 = 100;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelayConfig {
     /// Silence on every active leg for this long ends the call's media.
     pub rtp_timeout: Duration,
+    /// Which sources a leg accepts.
+    pub latching: LatchRules,
+    /// Where media may be sent; shared by every call of the node.
+    pub destinations: Arc<MediaDestinations>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +66,7 @@ pub enum RelayEvent {
     /// timeout. The relay keeps running; ending the call is the SIP side's job.
     MediaTimeout { silent_since: Instant },
     /// The relay task ended and released its ports (reported by the shell).
-    Stopped { stats: RelayStats },
+    Stopped { stats: Box<RelayStats> },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -83,10 +89,17 @@ impl LegState {
         }
     }
 
-    fn latch(&mut self, kind: PacketKind) -> &mut Latch {
+    fn latch_mut(&mut self, kind: PacketKind) -> &mut Latch {
         match kind {
             PacketKind::Rtp => &mut self.rtp,
             PacketKind::Rtcp => &mut self.rtcp,
+        }
+    }
+
+    fn latch(&self, kind: PacketKind) -> &Latch {
+        match kind {
+            PacketKind::Rtp => &self.rtp,
+            PacketKind::Rtcp => &self.rtcp,
         }
     }
 
@@ -116,11 +129,15 @@ pub struct CallRelay {
     forwarded: [DirectionStats; 2],
     dropped: super::DropCounts,
     events: VecDeque<RelayEvent>,
+    latching: LatchRules,
+    destinations: Arc<MediaDestinations>,
 }
 
 impl CallRelay {
     pub fn new(now: Instant, config: RelayConfig) -> Self {
         Self {
+            latching: config.latching,
+            destinations: config.destinations,
             legs: [LegState::new(), LegState::new()],
             silence: SilenceWatch::new(now, config.rtp_timeout),
             forwarded: [DirectionStats::default(); 2],
@@ -131,10 +148,10 @@ impl CallRelay {
 
     /// Applies a leg's latest SDP (offer, answer, re-offer, hold, resume).
     pub fn set_remote(&mut self, now: Instant, leg: Leg, remote: RemoteMedia) {
-        let state = self.leg_mut(leg);
+        let (state, destinations) = self.leg_and_destinations(leg);
         state.remote = remote;
-        state.rtp.announce(remote.rtp);
-        state.rtcp.announce(remote.rtcp);
+        state.rtp.announce(remote.rtp, destinations);
+        state.rtcp.announce(remote.rtcp, destinations);
         let [a, b] = self.legs.each_ref().map(|state| state.remote);
         // A leg's silence counts only once both legs have somewhere to send
         // (the call is answered and not on hold with `c=0.0.0.0`).
@@ -160,13 +177,26 @@ impl CallRelay {
         let Some(classified) = classify(kind, datagram) else {
             return self.dropped(DropReason::Malformed);
         };
-        let state = self.leg_mut(leg);
-        match state.latch(kind).admit(source) {
+        let rules = self.latching;
+        let (state, destinations) = self.leg_and_destinations(leg);
+        let learnable = match (kind, state.rtp.latched()) {
+            (PacketKind::Rtp, _) => Learnable::Any,
+            (PacketKind::Rtcp, Some(rtp_source)) => Learnable::Host(rtp_source.ip()),
+            (PacketKind::Rtcp, None) => Learnable::Nobody,
+        };
+        let ssrc = classified.ssrc();
+        match state
+            .latch_mut(kind)
+            .admit(source, ssrc, rules, destinations, learnable)
+        {
             Admission::Accepted => {}
             Admission::Latched => self
                 .events
                 .push_back(RelayEvent::Latched { leg, kind, source }),
             Admission::Bleed => return self.dropped(DropReason::Bleed),
+            Admission::Learning => return self.dropped(DropReason::Learning),
+            Admission::NotAnnounced => return self.dropped(DropReason::StrictSource),
+            Admission::Forbidden => return self.dropped(DropReason::ForbiddenAddress),
         }
         let record = match classified {
             Classified::Rtp { ssrc, sequence } => {
@@ -174,13 +204,19 @@ impl CallRelay {
                 self.silence.heard(now, leg_index(leg));
                 true
             }
-            Classified::Rtcp => false,
+            Classified::Rtcp { .. } => false,
         };
         let via = other_leg(leg);
-        let Some(to) = self.leg(via).latch_destination(kind) else {
-            self.dropped.count(DropReason::NoDestination);
+        let other = self.leg(via).latch(kind);
+        let Some(to) = other.destination() else {
+            let reason = if other.refused() {
+                DropReason::ForbiddenAddress
+            } else {
+                DropReason::NoDestination
+            };
+            self.dropped.count(reason);
             return Decision {
-                action: Action::Drop(DropReason::NoDestination),
+                action: Action::Drop(reason),
                 record,
             };
         };
@@ -243,20 +279,22 @@ impl CallRelay {
         }
     }
 
+    /// A leg's state beside the destination policy (disjoint borrows, so the
+    /// packet path needs no reference count).
+    fn leg_and_destinations(&mut self, leg: Leg) -> (&mut LegState, &MediaDestinations) {
+        let [a, b] = &mut self.legs;
+        let state = match leg {
+            Leg::A => a,
+            Leg::B => b,
+        };
+        (state, &self.destinations)
+    }
+
     fn leg_mut(&mut self, leg: Leg) -> &mut LegState {
         let [a, b] = &mut self.legs;
         match leg {
             Leg::A => a,
             Leg::B => b,
-        }
-    }
-}
-
-impl LegState {
-    fn latch_destination(&self, kind: PacketKind) -> Option<SocketAddr> {
-        match kind {
-            PacketKind::Rtp => self.rtp.destination(),
-            PacketKind::Rtcp => self.rtcp.destination(),
         }
     }
 }

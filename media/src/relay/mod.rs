@@ -7,9 +7,13 @@
 //! a call in one tokio task and returns a [`RelayHandle`].
 //!
 //! Rules, in short (the crate README has the long form):
-//! - a leg's source address latches on its first valid packet, preferring the
-//!   address its SDP announced; afterwards any other source is RTP bleed,
-//!   dropped and counted. A changed SDP address reopens the latch once.
+//! - a leg accepts media from the address its SDP announced; another source
+//!   is learned only while nothing came from that address, after a few
+//!   consecutive packets of one SSRC, and never under strict source (see
+//!   `latch.rs`). Any other source is dropped and counted. A changed SDP
+//!   address reopens the latch.
+//! - media goes only to addresses the node allows ([`MediaDestinations`]),
+//!   never to the relay's own ports; a refused SDP address is unknown.
 //! - the call's media times out when every *active* leg has sent no RTP for
 //!   the configured time. A leg is active when both legs announced an address
 //!   and its own direction is `sendrecv`: an unanswered call or a leg on hold
@@ -17,6 +21,7 @@
 
 mod arena;
 mod core;
+mod destinations;
 mod latch;
 mod metrics;
 mod packet;
@@ -25,6 +30,8 @@ mod silence;
 mod stats;
 
 pub use self::core::{Action, CallRelay, Decision, RelayConfig, RelayEvent};
+pub use self::destinations::MediaDestinations;
+pub use self::latch::{LatchRules, DEFAULT_LEARNING_PACKETS};
 pub use self::metrics::RelayMetrics;
 pub use self::shell::{spawn_relay, LocalAddresses, RecorderCopy, RelayHandle, RelayStopped};
 pub use self::stats::{DirectionStats, DropCounts, LegSummary, RelayStats};
@@ -44,6 +51,14 @@ pub enum PacketKind {
 pub enum DropReason {
     /// From a source other than the one the leg latched to.
     Bleed,
+    /// From a source other than the SDP address, not (yet) learned: fewer
+    /// consecutive same-SSRC packets than learning needs.
+    Learning,
+    /// From a source other than the SDP address, under strict source.
+    StrictSource,
+    /// To or from an address media may not be sent to (outside the node's
+    /// media destinations, or one of the gateway's own ports).
+    ForbiddenAddress,
     /// Not an RTP (or RTCP) packet.
     Malformed,
     /// The other leg has no address to send to yet, or is on hold (`c=0.0.0.0`).
@@ -55,8 +70,11 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 5] = [
+    pub const ALL: [DropReason; 8] = [
         DropReason::Bleed,
+        DropReason::Learning,
+        DropReason::StrictSource,
+        DropReason::ForbiddenAddress,
         DropReason::Malformed,
         DropReason::NoDestination,
         DropReason::RecorderFull,
@@ -67,6 +85,9 @@ impl DropReason {
     pub fn label(self) -> &'static str {
         match self {
             DropReason::Bleed => "bleed",
+            DropReason::Learning => "learning",
+            DropReason::StrictSource => "strict_source",
+            DropReason::ForbiddenAddress => "forbidden_address",
             DropReason::Malformed => "malformed",
             DropReason::NoDestination => "no_destination",
             DropReason::RecorderFull => "recorder_full",
@@ -77,10 +98,13 @@ impl DropReason {
     fn index(self) -> usize {
         match self {
             DropReason::Bleed => 0,
-            DropReason::Malformed => 1,
-            DropReason::NoDestination => 2,
-            DropReason::RecorderFull => 3,
-            DropReason::SendFailed => 4,
+            DropReason::Learning => 1,
+            DropReason::StrictSource => 2,
+            DropReason::ForbiddenAddress => 3,
+            DropReason::Malformed => 4,
+            DropReason::NoDestination => 5,
+            DropReason::RecorderFull => 6,
+            DropReason::SendFailed => 7,
         }
     }
 }
@@ -150,3 +174,5 @@ fn other_leg(leg: Leg) -> Leg {
 
 #[cfg(test)]
 mod core_tests;
+#[cfg(test)]
+mod latch_tests;

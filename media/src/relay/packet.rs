@@ -9,19 +9,34 @@ use crate::rtp_header::RtpPacket;
 /// RTCP packet types occupy 192..=223 (RFC 5761 §4), which is how RTCP
 /// multiplexed on the RTP port (`a=rtcp-mux`) is told apart from RTP.
 const RTCP_PACKET_TYPES: std::ops::RangeInclusive<u8> = 192..=223;
-const RTCP_HEADER_LEN: usize = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Classified {
-    Rtp { ssrc: u32, sequence: u16 },
-    Rtcp,
+    Rtp {
+        ssrc: u32,
+        sequence: u16,
+    },
+    /// `ssrc` is the sender's, from the first packet of the compound packet
+    /// (RFC 3550 §6.4).
+    Rtcp {
+        ssrc: u32,
+    },
+}
+
+impl Classified {
+    /// The stream the datagram belongs to, for source learning.
+    pub(super) fn ssrc(self) -> u32 {
+        match self {
+            Classified::Rtp { ssrc, .. } | Classified::Rtcp { ssrc } => ssrc,
+        }
+    }
 }
 
 /// Classifies a datagram by the socket it arrived on; `None` when malformed.
 pub(super) fn classify(kind: PacketKind, datagram: &[u8]) -> Option<Classified> {
     let second = *datagram.get(1)?;
     if kind == PacketKind::Rtcp || RTCP_PACKET_TYPES.contains(&second) {
-        return is_rtcp(datagram).then_some(Classified::Rtcp);
+        return rtcp_sender(datagram).map(|ssrc| Classified::Rtcp { ssrc });
     }
     let packet = RtpPacket::parse(datagram).ok()?;
     Some(Classified::Rtp {
@@ -30,12 +45,16 @@ pub(super) fn classify(kind: PacketKind, datagram: &[u8]) -> Option<Classified> 
     })
 }
 
-fn is_rtcp(datagram: &[u8]) -> bool {
+/// The sender SSRC of a valid RTCP header: version 2, an RTCP packet type and
+/// the 8 bytes up to the SSRC (RFC 3550 §6.4.1).
+fn rtcp_sender(datagram: &[u8]) -> Option<u32> {
     match datagram {
-        [first, packet_type, ..] if datagram.len() >= RTCP_HEADER_LEN => {
-            first >> 6 == 2 && RTCP_PACKET_TYPES.contains(packet_type)
+        [first, packet_type, _, _, a, b, c, d, ..]
+            if first >> 6 == 2 && RTCP_PACKET_TYPES.contains(packet_type) =>
+        {
+            Some(u32::from_be_bytes([*a, *b, *c, *d]))
         }
-        _ => false,
+        _ => None,
     }
 }
 
@@ -62,7 +81,7 @@ mod tests {
         for kind in [PacketKind::Rtp, PacketKind::Rtcp] {
             assert_eq!(
                 classify(kind, &RTCP_RECEIVER_REPORT),
-                Some(Classified::Rtcp)
+                Some(Classified::Rtcp { ssrc: 42 })
             );
         }
     }

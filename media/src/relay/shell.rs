@@ -93,7 +93,7 @@ impl RelayHandle {
         while let Some(event) = self.events.recv().await {
             if let RelayEvent::Stopped { stats } = event {
                 let _ = (&mut self.task).await;
-                return Ok(stats);
+                return Ok(*stats);
             }
         }
         Err(RelayStopped)
@@ -212,7 +212,12 @@ impl RelayTask {
                 () = &mut timer, if armed.is_some() => Wake::Timer,
             };
             match wake {
-                Wake::Readable(leg, kind, Ok(())) => self.drain(&legs, leg, kind),
+                Wake::Readable(leg, kind, Ok(())) => {
+                    if !self.apply_pending_controls(&mut control) {
+                        break;
+                    }
+                    self.drain(&legs, leg, kind)
+                }
                 Wake::Readable(leg, kind, Err(error)) => {
                     tracing::warn!(?leg, ?kind, %error, "media socket failed; stopping the relay");
                     break;
@@ -232,7 +237,22 @@ impl RelayTask {
         drop(legs);
         self.metrics.call_ended();
         // Nobody may be listening any more; the ports are free either way.
-        let _ = events.send(RelayEvent::Stopped { stats });
+        let _ = events.send(RelayEvent::Stopped {
+            stats: Box::new(stats),
+        });
+    }
+
+    /// Applies the SDP changes already queued, so that datagrams read next are
+    /// judged by the latest SDP the SIP side passed on (a refused address, a
+    /// moved leg), not by the one it replaced. `false`: stop the relay.
+    fn apply_pending_controls(&mut self, control: &mut mpsc::UnboundedReceiver<Control>) -> bool {
+        loop {
+            match control.try_recv() {
+                Ok(Control::SetRemote(leg, remote)) => self.core.set_remote(now(), leg, remote),
+                Ok(Control::Stop) | Err(mpsc::error::TryRecvError::Disconnected) => return false,
+                Err(mpsc::error::TryRecvError::Empty) => return true,
+            }
+        }
     }
 
     /// Packets only ever push the deadline later, so the timer is reset only

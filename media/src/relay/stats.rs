@@ -13,6 +13,9 @@ pub struct DirectionStats {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DropCounts {
     pub bleed: u64,
+    pub learning: u64,
+    pub strict_source: u64,
+    pub forbidden_address: u64,
     pub malformed: u64,
     pub no_destination: u64,
     pub recorder_full: u64,
@@ -23,6 +26,9 @@ impl DropCounts {
     pub fn get(&self, reason: DropReason) -> u64 {
         match reason {
             DropReason::Bleed => self.bleed,
+            DropReason::Learning => self.learning,
+            DropReason::StrictSource => self.strict_source,
+            DropReason::ForbiddenAddress => self.forbidden_address,
             DropReason::Malformed => self.malformed,
             DropReason::NoDestination => self.no_destination,
             DropReason::RecorderFull => self.recorder_full,
@@ -33,6 +39,9 @@ impl DropCounts {
     pub(super) fn count(&mut self, reason: DropReason) {
         let counter = match reason {
             DropReason::Bleed => &mut self.bleed,
+            DropReason::Learning => &mut self.learning,
+            DropReason::StrictSource => &mut self.strict_source,
+            DropReason::ForbiddenAddress => &mut self.forbidden_address,
             DropReason::Malformed => &mut self.malformed,
             DropReason::NoDestination => &mut self.no_destination,
             DropReason::RecorderFull => &mut self.recorder_full,
