@@ -132,6 +132,7 @@ mod tests {
     fn reads_static_and_dynamic_entries() {
         let map = CodecMap::from_formats(&[
             RtpFormat::new(8, "PCMA", 8000),
+            RtpFormat::new(18, "G729", 8000),
             RtpFormat::new(96, "telephone-event", 8000),
             RtpFormat::new(99, "opus", 48_000),
         ]);
