@@ -728,11 +728,8 @@ impl Proxy {
             })
             .count();
         let mut routed_here = own > 0;
-        if own > 0 {
-            request.headers.remove_all(&HeaderName::Route);
-            for route in routes.iter().skip(own) {
-                request.headers.push(HeaderName::Route, route.as_str());
-            }
+        for _ in 0..own {
+            request.headers.remove_first_value(&HeaderName::Route);
         }
         let strict_previous_hop = request
             .request_uri()
