@@ -1,0 +1,200 @@
+//! Message shapes real PBXs and carriers send that sipp never does, through the
+//! real binary. The tenant's PBX (127.0.0.1) and carrier (127.0.0.2) are raw UDP
+//! sockets, so each test writes the exact bytes a device put on the wire.
+
+mod support;
+
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use support::config::{GatewayConfig, TenantSpec};
+use support::gateway::Gateway;
+use support::ports::free_port;
+
+const PBX_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
+const CARRIER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+const TENANT_NUMBER: &str = "+33123456789";
+const DIALLED: &str = "+33198765432";
+/// How long a device waits for a message the gateway owes it.
+const READ_BOUND: Duration = Duration::from_secs(5);
+
+/// One device: a UDP socket that sends text and reads SIP messages as text.
+struct Device {
+    name: &'static str,
+    socket: UdpSocket,
+}
+
+impl Device {
+    fn bind(name: &'static str, ip: Ipv4Addr) -> Device {
+        let socket = UdpSocket::bind((ip, free_port(ip)))
+            .unwrap_or_else(|e| panic!("bind the {name} on {ip}: {e}"));
+        Device { name, socket }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.socket.local_addr().expect("a bound socket")
+    }
+
+    fn send(&self, to: SocketAddr, text: &str) {
+        self.socket
+            .send_to(text.as_bytes(), to)
+            .unwrap_or_else(|e| panic!("the {} sends to {to}: {e}", self.name));
+    }
+
+    /// The first message whose start line begins with `start` (a method, or
+    /// `SIP/2.0 ` for any response), passing over the others (100 Trying,
+    /// retransmissions), within the bound.
+    fn receive(&self, start: &str, call_id: &str) -> String {
+        let deadline = Instant::now() + READ_BOUND;
+        let mut seen = Vec::new();
+        let mut buffer = [0u8; 8192];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "the {} got no {start:?} for {call_id} within {READ_BOUND:?}; it got {seen:?}",
+                self.name
+            );
+            self.socket.set_read_timeout(Some(left)).expect("a timeout");
+            let Ok(len) = self.socket.recv(&mut buffer) else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&buffer[..len]).into_owned();
+            let first = text.lines().next().unwrap_or_default().to_string();
+            let final_or_request = !first.starts_with("SIP/2.0 1");
+            if first.starts_with(start) && final_or_request && text.contains(call_id) {
+                return text;
+            }
+            seen.push(first);
+        }
+    }
+}
+
+/// The header lines named `name` (long form, as the gateway writes them).
+fn header_lines<'a>(message: &'a str, name: &str) -> Vec<&'a str> {
+    let head = message.split("\r\n\r\n").next().unwrap_or_default();
+    head.split("\r\n")
+        .filter(|line| {
+            line.split_once(':')
+                .is_some_and(|(key, _)| key.trim().eq_ignore_ascii_case(name))
+        })
+        .collect()
+}
+
+fn status(message: &str) -> Option<u16> {
+    message.strip_prefix("SIP/2.0 ")?.get(..3)?.parse().ok()
+}
+
+/// A response to `request`, copying what RFC 3261 §8.2.6.2 says.
+fn reply(request: &str, code: u16) -> String {
+    let mut text = format!("SIP/2.0 {code} Whatever\r\n");
+    for name in ["Via", "Record-Route", "From"] {
+        for line in header_lines(request, name) {
+            text.push_str(line);
+            text.push_str("\r\n");
+        }
+    }
+    for name in ["Call-ID", "CSeq"] {
+        text.push_str(header_lines(request, name)[0]);
+        text.push_str("\r\n");
+    }
+    text.push_str(&format!("{};tag=far\r\n", header_lines(request, "To")[0]));
+    text.push_str("Content-Length: 0\r\n\r\n");
+    text
+}
+
+struct Setup {
+    gateway: Gateway,
+    pbx: Device,
+    carrier: Device,
+}
+
+impl Setup {
+    fn start() -> Setup {
+        let pbx = Device::bind("PBX", PBX_IP);
+        let carrier = Device::bind("carrier", CARRIER_IP);
+        let tenant = TenantSpec::new("acme", TENANT_NUMBER, pbx.addr(), carrier.addr());
+        let gateway = Gateway::start(GatewayConfig::write(vec![tenant]));
+        Setup {
+            gateway,
+            pbx,
+            carrier,
+        }
+    }
+
+    /// The PBX's request of `method` with `extra` header lines and no
+    /// Max-Forwards, as an Alcatel OmniPCX writes its NOTIFY.
+    fn request_without_max_forwards(&self, method: &str, call_id: &str, extra: &str) -> String {
+        let (gateway, pbx) = (self.gateway.sip_addr(), self.pbx.addr());
+        format!(
+            "{method} sip:{DIALLED}@{gateway} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {pbx};branch=z9hG4bK-{call_id}\r\n\
+             From: <sip:{TENANT_NUMBER}@{PBX_IP}>;tag=omni\r\n\
+             To: <sip:{DIALLED}@{gateway}>\r\n\
+             Call-ID: {call_id}\r\n\
+             CSeq: 1 {method}\r\n\
+             Contact: <sip:{TENANT_NUMBER}@{pbx}>\r\n\
+             User-Agent: OmniPCX Enterprise\r\n\
+             {extra}Content-Length: 0\r\n\r\n"
+        )
+    }
+}
+
+/// RFC 3261 §16.6 step 3: the proxy adds `Max-Forwards: 70` to a request that has
+/// none; the gateway used to answer such requests `400`.
+#[test]
+fn requests_without_max_forwards_from_a_pbx_are_forwarded_with_70() {
+    let setup = Setup::start();
+    let gateway = setup.gateway.sip_addr();
+    let shapes = [
+        (
+            "NOTIFY",
+            "notify-1@omni",
+            "Event: message-summary\r\nSubscription-State: active\r\n",
+        ),
+        (
+            "INVITE",
+            "invite-1@omni",
+            "Allow: INVITE, ACK, BYE, CANCEL\r\n",
+        ),
+    ];
+    for (method, call_id, extra) in shapes {
+        setup.pbx.send(
+            gateway,
+            &setup.request_without_max_forwards(method, call_id, extra),
+        );
+        let forwarded = setup.carrier.receive(method, call_id);
+        assert_eq!(
+            header_lines(&forwarded, "Max-Forwards"),
+            ["Max-Forwards: 70"],
+            "{method}:\n{forwarded}"
+        );
+        setup.carrier.send(gateway, &reply(&forwarded, 486));
+        let answer = setup.pbx.receive("SIP/2.0 ", call_id);
+        assert_eq!(status(&answer), Some(486), "{method}:\n{answer}");
+    }
+    // An OPTIONS keep-alive to the gateway is answered by the gateway itself.
+    let options = setup.request_without_max_forwards("OPTIONS", "options-1@omni", "");
+    setup.pbx.send(gateway, &options);
+    let answer = setup.pbx.receive("SIP/2.0 ", "options-1@omni");
+    assert_eq!(status(&answer), Some(200), "{answer}");
+}
+
+/// RFC 4475 §3.1.2.12 (baddate): only GMT is legal in Date, but a proxy that does
+/// not read it passes a PBX's local time zone on unchanged.
+#[test]
+fn a_date_in_a_local_time_zone_is_forwarded_unchanged() {
+    let setup = Setup::start();
+    let gateway = setup.gateway.sip_addr();
+    let date = "Date: Fri, 04 Dec 2026 18:00:00 CET\r\n";
+    let notify = setup.request_without_max_forwards("NOTIFY", "date-1@omni", date);
+    setup.pbx.send(gateway, &notify);
+    let forwarded = setup.carrier.receive("NOTIFY", "date-1@omni");
+    assert_eq!(
+        header_lines(&forwarded, "Date"),
+        ["Date: Fri, 04 Dec 2026 18:00:00 CET"]
+    );
+    setup.carrier.send(gateway, &reply(&forwarded, 200));
+    let answer = setup.pbx.receive("SIP/2.0 ", "date-1@omni");
+    assert_eq!(status(&answer), Some(200), "{answer}");
+}
