@@ -1,6 +1,7 @@
-//! Message shapes real PBXs and carriers send that sipp never does, through the
-//! real binary. The tenant's PBX (127.0.0.1) and carrier (127.0.0.2) are raw UDP
-//! sockets, so each test writes the exact bytes a device put on the wire.
+//! Message shapes real PBXs and carriers send that sipp's callers never do, through
+//! the real binary. The tenant's PBX (127.0.0.1) and carrier (127.0.0.2) are raw
+//! UDP sockets, so each test writes the exact bytes a device put on the wire; where
+//! sipp itself sends the shape (its answerer), sipp is the far end.
 
 mod support;
 
@@ -10,11 +11,9 @@ use std::time::{Duration, Instant};
 use support::config::{GatewayConfig, TenantSpec};
 use support::gateway::Gateway;
 use support::ports::free_port;
-
-const PBX_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
-const CARRIER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
-const TENANT_NUMBER: &str = "+33123456789";
-const DIALLED: &str = "+33198765432";
+use support::scene::{Scene, CARRIER_IP, DIALLED_NUMBER as DIALLED, PBX_IP, TENANT_NUMBER};
+use support::sipp::scenario;
+use support::sockets::Transport;
 /// How long a device waits for a message the gateway owes it.
 const READ_BOUND: Duration = Duration::from_secs(5);
 
@@ -25,10 +24,14 @@ struct Device {
 }
 
 impl Device {
-    fn bind(name: &'static str, ip: Ipv4Addr) -> Device {
-        let socket = UdpSocket::bind((ip, free_port(ip)))
-            .unwrap_or_else(|e| panic!("bind the {name} on {ip}: {e}"));
+    fn bind(name: &'static str, addr: SocketAddr) -> Device {
+        let socket =
+            UdpSocket::bind(addr).unwrap_or_else(|e| panic!("bind the {name} on {addr}: {e}"));
         Device { name, socket }
+    }
+
+    fn on_free_port(name: &'static str, ip: Ipv4Addr) -> Device {
+        Device::bind(name, SocketAddr::from((ip, free_port(ip))))
     }
 
     fn addr(&self) -> SocketAddr {
@@ -111,8 +114,8 @@ struct Setup {
 
 impl Setup {
     fn start() -> Setup {
-        let pbx = Device::bind("PBX", PBX_IP);
-        let carrier = Device::bind("carrier", CARRIER_IP);
+        let pbx = Device::on_free_port("PBX", PBX_IP);
+        let carrier = Device::on_free_port("carrier", CARRIER_IP);
         let tenant = TenantSpec::new("acme", TENANT_NUMBER, pbx.addr(), carrier.addr());
         let gateway = Gateway::start(GatewayConfig::write(vec![tenant]));
         Setup {
@@ -197,4 +200,68 @@ fn a_date_in_a_local_time_zone_is_forwarded_unchanged() {
     setup.carrier.send(gateway, &reply(&forwarded, 200));
     let answer = setup.pbx.receive("SIP/2.0 ", "date-1@omni");
     assert_eq!(status(&answer), Some(200), "{answer}");
+}
+
+/// sipp's answerer writes every Via of the INVITE it got in one line
+/// (`[last_Via:]`): the gateway removed that whole line from the 200 OK instead of
+/// its own value (RFC 3261 §16.7 step 3), and the caller, which matches responses
+/// by Via as baresip does, never saw its answer.
+#[test]
+fn a_far_end_writing_every_via_in_one_line_answers_the_caller() {
+    let scene = Scene::start(Transport::Udp);
+    let carrier = scene
+        .carrier_answerer("carrier", &scenario("uas_answer.xml"))
+        .spawn();
+    let pbx = Device::bind("PBX", scene.pbx);
+    let gateway = scene.gateway.sip_addr();
+    let call_id = "combined-vias@devices";
+    let pbx_via = format!("SIP/2.0/UDP {};branch=z9hG4bK-combined;rport", scene.pbx);
+    let offer = format!(
+        "v=0\r\no=- 1 1 IN IP4 {PBX_IP}\r\ns=-\r\nc=IN IP4 {PBX_IP}\r\nt=0 0\r\n\
+         m=audio {} RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n",
+        free_port(PBX_IP)
+    );
+    let from = format!("<sip:{TENANT_NUMBER}@{PBX_IP}>;tag=pbx");
+    let invite = format!(
+        "INVITE sip:{DIALLED}@{gateway} SIP/2.0\r\nVia: {pbx_via}\r\nFrom: {from}\r\n\
+         To: <sip:{DIALLED}@{gateway}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
+         Contact: <sip:pbx@{}>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{offer}",
+        scene.pbx,
+        offer.len()
+    );
+    pbx.send(gateway, &invite);
+    let ok = pbx.receive("SIP/2.0 ", call_id);
+    assert_eq!(status(&ok), Some(200), "{ok}");
+    assert_eq!(
+        header_lines(&ok, "Via"),
+        [format!("Via: {pbx_via}")],
+        "{ok}"
+    );
+
+    // The call goes on and ends through the gateway, as sipp's scenario expects.
+    let to = header_lines(&ok, "To")[0]
+        .trim_start_matches("To:")
+        .trim()
+        .to_string();
+    let routes: String = header_lines(&ok, "Record-Route")
+        .iter()
+        .rev()
+        .map(|line| format!("{}\r\n", line.replacen("Record-Route:", "Route:", 1)))
+        .collect();
+    let in_dialog = |method: &str, cseq: u32| {
+        format!(
+            "{method} sip:{DIALLED}@{} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {};branch=z9hG4bK-combined-{method}\r\n{routes}\
+             From: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n\
+             Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            scene.carrier, scene.pbx,
+        )
+    };
+    pbx.send(gateway, &in_dialog("ACK", 1));
+    pbx.send(gateway, &in_dialog("BYE", 2));
+    let bye_ok = pbx.receive("SIP/2.0 ", call_id);
+    assert_eq!(status(&bye_ok), Some(200), "{bye_ok}");
+    assert_eq!(header_lines(&bye_ok, "Via").len(), 1, "{bye_ok}");
+    carrier.wait().assert_calls_succeeded(1);
 }
