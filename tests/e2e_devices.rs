@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use support::config::{GatewayConfig, TenantSpec};
@@ -14,63 +13,28 @@ use support::ports::free_port;
 use support::scene::{Scene, CARRIER_IP, DIALLED_NUMBER as DIALLED, PBX_IP, TENANT_NUMBER};
 use support::sipp::scenario;
 use support::sockets::Transport;
+use support::udp_peer::UdpPeer;
 /// How long a device waits for a message the gateway owes it.
 const READ_BOUND: Duration = Duration::from_secs(5);
 
-/// One device: a UDP socket that sends text and reads SIP messages as text.
-struct Device {
-    name: &'static str,
-    socket: UdpSocket,
-}
-
-impl Device {
-    fn bind(name: &'static str, addr: SocketAddr) -> Device {
-        let socket =
-            UdpSocket::bind(addr).unwrap_or_else(|e| panic!("bind the {name} on {addr}: {e}"));
-        Device { name, socket }
-    }
-
-    fn on_free_port(name: &'static str, ip: Ipv4Addr) -> Device {
-        Device::bind(name, SocketAddr::from((ip, free_port(ip))))
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.socket.local_addr().expect("a bound socket")
-    }
-
-    fn send(&self, to: SocketAddr, text: &str) {
-        self.socket
-            .send_to(text.as_bytes(), to)
-            .unwrap_or_else(|e| panic!("the {} sends to {to}: {e}", self.name));
-    }
-
-    /// The first message whose start line begins with `start` (a method, or
-    /// `SIP/2.0 ` for any response), passing over the others (100 Trying,
-    /// retransmissions), within the bound.
-    fn receive(&self, start: &str, call_id: &str) -> String {
-        let deadline = Instant::now() + READ_BOUND;
-        let mut seen = Vec::new();
-        let mut buffer = [0u8; 8192];
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "the {} got no {start:?} for {call_id} within {READ_BOUND:?}; it got {seen:?}",
-                self.name
-            );
-            self.socket.set_read_timeout(Some(left)).expect("a timeout");
-            let Ok(len) = self.socket.recv(&mut buffer) else {
-                continue;
-            };
-            let text = String::from_utf8_lossy(&buffer[..len]).into_owned();
-            let first = text.lines().next().unwrap_or_default().to_string();
-            let final_or_request = !first.starts_with("SIP/2.0 1");
-            if first.starts_with(start) && final_or_request && text.contains(call_id) {
-                return text;
-            }
-            seen.push(first);
+/// The first message for `call_id` whose start line begins with `start` (a
+/// method, or `SIP/2.0 ` for any final response), passing over the others (100
+/// Trying, retransmissions), within the bound.
+fn receive(device: &UdpPeer, start: &str, call_id: &str) -> String {
+    let deadline = Instant::now() + READ_BOUND;
+    let mut seen = Vec::new();
+    while let Some(text) = device.recv_until(deadline) {
+        let first = text.lines().next().unwrap_or_default().to_string();
+        let final_or_request = !first.starts_with("SIP/2.0 1");
+        if first.starts_with(start) && final_or_request && text.contains(call_id) {
+            return text;
         }
+        seen.push(first);
     }
+    panic!(
+        "the {} got no {start:?} for {call_id} within {READ_BOUND:?}; it got {seen:?}",
+        device.name
+    );
 }
 
 /// The header lines named `name` (long form, as the gateway writes them).
@@ -108,14 +72,14 @@ fn reply(request: &str, code: u16) -> String {
 
 struct Setup {
     gateway: Gateway,
-    pbx: Device,
-    carrier: Device,
+    pbx: UdpPeer,
+    carrier: UdpPeer,
 }
 
 impl Setup {
     fn start() -> Setup {
-        let pbx = Device::on_free_port("PBX", PBX_IP);
-        let carrier = Device::on_free_port("carrier", CARRIER_IP);
+        let pbx = UdpPeer::on_free_port("PBX", PBX_IP);
+        let carrier = UdpPeer::on_free_port("carrier", CARRIER_IP);
         let tenant = TenantSpec::new("acme", TENANT_NUMBER, pbx.addr(), carrier.addr());
         let gateway = Gateway::start(GatewayConfig::write(vec![tenant]));
         Setup {
@@ -166,20 +130,20 @@ fn requests_without_max_forwards_from_a_pbx_are_forwarded_with_70() {
             gateway,
             &setup.request_without_max_forwards(method, call_id, extra),
         );
-        let forwarded = setup.carrier.receive(method, call_id);
+        let forwarded = receive(&setup.carrier, method, call_id);
         assert_eq!(
             header_lines(&forwarded, "Max-Forwards"),
             ["Max-Forwards: 70"],
             "{method}:\n{forwarded}"
         );
         setup.carrier.send(gateway, &reply(&forwarded, 486));
-        let answer = setup.pbx.receive("SIP/2.0 ", call_id);
+        let answer = receive(&setup.pbx, "SIP/2.0 ", call_id);
         assert_eq!(status(&answer), Some(486), "{method}:\n{answer}");
     }
     // An OPTIONS keep-alive to the gateway is answered by the gateway itself.
     let options = setup.request_without_max_forwards("OPTIONS", "options-1@omni", "");
     setup.pbx.send(gateway, &options);
-    let answer = setup.pbx.receive("SIP/2.0 ", "options-1@omni");
+    let answer = receive(&setup.pbx, "SIP/2.0 ", "options-1@omni");
     assert_eq!(status(&answer), Some(200), "{answer}");
 }
 
@@ -192,13 +156,13 @@ fn a_date_in_a_local_time_zone_is_forwarded_unchanged() {
     let date = "Date: Fri, 04 Dec 2026 18:00:00 CET\r\n";
     let notify = setup.request_without_max_forwards("NOTIFY", "date-1@omni", date);
     setup.pbx.send(gateway, &notify);
-    let forwarded = setup.carrier.receive("NOTIFY", "date-1@omni");
+    let forwarded = receive(&setup.carrier, "NOTIFY", "date-1@omni");
     assert_eq!(
         header_lines(&forwarded, "Date"),
         ["Date: Fri, 04 Dec 2026 18:00:00 CET"]
     );
     setup.carrier.send(gateway, &reply(&forwarded, 200));
-    let answer = setup.pbx.receive("SIP/2.0 ", "date-1@omni");
+    let answer = receive(&setup.pbx, "SIP/2.0 ", "date-1@omni");
     assert_eq!(status(&answer), Some(200), "{answer}");
 }
 
@@ -212,7 +176,7 @@ fn a_far_end_writing_every_via_in_one_line_answers_the_caller() {
     let carrier = scene
         .carrier_answerer("carrier", &scenario("uas_answer.xml"))
         .spawn();
-    let pbx = Device::bind("PBX", scene.pbx);
+    let pbx = UdpPeer::bind("PBX", scene.pbx);
     let gateway = scene.gateway.sip_addr();
     let call_id = "combined-vias@devices";
     let pbx_via = format!("SIP/2.0/UDP {};branch=z9hG4bK-combined;rport", scene.pbx);
@@ -231,7 +195,7 @@ fn a_far_end_writing_every_via_in_one_line_answers_the_caller() {
         offer.len()
     );
     pbx.send(gateway, &invite);
-    let ok = pbx.receive("SIP/2.0 ", call_id);
+    let ok = receive(&pbx, "SIP/2.0 ", call_id);
     assert_eq!(status(&ok), Some(200), "{ok}");
     assert_eq!(
         header_lines(&ok, "Via"),
@@ -260,7 +224,7 @@ fn a_far_end_writing_every_via_in_one_line_answers_the_caller() {
     };
     pbx.send(gateway, &in_dialog("ACK", 1));
     pbx.send(gateway, &in_dialog("BYE", 2));
-    let bye_ok = pbx.receive("SIP/2.0 ", call_id);
+    let bye_ok = receive(&pbx, "SIP/2.0 ", call_id);
     assert_eq!(status(&bye_ok), Some(200), "{bye_ok}");
     assert_eq!(header_lines(&bye_ok, "Via").len(), 1, "{bye_ok}");
     carrier.wait().assert_calls_succeeded(1);

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use greffier_sip::message::{Message, ParseErrorKind};
+use greffier_sip::message::{HeaderName, Message, ParseErrorKind};
 use greffier_sip::proxy::{
     Direction, ForwardTarget, Proxy, ProxyConfig, ProxyPolicy, RateLimit, RouteDecision, Transmit,
 };
@@ -182,18 +182,11 @@ fn clerr_and_ncl_over_udp_are_refused() {
     }
 }
 
-/// The header lines named `name` of a transmit, as sent.
-fn header_lines(transmit: &Transmit, name: &str) -> Vec<String> {
-    let text = String::from_utf8_lossy(&transmit.bytes).into_owned();
-    let head = text
-        .split("\r\n\r\n")
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    head.split("\r\n")
-        .filter(|line| line.starts_with(&format!("{name}: ")))
-        .map(str::to_string)
-        .collect()
+/// Every value of a header of a transmit.
+fn header_values(transmit: &Transmit, name: &str) -> Vec<String> {
+    let message = Message::parse_datagram(&transmit.bytes).expect("the proxy sends valid SIP");
+    let name = HeaderName::parse(name);
+    message.headers.get_all(&name).map(str::to_string).collect()
 }
 
 /// A NOTIFY the way a PBX sends message-waiting indications (an Alcatel OmniPCX
@@ -227,11 +220,7 @@ fn a_request_without_max_forwards_is_forwarded_with_70() {
         let transmits = run(&bytes);
         let sent = forwarded(&transmits);
         assert_eq!(sent.len(), 1, "{what}: forwarded once");
-        assert_eq!(
-            header_lines(sent[0], "Max-Forwards"),
-            ["Max-Forwards: 70"],
-            "{what}"
-        );
+        assert_eq!(header_values(sent[0], "Max-Forwards"), ["70"], "{what}");
         assert!(
             transmits
                 .iter()
@@ -248,8 +237,8 @@ fn baddate_is_forwarded_with_its_date_unchanged() {
     let sent = forwarded(&transmits);
     assert_eq!(sent.len(), 1, "forwarded once");
     assert_eq!(
-        header_lines(sent[0], "Date"),
-        ["Date: Fri, 01 Jan 2010 16:00:00 EST"]
+        header_values(sent[0], "Date"),
+        ["Fri, 01 Jan 2010 16:00:00 EST"]
     );
-    assert_eq!(header_lines(sent[0], "Max-Forwards"), ["Max-Forwards: 69"]);
+    assert_eq!(header_values(sent[0], "Max-Forwards"), ["69"]);
 }

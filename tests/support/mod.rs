@@ -19,4 +19,5 @@ pub mod scene;
 pub mod sipp;
 pub mod sipp_trace;
 pub mod sockets;
+pub mod udp_peer;
 pub mod vault;
