@@ -377,3 +377,54 @@ fn route_and_record_route_values_route_the_same_in_every_form() {
         }
     }
 }
+
+/// Loop detection (§16.3 step 4) reads the proxy's own Via value wherever the
+/// returning request has put it: its own line, or joined with others. (A MESSAGE:
+/// a returning INVITE would also be refused as a merged request.)
+#[test]
+fn a_looping_request_is_found_in_every_via_form() {
+    let back = "SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bK-back";
+    for (form, via_lines, _) in forms("Via", [back, "OURS", PBX_VIA]) {
+        let mut run = Run::new();
+        let invite = request("MESSAGE", "loop@devices", &[PBX_VIA], &[]).replace(
+            &format!("MESSAGE sip:+33100000001@{PROXY}"),
+            &format!("MESSAGE sip:+33100000001@{NEXT_HOP}"),
+        );
+        let sent = run.receive(PBX, &invite);
+        let forwarded = Run::one(&sent, NEXT_HOP, is_method("MESSAGE"));
+        let text = String::from_utf8_lossy(&forwarded.bytes).into_owned();
+        let ours = parsed(&forwarded)
+            .headers
+            .first_value(&HeaderName::Via)
+            .unwrap()
+            .to_string();
+        let mut looped = String::new();
+        for line in text.split("\r\n") {
+            if line.starts_with("Via: ") {
+                continue;
+            }
+            looped.push_str(line);
+            looped.push_str("\r\n");
+            if line.starts_with("MESSAGE ") {
+                for via in &via_lines {
+                    looped.push_str(&via.replace("OURS", &ours));
+                    looped.push_str("\r\n");
+                }
+            }
+        }
+        let looped = looped.trim_end_matches("\r\n").to_string() + "\r\n\r\n";
+        let answered = run.receive(PBX, &looped);
+        assert_eq!(
+            parsed(&Run::one(&answered, PBX, |_| true)).status_code(),
+            Some(482),
+            "Vias {form}: {}",
+            dump(&answered)
+        );
+        assert!(
+            answered
+                .iter()
+                .all(|t| t.peer.addr != NEXT_HOP.parse::<SocketAddr>().unwrap()),
+            "Vias {form}: a loop is not forwarded"
+        );
+    }
+}
