@@ -19,6 +19,7 @@ use support::config::{GatewayConfig, TenantSpec};
 use support::gateway::Gateway;
 use support::ports::free_port;
 use support::recorded::{self, RecordedCall};
+use support::udp_peer::UdpPeer;
 
 const PBX_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
 const CARRIER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
@@ -157,18 +158,15 @@ fn sdp(ip: Ipv4Addr, port: u16) -> String {
 
 /// A SIP peer on one UDP socket: the tests need exact control of every header.
 struct Peer {
-    name: &'static str,
-    socket: UdpSocket,
+    udp: UdpPeer,
     /// Messages received while waiting for another one, for later waits.
     backlog: RefCell<Vec<Sip>>,
 }
 
 impl Peer {
     fn bind(name: &'static str, addr: SocketAddr) -> Peer {
-        let socket = UdpSocket::bind(addr).unwrap_or_else(|e| panic!("bind {name} on {addr}: {e}"));
         Peer {
-            name,
-            socket,
+            udp: UdpPeer::bind(name, addr),
             backlog: RefCell::new(Vec::new()),
         }
     }
@@ -178,13 +176,11 @@ impl Peer {
     }
 
     fn addr(&self) -> SocketAddr {
-        self.socket.local_addr().expect("a bound socket")
+        self.udp.addr()
     }
 
     fn send(&self, to: SocketAddr, text: &str) {
-        self.socket
-            .send_to(text.as_bytes(), to)
-            .unwrap_or_else(|e| panic!("{} sends to {to}: {e}", self.name));
+        self.udp.send(to, text);
     }
 
     /// The next message `wanted` accepts, within the bound; anything else that
@@ -198,27 +194,19 @@ impl Peer {
         }
         let deadline = Instant::now() + READ_BOUND;
         let mut seen = Vec::new();
-        let mut buffer = [0u8; 8192];
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "{} got no {what} within {READ_BOUND:?}; it got:\n{}",
-                self.name,
-                seen.join("\n")
-            );
-            self.socket.set_read_timeout(Some(left)).expect("a timeout");
-            if let Ok(len) = self.socket.recv(&mut buffer) {
-                let message = Sip {
-                    text: String::from_utf8_lossy(&buffer[..len]).into_owned(),
-                };
-                if wanted(&message) {
-                    return message;
-                }
-                seen.push(message.start_line().to_string());
-                self.backlog.borrow_mut().push(message);
+        while let Some(text) = self.udp.recv_until(deadline) {
+            let message = Sip { text };
+            if wanted(&message) {
+                return message;
             }
+            seen.push(message.start_line().to_string());
+            self.backlog.borrow_mut().push(message);
         }
+        panic!(
+            "{} got no {what} within {READ_BOUND:?}; it got:\n{}",
+            self.udp.name,
+            seen.join("\n")
+        );
     }
 
     fn request(&self, method: &str) -> Sip {
@@ -233,15 +221,8 @@ impl Peer {
 
     /// Every message received so far and not waited for.
     fn queued(&self) -> Vec<Sip> {
-        self.socket.set_nonblocking(true).expect("non-blocking");
-        let mut buffer = [0u8; 8192];
         let mut queued = std::mem::take(&mut *self.backlog.borrow_mut());
-        while let Ok(len) = self.socket.recv(&mut buffer) {
-            queued.push(Sip {
-                text: String::from_utf8_lossy(&buffer[..len]).into_owned(),
-            });
-        }
-        self.socket.set_nonblocking(false).expect("blocking");
+        queued.extend(self.udp.drain().into_iter().map(|text| Sip { text }));
         queued
     }
 }

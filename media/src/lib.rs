@@ -1,5 +1,8 @@
-//! greffier-media: RTP parsing, jitter buffering, decoding, mixing and the
-//! call recorder, all sans-IO.
+//! greffier-media: a call's audio. The recorder is sans-IO: RTP parsing, jitter
+//! buffering, decoding (G.711, G.722, Opus, comfort noise), DTMF, mixing, and WAV
+//! or Ogg Opus written into a [`RecordingSink`]. The RTP/RTCP relay ([`relay`]) is a
+//! sans-IO core with the tokio task that runs it on a call's sockets, and
+//! [`ports`] binds those sockets from the configured port range.
 
 pub mod codec;
 pub mod dtmf;

@@ -134,11 +134,17 @@ const VALID: &[KeyHeaders] = &[
 
 const LONGREQ_TAG: &str = "12982982982982982982982982982982982982982982982982982982982982982982982982982982982982982982982982982982982982982982982982982982982982982982982982982982424";
 
-/// Why each invalid message is refused.
+/// Messages the index lists as invalid that parse, where RFC 4475 allows either.
+const ACCEPTED_INVALID: [&str; 1] = [
+    // §3.1.2.12: "may reject if Date matters; otherwise ignore". Nothing here reads
+    // Date, and PBXs write local time zones; the proxy forwards it unchanged.
+    "baddate",
+];
+
+/// Why each other invalid message is refused.
 const INVALID: &[(&str, ParseErrorKind)] = &[
     ("badaspec", ParseErrorKind::InvalidHeader),
     ("badbranch", ParseErrorKind::InvalidHeader),
-    ("baddate", ParseErrorKind::InvalidHeader),
     ("baddn", ParseErrorKind::InvalidHeader),
     ("badinv01", ParseErrorKind::InvalidHeader),
     ("badvers", ParseErrorKind::UnsupportedVersion),
@@ -221,8 +227,13 @@ fn every_valid_message_parses_with_its_key_headers_typed() {
 fn every_invalid_message_is_refused_for_its_reason() {
     let all = all_cases();
     let invalid: Vec<&Case> = all.iter().filter(|case| !case.valid).collect();
-    assert_eq!(invalid.len(), INVALID.len());
+    assert_eq!(invalid.len(), INVALID.len() + ACCEPTED_INVALID.len());
     for case in invalid {
+        if ACCEPTED_INVALID.contains(&case.name.as_str()) {
+            let parsed = Message::parse_datagram(&case.bytes);
+            assert!(parsed.is_ok(), "{}: {parsed:?}", case.name);
+            continue;
+        }
         let name = case.name.as_str();
         let error = Message::parse_datagram(&case.bytes)
             .err()
@@ -272,7 +283,6 @@ fn refused_requests_get_an_answer_when_they_can() {
     // Answers copy Via, From, To, Call-ID and CSeq verbatim, faults included.
     for name in [
         "badbranch",
-        "baddate",
         "badinv01",
         "escruri",
         "mismatch01",

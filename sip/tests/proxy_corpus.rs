@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use greffier_sip::message::{Message, ParseErrorKind};
+use greffier_sip::message::{HeaderName, Message, ParseErrorKind};
 use greffier_sip::proxy::{
     Direction, ForwardTarget, Proxy, ProxyConfig, ProxyPolicy, RateLimit, RouteDecision, Transmit,
 };
@@ -80,6 +80,14 @@ fn status_of(transmit: &Transmit) -> Option<u16> {
     line.strip_prefix("SIP/2.0 ")?.get(..3)?.parse().ok()
 }
 
+/// Messages the index lists as invalid that the proxy accepts and forwards, where
+/// RFC 4475 allows either behaviour.
+const FORWARDED_INVALID: [&str; 1] = [
+    // §3.1.2.12: "may reject if Date matters; otherwise ignore". The proxy never
+    // reads Date, and PBXs write local time zones.
+    "baddate",
+];
+
 fn check_corpus(name: &str) {
     let dir = corpora().join(name);
     let expectations = index(&dir);
@@ -89,6 +97,13 @@ fn check_corpus(name: &str) {
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let transmits = run(&bytes);
         match expected.as_str() {
+            "invalid" if FORWARDED_INVALID.contains(&message.as_str()) => {
+                assert_eq!(
+                    forwarded(&transmits).len(),
+                    1,
+                    "{name}/{message}: accepted and forwarded"
+                );
+            }
             "invalid" => {
                 assert!(
                     forwarded(&transmits).is_empty(),
@@ -165,4 +180,65 @@ fn clerr_and_ncl_over_udp_are_refused() {
         assert_ne!(error.kind(), ParseErrorKind::KeepAlive);
         assert!(forwarded(&run(&bytes)).is_empty());
     }
+}
+
+/// Every value of a header of a transmit.
+fn header_values(transmit: &Transmit, name: &str) -> Vec<String> {
+    let message = Message::parse_datagram(&transmit.bytes).expect("the proxy sends valid SIP");
+    let name = HeaderName::parse(name);
+    message.headers.get_all(&name).map(str::to_string).collect()
+}
+
+/// A NOTIFY the way a PBX sends message-waiting indications (an Alcatel OmniPCX
+/// in a public capture): no Max-Forwards.
+const PBX_NOTIFY: &str = "NOTIFY sip:+33100000001@127.0.0.1:5060 SIP/2.0\r\n\
+    Via: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bK-omni-1\r\n\
+    From: <sip:+33100000002@127.0.0.1:5080>;tag=omni\r\n\
+    To: <sip:+33100000001@127.0.0.1:5060>\r\n\
+    Call-ID: mwi-1@127.0.0.1\r\n\
+    CSeq: 1 NOTIFY\r\n\
+    Event: message-summary\r\n\
+    Subscription-State: active\r\n\
+    User-Agent: OmniPCX Enterprise\r\n\
+    Content-Type: application/simple-message-summary\r\n\
+    Content-Length: 23\r\n\r\n\
+    Messages-Waiting: yes\r\n";
+
+/// RFC 3261 §16.6 step 3: a request without Max-Forwards (RFC 2543 agents, PBXs
+/// that omit it) is forwarded with `Max-Forwards: 70`, never refused.
+#[test]
+fn a_request_without_max_forwards_is_forwarded_with_70() {
+    let inv2543 = std::fs::read(corpora().join("rfc4475/valid/inv2543.sip")).unwrap();
+    for (what, bytes) in [
+        ("inv2543", inv2543),
+        ("NOTIFY", PBX_NOTIFY.as_bytes().to_vec()),
+    ] {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("Max-Forwards"),
+            "{what}: the message has no Max-Forwards"
+        );
+        let transmits = run(&bytes);
+        let sent = forwarded(&transmits);
+        assert_eq!(sent.len(), 1, "{what}: forwarded once");
+        assert_eq!(header_values(sent[0], "Max-Forwards"), ["70"], "{what}");
+        assert!(
+            transmits
+                .iter()
+                .all(|t| status_of(t).is_none_or(|code| code < 300)),
+            "{what}: nothing refused"
+        );
+    }
+}
+
+#[test]
+fn baddate_is_forwarded_with_its_date_unchanged() {
+    let bytes = std::fs::read(corpora().join("rfc4475/invalid/baddate.sip")).unwrap();
+    let transmits = run(&bytes);
+    let sent = forwarded(&transmits);
+    assert_eq!(sent.len(), 1, "forwarded once");
+    assert_eq!(
+        header_values(sent[0], "Date"),
+        ["Fri, 01 Jan 2010 16:00:00 EST"]
+    );
+    assert_eq!(header_values(sent[0], "Max-Forwards"), ["69"]);
 }

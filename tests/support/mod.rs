@@ -20,4 +20,5 @@ pub mod scene;
 pub mod sipp;
 pub mod sipp_trace;
 pub mod sockets;
+pub mod udp_peer;
 pub mod vault;

@@ -2,7 +2,7 @@
 //! demand; on a message that passed validation none of them fails.
 
 use super::header::HeaderName;
-use super::syntax::{split_values, trim_lws, NameAddr};
+use super::syntax::NameAddr;
 use super::uri::SipUri;
 use super::validate::{parse_cseq, parse_max_forwards};
 use super::via::Via;
@@ -60,16 +60,14 @@ impl Message {
     /// Values that do not parse are skipped (a validated message has none).
     pub fn vias(&self) -> Vec<Via> {
         self.headers
-            .get_all(&HeaderName::Via)
-            .flat_map(values)
+            .values(&HeaderName::Via)
             .filter_map(Via::parse)
             .collect()
     }
 
     /// The topmost Via value.
     pub fn top_via(&self) -> Option<Via> {
-        let line = self.headers.get(&HeaderName::Via)?;
-        Via::parse(values(line).next()?)
+        Via::parse(self.headers.first_value(&HeaderName::Via)?)
     }
 
     /// The Request-URI when it is a `sip:`/`sips:` URI.
@@ -95,20 +93,8 @@ impl Message {
     }
 
     fn all_values(&self, name: &HeaderName) -> Vec<String> {
-        self.headers
-            .get_all(name)
-            .flat_map(values)
-            .map(str::to_string)
-            .collect()
+        self.headers.values(name).map(str::to_string).collect()
     }
-}
-
-/// The non-empty, trimmed values of a comma-separated header line.
-fn values(line: &str) -> impl Iterator<Item = &str> {
-    split_values(line)
-        .filter_map(Result::ok)
-        .map(trim_lws)
-        .filter(|value| !value.is_empty())
 }
 
 fn tag_of(value: &str) -> Option<&str> {

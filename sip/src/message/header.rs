@@ -1,5 +1,7 @@
 use std::fmt;
 
+use super::syntax::{header_values, split_first_value};
+
 /// A header field name, canonical form. Compact forms (RFC 3261 §7.3.3) map to
 /// their long names on parsing; unknown names are kept as written.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -157,6 +159,42 @@ impl Headers {
             .map(|h| h.value.as_str())
     }
 
+    /// Every value of a multi-valued header (Via, Route, Record-Route, Contact,
+    /// Allow, Supported, Require, Proxy-Require…), top first, whether written as
+    /// several lines or comma-joined in one (RFC 3261 §7.3.1). Commas inside quoted
+    /// strings and `<...>` do not separate values.
+    pub fn values<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a str> + 'a {
+        self.get_all(name).flat_map(header_values)
+    }
+
+    /// The topmost value of a multi-valued header.
+    pub fn first_value(&self, name: &HeaderName) -> Option<&str> {
+        self.0
+            .iter()
+            .filter(|h| h.name.matches(name))
+            .flat_map(|h| header_values(&h.value))
+            .next()
+    }
+
+    /// Removes the topmost value of a multi-valued header and returns it: the values
+    /// written after it on the same line stay there as written, and the line goes
+    /// only when it held nothing else (RFC 3261 §16.7 step 3 removes the topmost Via
+    /// *value*, §16.4 the topmost Route value). A first line with no value is left
+    /// as it is.
+    pub fn remove_first_value(&mut self, name: &HeaderName) -> Option<String> {
+        let at = self.0.iter().position(|h| h.name.matches(name))?;
+        let line = self.0.get_mut(at)?;
+        let (first, rest) = split_first_value(&line.value)?;
+        let (first, rest) = (first.to_string(), rest.map(str::to_string));
+        match rest {
+            Some(rest) => line.value = rest,
+            None => {
+                self.0.remove(at);
+            }
+        }
+        Some(first)
+    }
+
     pub fn count(&self, name: &HeaderName) -> usize {
         self.0.iter().filter(|h| h.name.matches(name)).count()
     }
@@ -199,7 +237,8 @@ impl Headers {
         self.0.retain(|h| !h.name.matches(name));
     }
 
-    /// Removes the first line of a header and returns its value.
+    /// Removes the first line of a header and returns its value: every value of a
+    /// comma-joined line goes with it (see [`Headers::remove_first_value`]).
     pub fn remove_first(&mut self, name: &HeaderName) -> Option<String> {
         let at = self.0.iter().position(|h| h.name.matches(name))?;
         Some(self.0.remove(at).value)
@@ -220,6 +259,138 @@ impl FromIterator<Header> for Headers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Three values of each multi-valued header, with the commas, quotes and
+    /// brackets real agents write inside one value.
+    fn multi_valued() -> Vec<(HeaderName, [&'static str; 3])> {
+        vec![
+            (
+                HeaderName::Via,
+                [
+                    "SIP/2.0/UDP gw.example.net;branch=z9hG4bK-gw;note=\"a, b\"",
+                    "SIP/2.0/TCP [2001:db8::9]:5061;branch=z9hG4bK-p;received=192.0.2.4;rport=5099",
+                    "SIP/2.0/UDP phone.example.com:5062;rport;branch=z9hG4bK-phone",
+                ],
+            ),
+            (
+                HeaderName::Route,
+                [
+                    "<sip:p1.example.net;lr>",
+                    "\"Edge, West\" <sip:p2.example.net;lr;x=\"1,2\">",
+                    "<sip:p3.example.net;lr>",
+                ],
+            ),
+            (
+                HeaderName::RecordRoute,
+                [
+                    "<sip:p3.example.net;lr>",
+                    "<sip:[2001:db8::1]:5060;lr;transport=tcp>",
+                    "\"Core, \\\"B\\\"\" <sip:p1.example.net;lr>",
+                ],
+            ),
+            (
+                HeaderName::Contact,
+                [
+                    "\"Smith, J.\" <sip:j@192.0.2.4;transport=udp>;expires=60",
+                    "<sip:j@[2001:db8::4]>;q=0.5",
+                    "sip:j@192.0.2.5;q=0.1",
+                ],
+            ),
+            (HeaderName::Allow, ["INVITE", "ACK", "BYE"]),
+            (HeaderName::Supported, ["replaces", "timer", "100rel"]),
+            (HeaderName::Require, ["100rel", "timer", "precondition"]),
+            (HeaderName::ProxyRequire, ["sec-agree", "foo", "bar"]),
+        ]
+    }
+
+    /// The same three values as one line, as three lines, and mixed both ways;
+    /// with the lines expected once the topmost value is removed.
+    fn forms(values: [&str; 3]) -> Vec<(&'static str, Vec<String>, Vec<String>)> {
+        let [a, b, c] = values;
+        vec![
+            (
+                "combined",
+                vec![format!("{a}, {b},{c}")],
+                vec![format!("{b},{c}")],
+            ),
+            (
+                "split",
+                vec![a.into(), b.into(), c.into()],
+                vec![b.into(), c.into()],
+            ),
+            (
+                "combined then split",
+                vec![format!("{a} ,  {b}"), c.into()],
+                vec![b.into(), c.into()],
+            ),
+            (
+                "split then combined",
+                vec![a.into(), format!("{b}, {c}")],
+                vec![format!("{b}, {c}")],
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_multi_valued_header_reads_and_pops_values_in_each_form() {
+        for (name, values) in multi_valued() {
+            for (form, lines, after_pop) in forms(values) {
+                let mut headers = Headers::new();
+                headers.push(HeaderName::From, "<sip:a@example.com>;tag=1");
+                for line in &lines {
+                    headers.push(name.clone(), line.as_str());
+                }
+                headers.push(HeaderName::CallId, "c1");
+                let what = format!("{name} {form}");
+                assert_eq!(headers.values(&name).collect::<Vec<_>>(), values, "{what}");
+                assert_eq!(headers.first_value(&name), Some(values[0]), "{what}");
+
+                assert_eq!(
+                    headers.remove_first_value(&name).as_deref(),
+                    Some(values[0]),
+                    "{what}"
+                );
+                assert_eq!(
+                    headers.get_all(&name).collect::<Vec<_>>(),
+                    after_pop,
+                    "{what}"
+                );
+                assert_eq!(
+                    headers.values(&name).collect::<Vec<_>>(),
+                    values[1..],
+                    "{what}"
+                );
+                // The other headers keep their places.
+                let order: Vec<_> = headers.iter().map(|h| h.name.clone()).collect();
+                assert_eq!(order.first(), Some(&HeaderName::From), "{what}");
+                assert_eq!(order.last(), Some(&HeaderName::CallId), "{what}");
+
+                headers.remove_first_value(&name);
+                assert_eq!(
+                    headers.get_all(&name).collect::<Vec<_>>(),
+                    [values[2]],
+                    "{what}"
+                );
+                headers.remove_first_value(&name);
+                assert_eq!(
+                    headers.count(&name),
+                    0,
+                    "{what}: the last value takes its line"
+                );
+                assert_eq!(headers.remove_first_value(&name), None, "{what}");
+                assert_eq!(headers.len(), 2, "{what}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_line_with_no_value_is_not_taken_apart() {
+        let mut headers = Headers::new();
+        headers.push(HeaderName::Route, "<sip:p1.example.net;lr");
+        assert_eq!(headers.values(&HeaderName::Route).count(), 0);
+        assert_eq!(headers.remove_first_value(&HeaderName::Route), None);
+        assert_eq!(headers.count(&HeaderName::Route), 1);
+    }
 
     #[test]
     fn every_known_name_in_long_and_compact_form() {

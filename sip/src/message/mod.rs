@@ -1,10 +1,11 @@
 //! SIP messages as the proxy sees them: a start line, an ordered list of header
 //! fields kept verbatim, and a body.
 //!
-//! Framing and validation are ours (RFC 3261 §7, §18.3 and the lessons of RFC 4475);
-//! typed views of individual header values (URIs, name-addr) come from
-//! `rsipstack`'s `sip` module. Header values are kept as text so a proxy forwards
-//! what it does not understand unchanged.
+//! Framing, validation and the typed views of the values the proxy acts on (Via,
+//! URIs, name-addr, CSeq, tags, multi-valued headers) are all in this module (RFC
+//! 3261 §7, §18.3, §25 and the lessons of RFC 4475 and RFC 5118). Header values are
+//! kept as text, read on demand, so a proxy forwards what it does not understand
+//! unchanged.
 
 mod error;
 mod fields;

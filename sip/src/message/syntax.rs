@@ -116,9 +116,39 @@ fn find_outside_quotes(
     }
 }
 
-/// Splits a multi-valued header line into its comma-separated values, trimmed.
+/// Splits a multi-valued header line on the commas between its values (not those
+/// inside quoted strings or `<...>`); the values keep their surrounding LWS.
 pub(crate) fn split_values(line: &str) -> Split<'_> {
     split_outside_quotes(line, b',', true)
+}
+
+/// The non-empty values of a multi-valued header line, trimmed (RFC 3261 §7.3.1:
+/// `Name: a, b` means the same as a `Name: a` line followed by a `Name: b` line).
+/// A value left open by an unclosed quote or `<` ends the list.
+pub(crate) fn header_values(line: &str) -> impl Iterator<Item = &str> {
+    split_values(line)
+        .map_while(Result::ok)
+        .map(trim_lws)
+        .filter(|value| !value.is_empty())
+}
+
+/// The first value of a multi-valued header line, trimmed, and the values after it
+/// exactly as written but for leading LWS (`None` when it was the only one).
+/// `None` for a line that holds no value.
+pub(crate) fn split_first_value(line: &str) -> Option<(&str, Option<&str>)> {
+    let mut split = split_values(line);
+    while let Some(Ok(value)) = split.next() {
+        let value = trim_lws(value);
+        if value.is_empty() {
+            continue;
+        }
+        let rest = split
+            .rest
+            .map(trim_lws)
+            .filter(|rest| header_values(rest).next().is_some());
+        return Some((value, rest));
+    }
+    None
 }
 
 /// Length of the quoted string at the start of `text` (which begins with `"`),

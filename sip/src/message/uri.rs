@@ -91,11 +91,6 @@ impl SipUri {
     pub fn headers(&self) -> Option<&str> {
         self.parts.headers.map(|range| self.slice(range))
     }
-
-    /// The same URI as an `rsipstack` value, for code built on its typed API.
-    pub fn to_rsip(&self) -> Option<rsipstack::sip::Uri> {
-        rsipstack::sip::parse_uri(&self.raw).ok()
-    }
 }
 
 impl Parts {
@@ -276,11 +271,5 @@ mod tests {
         assert!(check_request_uri("sip:user@example.com:99999").is_err());
         assert!(check_request_uri("user@example.com").is_err());
         assert!(check_request_uri("sip:user@exa mple.com").is_err());
-    }
-
-    #[test]
-    fn converts_to_rsipstack() {
-        let uri = SipUri::parse("sip:bob@example.com:5060").unwrap();
-        assert!(uri.to_rsip().is_some());
     }
 }

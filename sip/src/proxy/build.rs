@@ -111,7 +111,10 @@ fn follow_up(forwarded: &Message, method: Method, to: &str) -> Option<Message> {
     let uri = forwarded.request_line()?.uri.clone();
     let cseq = forwarded.cseq()?;
     let mut headers = crate::message::Headers::new();
-    headers.push(HeaderName::Via, forwarded.headers.get(&HeaderName::Via)?);
+    headers.push(
+        HeaderName::Via,
+        forwarded.headers.first_value(&HeaderName::Via)?,
+    );
     copy_routing_headers(forwarded, &mut headers);
     headers.push(HeaderName::To, to);
     headers.push(
@@ -186,6 +189,23 @@ mod tests {
         assert_eq!(parsed.top_via().unwrap().branch(), Some("z9hG4bKgrf1"));
         assert_eq!(parsed.cseq().unwrap().seq, 7);
         assert_eq!(parsed.headers.count(&HeaderName::Route), 1);
+    }
+
+    #[test]
+    fn cancel_carries_only_the_top_via_value_of_a_combined_line() {
+        let mut combined = invite();
+        let vias: Vec<String> = combined
+            .headers
+            .values(&HeaderName::Via)
+            .map(str::to_string)
+            .collect();
+        combined.headers.remove_all(&HeaderName::Via);
+        combined.headers.prepend(HeaderName::Via, vias.join(", "));
+        let cancel = cancel_for(&combined).unwrap();
+        assert_eq!(
+            cancel.headers.get_all(&HeaderName::Via).collect::<Vec<_>>(),
+            ["SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKgrf1"]
+        );
     }
 
     #[test]

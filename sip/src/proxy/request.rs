@@ -193,9 +193,12 @@ impl Proxy {
             record_route: false,
         };
         if method == Method::Invite {
-            let (Some(call_id), Some(caller_tag)) = (request.call_id(), request.from_tag()) else {
+            let Some(call_id) = request.call_id() else {
                 return;
             };
+            // An RFC 2543 caller (RFC 4475 inv2543) sends no From tag: its dialog is
+            // known by the Call-ID alone, as its later requests are.
+            let caller_tag = request.from_tag().unwrap_or_default();
             if self.dialogs.opened_by(call_id, caller_tag).is_some() {
                 // Another INVITE of a dialog in progress, not a retransmission (its
                 // transaction would have matched): a merged request (RFC 3261
@@ -759,11 +762,8 @@ impl Proxy {
             })
             .count();
         let mut routed_here = own > 0;
-        if own > 0 {
-            request.headers.remove_all(&HeaderName::Route);
-            for route in routes.iter().skip(own) {
-                request.headers.push(HeaderName::Route, route.as_str());
-            }
+        for _ in 0..own {
+            request.headers.remove_first_value(&HeaderName::Route);
         }
         let strict_previous_hop = request
             .request_uri()

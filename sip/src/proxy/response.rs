@@ -132,7 +132,8 @@ impl Proxy {
             server.opens_dialog,
         );
         let mut upstream = response.clone();
-        upstream.headers.remove_first(&HeaderName::Via);
+        // §16.7 step 3: the topmost Via *value*, which may share its line with others.
+        upstream.headers.remove_first_value(&HeaderName::Via);
         if let (Some(dialog), Some(leg)) = (dialog, from_leg) {
             let carries_sdp = matches!(method, Method::Invite | Method::Update | Method::Prack)
                 && is_sdp(&upstream);
