@@ -13,6 +13,7 @@
 //!   local spool, recovered on start, uploaded with backoff;
 //! - [`catalog`]: manifests, call records, listing and reading.
 
+pub mod audit;
 pub mod blind_index;
 mod byte_reader;
 pub mod catalog;

@@ -21,7 +21,7 @@ use crate::tenant::TenantId;
 use crate::tenant_keys::TenantKeys;
 
 pub(crate) use files::{RecordFiles, SpoolFileKind};
-pub(crate) use fs::{append_durably, remove, rename, sync_parent, write_atomic};
+pub(crate) use fs::{append_durably, read, remove, rename, sync_parent, write_atomic};
 pub use queue::{UploadOptions, UploadQueue, UploadReport};
 pub use recover::RecoveryReport;
 pub(crate) use upload::{upload_record, UploadTarget};
