@@ -374,3 +374,188 @@ pub async fn read_chains(store: &VaultStore) -> Result<StoredChains, StoreError>
     strays.sort();
     Ok(StoredChains { chains, strays })
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::audit::verify::{verify_chain, ChainReport};
+    use crate::audit::{AuditRecord, Outcome};
+    use crate::store::{RecordId, StoreConfig};
+    use crate::tenant::TenantId;
+
+    fn entry() -> AuditRecord {
+        AuditRecord::recorded(
+            TenantId::new("acme").unwrap(),
+            RecordId::generate(),
+            Outcome::Ok,
+        )
+    }
+
+    fn at(second: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 4, 10, 0, second).unwrap()
+    }
+
+    struct Node {
+        _dir: tempfile::TempDir,
+        spool: PathBuf,
+        store: VaultStore,
+    }
+
+    impl Node {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let store = VaultStore::from_config(&StoreConfig::Local {
+                path: dir.path().join("store"),
+            })
+            .unwrap();
+            Node {
+                spool: dir.path().join("spool"),
+                store,
+                _dir: dir,
+            }
+        }
+
+        async fn log(&self, policy: SegmentPolicy) -> Arc<AuditLog> {
+            AuditLog::open(
+                &self.spool,
+                NodeId::new("gw1").unwrap(),
+                self.store.clone(),
+                policy,
+            )
+            .await
+            .unwrap()
+        }
+
+        /// The node's stored chain: its segments' line counts, and what
+        /// verifying it against the node's anchor found.
+        async fn stored(&self) -> (Vec<usize>, ChainReport) {
+            let chains = read_chains(&self.store).await.unwrap();
+            assert!(chains.strays.is_empty());
+            let segments = chains
+                .chains
+                .into_iter()
+                .next()
+                .map(|(_, segments)| segments)
+                .unwrap_or_default();
+            let sizes = segments
+                .iter()
+                .map(|s| split_lines(&s.bytes).0.len())
+                .collect();
+            let anchor = AuditLog::anchor(&self.spool).await.unwrap();
+            (sizes, verify_chain(&segments, anchor))
+        }
+    }
+
+    const NEVER: SegmentPolicy = SegmentPolicy {
+        max_bytes: u64::MAX,
+        max_age: Duration::from_secs(3600),
+    };
+
+    #[tokio::test]
+    async fn entries_wait_in_the_spool_until_sealed_and_a_restart_continues_the_chain() {
+        let node = Node::new();
+        let log = node.log(NEVER).await;
+        for second in 0..3 {
+            log.append(&entry(), at(second)).await.unwrap();
+        }
+        assert_eq!(node.stored().await.0, Vec::<usize>::new());
+        log.seal().await.unwrap();
+        let (sizes, report) = node.stored().await;
+        assert_eq!(sizes, [3]);
+        assert_eq!(report.finding, None);
+
+        // A restart: a new process opens the same spool.
+        drop(log);
+        let log = node.log(NEVER).await;
+        log.append(&entry(), at(10)).await.unwrap();
+        log.seal().await.unwrap();
+        let (sizes, report) = node.stored().await;
+        assert_eq!(sizes, [3, 1]);
+        assert_eq!(report.finding, None);
+        assert_eq!(report.head.next_seq, 4);
+    }
+
+    #[tokio::test]
+    async fn an_unfinished_line_left_by_a_crash_is_cut_and_the_chain_goes_on() {
+        let node = Node::new();
+        let log = node.log(NEVER).await;
+        log.append(&entry(), at(0)).await.unwrap();
+        let tail = node.spool.join(DIR).join(TAIL);
+        let mut torn = std::fs::read(&tail).unwrap();
+        torn.extend_from_slice(b"{\"v\":1,\"seq\":1,\"ti");
+        std::fs::write(&tail, torn).unwrap();
+        log.append(&entry(), at(1)).await.unwrap();
+        log.seal().await.unwrap();
+        let (sizes, report) = node.stored().await;
+        assert_eq!(sizes, [2]);
+        assert_eq!(report.finding, None);
+    }
+
+    #[tokio::test]
+    async fn a_node_whose_spool_was_lost_continues_from_the_store() {
+        let node = Node::new();
+        let log = node.log(NEVER).await;
+        log.append(&entry(), at(0)).await.unwrap();
+        log.seal().await.unwrap();
+        drop(log);
+        std::fs::remove_dir_all(node.spool.join(DIR)).unwrap();
+        let log = node.log(NEVER).await;
+        log.append(&entry(), at(5)).await.unwrap();
+        log.seal().await.unwrap();
+        let (sizes, report) = node.stored().await;
+        assert_eq!(sizes, [1, 1]);
+        assert_eq!(report.finding, None);
+    }
+
+    #[tokio::test]
+    async fn the_size_and_age_bounds_seal_segments() {
+        let node = Node::new();
+        let tiny = SegmentPolicy {
+            max_bytes: 1,
+            max_age: Duration::from_secs(3600),
+        };
+        let log = node.log(tiny).await;
+        log.append(&entry(), at(0)).await.unwrap();
+        log.append(&entry(), at(1)).await.unwrap();
+        assert_eq!(node.stored().await.0, [1, 1]);
+
+        let aged = SegmentPolicy {
+            max_bytes: u64::MAX,
+            max_age: Duration::from_secs(60),
+        };
+        let log = node.log(aged).await;
+        log.append(&entry(), at(2)).await.unwrap();
+        log.seal_if_due(at(30)).await.unwrap();
+        assert_eq!(node.stored().await.0, [1, 1]);
+        log.seal_if_due(at(2) + chrono::Duration::seconds(60))
+            .await
+            .unwrap();
+        let (sizes, report) = node.stored().await;
+        assert_eq!(sizes, [1, 1, 1]);
+        assert_eq!(report.finding, None);
+    }
+
+    #[tokio::test]
+    async fn concurrent_writers_of_one_node_share_one_chain() {
+        let node = Node::new();
+        let first = node.log(NEVER).await;
+        let second = node.log(NEVER).await;
+        let writes = (0..20).map(|i| {
+            let log = if i.is_multiple_of(2) {
+                first.clone()
+            } else {
+                second.clone()
+            };
+            tokio::spawn(async move { log.append(&entry(), at(i)).await })
+        });
+        for write in futures::future::join_all(writes).await {
+            write.unwrap().unwrap();
+        }
+        second.seal().await.unwrap();
+        let (sizes, report) = node.stored().await;
+        assert_eq!(sizes, [20]);
+        assert_eq!(report.finding, None);
+    }
+}

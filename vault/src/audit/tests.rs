@@ -19,7 +19,7 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn record(i: usize) -> AuditRecord {
-    let tenant = TenantId::new(if i % 3 == 0 { "beta" } else { "acme" }).unwrap();
+    let tenant = TenantId::new(if i.is_multiple_of(3) { "beta" } else { "acme" }).unwrap();
     let id: RecordId = "01890a5d-ac96-774b-bcce-b302099a8057".parse().unwrap();
     match i % 4 {
         0 => AuditRecord::recorded(tenant, id, Outcome::Ok),
