@@ -542,7 +542,7 @@ mod tests {
         let node = Node::new();
         let first = node.log(NEVER).await;
         let second = node.log(NEVER).await;
-        let writes = (0..20).map(|i| {
+        let writes = (0..20u32).map(|i| {
             let log = if i.is_multiple_of(2) {
                 first.clone()
             } else {
