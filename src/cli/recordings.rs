@@ -205,13 +205,8 @@ async fn get(
     let audit = CliAudit::open(&opened.config, &opened.store).await?;
     let read = read_for_export(&opened, &id, out.is_some(), raw.is_some()).await;
     // Nothing leaves the vault before its `read` entry is on disk.
-    let outcome = if read.is_ok() {
-        Outcome::Ok
-    } else {
-        Outcome::Failed
-    };
     let audited = audit
-        .record(&opened.tenant, Action::Read, id, outcome)
+        .record(&opened.tenant, Action::Read, id, Outcome::of(&read))
         .await;
     audit.close().await;
     let (plaintext, payloads) = read?;
@@ -297,13 +292,8 @@ async fn delete(target: &Target, id: &str) -> anyhow::Result<()> {
         .delete_recording(&opened.keyring, &opened.tenant, &id)
         .await
         .with_context(|| format!("recording {id} of tenant {}", opened.tenant));
-    let outcome = if deleted.is_ok() {
-        Outcome::Ok
-    } else {
-        Outcome::Failed
-    };
     let audited = audit
-        .record(&opened.tenant, Action::Deleted, id, outcome)
+        .record(&opened.tenant, Action::Deleted, id, Outcome::of(&deleted))
         .await;
     audit.close().await;
     deleted?;

@@ -127,6 +127,17 @@ pub enum Outcome {
     Held,
 }
 
+impl Outcome {
+    /// `ok` for a success, `failed` for an error.
+    pub fn of<T, E>(result: &Result<T, E>) -> Self {
+        if result.is_ok() {
+            Outcome::Ok
+        } else {
+            Outcome::Failed
+        }
+    }
+}
+
 /// A phone number as an audit entry may show it: only built from a valid
 /// [`E164`] through its mask, so the digits in the middle never reach the log.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]

@@ -26,7 +26,7 @@ use crate::audit::chain::{parse_line, split_lines, ChainHead, ChainWriter, Segme
 use crate::audit::entry::AuditRecord;
 use crate::audit::verify::Segment;
 use crate::audit::AuditError;
-use crate::spool::{sync_parent, write_atomic};
+use crate::spool::{list_dir, sync_parent, write_atomic};
 use crate::store::{Backoff, NodeId, ObjectKey, StoreError, VaultStore};
 
 const DIR: &str = ".audit";
@@ -257,25 +257,19 @@ impl AuditLog {
     }
 
     async fn sealed_files(&self) -> Result<Vec<(u64, PathBuf)>, AuditError> {
-        let mut found = Vec::new();
-        let mut entries = tokio::fs::read_dir(&self.dir)
-            .await
-            .map_err(|e| StoreError::spool("list", &self.dir, e))?;
-        while let Some(entry) = entries
-            .next_entry()
-            .await
-            .map_err(|e| StoreError::spool("list", &self.dir, e))?
-        {
-            let name = entry.file_name();
-            let seq = name
-                .to_str()
-                .and_then(|n| n.strip_prefix(SEALED_PREFIX))
-                .and_then(|n| n.strip_suffix(SEGMENT_SUFFIX))
-                .and_then(|n| n.parse::<u64>().ok());
-            if let Some(seq) = seq {
-                found.push((seq, entry.path()));
-            }
-        }
+        let mut found: Vec<(u64, PathBuf)> = list_dir(&self.dir)
+            .await?
+            .into_iter()
+            .filter_map(|(name, path)| {
+                let seq = name
+                    .to_str()?
+                    .strip_prefix(SEALED_PREFIX)?
+                    .strip_suffix(SEGMENT_SUFFIX)?
+                    .parse()
+                    .ok()?;
+                Some((seq, path))
+            })
+            .collect();
         found.sort();
         Ok(found)
     }

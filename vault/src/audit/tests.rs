@@ -122,6 +122,18 @@ fn finding(lines: &[Vec<Vec<u8>>], sizes: &[usize]) -> Finding {
 
 const SIZES: [usize; 3] = [4, 3, 5];
 
+/// What verify found, after checking it is at `line` (1-based) of segment
+/// `segment` of a [`SIZES`] history.
+fn named_at(lines: &[Vec<Vec<u8>>], segment: usize, line: usize) -> Problem {
+    let found = finding(lines, &SIZES);
+    let expected = Position {
+        segment: name(&SIZES, segment),
+        line,
+    };
+    assert_eq!(found.at, expected, "{found}");
+    found.problem
+}
+
 #[test]
 fn an_intact_chain_verifies_and_reports_its_head() {
     let lines = history(&SIZES);
@@ -186,15 +198,8 @@ fn an_edited_line_is_named() {
         "\"outcome\":\"ok\"",
         "\"outcome\":\"refused\"",
     );
-    let found = finding(&lines, &SIZES);
-    assert_eq!(
-        found.at,
-        Position {
-            segment: name(&SIZES, 1),
-            line: 2
-        }
-    );
-    assert!(matches!(found.problem, Problem::Changed(_)), "{found}");
+    let problem = named_at(&lines, 1, 2);
+    assert!(matches!(problem, Problem::Changed(_)), "{problem:?}");
 }
 
 #[test]
@@ -205,16 +210,9 @@ fn an_edited_and_rehashed_line_is_named_by_the_next_one() {
         "\"tenant\":\"beta\"",
         "\"tenant\":\"acme\"",
     ));
-    let found = finding(&lines, &SIZES);
     // The last line of segment 0: the first line of segment 1 carries its hash.
-    assert_eq!(
-        found.at,
-        Position {
-            segment: name(&SIZES, 0),
-            line: 4
-        }
-    );
-    assert!(matches!(found.problem, Problem::Changed(_)), "{found}");
+    let problem = named_at(&lines, 0, 4);
+    assert!(matches!(problem, Problem::Changed(_)), "{problem:?}");
 }
 
 #[test]
@@ -225,45 +223,24 @@ fn a_rehashed_prev_is_named_at_its_own_line() {
     let start = text.find("\"prev\":\"").unwrap();
     let edited = format!("{}{forged_prev}{}", &text[..start], &text[start + 73..]);
     lines[1][0] = rehashed(edited.as_bytes());
-    let found = finding(&lines, &SIZES);
-    assert_eq!(
-        found.at,
-        Position {
-            segment: name(&SIZES, 1),
-            line: 1
-        }
-    );
-    assert!(matches!(found.problem, Problem::Changed(_)), "{found}");
+    let problem = named_at(&lines, 1, 1);
+    assert!(matches!(problem, Problem::Changed(_)), "{problem:?}");
 }
 
 #[test]
 fn a_deleted_line_is_named_with_its_seq() {
     let mut lines = history(&SIZES);
     lines[2].remove(2); // seq 9
-    let found = finding(&lines, &SIZES);
-    assert_eq!(
-        found.at,
-        Position {
-            segment: name(&SIZES, 2),
-            line: 3
-        }
-    );
-    assert_eq!(found.problem, Problem::Removed { from: 9, to: 9 });
+    let problem = named_at(&lines, 2, 3);
+    assert_eq!(problem, Problem::Removed { from: 9, to: 9 });
 }
 
 #[test]
 fn a_deleted_last_line_of_a_segment_is_named_across_the_boundary() {
     let mut lines = history(&SIZES);
     lines[0].pop(); // seq 3
-    let found = finding(&lines, &SIZES);
-    assert_eq!(
-        found.at,
-        Position {
-            segment: name(&SIZES, 1),
-            line: 1
-        }
-    );
-    assert_eq!(found.problem, Problem::Removed { from: 3, to: 3 });
+    let problem = named_at(&lines, 1, 1);
+    assert_eq!(problem, Problem::Removed { from: 3, to: 3 });
 }
 
 #[test]
@@ -290,17 +267,10 @@ fn a_deleted_segment_is_named_by_the_next_one() {
 fn reordered_lines_are_named_within_and_across_segments() {
     let mut lines = history(&SIZES);
     lines[2].swap(1, 2);
-    let found = finding(&lines, &SIZES);
-    assert_eq!(
-        found.at,
-        Position {
-            segment: name(&SIZES, 2),
-            line: 2
-        }
-    );
+    let problem = named_at(&lines, 2, 2);
     assert!(
-        matches!(found.problem, Problem::Reordered { seq: 9, belongs_after: Some(ref after) } if after.line == 3),
-        "{found}"
+        matches!(problem, Problem::Reordered { seq: 9, belongs_after: Some(ref after) } if after.line == 3),
+        "{problem:?}"
     );
 
     let mut lines = history(&SIZES);
@@ -308,17 +278,10 @@ fn reordered_lines_are_named_within_and_across_segments() {
     let first_of_second = lines[1].remove(0);
     lines[0].push(first_of_second);
     lines[1].insert(0, last_of_first);
-    let found = finding(&lines, &SIZES);
-    assert_eq!(
-        found.at,
-        Position {
-            segment: name(&SIZES, 0),
-            line: 4
-        }
-    );
+    let problem = named_at(&lines, 0, 4);
     assert!(
-        matches!(found.problem, Problem::Reordered { seq: 4, .. }),
-        "{found}"
+        matches!(problem, Problem::Reordered { seq: 4, .. }),
+        "{problem:?}"
     );
 }
 
@@ -331,29 +294,15 @@ fn inserted_lines_are_named_whether_forged_well_or_badly() {
     let mut forged = forger.append(t0(), &record(1));
     forged.pop();
     lines[1].insert(1, forged);
-    let found = finding(&lines, &SIZES);
-    assert_eq!(
-        found.at,
-        Position {
-            segment: name(&SIZES, 1),
-            line: 2
-        }
-    );
-    assert_eq!(found.problem, Problem::Inserted);
+    let problem = named_at(&lines, 1, 2);
+    assert_eq!(problem, Problem::Inserted);
 
     // A line of another chain.
     let mut lines = history(&SIZES);
     let stranger = history(&[7]).remove(0).remove(6);
     lines[2].insert(0, stranger);
-    let found = finding(&lines, &SIZES);
-    assert_eq!(
-        found.at,
-        Position {
-            segment: name(&SIZES, 2),
-            line: 1
-        }
-    );
-    assert_eq!(found.problem, Problem::Inserted);
+    let problem = named_at(&lines, 2, 1);
+    assert_eq!(problem, Problem::Inserted);
 }
 
 #[test]
