@@ -303,3 +303,52 @@ fn the_audit_trail_of_a_real_history_verifies_exports_per_tenant_and_names_each_
         &format!("{key} line 2: inserted"),
     );
 }
+
+/// `keys rotate` and `keys shred` leave their entries, with the key versions
+/// as objects, in the tenant's trail and nowhere else.
+#[test]
+fn key_rotation_and_shredding_are_in_the_tenants_trail() {
+    use support::vault::{greffier, KeyMode, VaultTree};
+    let mut tree = VaultTree::new();
+    tree.write_tenant("acme", &["+33199000001"], &KeyMode::Managed);
+    tree.write_tenant("globex", &["+33199000002"], &KeyMode::Managed);
+    let config = tree.config_arg();
+    let keys = |args: &[&str]| {
+        let mut all = vec!["keys", args[0], "--config", config.as_str()];
+        all.extend_from_slice(&args[1..]);
+        greffier(all).ok();
+    };
+    keys(&["init"]);
+    keys(&["rotate", "--tenant", "globex"]);
+    keys(&["shred", "--tenant", "globex", "--yes"]);
+
+    let exported = greffier(["audit", "export", "--config", &config, "--tenant", "globex"])
+        .ok()
+        .json_lines();
+    let summary: Vec<(String, serde_json::Value)> = exported
+        .iter()
+        .map(|entry| {
+            assert_eq!(entry["tenant"], "globex");
+            assert_eq!(entry["actor"], "cli");
+            (
+                entry["action"].as_str().unwrap_or_default().to_string(),
+                entry["objects"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("key_rotated".to_string(), serde_json::json!(["kek:2"])),
+            (
+                "key_shredded".to_string(),
+                serde_json::json!(["kek:1", "kek:2"])
+            ),
+        ]
+    );
+    let acme = greffier(["audit", "export", "--config", &config, "--tenant", "acme"]).ok();
+    assert!(acme.json_lines().is_empty());
+    greffier(["audit", "verify", "--config", &config])
+        .ok()
+        .prints("2 entries");
+}

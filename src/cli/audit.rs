@@ -13,7 +13,6 @@ use greffier_vault::audit::{
     read_chains, tenant_lines, verify_chain, Action, Actor, AuditLog, AuditRecord, ObjectRef,
     Origin, Outcome, Role,
 };
-use greffier_vault::store::RecordId;
 use greffier_vault::TenantId;
 
 use super::files::load_config;
@@ -162,23 +161,23 @@ impl CliAudit {
         })
     }
 
-    /// Writes the entry of `action` on record `id` of `tenant`.
+    /// Writes the entry of `action` on `objects` of `tenant`.
     pub(super) async fn record(
         &self,
         tenant: &TenantId,
         action: Action,
-        id: RecordId,
+        objects: impl IntoIterator<Item = ObjectRef>,
         outcome: Outcome,
     ) -> anyhow::Result<()> {
-        let record = AuditRecord::new(
+        let mut record = AuditRecord::new(
             Actor::cli(),
             Role::Operator,
             Origin::Cli,
             tenant.clone(),
             action,
         )
-        .object(ObjectRef::Record(id))
         .outcome(outcome);
+        record.objects.extend(objects);
         self.log
             .append(&record, Utc::now())
             .await

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Context};
 use chrono::{DateTime, Days, NaiveDate, SecondsFormat, Utc};
 use clap::{Args, Subcommand};
-use greffier_vault::audit::{Action, Outcome};
+use greffier_vault::audit::{Action, ObjectRef, Outcome};
 use greffier_vault::catalog::{Direction, RecordingEntry, E164};
 use greffier_vault::store::{RecordId, VaultStore};
 use greffier_vault::{Keyring, TenantId, VaultError};
@@ -206,7 +206,12 @@ async fn get(
     let read = read_for_export(&opened, &id, out.is_some(), raw.is_some()).await;
     // Nothing leaves the vault before its `read` entry is on disk.
     let audited = audit
-        .record(&opened.tenant, Action::Read, id, Outcome::of(&read))
+        .record(
+            &opened.tenant,
+            Action::Read,
+            [ObjectRef::Record(id)],
+            Outcome::of(&read),
+        )
         .await;
     audit.close().await;
     let (plaintext, payloads) = read?;
@@ -293,7 +298,12 @@ async fn delete(target: &Target, id: &str) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("recording {id} of tenant {}", opened.tenant));
     let audited = audit
-        .record(&opened.tenant, Action::Deleted, id, Outcome::of(&deleted))
+        .record(
+            &opened.tenant,
+            Action::Deleted,
+            [ObjectRef::Record(id)],
+            Outcome::of(&deleted),
+        )
         .await;
     audit.close().await;
     deleted?;
