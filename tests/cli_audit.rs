@@ -352,3 +352,75 @@ fn key_rotation_and_shredding_are_in_the_tenants_trail() {
         .ok()
         .prints("2 entries");
 }
+
+/// Waits until a recording of `TENANT` is being written in the spool.
+fn wait_recording_started(spool: &Path) {
+    let dir = spool.join(TENANT);
+    let deadline = Instant::now() + STORED_BOUND;
+    loop {
+        let started = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|entry| entry.file_name().to_string_lossy().ends_with(".grf.part"));
+        if started {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recording started within {STORED_BOUND:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A gateway killed with SIGKILL loses no acknowledged entry: the unsealed
+/// tail survives in the spool, the restarted gateway continues the same
+/// chain from it, and the recording its recovery closes gets its entry too.
+#[test]
+fn a_crash_loses_no_audit_entry_and_the_chain_goes_on() {
+    support::sipp::require_sipp();
+    let pbx = SocketAddr::from((PBX_IP, free_port(PBX_IP)));
+    let carrier = SocketAddr::from((CARRIER_IP, free_port(CARRIER_IP)));
+    let mut acme = TenantSpec::new(TENANT, ACME_NUMBER, pbx, carrier);
+    acme.recording_policy = "all".to_string();
+    let mut gateway = Gateway::start(GatewayConfig::write(vec![acme]));
+    std::fs::create_dir_all(gateway.config.run_dir()).expect("the run directory");
+    let config = gateway.config.path().to_path_buf();
+    let spool = gateway.config.data_dir().join("spool");
+    let store = gateway.config.data_dir().join("store");
+
+    RecordedCall::start(&gateway, pbx, carrier, "1500").finish();
+    wait_recordings(&config, 1);
+    wait_recorded_entries(&spool, 1);
+    let interrupted = RecordedCall::start(&gateway, pbx, carrier, "20000");
+    wait_recording_started(&spool);
+    gateway.kill_hard();
+    drop(interrupted);
+    assert!(
+        segments(&store).is_empty(),
+        "nothing was sealed before the kill"
+    );
+
+    gateway.restart();
+    wait_recordings(&config, 2);
+    wait_recorded_entries(&spool, 2);
+    gateway.stop(STORED_BOUND);
+
+    let verified = run_ok(&config, &["audit", "verify"]);
+    assert!(verified.contains("2 entries"), "{verified}");
+    assert!(verified.trim_end().ends_with("intact"), "{verified}");
+    let exported = run_ok(&config, &["audit", "export", "--tenant", TENANT]);
+    let seqs: Vec<(u64, String)> = exported
+        .lines()
+        .map(|line| {
+            let entry: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            assert_eq!(entry["action"], "recorded", "{line}");
+            (
+                entry["seq"].as_u64().expect("a seq"),
+                entry["outcome"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(seqs, [(0, "ok".to_string()), (1, "ok".to_string())]);
+}
