@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use anyhow::{anyhow, bail, Context};
+use greffier_vault::audit::{AuditLog, SegmentPolicy};
 use greffier_vault::spool::Spool;
 use greffier_vault::store::{NodeId, VaultStore};
 use greffier_vault::{Keyring, MasterKey, Sealing, TenantId, TenantKeys, TenantStatus};
@@ -25,6 +26,8 @@ pub struct Vault {
     /// Shared with the recorder; [`ensure_tenants`] and reloads write through it.
     pub keyring: Arc<RwLock<Keyring>>,
     pub spool: Arc<Spool>,
+    /// The node's audit chain, in the spool until sealed into the store.
+    pub audit: Arc<AuditLog>,
 }
 
 impl Vault {
@@ -44,11 +47,23 @@ pub async fn open(config: &Config) -> anyhow::Result<Vault> {
     let spool = Spool::open(spool_dir, node)
         .await
         .with_context(|| format!("storage.spool_dir {}", spool_dir.display()))?;
+    let audit = open_audit(config, &store).await?;
     Ok(Vault {
         store,
         keyring: Arc::new(RwLock::new(keyring)),
         spool,
+        audit,
     })
+}
+
+/// The node's audit log: its unsealed entries live in `storage.spool_dir`,
+/// its sealed segments in the store.
+pub async fn open_audit(config: &Config, store: &VaultStore) -> anyhow::Result<Arc<AuditLog>> {
+    let node = node_id(&config.node.id)?;
+    let spool_dir = &config.storage.spool_dir;
+    AuditLog::open(spool_dir, node, store.clone(), SegmentPolicy::default())
+        .await
+        .with_context(|| format!("audit log in storage.spool_dir {}", spool_dir.display()))
 }
 
 /// The node master key, from the file or the environment variable `[keys]` names.

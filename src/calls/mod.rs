@@ -484,7 +484,8 @@ impl Calls {
                         sip_status: 200,
                         mask_dtmf,
                     };
-                    recording::record(copies, orders, recorder, writer, options).await
+                    let audit = vault.audit.clone();
+                    recording::record(copies, orders, recorder, writer, options, audit).await
                 }
                 Err(error) => tracing::error!(call = dialog.0, %error, "recording not opened"),
             }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use greffier_media::codec::codec_label;
 use greffier_media::relay::RecorderCopy;
 use greffier_media::{Recorder, RecordingSummary};
+use greffier_vault::audit::{AuditLog, AuditRecord, Outcome};
 use greffier_vault::catalog::{CallEnd, DtmfEvent, PauseInterval};
 use greffier_vault::recording::{FinishOutcome, RecordingWriter};
 use tokio::sync::mpsc;
@@ -40,6 +41,7 @@ pub async fn record(
     mut recorder: Recorder,
     mut writer: RecordingWriter,
     options: RecordOptions,
+    audit: std::sync::Arc<AuditLog>,
 ) {
     let mut control = Some(control);
     let mut lag = LagWatch::default();
@@ -83,12 +85,24 @@ pub async fn record(
     }
     keep_undecodable(recorder.raw_payloads(), &summary, &mut writer).await;
     let end = call_end(&summary, options);
-    match writer.finish(end).await {
-        Ok(FinishOutcome::Stored) => tracing::info!("recording stored"),
-        Ok(FinishOutcome::Pending(error)) => {
-            tracing::warn!(%error, "recording kept in the spool until the store answers")
+    let (tenant, id) = (writer.call().tenant.clone(), writer.call().record_id);
+    let outcome = match writer.finish(end).await {
+        Ok(FinishOutcome::Stored) => {
+            tracing::info!("recording stored");
+            Outcome::Ok
         }
-        Err(error) => tracing::error!(%error, "recording could not be closed"),
+        Ok(FinishOutcome::Pending(error)) => {
+            tracing::warn!(%error, "recording kept in the spool until the store answers");
+            Outcome::Ok
+        }
+        Err(error) => {
+            tracing::error!(%error, "recording could not be closed");
+            Outcome::Failed
+        }
+    };
+    let entry = AuditRecord::recorded(tenant, id, outcome);
+    if let Err(error) = audit.append(&entry, chrono::Utc::now()).await {
+        tracing::error!(%error, "the audit entry of a recording could not be written");
     }
 }
 

@@ -4,13 +4,15 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use base64::Engine;
 use clap::Subcommand;
+use greffier_vault::audit::{Action, ObjectRef, Outcome};
 use greffier_vault::{ClientPrivateKey, Keyring, Sealing, TenantStatus};
 use serde_json::json;
 use zeroize::Zeroizing;
 
+use super::audit::CliAudit;
 use super::files::{load_config, write_private_file};
 use crate::config::Config;
 use crate::vault_setup::{self, ensure_tenant_keys, tenant_id};
@@ -60,12 +62,12 @@ pub(super) fn run(command: KeysCommand) -> ExitCode {
     super::block_on(async move {
         match command {
             KeysCommand::Init { config } => init(&config),
-            KeysCommand::Rotate { config, tenant } => rotate(&config, &tenant),
+            KeysCommand::Rotate { config, tenant } => rotate(&config, &tenant).await,
             KeysCommand::Shred {
                 config,
                 tenant,
                 yes,
-            } => shred(&config, &tenant, yes),
+            } => shred(&config, &tenant, yes).await,
             KeysCommand::List { config } => list(&config),
             KeysCommand::GenerateClient { out } => generate_client(&out),
         }
@@ -82,15 +84,27 @@ fn init(config_path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn rotate(config_path: &Path, tenant: &str) -> anyhow::Result<()> {
+async fn rotate(config_path: &Path, tenant: &str) -> anyhow::Result<()> {
     let config = load_config(config_path)?;
     let mut keyring = vault_setup::open_existing_keyring(&config.keys)?;
-    let version = keyring.rotate(&tenant_id(tenant)?)?;
+    let id = tenant_id(tenant)?;
+    let version = keyring.rotate(&id)?;
+    let audit = CliAudit::open(&config, &vault_setup::open_store(&config.storage)?).await?;
+    let audited = audit
+        .record(
+            &id,
+            Action::KeyRotated,
+            [ObjectRef::KeyVersion(version)],
+            Outcome::Ok,
+        )
+        .await;
+    audit.close().await;
+    audited.context("the new KEK version is in force")?;
     println!("{tenant}: KEK version {version} now seals new objects");
     Ok(())
 }
 
-fn shred(config_path: &Path, tenant: &str, confirmed: bool) -> anyhow::Result<()> {
+async fn shred(config_path: &Path, tenant: &str, confirmed: bool) -> anyhow::Result<()> {
     if !confirmed {
         bail!(
             "shredding destroys every key of tenant {tenant} and cannot be undone; \
@@ -105,6 +119,21 @@ fn shred(config_path: &Path, tenant: &str, confirmed: bool) -> anyhow::Result<()
         .into_iter()
         .find_map(|(known, status)| (known == id).then_some(status));
     keyring.shred(&id)?;
+    let audit = CliAudit::open(&config, &vault_setup::open_store(&config.storage)?).await?;
+    let shredded = match &before {
+        Some(TenantStatus::Active { kek_versions, .. }) => kek_versions.clone(),
+        _ => Vec::new(),
+    };
+    let entry = audit
+        .record(
+            &id,
+            Action::KeyShredded,
+            shredded.into_iter().map(ObjectRef::KeyVersion),
+            Outcome::Ok,
+        )
+        .await;
+    audit.close().await;
+    entry.context("the keys are shredded")?;
     match before {
         Some(TenantStatus::Active {
             sealing,

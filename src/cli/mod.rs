@@ -1,5 +1,6 @@
 //! The `greffier` command line: one module per subcommand family.
 
+mod audit;
 mod check_config;
 mod decrypt;
 mod files;
@@ -44,6 +45,11 @@ enum Command {
     },
     /// Decrypts an object of a client-keyed tenant with the client's private key.
     Decrypt(decrypt::DecryptArgs),
+    /// Verifies the audit chains; exports a tenant's audit entries.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
 }
 
 fn init_logging() {
@@ -65,6 +71,7 @@ pub fn main() -> ExitCode {
         Command::Keys { command } => keys::run(command),
         Command::Recordings { command } => recordings::run(command),
         Command::Decrypt(args) => decrypt::run(args),
+        Command::Audit { command } => audit::run(command),
     }
 }
 

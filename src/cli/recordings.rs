@@ -7,11 +7,13 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Context};
 use chrono::{DateTime, Days, NaiveDate, SecondsFormat, Utc};
 use clap::{Args, Subcommand};
+use greffier_vault::audit::{Action, ObjectRef, Outcome};
 use greffier_vault::catalog::{Direction, RecordingEntry, E164};
 use greffier_vault::store::{RecordId, VaultStore};
 use greffier_vault::{Keyring, TenantId, VaultError};
 use serde_json::json;
 
+use super::audit::CliAudit;
 use super::files::{load_config, playable, write_private_file};
 use crate::config::{mask_number, normalize_number, Config};
 use crate::vault_setup::{self, tenant_id};
@@ -200,11 +202,49 @@ async fn get(
 ) -> anyhow::Result<()> {
     let id = parse_id(id)?;
     let opened = target.open()?;
+    let audit = CliAudit::open(&opened.config, &opened.store).await?;
+    let read = read_for_export(&opened, &id, out.is_some(), raw.is_some()).await;
+    // Nothing leaves the vault before its `read` entry is on disk.
+    let audited = audit
+        .record(
+            &opened.tenant,
+            Action::Read,
+            [ObjectRef::Record(id)],
+            Outcome::of(&read),
+        )
+        .await;
+    audit.close().await;
+    let (plaintext, payloads) = read?;
+    audited?;
+    if let (Some(raw), Some(payloads)) = (raw, payloads) {
+        write_private_file(raw, &payloads)?;
+        println!(
+            "{}: {} bytes of raw payloads",
+            raw.display(),
+            payloads.len()
+        );
+    }
+    if let (Some(out), Some(plaintext)) = (out, plaintext) {
+        let plaintext = playable(plaintext);
+        write_private_file(out, &plaintext)?;
+        println!("{}: {} bytes", out.display(), plaintext.len());
+    }
+    Ok(())
+}
+
+/// Decrypts what `get` was asked for: the recording, its raw payloads, or
+/// both.
+async fn read_for_export(
+    opened: &Opened,
+    id: &RecordId,
+    recording: bool,
+    raw: bool,
+) -> anyhow::Result<(Option<Vec<u8>>, Option<Vec<u8>>)> {
     // The manifest says what the audio lacks; without it (deleted, or keys
     // held by the client) the recording is still exported.
     let undecodable = opened
         .store
-        .read_manifest(&opened.keyring, &opened.tenant, &id)
+        .read_manifest(&opened.keyring, &opened.tenant, id)
         .await
         .map(|manifest| manifest.undecodable)
         .unwrap_or_default();
@@ -215,10 +255,10 @@ async fn get(
             undecodable.join(", ")
         );
     }
-    if let Some(raw) = raw {
+    let payloads = if raw {
         let payloads = opened
             .store
-            .read_raw_payloads(&opened.keyring, &opened.tenant, &id)
+            .read_raw_payloads(&opened.keyring, &opened.tenant, id)
             .await
             .with_context(|| {
                 format!(
@@ -226,40 +266,48 @@ async fn get(
                     opened.tenant
                 )
             })?;
-        write_private_file(raw, &payloads)?;
-        println!(
-            "{}: {} bytes of raw payloads",
-            raw.display(),
-            payloads.len()
-        );
-    }
-    let Some(out) = out else {
-        return Ok(());
+        Some(payloads)
+    } else {
+        None
     };
-    let plaintext = opened
-        .store
-        .read_recording(&opened.keyring, &opened.tenant, &id)
-        .await
-        .with_context(|| {
-            format!(
-                "recording {id} of tenant {} cannot be read; nothing was written",
-                opened.tenant
-            )
-        })?;
-    let plaintext = playable(plaintext);
-    write_private_file(out, &plaintext)?;
-    println!("{}: {} bytes", out.display(), plaintext.len());
-    Ok(())
+    let plaintext = if recording {
+        let plaintext = opened
+            .store
+            .read_recording(&opened.keyring, &opened.tenant, id)
+            .await
+            .with_context(|| {
+                format!(
+                    "recording {id} of tenant {} cannot be read; nothing was written",
+                    opened.tenant
+                )
+            })?;
+        Some(plaintext)
+    } else {
+        None
+    };
+    Ok((plaintext, payloads))
 }
 
 async fn delete(target: &Target, id: &str) -> anyhow::Result<()> {
     let id = parse_id(id)?;
     let opened = target.open()?;
-    opened
+    let audit = CliAudit::open(&opened.config, &opened.store).await?;
+    let deleted = opened
         .store
         .delete_recording(&opened.keyring, &opened.tenant, &id)
         .await
-        .with_context(|| format!("recording {id} of tenant {}", opened.tenant))?;
+        .with_context(|| format!("recording {id} of tenant {}", opened.tenant));
+    let audited = audit
+        .record(
+            &opened.tenant,
+            Action::Deleted,
+            [ObjectRef::Record(id)],
+            Outcome::of(&deleted),
+        )
+        .await;
+    audit.close().await;
+    deleted?;
+    audited.context("the recording was deleted")?;
     println!("deleted recording {id} of tenant {}", opened.tenant);
     Ok(())
 }

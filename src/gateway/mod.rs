@@ -7,13 +7,17 @@ mod router;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use greffier_media::ports::PortPool;
 use greffier_sip::proxy::{Proxy, ProxyConfig, RateLimit};
 use greffier_sip::transaction::Timers;
 use greffier_sip::transport::SipServer;
+use greffier_vault::audit::{AuditLog, AuditRecord, Outcome};
 use greffier_vault::spool::{UploadOptions, UploadQueue};
+use greffier_vault::store::RecordId;
+use greffier_vault::TenantId;
 
 use crate::admin;
 use crate::calls::{CallDirectory, Calls};
@@ -62,7 +66,10 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
             "recordings interrupted by the last stop were closed as incomplete"
         );
     }
+    audit_recovered(&vault.audit, &recovered.closed).await;
     UploadQueue::new(vault.spool.clone(), vault.store.clone(), upload).spawn();
+    let audit = vault.audit.clone();
+    audit.clone().spawn_sealer(AUDIT_SEAL_CHECK);
     let vault = Arc::new(vault);
 
     let node = &initial.node;
@@ -103,6 +110,45 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         router: TenantRouter::new(config.clone()),
         calls: Calls::new(config, Arc::new(pool), vault, commands, directory),
     };
-    server.run(proxy, policy, command_queue).await;
+    tokio::select! {
+        () = server.run(proxy, policy, command_queue) => {}
+        () = stop_requested() => tracing::info!("stopping: sealing the audit log"),
+    }
+    // A clean stop puts every audit entry of the node into the store.
+    audit
+        .seal()
+        .await
+        .context("the audit log could not be sealed")?;
     Ok(())
+}
+
+/// How often the node checks whether its audit tail is due for sealing.
+const AUDIT_SEAL_CHECK: Duration = Duration::from_secs(10);
+
+/// Recordings closed by the spool's recovery were recorded too: each gets
+/// its `recorded` entry.
+async fn audit_recovered(audit: &AuditLog, closed: &[(TenantId, RecordId)]) {
+    for (tenant, id) in closed {
+        let entry = AuditRecord::recorded(tenant.clone(), *id, Outcome::Ok);
+        if let Err(error) = audit.append(&entry, chrono::Utc::now()).await {
+            tracing::error!(%error, "the audit entry of a recovered recording could not be written");
+        }
+    }
+}
+
+/// SIGTERM (a supervisor) or SIGINT (Ctrl-C).
+async fn stop_requested() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "SIGTERM cannot be caught; only Ctrl-C stops cleanly");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

@@ -75,6 +75,32 @@ impl Gateway {
         );
     }
 
+    /// Stops the process with SIGTERM, as a supervisor does, and returns once
+    /// it has exited; a clean stop must end with success within `bound`.
+    pub fn stop(&mut self, bound: Duration) {
+        let child = self.child.get_mut();
+        let pid = libc::pid_t::try_from(child.id()).expect("a pid fits pid_t");
+        // SAFETY: as in `kill_hard`: our own child, not yet reaped.
+        let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
+        assert_eq!(sent, 0, "kill {pid}: {}", std::io::Error::last_os_error());
+        let deadline = std::time::Instant::now() + bound;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("greffier's state") {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "greffier did not stop within {bound:?} of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(
+            status.success(),
+            "greffier stopped with {status}:\n{}",
+            self.stderr_tail(40)
+        );
+    }
+
     /// Starts the binary again on the same configuration tree, once the
     /// previous process has ended; the new run's stderr follows the old one's
     /// in the same log.

@@ -11,8 +11,10 @@
 //! - [`store`]: the object store (local directory or S3) and its key layout;
 //! - [`recording`], [`spool`]: recorded calls written through a crash-safe
 //!   local spool, recovered on start, uploaded with backoff;
-//! - [`catalog`]: manifests, call records, listing and reading.
+//! - [`catalog`]: manifests, call records, listing and reading;
+//! - [`audit`]: the hash-chained audit log of operations on personal data.
 
+pub mod audit;
 pub mod blind_index;
 mod byte_reader;
 pub mod catalog;

@@ -65,6 +65,22 @@ pub(crate) async fn exists(path: &Path) -> Result<bool, StoreError> {
         .map_err(|e| StoreError::spool("look up", path, e))
 }
 
+/// The names and paths of a directory's entries.
+pub(crate) async fn list_dir(dir: &Path) -> Result<Vec<(std::ffi::OsString, PathBuf)>, StoreError> {
+    let mut found = Vec::new();
+    let mut entries = tokio::fs::read_dir(dir)
+        .await
+        .map_err(|e| StoreError::spool("list", dir, e))?;
+    while let Some(entry) = entries
+        .next_entry()
+        .await
+        .map_err(|e| StoreError::spool("list", dir, e))?
+    {
+        found.push((entry.file_name(), entry.path()));
+    }
+    Ok(found)
+}
+
 /// Removes a file; one already gone is fine (another task finished first).
 pub(crate) async fn remove(path: &Path) -> Result<(), StoreError> {
     match tokio::fs::remove_file(path).await {

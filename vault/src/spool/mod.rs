@@ -21,7 +21,7 @@ use crate::tenant::TenantId;
 use crate::tenant_keys::TenantKeys;
 
 pub(crate) use files::{RecordFiles, SpoolFileKind};
-pub(crate) use fs::{append_durably, remove, rename, sync_parent, write_atomic};
+pub(crate) use fs::{append_durably, list_dir, read, remove, rename, sync_parent, write_atomic};
 pub use queue::{UploadOptions, UploadQueue, UploadReport};
 pub use recover::RecoveryReport;
 pub(crate) use upload::{upload_record, UploadTarget};
@@ -159,15 +159,7 @@ impl Spool {
     async fn scan(&self) -> Result<Vec<(TenantId, RecordId, Vec<SpoolFileKind>)>, StoreError> {
         let mut found: Vec<(TenantId, RecordId, Vec<SpoolFileKind>)> = Vec::new();
         for (tenant, tenant_dir) in self.tenant_dirs().await? {
-            let mut entries = tokio::fs::read_dir(&tenant_dir)
-                .await
-                .map_err(|e| StoreError::spool("list", &tenant_dir, e))?;
-            while let Some(entry) = entries
-                .next_entry()
-                .await
-                .map_err(|e| StoreError::spool("list", &tenant_dir, e))?
-            {
-                let name = entry.file_name();
+            for (name, _) in fs::list_dir(&tenant_dir).await? {
                 let Some((id, kind)) = name.to_str().and_then(SpoolFileKind::parse) else {
                     continue;
                 };
@@ -182,22 +174,10 @@ impl Spool {
 
     async fn tenant_dirs(&self) -> Result<Vec<(TenantId, PathBuf)>, StoreError> {
         let mut dirs = Vec::new();
-        let mut entries = tokio::fs::read_dir(&self.dir)
-            .await
-            .map_err(|e| StoreError::spool("list", &self.dir, e))?;
-        while let Some(entry) = entries
-            .next_entry()
-            .await
-            .map_err(|e| StoreError::spool("list", &self.dir, e))?
-        {
-            let Some(tenant) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| TenantId::new(n).ok())
-            else {
+        for (name, path) in fs::list_dir(&self.dir).await? {
+            let Some(tenant) = name.to_str().and_then(|n| TenantId::new(n).ok()) else {
                 continue;
             };
-            let path = entry.path();
             if path.is_dir() {
                 dirs.push((tenant, path));
             }

@@ -212,6 +212,52 @@ impl ObjectKey {
         format!("{}-{:02}-", node.as_str(), hour.hour())
     }
 
+    /// One sealed segment of a node's audit chain, filed under the day of
+    /// its first entry and named by that entry's `seq` (zero-padded, so the
+    /// names of a node sort in chain order).
+    pub fn audit_segment(node: &NodeId, date: NaiveDate, first_seq: u64) -> Self {
+        let (y, m, d) = date_parts(date);
+        let name = format!("{first_seq:012}.jsonl");
+        ObjectKey(Path::from_iter([
+            "audit",
+            node.as_str(),
+            y.as_str(),
+            m.as_str(),
+            d.as_str(),
+            name.as_str(),
+        ]))
+    }
+
+    /// Every audit segment of every node.
+    pub fn audit_prefix() -> Self {
+        ObjectKey(Path::from("audit"))
+    }
+
+    /// Every audit segment of one node.
+    pub fn audit_node_prefix(node: &NodeId) -> Self {
+        ObjectKey(Path::from_iter(["audit", node.as_str()]))
+    }
+
+    /// The node and first `seq` of an audit segment key; `None` for any other
+    /// key.
+    pub fn parse_audit_segment(&self) -> Option<(NodeId, u64)> {
+        let parts: Vec<_> = self.0.parts().collect();
+        let [audit, node, year, month, day, name] = parts.as_slice() else {
+            return None;
+        };
+        let digits = |part: &object_store::path::PathPart<'_>, len: usize| {
+            part.as_ref().len() == len && part.as_ref().bytes().all(|b| b.is_ascii_digit())
+        };
+        if audit.as_ref() != "audit" || !digits(year, 4) || !digits(month, 2) || !digits(day, 2) {
+            return None;
+        }
+        let seq = name.as_ref().strip_suffix(".jsonl")?;
+        if seq.len() != 12 || !seq.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some((NodeId::new(node.as_ref()).ok()?, seq.parse().ok()?))
+    }
+
     pub fn path(&self) -> &Path {
         &self.0
     }
@@ -288,6 +334,19 @@ mod tests {
         let marker = ObjectKey::subject_marker(&tenant(), &subject, &id).to_string();
         assert!(marker.starts_with("tenants/acme/subjects/"));
         assert!(!marker.contains("612345678"));
+    }
+
+    #[test]
+    fn audit_segment_keys_parse_back() {
+        let node = NodeId::new("gw1").unwrap();
+        let date = NaiveDate::from_ymd_opt(2026, 12, 4).unwrap();
+        let key = ObjectKey::audit_segment(&node, date, 42);
+        assert_eq!(key.to_string(), "audit/gw1/2026/12/04/000000000042.jsonl");
+        assert_eq!(key.parse_audit_segment(), Some((node.clone(), 42)));
+        let other = ObjectKey(Path::from("audit/gw1/2026/12/04/notes.txt"));
+        assert_eq!(other.parse_audit_segment(), None);
+        let recording = ObjectKey::recording(&tenant(), date, &RecordId::generate());
+        assert_eq!(recording.parse_audit_segment(), None);
     }
 
     #[test]
