@@ -1,6 +1,7 @@
 //! Harness shared by the root package's integration tests: a temporary
 //! configuration tree on free loopback ports, the real `greffier` binary as a
-//! child process, sipp peers, and the admin endpoint's metrics.
+//! child process, sipp and baresip peers, test audio, and the admin endpoint's
+//! metrics.
 //!
 //! Every wait is bounded by a deadline and ends on an observed event (a line on
 //! stdout, a socket in the kernel's tables, a process exit), never on a sleep.
@@ -8,6 +9,8 @@
 // Each test binary uses its own part of the harness.
 #![allow(dead_code)]
 
+pub mod audio;
+pub mod baresip;
 pub mod config;
 pub mod gateway;
 pub mod http;

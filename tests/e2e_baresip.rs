@@ -1,0 +1,606 @@
+//! Real user agents through the real binary: baresip as the tenant's PBX and
+//! as its carrier, calling out (PBX → carrier) and in (carrier → the tenant's
+//! number), with PCMA and PCMU, over UDP, over TCP and with one leg on each.
+//! Each phone plays its own test signal; the audio each one decoded, and
+//! both channels of the stored recording, must correlate with what the
+//! other end sent (G.711 is lossy, so a correlation threshold, not sample
+//! equality, and the delay is found by cross-correlation). baresip and sipp
+//! call each other through the gateway too, and baresip calls baresip
+//! without it, so that a broken harness is told apart from a gateway fault.
+//!
+//! libre opens TCP connections from 127.0.0.1 whatever address baresip
+//! listens on (see `support::baresip`), so the caller is always 127.0.0.1
+//! and the answerer 127.0.0.2, and the tenant's PBX and carrier take those
+//! roles by the call's direction.
+
+mod support;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use support::audio::{align, noise, write_wav, Alignment, RATE};
+use support::baresip::{Codec, Phone, PhoneRun, PhoneSpec};
+use support::config::{GatewayConfig, TenantSpec};
+use support::gateway::Gateway;
+use support::ports::free_port;
+use support::recorded::{caller_scenario, capture_audio, fetch, wait_listed, TENANT};
+use support::sipp::{peerbench_scenario, SippCommand};
+use support::sockets::Transport;
+
+/// The calling phone: libre's TCP connections come from here.
+const CALLER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
+const ANSWERER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+/// The tenant's own number: calls to it come in from the carrier.
+const TENANT_NUMBER: &str = "+33123456789";
+/// A number the tenant's PBX dials out to.
+const DIALLED_NUMBER: &str = "+33198765432";
+
+/// The caller plays this long and then hangs up (baresip ends a call when
+/// its audio file ends).
+const CALLER_SECONDS: f64 = 3.0;
+/// The answerer's signal outlasts the call, so that the caller hangs up.
+const ANSWERER_SECONDS: f64 = 12.0;
+/// The part of each signal that is compared: after the first half second
+/// (the first packets may precede the answer) and well before the end.
+const COMPARED_FROM: f64 = 0.5;
+const COMPARED_TO: f64 = 2.5;
+/// G.711 keeps a signal's shape (about 38 dB SNR): a copy correlates above
+/// 0.99, unrelated audio near 0. The margin allows for a lost packet.
+const MIN_CORRELATION: f64 = 0.9;
+
+/// Upper bound for a call to be answered.
+const ANSWER_BOUND: Duration = Duration::from_secs(20);
+/// Upper bound for the call to end once answered.
+const HANGUP_BOUND: Duration = Duration::from_secs(20);
+/// Upper bound for the recording to be stored after the call.
+const STORED_BOUND: Duration = Duration::from_secs(20);
+/// sipp's calls last this long (the capture lasts 7.05 s).
+const SIPP_CALL_MS: &str = "5000";
+
+/// Who calls whom through the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// The tenant's PBX calls a number out through its carrier.
+    Outbound,
+    /// The carrier delivers a call to the tenant's number, at its PBX.
+    Inbound,
+}
+
+impl Direction {
+    /// The number the caller dials, which the answerer answers.
+    fn number(self) -> &'static str {
+        match self {
+            Direction::Outbound => DIALLED_NUMBER,
+            Direction::Inbound => TENANT_NUMBER,
+        }
+    }
+
+    /// As `recordings list` writes it.
+    fn listed(self) -> &'static str {
+        match self {
+            Direction::Outbound => "outbound",
+            Direction::Inbound => "inbound",
+        }
+    }
+
+    fn roles(self) -> (&'static str, &'static str) {
+        match self {
+            Direction::Outbound => ("pbx", "carrier"),
+            Direction::Inbound => ("carrier", "pbx"),
+        }
+    }
+}
+
+/// The phones' configurations, logs, SIP traces and audio; kept when the
+/// test fails, so that it can be looked into.
+struct RunDir(tempfile::TempDir);
+
+impl RunDir {
+    fn new() -> Self {
+        Self(
+            tempfile::Builder::new()
+                .prefix("greffier-baresip-")
+                .tempdir()
+                .expect("a directory for the phones"),
+        )
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.disable_cleanup(true);
+            eprintln!("--- phones' files kept in {}", self.0.path().display());
+        }
+    }
+}
+
+/// The signal a phone plays, written beside its configuration.
+fn signal(dir: &Path, name: &str, seed: u64, seconds: f64) -> (std::path::PathBuf, Vec<i16>) {
+    let samples = noise(seed, seconds);
+    let path = dir.join(format!("{name}.wav"));
+    write_wav(&path, &samples);
+    (path, samples)
+}
+
+/// The compared part of a signal.
+fn compared(samples: &[i16]) -> &[i16] {
+    let second = |at: f64| (at * RATE as f64) as usize;
+    &samples[second(COMPARED_FROM)..second(COMPARED_TO)]
+}
+
+/// Fails unless `received` holds `sent` (its compared part), and returns the
+/// alignment for the report.
+fn assert_holds(received: &[i16], sent: &[i16], what: &str) -> Alignment {
+    let alignment = align(compared(sent), received).unwrap_or_else(|| {
+        panic!(
+            "{what}: {} samples received, too short to hold the signal",
+            received.len()
+        )
+    });
+    eprintln!(
+        "{what}: correlation {:.4} at {:.3} s",
+        alignment.correlation,
+        alignment.offset as f64 / RATE as f64
+    );
+    assert!(
+        alignment.correlation >= MIN_CORRELATION,
+        "{what}: best correlation {:.3} (at sample {}), below {MIN_CORRELATION}",
+        alignment.correlation,
+        alignment.offset
+    );
+    alignment
+}
+
+/// Two phones set up for one call, with their signals.
+struct Pair {
+    caller: Phone,
+    answerer: Phone,
+    caller_sent: Vec<i16>,
+    answerer_sent: Vec<i16>,
+}
+
+impl Pair {
+    fn start(
+        dir: &Path,
+        roles: (&str, &str),
+        transports: (Transport, Transport),
+        codec: Codec,
+        number: &str,
+    ) -> Self {
+        std::fs::create_dir_all(dir).expect("create the run directory");
+        let (caller_source, caller_sent) = signal(dir, roles.0, 1, CALLER_SECONDS);
+        let (answerer_source, answerer_sent) = signal(dir, roles.1, 2, ANSWERER_SECONDS);
+        let answerer = Phone::start(
+            PhoneSpec {
+                name: roles.1.to_string(),
+                user: number.to_string(),
+                ip: ANSWERER_IP,
+                transport: transports.1,
+                codec,
+                source: answerer_source,
+            },
+            dir,
+        );
+        let caller = Phone::start(
+            PhoneSpec {
+                name: roles.0.to_string(),
+                user: "caller".to_string(),
+                ip: CALLER_IP,
+                transport: transports.0,
+                codec,
+                source: caller_source,
+            },
+            dir,
+        );
+        Self {
+            caller,
+            answerer,
+            caller_sent,
+            answerer_sent,
+        }
+    }
+
+    /// The caller dials `number` at `next_hop`; both ends see the call
+    /// answered, then closed when the caller's signal ends.
+    fn call(mut self, number: &str, next_hop: SocketAddr) -> Heard {
+        self.caller.dial(number, next_hop);
+        self.caller.await_event("CALL_ESTABLISHED", ANSWER_BOUND);
+        self.answerer.await_event("CALL_ESTABLISHED", ANSWER_BOUND);
+        self.caller.await_event("CALL_CLOSED", HANGUP_BOUND);
+        self.answerer.await_event("CALL_CLOSED", HANGUP_BOUND);
+        Heard {
+            caller: self.caller.finish(),
+            answerer: self.answerer.finish(),
+            caller_sent: self.caller_sent,
+            answerer_sent: self.answerer_sent,
+        }
+    }
+}
+
+/// Both phones once the call is over.
+struct Heard {
+    caller: PhoneRun,
+    answerer: PhoneRun,
+    caller_sent: Vec<i16>,
+    answerer_sent: Vec<i16>,
+}
+
+impl Heard {
+    /// Each phone sent with `codec` and decoded what the other sent.
+    fn assert_media_both_ways(&self, codec: Codec) {
+        for run in [&self.caller, &self.answerer] {
+            assert_eq!(
+                run.encoder(),
+                Some(codec.name()),
+                "baresip {} sent with another codec\n{}",
+                run.name,
+                run.report()
+            );
+        }
+        assert_holds(
+            &self.answerer.heard(),
+            &self.caller_sent,
+            "what the answerer heard of the caller",
+        );
+        assert_holds(
+            &self.caller.heard(),
+            &self.answerer_sent,
+            "what the caller heard of the answerer",
+        );
+    }
+
+    /// The answerer received the INVITE over `transport`.
+    fn assert_answerer_reached_over(&self, transport: Transport) {
+        let wanted = transport.name().to_ascii_uppercase();
+        let invite = self
+            .answerer
+            .sip()
+            .into_iter()
+            .find(|message| message.method() == Some("INVITE"))
+            .unwrap_or_else(|| {
+                panic!("no INVITE reached the answerer\n{}", self.answerer.report())
+            });
+        assert_eq!(
+            invite.transport,
+            wanted,
+            "the INVITE reached the answerer over {}\n{}",
+            invite.transport,
+            self.answerer.report()
+        );
+    }
+}
+
+/// A gateway for the tenant, whose side that calls is at `caller` and whose
+/// side that answers is reached at `answerer_uri`; every call is recorded.
+fn gateway_for(direction: Direction, caller: &Phone, answerer: &Phone) -> Gateway {
+    let (pbx, carrier) = match direction {
+        Direction::Outbound => (caller, answerer),
+        Direction::Inbound => (answerer, caller),
+    };
+    let mut tenant = TenantSpec::new(TENANT, TENANT_NUMBER, pbx.sip_addr(), carrier.sip_addr());
+    tenant.pbx_uri = pbx.uri();
+    tenant.carrier_uri = carrier.uri();
+    tenant.recording_policy = "all".to_string();
+    Gateway::start(GatewayConfig::write(vec![tenant]))
+}
+
+/// The stored recording of the tenant's only call, its listing checked:
+/// left = caller, right = callee.
+fn recording(gateway: &Gateway, direction: Direction) -> support::recorded::Stereo {
+    let config = gateway.config.path().to_path_buf();
+    let entry = wait_listed(&config, STORED_BOUND);
+    assert_eq!(entry["incomplete"], false, "{entry}");
+    assert_eq!(entry["direction"], direction.listed(), "{entry}");
+    let id = entry["id"].as_str().expect("an id");
+    fetch(&config, id, &gateway.config.run_dir().join("call.wav"))
+}
+
+/// baresip calls baresip through the gateway, and everything each sent is
+/// heard at the other end and recorded on its own channel.
+fn through_gateway(direction: Direction, transports: (Transport, Transport), codec: Codec) {
+    support::baresip::require_baresip();
+    let run_dir = RunDir::new();
+    let pair = Pair::start(
+        run_dir.path(),
+        direction.roles(),
+        transports,
+        codec,
+        direction.number(),
+    );
+    let gateway = gateway_for(direction, &pair.caller, &pair.answerer);
+    let heard = pair.call(direction.number(), gateway.sip_addr());
+    heard.assert_answerer_reached_over(transports.1);
+    heard.assert_media_both_ways(codec);
+    let recorded = recording(&gateway, direction);
+    assert_holds(
+        &recorded.left,
+        &heard.caller_sent,
+        "the recording's caller channel",
+    );
+    assert_holds(
+        &recorded.right,
+        &heard.answerer_sent,
+        "the recording's callee channel",
+    );
+}
+
+/// baresip calls baresip without the gateway: the harness alone.
+fn directly(transport: Transport, codec: Codec) {
+    support::baresip::require_baresip();
+    let run_dir = RunDir::new();
+    let pair = Pair::start(
+        run_dir.path(),
+        ("caller", "answerer"),
+        (transport, transport),
+        codec,
+        DIALLED_NUMBER,
+    );
+    let answerer = pair.answerer.sip_addr();
+    let heard = pair.call(DIALLED_NUMBER, answerer);
+    heard.assert_answerer_reached_over(transport);
+    heard.assert_media_both_ways(codec);
+}
+
+mod without_gateway {
+    use super::*;
+
+    #[test]
+    fn udp_pcma() {
+        directly(Transport::Udp, Codec::Pcma);
+    }
+
+    #[test]
+    fn tcp_pcmu() {
+        directly(Transport::Tcp, Codec::Pcmu);
+    }
+}
+
+mod pbx_calls_out {
+    use super::*;
+
+    #[test]
+    fn udp_pcma() {
+        through_gateway(
+            Direction::Outbound,
+            (Transport::Udp, Transport::Udp),
+            Codec::Pcma,
+        );
+    }
+
+    #[test]
+    fn udp_pcmu() {
+        through_gateway(
+            Direction::Outbound,
+            (Transport::Udp, Transport::Udp),
+            Codec::Pcmu,
+        );
+    }
+
+    #[test]
+    fn tcp_pcma() {
+        through_gateway(
+            Direction::Outbound,
+            (Transport::Tcp, Transport::Tcp),
+            Codec::Pcma,
+        );
+    }
+
+    #[test]
+    fn tcp_pcmu() {
+        through_gateway(
+            Direction::Outbound,
+            (Transport::Tcp, Transport::Tcp),
+            Codec::Pcmu,
+        );
+    }
+
+    /// The usual trunk: the PBX on TCP, the carrier on UDP.
+    #[test]
+    fn pbx_on_tcp_carrier_on_udp() {
+        through_gateway(
+            Direction::Outbound,
+            (Transport::Tcp, Transport::Udp),
+            Codec::Pcma,
+        );
+    }
+
+    #[test]
+    fn pbx_on_udp_carrier_on_tcp() {
+        through_gateway(
+            Direction::Outbound,
+            (Transport::Udp, Transport::Tcp),
+            Codec::Pcmu,
+        );
+    }
+}
+
+mod carrier_calls_in {
+    use super::*;
+
+    #[test]
+    fn udp_pcma() {
+        through_gateway(
+            Direction::Inbound,
+            (Transport::Udp, Transport::Udp),
+            Codec::Pcma,
+        );
+    }
+
+    #[test]
+    fn udp_pcmu() {
+        through_gateway(
+            Direction::Inbound,
+            (Transport::Udp, Transport::Udp),
+            Codec::Pcmu,
+        );
+    }
+
+    #[test]
+    fn tcp_pcma() {
+        through_gateway(
+            Direction::Inbound,
+            (Transport::Tcp, Transport::Tcp),
+            Codec::Pcma,
+        );
+    }
+
+    #[test]
+    fn tcp_pcmu() {
+        through_gateway(
+            Direction::Inbound,
+            (Transport::Tcp, Transport::Tcp),
+            Codec::Pcmu,
+        );
+    }
+
+    /// The usual trunk: the carrier on UDP, the PBX on TCP.
+    #[test]
+    fn carrier_on_udp_pbx_on_tcp() {
+        through_gateway(
+            Direction::Inbound,
+            (Transport::Udp, Transport::Tcp),
+            Codec::Pcmu,
+        );
+    }
+
+    #[test]
+    fn carrier_on_tcp_pbx_on_udp() {
+        through_gateway(
+            Direction::Inbound,
+            (Transport::Tcp, Transport::Udp),
+            Codec::Pcma,
+        );
+    }
+}
+
+/// baresip as the PBX calls out to a sipp carrier that answers with PCMA and
+/// echoes every packet: baresip hears its own signal back, and both channels
+/// of the recording hold it.
+fn baresip_calls_sipp(transport: Transport) {
+    support::baresip::require_baresip();
+    support::sipp::require_sipp();
+    let run_dir = RunDir::new();
+    let dir = run_dir.path();
+    let (source, sent) = signal(dir, "pbx", 1, CALLER_SECONDS);
+    let mut pbx = Phone::start(
+        PhoneSpec {
+            name: "pbx".to_string(),
+            user: "caller".to_string(),
+            ip: CALLER_IP,
+            transport,
+            codec: Codec::Pcma,
+            source,
+        },
+        dir,
+    );
+    let carrier_port = free_port(ANSWERER_IP);
+    let carrier = SocketAddr::from((ANSWERER_IP, carrier_port));
+    let mut tenant = TenantSpec::new(TENANT, TENANT_NUMBER, pbx.sip_addr(), carrier);
+    tenant.pbx_uri = pbx.uri();
+    if transport == Transport::Tcp {
+        tenant.carrier_uri = format!("sip:{carrier};transport=tcp");
+    }
+    tenant.recording_policy = "all".to_string();
+    let gateway = Gateway::start(GatewayConfig::write(vec![tenant]));
+    let answerer = SippCommand::new(
+        "carrier",
+        &peerbench_scenario("uas.xml"),
+        dir,
+        transport,
+        ANSWERER_IP,
+    )
+    .local_port(carrier_port)
+    .args(["-rtp_echo"])
+    .spawn();
+
+    pbx.dial(DIALLED_NUMBER, gateway.sip_addr());
+    pbx.await_event("CALL_ESTABLISHED", ANSWER_BOUND);
+    pbx.await_event("CALL_CLOSED", HANGUP_BOUND);
+    let pbx = pbx.finish();
+    answerer.wait().assert_calls_succeeded(1);
+
+    assert_eq!(pbx.encoder(), Some("PCMA"), "{}", pbx.report());
+    assert_holds(&pbx.heard(), &sent, "what baresip heard of sipp's echo");
+    let recorded = recording(&gateway, Direction::Outbound);
+    assert_holds(&recorded.left, &sent, "the recording's caller channel");
+    assert_holds(
+        &recorded.right,
+        &sent,
+        "the recording's callee channel (the echo)",
+    );
+}
+
+/// A sipp carrier plays a real PCMA capture to the tenant's number; baresip
+/// answers as the PBX and plays its own signal.
+fn sipp_calls_baresip(transport: Transport) {
+    support::baresip::require_baresip();
+    support::sipp::require_sipp();
+    let run_dir = RunDir::new();
+    let dir = run_dir.path();
+    let (source, sent) = signal(dir, "pbx", 2, ANSWERER_SECONDS);
+    let mut pbx = Phone::start(
+        PhoneSpec {
+            name: "pbx".to_string(),
+            user: TENANT_NUMBER.to_string(),
+            ip: ANSWERER_IP,
+            transport,
+            codec: Codec::Pcma,
+            source,
+        },
+        dir,
+    );
+    let carrier = SocketAddr::from((CALLER_IP, free_port(CALLER_IP)));
+    let mut tenant = TenantSpec::new(TENANT, TENANT_NUMBER, pbx.sip_addr(), carrier);
+    tenant.pbx_uri = pbx.uri();
+    tenant.recording_policy = "all".to_string();
+    let gateway = Gateway::start(GatewayConfig::write(vec![tenant]));
+    let caller = SippCommand::new("carrier", &caller_scenario(dir), dir, transport, CALLER_IP)
+        .local_port(carrier.port())
+        .remote(gateway.sip_addr())
+        .service(TENANT_NUMBER)
+        .args(["-d", SIPP_CALL_MS])
+        .timeout(Duration::from_secs(60))
+        .spawn();
+
+    pbx.await_event("CALL_ESTABLISHED", ANSWER_BOUND);
+    pbx.await_event("CALL_CLOSED", HANGUP_BOUND);
+    let pbx = pbx.finish();
+    caller.wait().assert_calls_succeeded(1);
+
+    assert_eq!(pbx.encoder(), Some("PCMA"), "{}", pbx.report());
+    let capture = capture_audio();
+    assert_holds(&pbx.heard(), &capture, "what baresip heard of the capture");
+    let recorded = recording(&gateway, Direction::Inbound);
+    assert_holds(&recorded.left, &capture, "the recording's caller channel");
+    assert_holds(&recorded.right, &sent, "the recording's callee channel");
+}
+
+mod with_sipp {
+    use super::*;
+
+    #[test]
+    fn baresip_calls_sipp_over_udp() {
+        baresip_calls_sipp(Transport::Udp);
+    }
+
+    #[test]
+    fn baresip_calls_sipp_over_tcp() {
+        baresip_calls_sipp(Transport::Tcp);
+    }
+
+    #[test]
+    fn sipp_calls_baresip_over_udp() {
+        sipp_calls_baresip(Transport::Udp);
+    }
+
+    #[test]
+    fn sipp_calls_baresip_over_tcp() {
+        sipp_calls_baresip(Transport::Tcp);
+    }
+}
