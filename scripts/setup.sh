@@ -6,6 +6,9 @@
 #   libpocketsphinx-dev  offline speech recognition (local transcription provider)
 #   pocketsphinx-en-us   its acoustic and language model
 #   festival, festvox-us-slt-hts  speech synthesis: spoken test audio made on the machine
+#   baresip-core         baresip, a real SIP phone of the end-to-end tests, with the
+#                        modules it needs headless (the baresip metapackage only adds
+#                        graphical and video front-ends)
 # Kamailio and rtpengine are not here: they are only the benchmark baseline, installed
 # by ../shared/peerbench/install.sh.
 set -euo pipefail
@@ -18,6 +21,7 @@ packages=(
     pocketsphinx-en-us
     festival
     festvox-us-slt-hts
+    baresip-core
 )
 
 is_installed() {

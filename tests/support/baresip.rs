@@ -186,12 +186,10 @@ impl Phone {
         }
     }
 
-    /// Calls `user` at `next_hop` over the phone's transport.
+    /// Calls `user` at `next_hop` over the phone's transport (its account's).
     pub fn dial(&mut self, user: &str, next_hop: SocketAddr) {
-        let target = format!(
-            "sip:{user}@{next_hop};transport={}",
-            self.spec.transport.name()
-        );
+        // baresip adds the account's `transport` parameter itself.
+        let target = format!("sip:{user}@{next_hop}");
         let response = self.command("dial", &target);
         assert_eq!(
             response["ok"], true,
@@ -384,9 +382,16 @@ impl PhoneRun {
     pub fn report(&self) -> String {
         let mut report = format!("--- baresip {}: SIP flow\n", self.name);
         for message in self.sip() {
+            // A response without Via cannot be matched to its request
+            // (RFC 3261 §17.1.3): baresip drops it.
+            let note = if message.status().is_some() && message.via_count() == 0 {
+                " [no Via: dropped]"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 report,
-                "  {} {} -> {}: {}",
+                "  {} {} -> {}: {}{note}",
                 message.transport,
                 message.from,
                 message.to,
@@ -435,14 +440,31 @@ impl TracedSip {
         (!line.starts_with("SIP/2.0")).then(|| line.split(' ').next().unwrap_or(""))
     }
 
+    /// Via values, in one header line or several (`v` is its compact
+    /// form).
+    pub fn via_count(&self) -> usize {
+        self.headers("Via", "v")
+            .map(|value| value.split(',').count())
+            .sum()
+    }
+
+    fn headers<'a>(&'a self, name: &'a str, compact: &'a str) -> impl Iterator<Item = &'a str> {
+        self.text
+            .lines()
+            .skip(1)
+            .take_while(|line| !line.is_empty())
+            .filter_map(move |line| {
+                let (header, value) = line.split_once(':')?;
+                let header = header.trim();
+                (header.eq_ignore_ascii_case(name) || header.eq_ignore_ascii_case(compact))
+                    .then_some(value)
+            })
+    }
+
     pub fn cseq_method(&self) -> Option<&str> {
-        self.text.lines().find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.trim()
-                .eq_ignore_ascii_case("CSeq")
-                .then(|| value.split_whitespace().nth(1))
-                .flatten()
-        })
+        self.headers("CSeq", "CSeq")
+            .next()
+            .and_then(|value| value.split_whitespace().nth(1))
     }
 }
 
