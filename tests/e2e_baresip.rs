@@ -354,6 +354,10 @@ fn the_two_signals_do_not_correlate() {
     let caller = noise(1, CALLER_SECONDS);
     let answerer = noise(2, ANSWERER_SECONDS);
     let alignment = align(compared(&caller), &answerer).expect("long enough");
+    eprintln!(
+        "unrelated signals: correlation {:.4}",
+        alignment.correlation
+    );
     assert!(
         alignment.correlation < 0.2,
         "unrelated signals correlate at {:.3}",

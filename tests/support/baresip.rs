@@ -287,6 +287,18 @@ impl Phone {
     /// Ends baresip the way a terminal does (SIGTERM: it hangs up and
     /// flushes its log), then the test, with the report.
     fn fail(&mut self, why: &str) -> ! {
+        self.terminate();
+        let run = self.run();
+        panic!(
+            "baresip {}: {why}\nevents: {:?}\n{}",
+            self.spec.name,
+            self.seen,
+            run.report()
+        );
+    }
+
+    /// SIGTERM, then SIGKILL if it is still there after [`EXIT_TIMEOUT`].
+    fn terminate(&mut self) {
         if let Some(child) = &self.child {
             if let Ok(pid) = libc::pid_t::try_from(child.id()) {
                 // SAFETY: `kill` takes plain integers; the pid is our own
@@ -295,13 +307,6 @@ impl Phone {
             }
         }
         self.wait_exit();
-        let run = self.run();
-        panic!(
-            "baresip {}: {why}\nevents: {:?}\n{}",
-            self.spec.name,
-            self.seen,
-            run.report()
-        );
     }
 
     fn run(&self) -> PhoneRun {
@@ -314,11 +319,10 @@ impl Phone {
 }
 
 impl Drop for Phone {
+    /// Terminated rather than killed, so that its log is complete when a
+    /// failed test leaves it behind.
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.terminate();
     }
 }
 
