@@ -36,11 +36,11 @@ const TENANT_NUMBER: &str = "+33123456789";
 /// A number the tenant's PBX dials out to.
 const DIALLED_NUMBER: &str = "+33198765432";
 
-/// The caller plays this long and then hangs up (baresip ends a call when
-/// its audio file ends).
-const CALLER_SECONDS: f64 = 3.0;
-/// The answerer's signal outlasts the call, so that the caller hangs up.
-const ANSWERER_SECONDS: f64 = 12.0;
+/// The phone that hangs up plays this long (baresip ends a call when its
+/// audio file ends).
+const SHORT_SECONDS: f64 = 3.0;
+/// The other phone's signal outlasts the call.
+const LONG_SECONDS: f64 = 12.0;
 /// The part of each signal that is compared: after the first half second
 /// (the first packets may precede the answer) and well before the end.
 const COMPARED_FROM: f64 = 0.5;
@@ -57,6 +57,13 @@ const HANGUP_BOUND: Duration = Duration::from_secs(20);
 const STORED_BOUND: Duration = Duration::from_secs(20);
 /// sipp's calls last this long (the capture lasts 7.05 s).
 const SIPP_CALL_MS: &str = "5000";
+
+/// Which phone ends the call (sends the BYE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HangsUp {
+    Caller,
+    Answerer,
+}
 
 /// Who calls whom through the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,10 +179,15 @@ impl Pair {
         transports: (Transport, Transport),
         codec: Codec,
         number: &str,
+        hangs_up: HangsUp,
     ) -> Self {
         std::fs::create_dir_all(dir).expect("create the run directory");
-        let (caller_source, caller_sent) = signal(dir, roles.0, 1, CALLER_SECONDS);
-        let (answerer_source, answerer_sent) = signal(dir, roles.1, 2, ANSWERER_SECONDS);
+        let (caller_seconds, answerer_seconds) = match hangs_up {
+            HangsUp::Caller => (SHORT_SECONDS, LONG_SECONDS),
+            HangsUp::Answerer => (LONG_SECONDS, SHORT_SECONDS),
+        };
+        let (caller_source, caller_sent) = signal(dir, roles.0, 1, caller_seconds);
+        let (answerer_source, answerer_sent) = signal(dir, roles.1, 2, answerer_seconds);
         let answerer = Phone::start(
             PhoneSpec {
                 name: roles.1.to_string(),
@@ -207,7 +219,7 @@ impl Pair {
     }
 
     /// The caller dials `number` at `next_hop`; both ends see the call
-    /// answered, then closed when the caller's signal ends.
+    /// answered, then closed when the shorter signal ends.
     fn call(mut self, number: &str, next_hop: SocketAddr) -> Heard {
         self.caller.dial(number, next_hop);
         self.caller.await_event("CALL_ESTABLISHED", ANSWER_BOUND);
@@ -252,6 +264,20 @@ impl Heard {
             &self.caller.heard(),
             &self.answerer_sent,
             "what the caller heard of the answerer",
+        );
+    }
+
+    /// The phone that hung up got the final answer to its BYE.
+    fn assert_bye_answered(&self, hangs_up: HangsUp) {
+        let run = match hangs_up {
+            HangsUp::Caller => &self.caller,
+            HangsUp::Answerer => &self.answerer,
+        };
+        assert!(
+            run.saw_response(200, "BYE"),
+            "baresip {} hung up and got no 200 to its BYE\n{}",
+            run.name,
+            run.report()
         );
     }
 
@@ -304,6 +330,15 @@ fn recording(gateway: &Gateway, direction: Direction) -> support::recorded::Ster
 /// baresip calls baresip through the gateway, and everything each sent is
 /// heard at the other end and recorded on its own channel.
 fn through_gateway(direction: Direction, transports: (Transport, Transport), codec: Codec) {
+    call_through_gateway(direction, transports, codec, HangsUp::Caller);
+}
+
+fn call_through_gateway(
+    direction: Direction,
+    transports: (Transport, Transport),
+    codec: Codec,
+    hangs_up: HangsUp,
+) {
     support::baresip::require_baresip();
     let run_dir = RunDir::new();
     let pair = Pair::start(
@@ -312,9 +347,11 @@ fn through_gateway(direction: Direction, transports: (Transport, Transport), cod
         transports,
         codec,
         direction.number(),
+        hangs_up,
     );
     let gateway = gateway_for(direction, &pair.caller, &pair.answerer);
     let heard = pair.call(direction.number(), gateway.sip_addr());
+    heard.assert_bye_answered(hangs_up);
     heard.assert_answerer_reached_over(transports.1);
     heard.assert_media_both_ways(codec);
     let recorded = recording(&gateway, direction);
@@ -340,9 +377,11 @@ fn directly(transport: Transport, codec: Codec) {
         (transport, transport),
         codec,
         DIALLED_NUMBER,
+        HangsUp::Caller,
     );
     let answerer = pair.answerer.sip_addr();
     let heard = pair.call(DIALLED_NUMBER, answerer);
+    heard.assert_bye_answered(HangsUp::Caller);
     heard.assert_answerer_reached_over(transport);
     heard.assert_media_both_ways(codec);
 }
@@ -351,8 +390,8 @@ fn directly(transport: Transport, codec: Codec) {
 /// G.711 copy refuses the other end's audio.
 #[test]
 fn the_two_signals_do_not_correlate() {
-    let caller = noise(1, CALLER_SECONDS);
-    let answerer = noise(2, ANSWERER_SECONDS);
+    let caller = noise(1, SHORT_SECONDS);
+    let answerer = noise(2, LONG_SECONDS);
     let alignment = align(compared(&caller), &answerer).expect("long enough");
     eprintln!(
         "unrelated signals: correlation {:.4}",
@@ -431,6 +470,17 @@ mod pbx_calls_out {
         );
     }
 
+    /// The carrier ends the call: its BYE follows the route set back.
+    #[test]
+    fn udp_carrier_hangs_up() {
+        call_through_gateway(
+            Direction::Outbound,
+            (Transport::Udp, Transport::Udp),
+            Codec::Pcma,
+            HangsUp::Answerer,
+        );
+    }
+
     /// The usual trunk: the PBX on TCP, the carrier on UDP.
     #[test]
     fn pbx_on_tcp_carrier_on_udp() {
@@ -490,6 +540,17 @@ mod carrier_calls_in {
         );
     }
 
+    /// The PBX ends the call.
+    #[test]
+    fn udp_pbx_hangs_up() {
+        call_through_gateway(
+            Direction::Inbound,
+            (Transport::Udp, Transport::Udp),
+            Codec::Pcmu,
+            HangsUp::Answerer,
+        );
+    }
+
     /// The usual trunk: the carrier on UDP, the PBX on TCP.
     #[test]
     fn carrier_on_udp_pbx_on_tcp() {
@@ -519,7 +580,7 @@ fn baresip_calls_sipp(transport: Transport, via_gateway: bool) {
     support::sipp::require_sipp();
     let run_dir = RunDir::new();
     let dir = run_dir.path();
-    let (source, sent) = signal(dir, "pbx", 1, CALLER_SECONDS);
+    let (source, sent) = signal(dir, "pbx", 1, SHORT_SECONDS);
     let mut pbx = Phone::start(
         PhoneSpec {
             name: "pbx".to_string(),
@@ -582,7 +643,7 @@ fn sipp_calls_baresip(transport: Transport) {
     support::sipp::require_sipp();
     let run_dir = RunDir::new();
     let dir = run_dir.path();
-    let (source, sent) = signal(dir, "pbx", 2, ANSWERER_SECONDS);
+    let (source, sent) = signal(dir, "pbx", 2, LONG_SECONDS);
     let mut pbx = Phone::start(
         PhoneSpec {
             name: "pbx".to_string(),
