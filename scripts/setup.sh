@@ -9,6 +9,8 @@
 #   baresip-core         baresip, a real SIP phone of the end-to-end tests, with the
 #                        modules it needs headless (the baresip metapackage only adds
 #                        graphical and video front-ends)
+#   linphone-cli         linphonec, a second real SIP phone (another SIP stack and
+#                        media engine) that answers calls in the end-to-end tests
 # Kamailio and rtpengine are not here: they are only the benchmark baseline, installed
 # by ../shared/peerbench/install.sh.
 set -euo pipefail
@@ -22,6 +24,7 @@ packages=(
     festival
     festvox-us-slt-hts
     baresip-core
+    linphone-cli
 )
 
 is_installed() {

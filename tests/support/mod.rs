@@ -1,6 +1,6 @@
 //! Harness shared by the root package's integration tests: a temporary
 //! configuration tree on free loopback ports, the real `greffier` binary as a
-//! child process, sipp and baresip peers, test audio, and the admin endpoint's
+//! child process, sipp, baresip and linphone peers, test audio, and the admin endpoint's
 //! metrics.
 //!
 //! Every wait is bounded by a deadline and ends on an observed event (a line on
@@ -14,6 +14,7 @@ pub mod baresip;
 pub mod config;
 pub mod gateway;
 pub mod http;
+pub mod linphone;
 pub mod metrics;
 pub mod ports;
 pub mod recorded;
