@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::ports::{free_port, free_udp_block};
+use super::process::{can_run, wait_or_kill};
 use super::sockets::{is_bound, Transport};
 
 /// Where Debian installs baresip's modules.
@@ -44,13 +45,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Fails the test with the fix when baresip is not installed.
 pub fn require_baresip() {
-    let installed = Path::new(MODULE_PATH).join("aufile.so").is_file()
-        && Command::new("baresip")
-            .arg("-h")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok();
+    let installed = Path::new(MODULE_PATH).join("aufile.so").is_file() && can_run("baresip", "-h");
     assert!(
         installed,
         "baresip cannot be run; install it with scripts/setup.sh (Debian package baresip-core)"
@@ -267,20 +262,8 @@ impl Phone {
     }
 
     fn wait_exit(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let deadline = Instant::now() + EXIT_TIMEOUT;
-        loop {
-            match child.try_wait() {
-                Ok(Some(_)) => return,
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(POLL_INTERVAL),
-                _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return;
-                }
-            }
+        if let Some(child) = self.child.take() {
+            wait_or_kill(child, EXIT_TIMEOUT);
         }
     }
 
@@ -534,9 +517,7 @@ ctrl_tcp_listen\t\t{control}
 }
 
 fn read_log(dir: &Path) -> String {
-    std::fs::read(dir.join("baresip.log"))
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        .unwrap_or_default()
+    super::process::read_log(&dir.join("baresip.log"))
 }
 
 /// Reads `LENGTH:JSON,` frames until the stream closes.

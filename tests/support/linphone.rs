@@ -11,6 +11,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::ports::{free_port, free_udp_block};
+use super::process::{can_run, read_log, wait_or_kill};
 use super::sockets::{is_bound, Transport};
 
 /// Upper bound for linphonec to bind its SIP sockets.
@@ -22,14 +23,8 @@ const POLL_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Fails the test with the fix when linphonec is not installed.
 pub fn require_linphone() {
-    let installed = Command::new("linphonec")
-        .arg("-v")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
     assert!(
-        installed,
+        can_run("linphonec", "-v"),
         "linphonec cannot be run; install it with scripts/setup.sh (Debian package linphone-cli)"
     );
 }
@@ -152,9 +147,7 @@ display=0
     }
 
     fn log(&self) -> String {
-        std::fs::read(self.dir.join("linphonec.log"))
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-            .unwrap_or_default()
+        read_log(&self.dir.join("linphonec.log"))
     }
 
     /// Tells it to quit and waits for it to exit (killed past
@@ -174,20 +167,8 @@ display=0
 
     fn wait_exit(&mut self) {
         drop(self.stdin.take());
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let deadline = Instant::now() + EXIT_TIMEOUT;
-        loop {
-            match child.try_wait() {
-                Ok(Some(_)) => return,
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(POLL_INTERVAL),
-                _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return;
-                }
-            }
+        if let Some(child) = self.child.take() {
+            wait_or_kill(child, EXIT_TIMEOUT);
         }
     }
 }

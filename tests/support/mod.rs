@@ -17,6 +17,7 @@ pub mod http;
 pub mod linphone;
 pub mod metrics;
 pub mod ports;
+pub mod process;
 pub mod recorded;
 pub mod s3;
 pub mod scene;
