@@ -5,8 +5,10 @@
 //! both channels of the stored recording, must correlate with what the
 //! other end sent (G.711 is lossy, so a correlation threshold, not sample
 //! equality, and the delay is found by cross-correlation). baresip and sipp
-//! call each other through the gateway too, and baresip calls baresip
-//! without it, so that a broken harness is told apart from a gateway fault.
+//! call each other through the gateway too, linphone (another SIP stack and
+//! media engine) answers baresip's calls, and baresip calls baresip and sipp
+//! without the gateway, so that a broken harness is told apart from a
+//! gateway fault.
 //!
 //! libre opens TCP connections from 127.0.0.1 whatever address baresip
 //! listens on (see `support::baresip`), so the caller is always 127.0.0.1
