@@ -7,6 +7,11 @@
 #   pocketsphinx-en-us   its acoustic and language model
 #   festival, festvox-us-slt-hts  speech synthesis: spoken test audio made on the machine
 #   libbcg729-dev        the G.729 codec: recordings of G.729 calls, and the test streams
+#   baresip-core         baresip, a real SIP phone of the end-to-end tests, with the
+#                        modules it needs headless (the baresip metapackage only adds
+#                        graphical and video front-ends)
+#   linphone-cli         linphonec, a second real SIP phone (another SIP stack and
+#                        media engine) that answers calls in the end-to-end tests
 # Kamailio and rtpengine are not here: they are only the benchmark baseline, installed
 # by ../shared/peerbench/install.sh.
 set -euo pipefail
@@ -20,6 +25,8 @@ packages=(
     festival
     festvox-us-slt-hts
     libbcg729-dev
+    baresip-core
+    linphone-cli
 )
 
 is_installed() {

@@ -1,6 +1,7 @@
 //! Harness shared by the root package's integration tests: a temporary
 //! configuration tree on free loopback ports, the real `greffier` binary as a
-//! child process, sipp peers, and the admin endpoint's metrics.
+//! child process, sipp, baresip and linphone peers, test audio, and the admin endpoint's
+//! metrics.
 //!
 //! Every wait is bounded by a deadline and ends on an observed event (a line on
 //! stdout, a socket in the kernel's tables, a process exit), never on a sleep.
@@ -8,11 +9,15 @@
 // Each test binary uses its own part of the harness.
 #![allow(dead_code)]
 
+pub mod audio;
+pub mod baresip;
 pub mod config;
 pub mod gateway;
 pub mod http;
+pub mod linphone;
 pub mod metrics;
 pub mod ports;
+pub mod process;
 pub mod recorded;
 pub mod rtp_pcap;
 pub mod s3;
