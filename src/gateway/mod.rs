@@ -79,6 +79,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         listeners: bound.clone(),
         rate_limit: rate_limit(node),
         timers: Timers::default(),
+        admission: Default::default(),
     });
     let sip = bound
         .iter()
