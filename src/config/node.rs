@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::edge::{validate_edge, EdgeConfig, RawEdge};
 use super::net::{PortRange, SipListen};
 use super::paths::PathContext;
 use super::problems::{Origin, Problems};
@@ -29,6 +30,14 @@ pub(crate) struct RawNode {
     new_dialogs_burst: u32,
     #[serde(default = "default_tenants_dir")]
     tenants_dir: String,
+    // --- What peers may make the node hold (src/config/edge.rs).
+    unknown_source: Option<String>,
+    max_transactions: Option<u64>,
+    max_dialogs: Option<u64>,
+    tcp_max_connections: Option<u64>,
+    tcp_max_connections_per_source: Option<u64>,
+    tcp_idle_timeout_secs: Option<u64>,
+    // --- end of the edge keys.
 }
 
 fn default_rtp_timeout_secs() -> u64 {
@@ -43,6 +52,13 @@ fn default_dialog_burst() -> u32 {
 fn default_tenants_dir() -> String {
     "tenants".to_string()
 }
+
+/// The wildcard is a bind address, not one peers can reach: the gateway writes
+/// its SIP address into Via and Record-Route, and its media address into SDP.
+const UNSPECIFIED_SIP: &str = "a wildcard address (0.0.0.0 or ::) would be advertised in Via and \
+     Record-Route, where peers cannot reach it; listen on the address peers send to";
+const UNSPECIFIED_MEDIA: &str = "a wildcard address (0.0.0.0 or ::) would be written into SDP, \
+     where peers cannot send media to it; give the address peers reach this node at";
 
 /// Longest accepted RTP silence before a call's media is ended.
 const MAX_RTP_TIMEOUT_SECS: u64 = 3600;
@@ -65,6 +81,8 @@ pub struct NodeConfig {
     pub new_dialogs_burst: u32,
     /// Absolute directory holding one `*.toml` file per tenant.
     pub tenants_dir: PathBuf,
+    /// What peers may make the node hold: unknown sources, table caps, TCP.
+    pub edge: EdgeConfig,
 }
 
 /// Validates `[node]`. The tenants directory also comes back on its own, so
@@ -91,6 +109,9 @@ pub(crate) fn validate_node(
     for (index, text) in raw.sip_listen.iter().enumerate() {
         let key = origin.key(&format!("sip_listen[{index}]"));
         match SipListen::parse(text) {
+            Ok(listen) if listen.addr.ip().is_unspecified() => {
+                problems.push(file, key, UNSPECIFIED_SIP);
+            }
             Ok(listen) if sip_listen.contains(&listen) => {
                 problems.push(file, key, format!("`{listen}` is listed twice"));
             }
@@ -101,6 +122,23 @@ pub(crate) fn validate_node(
     let media_address = raw.media_address.parse::<IpAddr>().map_err(|_| {
         problems.push(file, origin.key("media_address"), "not an IP address");
     });
+    // --- Advertised addresses: never the wildcard.
+    if media_address.is_ok_and(|ip| ip.is_unspecified()) {
+        problems.push(file, origin.key("media_address"), UNSPECIFIED_MEDIA);
+    }
+    // --- end of the advertised addresses.
+    let edge = validate_edge(
+        RawEdge {
+            unknown_source: raw.unknown_source,
+            max_transactions: raw.max_transactions,
+            max_dialogs: raw.max_dialogs,
+            tcp_max_connections: raw.tcp_max_connections,
+            tcp_max_connections_per_source: raw.tcp_max_connections_per_source,
+            tcp_idle_timeout_secs: raw.tcp_idle_timeout_secs,
+        },
+        origin,
+        problems,
+    );
     let media_ports = PortRange::parse(&raw.media_ports)
         .map_err(|reason| problems.push(file, origin.key("media_ports"), reason));
     let admin_listen = raw.admin_listen.parse::<SocketAddr>().map_err(|_| {
@@ -160,6 +198,7 @@ pub(crate) fn validate_node(
             new_dialogs_per_source_per_sec: raw.new_dialogs_per_source_per_sec,
             new_dialogs_burst: raw.new_dialogs_burst,
             tenants_dir: tenants_dir.clone()?,
+            edge,
         })
     })();
     (node, tenants_dir)

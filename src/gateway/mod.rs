@@ -2,6 +2,7 @@
 //! binds the SIP listeners and the admin endpoint, then serves calls with the
 //! configuration in force, reloading tenants as their files change.
 
+mod descriptors;
 mod policy;
 mod router;
 
@@ -69,7 +70,11 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         .map(|listen| (listen.transport, listen.addr))
         .collect();
     let metrics = admin::install_metrics()?;
-    let server = SipServer::bind(&listeners).await?;
+    let mut server = SipServer::bind(&listeners).await?;
+    let mut tcp_limits = node.edge.tcp_limits();
+    tcp_limits.max_connections =
+        descriptors::tcp_connections_allowed(tcp_limits.max_connections, node.media_ports.len());
+    server.limit_tcp(tcp_limits);
     let bound = server.local_addrs();
     let directory = CallDirectory::default();
     let admin_addr = admin::serve(node.admin_listen, metrics, directory.clone())
@@ -79,7 +84,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         listeners: bound.clone(),
         rate_limit: rate_limit(node),
         timers: Timers::default(),
-        admission: Default::default(),
+        admission: node.edge.admission(),
     });
     let sip = bound
         .iter()
