@@ -15,6 +15,7 @@ use greffier_sip::proxy::{Proxy, ProxyConfig, RateLimit};
 use greffier_sip::transaction::Timers;
 use greffier_sip::transport::SipServer;
 use greffier_vault::spool::{UploadOptions, UploadQueue};
+use greffier_vault::MasterKey;
 
 use crate::admin;
 use crate::calls::{CallDirectory, Calls};
@@ -34,13 +35,14 @@ fn rate_limit(node: &NodeConfig) -> RateLimit {
     }
 }
 
-/// Runs the gateway until the process is stopped.
-pub async fn run(config_path: &Path) -> anyhow::Result<()> {
+/// Runs the gateway until the process is stopped. `master` is the master key when
+/// it was read before the runtime started (from the environment).
+pub async fn run(config_path: &Path, master: Option<MasterKey>) -> anyhow::Result<()> {
     let (config, _watcher) = ConfigWatcher::spawn(config_path)
         .map_err(|problems| anyhow::anyhow!("the configuration has problems:\n{problems}"))?;
     let initial = config.borrow().clone();
 
-    let vault = vault_setup::open(&initial).await?;
+    let vault = vault_setup::open_with(&initial, master).await?;
     vault_setup::ensure_tenants(&vault, &initial)?;
     let upload = UploadOptions::default();
     let recovered = vault

@@ -601,7 +601,12 @@ impl Proxy {
         key: String,
         method: &Method,
     ) {
-        if *method == Method::Ack || self.config.admission.unknown_source == UnknownSource::Drop {
+        if *method == Method::Ack {
+            // Most likely the ACK to an earlier stateless 403.
+            metrics::counter!(metrics_names::REJECTS, "reason" => "stray_ack").increment(1);
+            return;
+        }
+        if self.config.admission.unknown_source == UnknownSource::Drop {
             metrics::counter!(metrics_names::REJECTS, "reason" => "unknown_source").increment(1);
             return;
         }
