@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod config;
+pub mod flood;
 pub mod gateway;
 pub mod http;
 pub mod metrics;
