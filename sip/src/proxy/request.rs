@@ -167,16 +167,7 @@ impl Proxy {
                 return;
             }
         };
-        if let Some(reason) = self.over_capacity(&method, true) {
-            self.reject(
-                now,
-                peer,
-                &request,
-                key,
-                503,
-                reason,
-                &[(HeaderName::RetryAfter, OVERLOAD_RETRY_AFTER)],
-            );
+        if self.refuse_past_capacity(now, peer, &request, &key, true) {
             return;
         }
         let callee_peer = Peer::new(target.transport, target.destination);
@@ -325,16 +316,7 @@ impl Proxy {
         let Some(method) = request.method().cloned() else {
             return;
         };
-        if let Some(reason) = self.over_capacity(&method, false) {
-            self.reject(
-                now,
-                peer,
-                &request,
-                key,
-                503,
-                reason,
-                &[(HeaderName::RetryAfter, OVERLOAD_RETRY_AFTER)],
-            );
+        if self.refuse_past_capacity(now, peer, &request, &key, false) {
             return;
         }
         let skeleton = build::response_skeleton(&request);
@@ -578,17 +560,36 @@ impl Proxy {
         let Err(retry) = self.limiter.admit(now, peer.addr.ip()) else {
             return true;
         };
-        let retry_after = retry.0.to_string();
+        self.refuse_for_now(
+            now,
+            peer,
+            request,
+            key,
+            "rate_limited",
+            &retry.0.to_string(),
+        );
+        false
+    }
+
+    /// `503 Service Unavailable` with `Retry-After` (seconds), statelessly.
+    fn refuse_for_now(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        request: &Message,
+        key: &str,
+        reason: &'static str,
+        retry_after: &str,
+    ) {
         self.reject(
             now,
             peer,
             request,
             key.to_string(),
             503,
-            "rate_limited",
-            &[(HeaderName::RetryAfter, retry_after.as_str())],
+            reason,
+            &[(HeaderName::RetryAfter, retry_after)],
         );
-        false
     }
 
     /// A request from a source no tenant owns: one stateless `403`, or nothing with
@@ -611,6 +612,26 @@ impl Proxy {
             return;
         }
         self.reject(now, peer, request, key, 403, "unknown_source", &[]);
+    }
+
+    /// Answers `503` with `Retry-After` when taking the request would go past the
+    /// configured caps; returns whether it did.
+    fn refuse_past_capacity(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        request: &Message,
+        key: &str,
+        new_request: bool,
+    ) -> bool {
+        let Some(method) = request.method() else {
+            return false;
+        };
+        let Some(reason) = self.over_capacity(method, new_request) else {
+            return false;
+        };
+        self.refuse_for_now(now, peer, request, key, reason, OVERLOAD_RETRY_AFTER);
+        true
     }
 
     /// Whether taking a request would go past the configured caps, and which one.
