@@ -96,6 +96,7 @@ fn whole_call(c: &mut Criterion) {
             burst: 1e9,
         },
         timers: Timers::default(),
+        admission: Default::default(),
     });
     let start = Instant::now();
     let mut n = 0u64;

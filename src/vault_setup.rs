@@ -40,7 +40,13 @@ impl Vault {
 /// Opens the store, the keyring (created only when `keys.create_if_missing`
 /// says so) and the spool. Tenants' keys are [`ensure_tenants`]' business.
 pub async fn open(config: &Config) -> anyhow::Result<Vault> {
-    let keyring = open_keyring(&config.keys)?;
+    open_with(config, None).await
+}
+
+/// As [`open`], with the master key already read when `master` is given (see
+/// [`take_master_key_from_env`]).
+pub async fn open_with(config: &Config, master: Option<MasterKey>) -> anyhow::Result<Vault> {
+    let keyring = open_keyring_with(&config.keys, master)?;
     let store = open_store(&config.storage)?;
     let node = node_id(&config.node.id)?;
     let spool_dir = &config.storage.spool_dir;
@@ -74,18 +80,88 @@ pub fn load_master_key(keys: &KeysConfig) -> anyhow::Result<MasterKey> {
     }
 }
 
+/// When `[keys]` names an environment variable, reads the master key from it and
+/// removes the variable from the process, so that neither child processes nor
+/// `/proc/<pid>/environ` show it afterwards. Call it before any other thread
+/// exists (see [`scrub_env_var`]).
+pub fn take_master_key_from_env(keys: &KeysConfig) -> anyhow::Result<Option<MasterKey>> {
+    let MasterKeySource::Env(name) = &keys.master_key else {
+        return Ok(None);
+    };
+    let key = MasterKey::from_env(name);
+    // Wiped even when the value does not parse: it may still be a key.
+    scrub_env_var(name);
+    key.map(Some).context("keys.master_key_env")
+}
+
+/// Removes variable `name` from the environment and wipes its bytes.
+///
+/// `std::env::remove_var` only unlinks the entry from `environ`; the kernel's
+/// `/proc/<pid>/environ` shows the block the process started with, where the
+/// `NAME=VALUE` bytes stay. So the entry is found with `getenv` first, unlinked,
+/// then overwritten with zeros.
+///
+/// Sound only while no other thread reads or changes the environment: the
+/// gateway calls it from `main` before the runtime starts its threads (edition
+/// 2021 lets `remove_var` be called without `unsafe`, but the same rule holds).
+fn scrub_env_var(name: &str) {
+    let Ok(c_name) = std::ffi::CString::new(name) else {
+        return;
+    };
+    // SAFETY: single-threaded here (see above), so the environment does not change
+    // under getenv.
+    let value = unsafe { libc::getenv(c_name.as_ptr()) };
+    std::env::remove_var(name);
+    if value.is_null() {
+        return;
+    }
+    // SAFETY: getenv returned a pointer to the NUL-terminated VALUE of a
+    // `NAME=VALUE` entry, so the `NAME=` bytes right before it belong to the same
+    // entry (checked before writing). That entry lives in the initial environment
+    // block on the stack, or in memory setenv allocated and never frees; unlinking
+    // it above did not free it, and nothing else refers to it any more.
+    unsafe {
+        let value_len = libc::strlen(value);
+        let prefix_len = name.len() + 1;
+        let entry = value.sub(prefix_len).cast::<u8>();
+        let prefix = std::slice::from_raw_parts(entry, prefix_len);
+        if prefix.strip_suffix(b"=") == Some(name.as_bytes()) {
+            std::ptr::write_bytes(entry, 0, prefix_len + value_len);
+        }
+    }
+}
+
 /// Opens the keyring; a missing file is created only with
 /// `keys.create_if_missing = true`.
 pub fn open_keyring(keys: &KeysConfig) -> anyhow::Result<Keyring> {
+    open_keyring_with(keys, None)
+}
+
+fn open_keyring_with(keys: &KeysConfig, master: Option<MasterKey>) -> anyhow::Result<Keyring> {
     if keys.create_if_missing && !keys.keyring.exists() {
         tracing::info!(keyring = %keys.keyring.display(), "no keyring yet: creating it (keys.create_if_missing)");
-        return init_keyring(keys);
+        return init_keyring_with(keys, master);
     }
-    open_existing_keyring(keys)
+    open_existing_keyring_with(keys, master)
+}
+
+/// The key read ahead of time, else the one `[keys]` names.
+fn master_key_or_load(keys: &KeysConfig, master: Option<MasterKey>) -> anyhow::Result<MasterKey> {
+    match master {
+        Some(master) => Ok(master),
+        None => load_master_key(keys),
+    }
 }
 
 /// Opens the keyring, which must exist.
 pub fn open_existing_keyring(keys: &KeysConfig) -> anyhow::Result<Keyring> {
+    open_existing_keyring_with(keys, None)
+}
+
+fn open_existing_keyring_with(
+    keys: &KeysConfig,
+    master: Option<MasterKey>,
+) -> anyhow::Result<Keyring> {
     let path = &keys.keyring;
     if !path.exists() {
         bail!(
@@ -94,13 +170,17 @@ pub fn open_existing_keyring(keys: &KeysConfig) -> anyhow::Result<Keyring> {
             path.display()
         );
     }
-    let master = load_master_key(keys)?;
+    let master = master_key_or_load(keys, master)?;
     Keyring::open(path, master).context("keys.keyring")
 }
 
 /// Creates a new, empty keyring (and its directory); refuses to
 /// replace an existing one.
 pub fn init_keyring(keys: &KeysConfig) -> anyhow::Result<Keyring> {
+    init_keyring_with(keys, None)
+}
+
+fn init_keyring_with(keys: &KeysConfig, master: Option<MasterKey>) -> anyhow::Result<Keyring> {
     let path = &keys.keyring;
     if path.exists() {
         bail!(
@@ -112,7 +192,7 @@ pub fn init_keyring(keys: &KeysConfig) -> anyhow::Result<Keyring> {
     if keys.create_if_missing {
         create_missing_master_key(keys)?;
     }
-    let master = load_master_key(keys)?;
+    let master = master_key_or_load(keys, master)?;
     // The keyring file itself is owner-only; its directory may be shared.
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)

@@ -1096,3 +1096,135 @@ async fn a_new_tenant_is_published_only_once_prepared_and_a_refusal_keeps_the_ol
         "published before the hook prepared it: {last:?}"
     );
 }
+
+// --- What peers may make the node hold (node keys of docs/security.md), and the
+// addresses it advertises.
+
+const EDGE_CASES: &[Case] = &[
+    case(
+        "wildcard listener",
+        "greffier.toml",
+        "\"udp:127.0.0.1:5060\"",
+        "\"udp:0.0.0.0:5060\"",
+        "node.sip_listen[0]",
+    ),
+    case(
+        "wildcard ipv6 listener",
+        "greffier.toml",
+        "\"tcp:[::1]:5060\"",
+        "\"tcp:[::]:5060\"",
+        "node.sip_listen[1]",
+    ),
+    case(
+        "wildcard media address",
+        "greffier.toml",
+        "media_address = \"127.0.0.1\"",
+        "media_address = \"0.0.0.0\"",
+        "node.media_address",
+    ),
+    case(
+        "wildcard ipv6 media address",
+        "greffier.toml",
+        "media_address = \"127.0.0.1\"",
+        "media_address = \"::\"",
+        "node.media_address",
+    ),
+    case(
+        "unknown source action",
+        "greffier.toml",
+        "tenants_dir = \"tenants\"",
+        "tenants_dir = \"tenants\"\nunknown_source = \"ignore\"",
+        "node.unknown_source",
+    ),
+    case(
+        "transaction cap too small",
+        "greffier.toml",
+        "tenants_dir = \"tenants\"",
+        "tenants_dir = \"tenants\"\nmax_transactions = 10",
+        "node.max_transactions",
+    ),
+    case(
+        "dialog cap zero",
+        "greffier.toml",
+        "tenants_dir = \"tenants\"",
+        "tenants_dir = \"tenants\"\nmax_dialogs = 0",
+        "node.max_dialogs",
+    ),
+    case(
+        "tcp cap zero",
+        "greffier.toml",
+        "tenants_dir = \"tenants\"",
+        "tenants_dir = \"tenants\"\ntcp_max_connections = 0",
+        "node.tcp_max_connections",
+    ),
+    case(
+        "tcp per-source above total",
+        "greffier.toml",
+        "tenants_dir = \"tenants\"",
+        "tenants_dir = \"tenants\"\ntcp_max_connections = 10\ntcp_max_connections_per_source = 11",
+        "node.tcp_max_connections_per_source",
+    ),
+    case(
+        "tcp idle zero",
+        "greffier.toml",
+        "tenants_dir = \"tenants\"",
+        "tenants_dir = \"tenants\"\ntcp_idle_timeout_secs = 0",
+        "node.tcp_idle_timeout_secs",
+    ),
+    case(
+        "tcp idle type",
+        "greffier.toml",
+        "tenants_dir = \"tenants\"",
+        "tenants_dir = \"tenants\"\ntcp_idle_timeout_secs = \"5m\"",
+        "node.tcp_idle_timeout_secs",
+    ),
+];
+
+#[test]
+fn every_edge_rule_names_its_file_and_key() {
+    check_cases(EDGE_CASES);
+}
+
+#[test]
+fn edge_keys_have_defaults_and_take_values() {
+    use greffier_sip::proxy::UnknownSource;
+    let defaults = Tree::standard().load().expect("valid configuration");
+    assert_eq!(defaults.node.edge, greffier::config::EdgeConfig::default());
+    assert_eq!(defaults.node.edge.unknown_source, UnknownSource::Reject);
+    let main = edit(
+        MAIN,
+        "tenants_dir = \"tenants\"",
+        "tenants_dir = \"tenants\"\nunknown_source = \"drop\"\nmax_transactions = 2000\n\
+         max_dialogs = 300\ntcp_max_connections = 50\ntcp_max_connections_per_source = 5\n\
+         tcp_idle_timeout_secs = 7",
+    );
+    let tree = Tree::new(&main, &[("alpha", ALPHA), ("beta", BETA)]);
+    let edge = tree.load().expect("valid configuration").node.edge;
+    assert_eq!(edge.unknown_source, UnknownSource::Drop);
+    assert_eq!((edge.max_transactions, edge.max_dialogs), (2000, 300));
+    assert_eq!(
+        (
+            edge.tcp_max_connections,
+            edge.tcp_max_connections_per_source
+        ),
+        (50, 5)
+    );
+    assert_eq!(edge.tcp_idle_timeout, Duration::from_secs(7));
+}
+
+#[test]
+fn a_wildcard_address_is_refused_with_the_reason() {
+    let problems = problems_with(
+        "greffier.toml",
+        &edit(
+            MAIN,
+            "media_address = \"127.0.0.1\"",
+            "media_address = \"0.0.0.0\"",
+        ),
+    );
+    let problem = problems
+        .iter()
+        .find(|p| p.key == "node.media_address")
+        .expect("a problem at node.media_address");
+    assert!(problem.reason.contains("SDP"), "{problem}");
+}

@@ -71,6 +71,7 @@ impl Run {
                     burst: 1e6,
                 },
                 timers: Timers::default(),
+                admission: Default::default(),
             }),
             policy: ForwardAll::default(),
             now: Instant::now(),

@@ -45,6 +45,7 @@ fn proxy() -> Proxy {
             burst: 1e6,
         },
         timers: Timers::default(),
+        admission: Default::default(),
     })
 }
 

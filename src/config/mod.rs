@@ -4,6 +4,7 @@
 
 mod country;
 mod date;
+mod edge;
 mod keys;
 mod load;
 mod mask;
@@ -27,6 +28,7 @@ use ipnet::IpNet;
 
 pub use country::{CountryCode, EEA_COUNTRIES};
 pub use date::Date;
+pub use edge::EdgeConfig;
 pub use keys::{KeysConfig, MasterKeySource};
 pub use mask::{mask_number, mask_numbers_in_text};
 pub use net::{HttpEndpoint, PortRange, SipListen, Transport};

@@ -7,6 +7,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+use super::edge::{validate_edge, EdgeConfig, RawEdge};
 use super::net::{parse_cidr, PortRange, SipListen};
 use super::paths::PathContext;
 use super::problems::{Origin, Problems};
@@ -39,6 +40,14 @@ pub(crate) struct RawNode {
     rtp_learning_packets: u8,
     #[serde(default)]
     media_destinations: Option<Vec<String>>,
+    // --- What peers may make the node hold (src/config/edge.rs).
+    unknown_source: Option<String>,
+    max_transactions: Option<u64>,
+    max_dialogs: Option<u64>,
+    tcp_max_connections: Option<u64>,
+    tcp_max_connections_per_source: Option<u64>,
+    tcp_idle_timeout_secs: Option<u64>,
+    // --- end of the edge keys.
 }
 
 fn default_rtp_timeout_secs() -> u64 {
@@ -60,6 +69,13 @@ fn default_learning_packets() -> u8 {
 /// More packets than this before a NAT'd peer is heard would cut the start of
 /// every such call (packets are 20 ms apart).
 const MAX_LEARNING_PACKETS: u8 = 10;
+
+/// The wildcard is a bind address, not one peers can reach: the gateway writes
+/// its SIP address into Via and Record-Route, and its media address into SDP.
+const UNSPECIFIED_SIP: &str = "a wildcard address (0.0.0.0 or ::) would be advertised in Via and \
+     Record-Route, where peers cannot reach it; listen on the address peers send to";
+const UNSPECIFIED_MEDIA: &str = "a wildcard address (0.0.0.0 or ::) would be written into SDP, \
+     where peers cannot send media to it; give the address peers reach this node at";
 
 /// Longest accepted RTP silence before a call's media is ended.
 const MAX_RTP_TIMEOUT_SECS: u64 = 3600;
@@ -83,6 +99,8 @@ pub struct NodeConfig {
     /// Absolute directory holding one `*.toml` file per tenant.
     pub tenants_dir: PathBuf,
     pub media_policy: MediaPolicy,
+    /// What peers may make the node hold: unknown sources, table caps, TCP.
+    pub edge: EdgeConfig,
 }
 
 /// Which sources a call leg accepts media from, and where media may be sent.
@@ -139,6 +157,9 @@ pub(crate) fn validate_node(
     for (index, text) in raw.sip_listen.iter().enumerate() {
         let key = origin.key(&format!("sip_listen[{index}]"));
         match SipListen::parse(text) {
+            Ok(listen) if listen.addr.ip().is_unspecified() => {
+                problems.push(file, key, UNSPECIFIED_SIP);
+            }
             Ok(listen) if sip_listen.contains(&listen) => {
                 problems.push(file, key, format!("`{listen}` is listed twice"));
             }
@@ -149,6 +170,23 @@ pub(crate) fn validate_node(
     let media_address = raw.media_address.parse::<IpAddr>().map_err(|_| {
         problems.push(file, origin.key("media_address"), "not an IP address");
     });
+    // --- Advertised addresses: never the wildcard.
+    if media_address.is_ok_and(|ip| ip.is_unspecified()) {
+        problems.push(file, origin.key("media_address"), UNSPECIFIED_MEDIA);
+    }
+    // --- end of the advertised addresses.
+    let edge = validate_edge(
+        RawEdge {
+            unknown_source: raw.unknown_source.clone(),
+            max_transactions: raw.max_transactions,
+            max_dialogs: raw.max_dialogs,
+            tcp_max_connections: raw.tcp_max_connections,
+            tcp_max_connections_per_source: raw.tcp_max_connections_per_source,
+            tcp_idle_timeout_secs: raw.tcp_idle_timeout_secs,
+        },
+        origin,
+        problems,
+    );
     let media_ports = PortRange::parse(&raw.media_ports)
         .map_err(|reason| problems.push(file, origin.key("media_ports"), reason));
     let admin_listen = raw.admin_listen.parse::<SocketAddr>().map_err(|_| {
@@ -210,6 +248,7 @@ pub(crate) fn validate_node(
             new_dialogs_burst: raw.new_dialogs_burst,
             tenants_dir: tenants_dir.clone()?,
             media_policy: media_policy?,
+            edge,
         })
     })();
     (node, tenants_dir)

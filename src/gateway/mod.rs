@@ -2,6 +2,7 @@
 //! binds the SIP listeners and the admin endpoint, then serves calls with the
 //! configuration in force, reloading tenants as their files change.
 
+mod descriptors;
 mod policy;
 mod router;
 
@@ -17,7 +18,7 @@ use greffier_sip::transport::SipServer;
 use greffier_vault::audit::{AuditLog, AuditRecord, Outcome};
 use greffier_vault::spool::{UploadOptions, UploadQueue};
 use greffier_vault::store::RecordId;
-use greffier_vault::TenantId;
+use greffier_vault::{MasterKey, TenantId};
 
 use crate::admin;
 use crate::calls::{CallDirectory, Calls};
@@ -37,12 +38,13 @@ fn rate_limit(node: &NodeConfig) -> RateLimit {
     }
 }
 
-/// Runs the gateway until the process is stopped.
-pub async fn run(config_path: &Path) -> anyhow::Result<()> {
+/// Runs the gateway until the process is stopped. `master` is the master key when
+/// it was read before the runtime started (from the environment).
+pub async fn run(config_path: &Path, master: Option<MasterKey>) -> anyhow::Result<()> {
     // Storage and keys are read once: a reload never changes them.
     let first = Config::load(config_path)
         .map_err(|problems| anyhow::anyhow!("the configuration has problems:\n{problems}"))?;
-    let vault = vault_setup::open(&first).await?;
+    let vault = vault_setup::open_with(&first, master).await?;
     // The watcher loads the configuration again and gives every tenant in it
     // its keys before publishing it, now and after each reload.
     let watcher = ConfigWatcher::spawn_prepared(
@@ -85,7 +87,11 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         node.media_ports.first..=node.media_ports.last,
     )
     .context("node.media_ports")?;
-    let server = SipServer::bind(&listeners).await?;
+    let mut server = SipServer::bind(&listeners).await?;
+    let mut tcp_limits = node.edge.tcp_limits();
+    tcp_limits.max_connections =
+        descriptors::tcp_connections_allowed(tcp_limits.max_connections, node.media_ports.len());
+    server.limit_tcp(tcp_limits);
     let bound = server.local_addrs();
     let directory = CallDirectory::default();
     let admin_addr = admin::serve(node.admin_listen, metrics, directory.clone())
@@ -95,6 +101,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         listeners: bound.clone(),
         rate_limit: rate_limit(node),
         timers: Timers::default(),
+        admission: node.edge.admission(),
     });
     let sip = bound
         .iter()

@@ -17,6 +17,10 @@ pub struct GatewayPolicy {
 }
 
 impl ProxyPolicy for GatewayPolicy {
+    fn is_known_source(&mut self, source: Peer) -> bool {
+        self.router.knows_source(source.addr.ip())
+    }
+
     fn route(&mut self, source: Peer, request: &Message) -> RouteDecision {
         self.router.route(source, request)
     }

@@ -46,6 +46,22 @@ fn next_hop(uri: &SipUri) -> Option<(SocketAddr, String)> {
 }
 
 impl TenantRouter {
+    /// Whether `ip` belongs to a tenant's PBX or carrier: in their `sources`, or
+    /// the address of their `uri` (the leg a call is sent to answers and sends its
+    /// in-dialog requests from there). Everyone else is an unknown source.
+    pub fn knows_source(&self, ip: IpAddr) -> bool {
+        let config = self.config.borrow();
+        if config.tenant_for_source(ip).is_some() {
+            return true;
+        }
+        let ip = ip.to_canonical();
+        config.tenants().iter().any(|tenant| {
+            [&tenant.pbx.uri, &tenant.carrier.uri]
+                .into_iter()
+                .any(|uri| matches!(uri.host, SipHost::Ip(host) if host == ip))
+        })
+    }
+
     /// Where a new request goes: the tenant's carrier for its PBX's calls, its PBX
     /// for calls to its numbers, nowhere for anyone else.
     pub fn route(&self, source: Peer, request: &Message) -> RouteDecision {

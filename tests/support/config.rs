@@ -130,8 +130,11 @@ pub struct GatewayConfig {
     pub tenants: Vec<TenantSpec>,
     /// `None`: a local store in `data/store`.
     pub s3: Option<S3StorageSpec>,
-    /// More `[node]` keys, one per line.
-    pub node_extra: String,
+    /// Extra `key = value` lines of `[node]`.
+    node_settings: String,
+    /// `Some(NAME)`: the master key comes from environment variable NAME
+    /// (`keys.master_key_env`) instead of `config/master.key`.
+    master_key_env: Option<String>,
 }
 
 impl GatewayConfig {
@@ -141,12 +144,9 @@ impl GatewayConfig {
         Self::write_with_store(tenants, None)
     }
 
-    /// As [`Self::write`], with more `[node]` keys (`node_extra`, one per line).
-    pub fn write_with_node(tenants: Vec<TenantSpec>, node_extra: &str) -> Self {
-        let mut config = Self::write_with_store(tenants, None);
-        config.node_extra = node_extra.to_string();
-        config.write_files();
-        config
+    /// As [`Self::write`], with more `[node]` keys (one per line).
+    pub fn write_with_node(tenants: Vec<TenantSpec>, node_settings: &str) -> Self {
+        Self::write_with_store(tenants, None).with_node_settings(node_settings)
     }
 
     /// As [`Self::write`], with recordings stored in `s3`; its credentials
@@ -172,10 +172,32 @@ impl GatewayConfig {
             media_port_count: MEDIA_PORTS,
             tenants,
             s3,
-            node_extra: String::new(),
+            node_settings: String::new(),
+            master_key_env: None,
         };
         config.write_files();
         config
+    }
+
+    /// Adds `key = value` lines to `[node]` (before the gateway starts).
+    pub fn with_node_settings(mut self, lines: &str) -> Self {
+        self.node_settings.push_str(lines);
+        self.node_settings.push('\n');
+        self.write_files();
+        self
+    }
+
+    /// Takes the master key from environment variable `name` (before the
+    /// gateway starts); the test sets the variable for the process.
+    pub fn with_master_key_env(mut self, name: &str) -> Self {
+        self.master_key_env = Some(name.to_string());
+        self.write_files();
+        self
+    }
+
+    /// The master key the tree's keyring is sealed with (64 hex digits).
+    pub fn master_key_hex() -> String {
+        "5a".repeat(32)
     }
 
     fn write_files(&self) {
@@ -184,7 +206,7 @@ impl GatewayConfig {
             std::fs::create_dir_all(root.join(sub)).expect("create a test directory");
         }
         let master_key = root.join("config/master.key");
-        std::fs::write(&master_key, format!("{}\n", "5a".repeat(32)))
+        std::fs::write(&master_key, format!("{}\n", Self::master_key_hex()))
             .expect("write the master key");
         std::fs::set_permissions(&master_key, std::fs::Permissions::from_mode(0o600))
             .expect("restrict the master key");
@@ -234,11 +256,11 @@ admin_listen = "{ip}:{admin}"
 tenants_dir = "tenants"
 new_dialogs_per_source_per_sec = 200
 new_dialogs_burst = 400
-{node_extra}
+{node_settings}
 {storage}
 [keys]
 keyring = "../data/keyring.grk"
-master_key_file = "master.key"
+{master_key}
 # A fresh node for every test: its first start creates the keyring.
 create_if_missing = true
 "#,
@@ -247,7 +269,11 @@ create_if_missing = true
             admin = self.admin_port,
             media_first = self.media_first_port,
             storage = self.storage_toml(),
-            node_extra = self.node_extra,
+            node_settings = self.node_settings,
+            master_key = match &self.master_key_env {
+                Some(name) => format!("master_key_env = \"{name}\""),
+                None => "master_key_file = \"master.key\"".to_string(),
+            },
         )
     }
 

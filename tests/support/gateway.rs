@@ -33,21 +33,33 @@ pub struct Gateway {
     pub ready_line: String,
     pub admin: SocketAddr,
     stderr_log: PathBuf,
+    /// Environment variables set for the process, beyond the log filter.
+    env: Vec<(String, String)>,
 }
 
 impl Gateway {
     /// Runs `greffier run --config ...` and returns once it printed its
     /// ready line.
     pub fn start(config: GatewayConfig) -> Self {
+        Self::start_with_env(config, &[])
+    }
+
+    /// As [`Self::start`], with `env` set in the process's environment.
+    pub fn start_with_env(config: GatewayConfig, env: &[(&str, &str)]) -> Self {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
         let stderr_log = config.run_dir().join("greffier.stderr.log");
         let stderr = std::fs::File::create(&stderr_log).expect("create the gateway's stderr log");
-        let (child, lines_rx) = spawn(&config, stderr);
+        let (child, lines_rx) = spawn(&config, stderr, &env);
         let mut gateway = Self {
             child: RefCell::new(child),
             config,
             ready_line: String::new(),
             admin: "0.0.0.0:0".parse().expect("placeholder address"),
             stderr_log,
+            env,
         };
         gateway.await_ready(&lines_rx);
         gateway
@@ -111,7 +123,7 @@ impl Gateway {
             .append(true)
             .open(&self.stderr_log)
             .expect("reopen the gateway's stderr log");
-        let (child, lines_rx) = spawn(&self.config, stderr);
+        let (child, lines_rx) = spawn(&self.config, stderr, &self.env);
         *self.child.get_mut() = child;
         self.await_ready(&lines_rx);
     }
@@ -146,6 +158,11 @@ impl Gateway {
 
     pub fn sip_addr(&self) -> SocketAddr {
         self.config.sip_addr()
+    }
+
+    /// The process id of the running gateway.
+    pub fn pid(&self) -> u32 {
+        self.child.borrow().id()
     }
 
     pub fn metrics(&self) -> Metrics {
@@ -223,8 +240,13 @@ fn admin_address(line: &str) -> Option<SocketAddr> {
 
 /// `greffier run --config ...` with its stderr to `stderr`, and its stdout as
 /// a channel of lines.
-fn spawn(config: &GatewayConfig, stderr: std::fs::File) -> (Child, mpsc::Receiver<String>) {
+fn spawn(
+    config: &GatewayConfig,
+    stderr: std::fs::File,
+    env: &[(String, String)],
+) -> (Child, mpsc::Receiver<String>) {
     let mut child = Command::new(binary())
+        .envs(env.iter().map(|(name, value)| (name, value)))
         .arg("run")
         .arg("--config")
         .arg(config.path())

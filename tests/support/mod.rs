@@ -12,6 +12,7 @@
 pub mod audio;
 pub mod baresip;
 pub mod config;
+pub mod flood;
 pub mod gateway;
 pub mod http;
 pub mod linphone;

@@ -35,11 +35,16 @@ impl Scene {
     /// Starts a gateway for the tenant, with its peers' listening ports
     /// reserved; every sipp of the scene speaks `transport`.
     pub fn start(transport: Transport) -> Self {
+        Self::start_with_node_settings(transport, "")
+    }
+
+    /// As [`Self::start`], with extra `key = value` lines in `[node]`.
+    pub fn start_with_node_settings(transport: Transport, node_settings: &str) -> Self {
         super::sipp::require_sipp();
         let pbx = SocketAddr::from((PBX_IP, free_port(PBX_IP)));
         let carrier = SocketAddr::from((CARRIER_IP, free_port(CARRIER_IP)));
         let tenant = TenantSpec::new(TENANT_ID, TENANT_NUMBER, pbx, carrier);
-        let config = GatewayConfig::write(vec![tenant]);
+        let config = GatewayConfig::write(vec![tenant]).with_node_settings(node_settings);
         let work_dir = config.run_dir();
         let gateway = Gateway::start(config);
         Self {

@@ -39,6 +39,13 @@ impl BranchMaker {
         format!("{MAGIC_COOKIE}{MARKER}{:016x}", self.key.hash_one(inputs))
     }
 
+    /// The To tag of a response sent without a transaction: the same for every
+    /// retransmission of the request (keyed by its server transaction key), as a
+    /// stateless UAS must give (RFC 3261 §8.2.6.2, §16.11).
+    pub(crate) fn stateless_tag(&self, server_key: &str) -> String {
+        format!("{MARKER}{:016x}", self.key.hash_one(("to-tag", server_key)))
+    }
+
     /// Whether `branch` is one this proxy would give the request described by `inputs`.
     pub(crate) fn is_ours_for(&self, branch: &str, inputs: &BranchInputs<'_>) -> bool {
         branch == self.make(inputs)

@@ -98,6 +98,13 @@ pub enum InDialogAction {
 
 /// The application side of the proxy.
 pub trait ProxyPolicy {
+    /// Whether `source` is a peer the application serves (a tenant's PBX or carrier).
+    /// Requests from anyone else get one stateless `403`, or nothing with
+    /// [`UnknownSource::Drop`](super::UnknownSource::Drop), and leave no state.
+    fn is_known_source(&mut self, _source: Peer) -> bool {
+        true
+    }
+
     /// Decides where a new dialog-initiating (or out-of-dialog) request goes.
     fn route(&mut self, source: Peer, request: &Message) -> RouteDecision;
 

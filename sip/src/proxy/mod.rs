@@ -57,6 +57,41 @@ pub struct ProxyConfig {
     pub listeners: Vec<(Transport, SocketAddr)>,
     pub rate_limit: RateLimit,
     pub timers: Timers,
+    pub admission: Admission,
+}
+
+/// What the proxy does with requests from sources it does not serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnknownSource {
+    /// One stateless `403 Forbidden` per request.
+    #[default]
+    Reject,
+    /// No answer at all: the gateway stays silent to scanners.
+    Drop,
+}
+
+/// Who may make the proxy keep state, and how much of it (docs/security.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    pub unknown_source: UnknownSource,
+    /// Server and client transactions held at once. New requests stop at 90 % of
+    /// it, so that BYE and the other requests of calls in progress still find room.
+    pub max_transactions: usize,
+    /// Dialogs (calls, early or confirmed) held at once.
+    pub max_dialogs: usize,
+}
+
+impl Default for Admission {
+    /// Room for the load harness: 3,000 calls per second, each holding about four
+    /// transactions for 32 s (RFC 6026 Timer L/M, Timer J on UDP), and a few
+    /// minutes of concurrent calls.
+    fn default() -> Admission {
+        Admission {
+            unknown_source: UnknownSource::Reject,
+            max_transactions: 500_000,
+            max_dialogs: 100_000,
+        }
+    }
 }
 
 /// Bytes to send to a peer.

@@ -12,7 +12,7 @@ use super::dialog::{same_endpoint, Dialog, DialogEnds, DialogId, Leg};
 use super::hooks::{InDialogAction, ProxyPolicy, Refusal, RouteDecision, SdpRefusal};
 use super::metrics_names::{self, method_label};
 use super::transactions::{ClientMachine, ClientTx, ServerMachine, ServerTx, Transactions, TxKey};
-use super::{EndReason, Proxy, ProxyEvent};
+use super::{EndReason, Proxy, ProxyEvent, UnknownSource};
 use crate::message::{uri_of_name_addr, HeaderName, Message, Method, SipUri};
 use crate::transaction::{
     AckDisposition, InviteClientTransaction, InviteServerTransaction, NonInviteClientTransaction,
@@ -21,6 +21,11 @@ use crate::transaction::{
 use crate::Peer;
 
 const DEFAULT_MAX_FORWARDS: u32 = 70;
+/// Seconds a client is asked to wait when the transaction or dialog table is full.
+const OVERLOAD_RETRY_AFTER: &str = "5";
+/// What the gateway says it supports, in answers to `OPTIONS`.
+const ALLOW: &str =
+    "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO, PRACK, REFER, NOTIFY, MESSAGE";
 /// How long a forwarded INVITE may ring without a final response before the proxy
 /// cancels it (§16.6 step 11: more than three minutes).
 const TIMER_C: std::time::Duration = std::time::Duration::from_secs(181);
@@ -111,6 +116,10 @@ impl Proxy {
         let Some(key) = server_key(&request, &method) else {
             return;
         };
+        // Before anything else: a stranger never makes the proxy keep state.
+        if !policy.is_known_source(peer) {
+            return self.refuse_unknown_source(now, peer, &request, key, &method);
+        }
         if method == Method::Ack {
             return self.on_ack(now, peer, request, &key, policy);
         }
@@ -127,7 +136,7 @@ impl Proxy {
         }
         if request.max_forwards() == Some(0) {
             if method == Method::Options && self.addresses_proxy(&request) {
-                return self.answer_options(now, peer, &request, key);
+                return self.answer_keep_alive(now, peer, &request, key);
             }
             self.reject(now, peer, &request, key, 483, "too_many_hops", &[]);
             return;
@@ -157,26 +166,18 @@ impl Proxy {
             return;
         };
         if method == Method::Options && self.addresses_proxy(&request) {
-            return self.answer_options(now, peer, &request, key);
+            return self.answer_keep_alive(now, peer, &request, key);
         }
-        if let Err(retry) = self.limiter.admit(now, peer.addr.ip()) {
-            let retry_after = retry.0.to_string();
-            self.reject(
-                now,
-                peer,
-                &request,
-                key,
-                503,
-                "rate_limited",
-                &[(HeaderName::RetryAfter, retry_after.as_str())],
-            );
+        if !self.admit_rate(now, peer, &request, &key) {
             return;
         }
         let target = match policy.route(peer, &request) {
             RouteDecision::Forward(target) => target,
             RouteDecision::Refuse(refusal) => {
                 let (code, reason) = match refusal {
-                    Refusal::UnknownSource => (403, "unknown_source"),
+                    Refusal::UnknownSource => {
+                        return self.refuse_unknown_source(now, peer, &request, key, &method);
+                    }
                     Refusal::UnknownNumber => (404, "unknown_number"),
                     Refusal::Unavailable => (503, "unavailable"),
                 };
@@ -184,6 +185,9 @@ impl Proxy {
                 return;
             }
         };
+        if self.refuse_past_capacity(now, peer, &request, &key, true) {
+            return;
+        }
         let callee_peer = Peer::new(target.transport, target.destination);
         let mut hop = Hop {
             peer: callee_peer,
@@ -353,6 +357,9 @@ impl Proxy {
         let Some(method) = request.method().cloned() else {
             return;
         };
+        if self.refuse_past_capacity(now, peer, &request, &key, false) {
+            return;
+        }
         let skeleton = build::response_skeleton(&request);
         let offer_in_request = is_sdp(&request);
         if let Err(refusal) = anchor_request(policy, &mut request, hop.dialog, hop.from_leg) {
@@ -636,28 +643,132 @@ impl Proxy {
         }
     }
 
-    fn answer_options(&mut self, now: Instant, peer: Peer, request: &Message, key: String) {
-        self.respond(
-            now,
+    /// `OPTIONS` to the gateway itself (a trunk keep-alive): `200` with what the
+    /// gateway supports, without a transaction, once the source passed the rate limit.
+    fn answer_keep_alive(&mut self, now: Instant, peer: Peer, request: &Message, key: String) {
+        if !self.admit_rate(now, peer, request, &key) {
+            return;
+        }
+        self.respond_statelessly(
             peer,
             request,
-            key,
+            &key,
             200,
             &[
-                (
-                    HeaderName::Allow,
-                    "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO, PRACK, REFER, NOTIFY, MESSAGE",
-                ),
+                (HeaderName::Allow, ALLOW),
                 (HeaderName::Other("Accept".into()), "application/sdp"),
             ],
         );
     }
 
-    /// Answers a request with a final status and counts why.
+    /// The per-source rate limit, before anything is answered or kept: past it, one
+    /// stateless `503` with `Retry-After`.
+    fn admit_rate(&mut self, now: Instant, peer: Peer, request: &Message, key: &str) -> bool {
+        let Err(retry) = self.limiter.admit(now, peer.addr.ip()) else {
+            return true;
+        };
+        self.refuse_for_now(
+            now,
+            peer,
+            request,
+            key,
+            "rate_limited",
+            &retry.0.to_string(),
+        );
+        false
+    }
+
+    /// `503 Service Unavailable` with `Retry-After` (seconds), statelessly.
+    fn refuse_for_now(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        request: &Message,
+        key: &str,
+        reason: &'static str,
+        retry_after: &str,
+    ) {
+        self.reject(
+            now,
+            peer,
+            request,
+            key.to_string(),
+            503,
+            reason,
+            &[(HeaderName::RetryAfter, retry_after)],
+        );
+    }
+
+    /// A request from a source no tenant owns: one stateless `403`, or nothing with
+    /// `UnknownSource::Drop`; an ACK never gets an answer.
+    fn refuse_unknown_source(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        request: &Message,
+        key: String,
+        method: &Method,
+    ) {
+        if *method == Method::Ack {
+            // Most likely the ACK to an earlier stateless 403.
+            metrics::counter!(metrics_names::REJECTS, "reason" => "stray_ack").increment(1);
+            return;
+        }
+        if self.config.admission.unknown_source == UnknownSource::Drop {
+            metrics::counter!(metrics_names::REJECTS, "reason" => "unknown_source").increment(1);
+            return;
+        }
+        self.reject(now, peer, request, key, 403, "unknown_source", &[]);
+    }
+
+    /// Answers `503` with `Retry-After` when taking the request would go past the
+    /// configured caps; returns whether it did.
+    fn refuse_past_capacity(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        request: &Message,
+        key: &str,
+        new_request: bool,
+    ) -> bool {
+        let Some(method) = request.method() else {
+            return false;
+        };
+        let Some(reason) = self.over_capacity(method, new_request) else {
+            return false;
+        };
+        self.refuse_for_now(now, peer, request, key, reason, OVERLOAD_RETRY_AFTER);
+        true
+    }
+
+    /// Whether taking a request would go past the configured caps, and which one.
+    /// New requests stop short of the transaction cap so that the requests of calls
+    /// in progress (BYE above all, which frees everything a call holds) still fit.
+    fn over_capacity(&self, method: &Method, new_request: bool) -> Option<&'static str> {
+        let admission = &self.config.admission;
+        let ceiling = if new_request {
+            admission.max_transactions - admission.max_transactions / 10
+        } else {
+            admission.max_transactions
+        };
+        // A forwarded request holds two: towards the sender and towards the next hop.
+        if self.transactions.len() + 2 > ceiling {
+            return Some("transaction_limit");
+        }
+        if new_request && *method == Method::Invite && self.dialogs.len() >= admission.max_dialogs {
+            return Some("dialog_limit");
+        }
+        None
+    }
+
+    /// Refuses a request with a final status, statelessly (RFC 3261 §16.11), and
+    /// counts why. No transaction is created: a retransmitted request gets one more
+    /// response (with the same To tag), so a spoofed source gets exactly one response
+    /// per request it sends, and the ACK to the refusal is a stray ACK, dropped.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn reject(
         &mut self,
-        now: Instant,
+        _now: Instant,
         peer: Peer,
         request: &Message,
         key: String,
@@ -666,7 +777,25 @@ impl Proxy {
         extra: &[(HeaderName, &str)],
     ) {
         metrics::counter!(metrics_names::REJECTS, "reason" => reason).increment(1);
-        self.respond(now, peer, request, key, code, extra);
+        self.respond_statelessly(peer, request, &key, code, extra);
+    }
+
+    /// Sends one final response to `request` and keeps nothing.
+    fn respond_statelessly(
+        &mut self,
+        peer: Peer,
+        request: &Message,
+        key: &str,
+        code: u16,
+        extra: &[(HeaderName, &str)],
+    ) {
+        let tag = self.branches.stateless_tag(key);
+        let mut response = build::response(request, code, Some(&tag));
+        for (name, value) in extra {
+            response.headers.push(name.clone(), *value);
+        }
+        metrics::counter!(metrics_names::RESPONSES_SENT, "code" => code.to_string()).increment(1);
+        self.transmit(peer, Bytes::from(response.to_bytes()));
     }
 
     /// Answers a request here with a final response, on a new server transaction so

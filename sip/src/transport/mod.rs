@@ -3,6 +3,7 @@
 //! One task owns the [`Proxy`] and the application's [`ProxyPolicy`]; socket tasks
 //! only move bytes and talk to it over channels, so the core needs no locks.
 
+mod connections;
 mod tcp;
 mod udp;
 
@@ -20,6 +21,8 @@ use tokio::sync::mpsc;
 use crate::message::{Message, ParseError};
 use crate::proxy::{DialogId, Proxy, ProxyPolicy, Transmit};
 use crate::{ConnectionId, Peer, Transport};
+use connections::ConnectionTable;
+pub use connections::TcpLimits;
 
 /// How many inbound messages may wait for the proxy task before datagrams are
 /// dropped (UDP peers retransmit; an unbounded queue would only hide overload).
@@ -68,6 +71,7 @@ pub enum TransportError {
 pub struct SipServer {
     udp: Vec<(Arc<UdpSocket>, SocketAddr)>,
     tcp: Vec<(TcpListener, SocketAddr)>,
+    tcp_limits: TcpLimits,
 }
 
 impl SipServer {
@@ -76,6 +80,7 @@ impl SipServer {
         let mut server = SipServer {
             udp: Vec::new(),
             tcp: Vec::new(),
+            tcp_limits: TcpLimits::default(),
         };
         for &(transport, addr) in listeners {
             let bind_error = |source| TransportError::Bind {
@@ -97,6 +102,11 @@ impl SipServer {
             }
         }
         Ok(server)
+    }
+
+    /// Bounds TCP connections (the defaults of [`TcpLimits`] otherwise).
+    pub fn limit_tcp(&mut self, limits: TcpLimits) {
+        self.tcp_limits = limits;
     }
 
     /// The addresses actually bound (port 0 resolved).
@@ -121,8 +131,14 @@ impl SipServer {
         for (socket, _) in &self.udp {
             tokio::spawn(udp::receive(socket.clone(), inbound_tx.clone()));
         }
+        let table = ConnectionTable::new(self.tcp_limits);
         for (listener, _) in self.tcp {
-            tokio::spawn(tcp::accept(listener, ids.clone(), inbound_tx.clone()));
+            tokio::spawn(tcp::accept(
+                listener,
+                ids.clone(),
+                inbound_tx.clone(),
+                table.clone(),
+            ));
         }
         let mut out = Outbound {
             udp: self.udp.iter().map(|(s, a)| (s.clone(), *a)).collect(),
@@ -131,6 +147,7 @@ impl SipServer {
             pending: HashMap::new(),
             ids,
             inbound: inbound_tx,
+            idle_timeout: self.tcp_limits.idle_timeout,
         };
         loop {
             let deadline = proxy.poll_timeout();
@@ -175,6 +192,7 @@ struct Outbound {
     pending: HashMap<ConnectionId, Vec<Bytes>>,
     ids: Arc<AtomicU64>,
     inbound: mpsc::Sender<Inbound>,
+    idle_timeout: std::time::Duration,
 }
 
 impl Outbound {
@@ -249,6 +267,11 @@ impl Outbound {
         let id = ConnectionId(self.ids.fetch_add(1, Ordering::Relaxed));
         self.by_addr.insert(peer.addr, id);
         self.pending.insert(id, vec![bytes]);
-        tokio::spawn(tcp::connect(peer.addr, id, self.inbound.clone()));
+        tokio::spawn(tcp::connect(
+            peer.addr,
+            id,
+            self.inbound.clone(),
+            self.idle_timeout,
+        ));
     }
 }
