@@ -501,9 +501,12 @@ fn a_stranger_copying_a_dialog_cannot_relay_a_message_to_a_victim() {
         carrier_got.iter().all(|m| m.method() != Some("MESSAGE")),
         "the stranger's MESSAGE reached the carrier"
     );
+    // 127.0.0.9 belongs to no tenant: it is refused before any dialog is looked
+    // up; a known source using another leg's tags is refused as `foreign_source`
+    // (`only_the_tenants_pbx_pauses_the_recording`).
     let metrics = setup.gateway.metrics();
     assert_eq!(
-        metrics.count(REJECTS, &[("reason", "foreign_source")]),
+        metrics.count(REJECTS, &[("reason", "unknown_source")]),
         1.0,
         "{}",
         metrics.text
@@ -647,6 +650,13 @@ fn only_the_tenants_pbx_pauses_the_recording() {
         "the carrier paused the recording"
     );
     assert_eq!(forged.status(), Some(403), "{}", forged.text);
+    let metrics = setup.gateway.metrics();
+    assert_eq!(
+        metrics.count(REJECTS, &[("reason", "foreign_source")]),
+        1.0,
+        "the carrier using the PBX's tags is refused as a foreign source: {}",
+        metrics.text
+    );
 
     // The carrier as itself: relayed to the PBX without the order.
     setup.carrier.send(
