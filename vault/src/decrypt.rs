@@ -4,7 +4,7 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use crate::error::VaultError;
 use crate::format::chunk::{ChunkCipher, FRAME_LEN_FIELD, TAG_LEN};
-use crate::format::header::{header_len_from_preamble, Header, PREAMBLE_LEN};
+use crate::format::header::{header_len_from_preamble, Header, ObjectRef, PREAMBLE_LEN};
 use crate::keys::client::ClientPrivateKey;
 use crate::keys::DataKeyResolver;
 use crate::tenant::TenantId;
@@ -23,6 +23,7 @@ use crate::tenant::TenantId;
 pub struct ObjectDecryptor<R> {
     resolver: R,
     expected_tenant: Option<TenantId>,
+    expected_object: Option<ObjectRef>,
     state: State,
     input: BytesMut,
 }
@@ -60,9 +61,20 @@ impl<R: DataKeyResolver> ObjectDecryptor<R> {
         ObjectDecryptor {
             resolver,
             expected_tenant,
+            expected_object: None,
             state: State::Header,
             input: BytesMut::new(),
         }
+    }
+
+    /// Also requires the header to name `expected` (kind and record id): an
+    /// object copied over another one's key fails with
+    /// [`VaultError::WrongObject`] before any key is used. Every reader that
+    /// asks for a particular object sets this; the header MAC, checked
+    /// next, makes the names trustworthy.
+    pub fn expecting(mut self, expected: ObjectRef) -> Self {
+        self.expected_object = Some(expected);
+        self
     }
 
     /// The authenticated header, once it has been read.
@@ -185,6 +197,14 @@ impl<R: DataKeyResolver> ObjectDecryptor<R> {
                 return Err(VaultError::WrongTenant {
                     expected: expected.clone(),
                     found: header.tenant().clone(),
+                });
+            }
+        }
+        if let Some(expected) = self.expected_object {
+            if header.object() != expected {
+                return Err(VaultError::WrongObject {
+                    expected,
+                    found: header.object(),
                 });
             }
         }

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::format::header::ObjectRef;
 use crate::tenant::TenantId;
 
 /// Everything that can go wrong while sealing, opening or keeping keys.
@@ -29,6 +30,11 @@ pub enum VaultError {
     TrailingData,
     #[error("object belongs to tenant {found}, expected {expected}")]
     WrongTenant { expected: TenantId, found: TenantId },
+    #[error("wrong object: asked for the {expected} but the object is the {found} (an object was copied over another)")]
+    WrongObject {
+        expected: ObjectRef,
+        found: ObjectRef,
+    },
     #[error("an earlier error ended this decryption stream")]
     StreamFailed,
     #[error("object is too large: chunk counter exhausted")]

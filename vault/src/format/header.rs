@@ -62,6 +62,40 @@ impl ObjectKind {
             _ => Err(VaultError::MalformedHeader("unknown object kind")),
         }
     }
+
+    /// What the kind is called in errors and listings.
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectKind::Recording => "recording",
+            ObjectKind::Transcript => "transcript",
+            ObjectKind::Manifest => "manifest",
+            ObjectKind::Cdr => "call record",
+            ObjectKind::RawPayloads => "raw payloads",
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which object a header says it is: the kind and the record. Both are
+/// covered by the header MAC, so a reader that checks them against the
+/// object it asked for refuses an object copied over another (FORMAT.md §5).
+/// A record id is a random UUIDv7, never personal data, so it may appear in
+/// errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ObjectRef {
+    pub kind: ObjectKind,
+    pub record_id: Uuid,
+}
+
+impl std::fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} of record {}", self.kind, self.record_id)
+    }
 }
 
 /// How the object's data key is protected.
@@ -217,6 +251,13 @@ impl Header {
     }
     pub fn kind(&self) -> ObjectKind {
         self.params.kind
+    }
+    /// The kind and record the header names.
+    pub fn object(&self) -> ObjectRef {
+        ObjectRef {
+            kind: self.params.kind,
+            record_id: self.params.record_id,
+        }
     }
     pub fn chunk_size(&self) -> u32 {
         self.params.chunk_size
