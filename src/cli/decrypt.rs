@@ -1,6 +1,8 @@
 //! `greffier decrypt`: the client's side of `client`-mode tenants. Opens an
 //! object with the client's own X25519 private key, which the gateway never
-//! holds.
+//! holds, and only if the gateway's sender key sealed it (HPKE auth mode):
+//! the tenant's public key is public, so without that check anyone with
+//! write access to the store could plant a recording.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Context};
 use base64::Engine;
 use clap::Args;
-use greffier_vault::{decrypt_with_private_key, ClientPrivateKey};
+use greffier_vault::{decrypt_for_client, ClientPrivateKey, ClientReader, KeySlot};
 use zeroize::Zeroizing;
 
 use super::files::{playable, write_private_file};
@@ -18,6 +20,19 @@ pub(super) struct DecryptArgs {
     /// The client's private key: 32 raw bytes, 64 hex digits or base64.
     #[arg(long, value_name = "FILE")]
     private_key: PathBuf,
+    /// The gateway's sender public key (`greffier keys show-sender`), same
+    /// forms; repeat for several gateways. Objects sealed by any other
+    /// sender are refused.
+    #[arg(
+        long = "sender-key",
+        value_name = "FILE",
+        required_unless_present = "accept_unauthenticated"
+    )]
+    sender_keys: Vec<PathBuf>,
+    /// Also opens objects written before sender keys existed (HPKE base
+    /// mode), whose writer cannot be authenticated; a warning is printed.
+    #[arg(long)]
+    accept_unauthenticated: bool,
     /// An encrypted object (`.grf`) of the client's tenant.
     #[arg(value_name = "IN")]
     input: PathBuf,
@@ -33,10 +48,26 @@ pub(super) fn run(args: DecryptArgs) -> ExitCode {
 
 fn decrypt(args: &DecryptArgs) -> anyhow::Result<()> {
     let private_key = read_private_key(&args.private_key)?;
+    let senders = args
+        .sender_keys
+        .iter()
+        .map(|path| read_sender_key(path))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut reader = ClientReader::new(private_key, senders);
+    if args.accept_unauthenticated {
+        reader = reader.accepting_unauthenticated();
+    }
     let object = std::fs::read(&args.input)
         .with_context(|| format!("cannot read {}", args.input.display()))?;
-    let plaintext = decrypt_with_private_key(&private_key, &object)
+    let (header, plaintext) = decrypt_for_client(&reader, &object)
         .with_context(|| format!("{} cannot be decrypted", args.input.display()))?;
+    if let KeySlot::Client { .. } = header.key_slot() {
+        eprintln!(
+            "warning: {} was sealed without sender authentication (HPKE base mode): \
+             its writer cannot be verified",
+            args.input.display()
+        );
+    }
     let plaintext = playable(plaintext);
     write_private_file(&args.output, &plaintext)?;
     println!(
@@ -48,17 +79,26 @@ fn decrypt(args: &DecryptArgs) -> anyhow::Result<()> {
 }
 
 fn read_private_key(path: &Path) -> anyhow::Result<ClientPrivateKey> {
+    let bytes = read_key_file(path, "private key")?;
+    ClientPrivateKey::from_bytes(*bytes).with_context(|| format!("private key {}", path.display()))
+}
+
+fn read_sender_key(path: &Path) -> anyhow::Result<[u8; 32]> {
+    Ok(*read_key_file(path, "sender key")?)
+}
+
+/// A 32-byte key from a file, in any form [`decode_key`] accepts.
+fn read_key_file(path: &Path, what: &str) -> anyhow::Result<Zeroizing<[u8; 32]>> {
     let contents = Zeroizing::new(
         std::fs::read(path)
-            .with_context(|| format!("cannot read the private key {}", path.display()))?,
+            .with_context(|| format!("cannot read the {what} {}", path.display()))?,
     );
-    let bytes = decode_key(&contents).ok_or_else(|| {
+    decode_key(&contents).ok_or_else(|| {
         anyhow!(
-            "private key {}: expected 32 raw bytes, 64 hex digits, or base64 of 32 bytes",
+            "{what} {}: expected 32 raw bytes, 64 hex digits, or base64 of 32 bytes",
             path.display()
         )
-    })?;
-    ClientPrivateKey::from_bytes(*bytes).with_context(|| format!("private key {}", path.display()))
+    })
 }
 
 /// 32 raw bytes, or hex or base64 text (surrounding whitespace ignored).

@@ -5,7 +5,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use crate::error::VaultError;
 use crate::format::chunk::{ChunkCipher, FRAME_LEN_FIELD, TAG_LEN};
 use crate::format::header::{header_len_from_preamble, Header, ObjectRef, PREAMBLE_LEN};
-use crate::keys::client::ClientPrivateKey;
+use crate::keys::client::ClientReader;
 use crate::keys::DataKeyResolver;
 use crate::tenant::TenantId;
 
@@ -289,12 +289,16 @@ pub fn decrypt_all<R: DataKeyResolver>(
 }
 
 /// The client's own tool: decrypts a `client`-mode object with the private
-/// key whose public half the tenant configured.
-pub fn decrypt_with_private_key(
-    private_key: &ClientPrivateKey,
+/// key whose public half the tenant configured, if a sender the reader
+/// trusts sealed it. Returns the authenticated header with the plaintext.
+pub fn decrypt_for_client(
+    reader: &ClientReader,
     object: &[u8],
-) -> Result<Vec<u8>, VaultError> {
-    collect(ObjectDecryptor::any_tenant(private_key), object)
+) -> Result<(Header, Vec<u8>), VaultError> {
+    let mut decryptor = ObjectDecryptor::any_tenant(reader);
+    let plaintext = decryptor.push(object)?;
+    let header = decryptor.finish()?;
+    Ok((header, Vec::from(plaintext)))
 }
 
 fn collect<R: DataKeyResolver>(

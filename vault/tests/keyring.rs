@@ -21,7 +21,7 @@ fn kek_version(object: &[u8]) -> u32 {
         greffier_vault::Header::parse(&object[..common::layout(object).header.end]).unwrap();
     match header.key_slot() {
         KeySlot::Managed { kek_version, .. } => *kek_version,
-        KeySlot::Client { .. } => panic!("expected a managed object"),
+        KeySlot::Client { .. } | KeySlot::ClientAuth { .. } => panic!("expected a managed object"),
     }
 }
 
