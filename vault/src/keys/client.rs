@@ -92,6 +92,12 @@ fn kem_private_key(bytes: &[u8; KEY_LEN]) -> Result<KemPrivateKey, VaultError> {
     KemPrivateKey::from_bytes(bytes).map_err(|_| VaultError::InvalidPrivateKey)
 }
 
+fn public_key_of(private_key: &[u8; KEY_LEN]) -> Result<[u8; 32], VaultError> {
+    Ok(public_key_bytes(&ClientKem::sk_to_pk(&kem_private_key(
+        private_key,
+    )?)))
+}
+
 fn kem_public_key(bytes: &[u8; 32]) -> Result<KemPublicKey, VaultError> {
     KemPublicKey::from_bytes(bytes).map_err(|_| VaultError::InvalidPublicKey)
 }
@@ -118,9 +124,7 @@ impl ClientPrivateKey {
     }
 
     pub fn public_key(&self) -> Result<[u8; 32], VaultError> {
-        Ok(public_key_bytes(&ClientKem::sk_to_pk(&kem_private_key(
-            &self.0,
-        )?)))
+        public_key_of(&self.0)
     }
 }
 
@@ -152,9 +156,7 @@ impl SenderKey {
 
     /// The public key clients configure as the gateway's.
     pub fn public_key(&self) -> Result<[u8; 32], VaultError> {
-        Ok(public_key_bytes(&ClientKem::sk_to_pk(&kem_private_key(
-            &self.0,
-        )?)))
+        public_key_of(&self.0)
     }
 }
 
