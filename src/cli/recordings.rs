@@ -210,8 +210,14 @@ async fn get(
         .await
     {
         Ok(manifest) => manifest.undecodable,
+        // Missing, or no key for it: the recording's own read says so.
         Err(StoreError::NotFound { .. })
-        | Err(StoreError::Vault(VaultError::ClientKeyRequired { .. })) => Vec::new(),
+        | Err(StoreError::Vault(
+            VaultError::ClientKeyRequired { .. }
+            | VaultError::KeyShredded { .. }
+            | VaultError::UnknownTenant { .. }
+            | VaultError::KeyNotFound { .. },
+        )) => Vec::new(),
         Err(error) => {
             eprintln!("warning: the manifest of recording {id} is not usable: {error}");
             Vec::new()
