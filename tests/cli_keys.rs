@@ -366,6 +366,49 @@ fn a_forged_client_object_is_refused_by_decrypt() {
     );
 }
 
+/// Objects of one client call copied over another's files: the client's
+/// tool checks the record and kind the stored name gives.
+#[test]
+fn a_client_object_copied_over_another_is_refused_by_decrypt() {
+    let mut tree = VaultTree::new();
+    let key_file = tree.scratch("client.key");
+    let public_key = printed_public_key(&generate_client(&key_file).ok().stdout);
+    tree.write_tenant("cust", &[ACME], &KeyMode::Client(public_key));
+    keys(&tree, "init", &[]).ok();
+    let config = tree.load();
+    let start = Utc.with_ymd_and_hms(2024, 7, 1, 14, 0, 0).unwrap();
+    let audio = streamed_wav(20_000);
+    let first = record_blocking(&config, &TestCall::new("cust", CALLER, ACME, start), &audio);
+    let second = record_blocking(&config, &TestCall::new("cust", CALLER, ACME, start), &audio);
+    let sender = published_sender_key(&tree);
+    let out = tree.scratch("second.wav");
+
+    for suffix in [".grf", ".manifest.grf"] {
+        std::fs::copy(
+            tree.object_file(&first, suffix),
+            tree.object_file(&second, suffix),
+        )
+        .unwrap();
+        let refused =
+            decrypt(&key_file, &sender, &tree.object_file(&second, suffix), &out).failed();
+        refused.says("wrong object");
+        refused.says(&format!("record {second}"));
+        refused.says(&format!("record {first}"));
+        refused.in_one_line();
+        assert!(!out.exists(), "a swapped object produced a file");
+    }
+    // The manifest put in place of the recording of the same record.
+    std::fs::copy(
+        tree.object_file(&first, ".manifest.grf"),
+        tree.object_file(&first, ".grf"),
+    )
+    .unwrap();
+    decrypt(&key_file, &sender, &tree.object_file(&first, ".grf"), &out)
+        .failed()
+        .says(&format!("the manifest of record {first}"));
+    assert!(!out.exists());
+}
+
 #[test]
 fn a_client_tenant_is_never_moved_back_to_managed_keys() {
     let mut tree = VaultTree::new();

@@ -7,10 +7,13 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Context};
+use anyhow::{anyhow, bail, Context};
 use base64::Engine;
 use clap::Args;
-use greffier_vault::{decrypt_for_client, ClientPrivateKey, ClientReader, KeySlot};
+use greffier_vault::{
+    decrypt_for_client, ClientPrivateKey, ClientReader, Header, KeySlot, ObjectKind, ObjectRef,
+    Uuid, VaultError,
+};
 use zeroize::Zeroizing;
 
 use super::files::{playable, write_private_file};
@@ -61,6 +64,18 @@ fn decrypt(args: &DecryptArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot read {}", args.input.display()))?;
     let (header, plaintext) = decrypt_for_client(&reader, &object)
         .with_context(|| format!("{} cannot be decrypted", args.input.display()))?;
+    if let Some(named) = object_named(&args.input) {
+        if !named.matches(&header) {
+            let error = VaultError::WrongObject {
+                expected: named.expected(),
+                found: header.object(),
+            };
+            bail!(
+                "{} cannot be decrypted; nothing was written: {error}",
+                args.input.display()
+            );
+        }
+    }
     if let KeySlot::Client { .. } = header.key_slot() {
         eprintln!(
             "warning: {} was sealed without sender authentication (HPKE base mode): \
@@ -77,6 +92,51 @@ fn decrypt(args: &DecryptArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// What a stored object's file name says it is (`vault/FORMAT.md` §8):
+/// `{record_id}.grf` (a recording or a transcript), `.manifest.grf`,
+/// `.rtp.grf`, or a call record `{node}-{hh}-{record_id}.grf`. A file
+/// renamed to anything else is not checked.
+struct NamedObject {
+    record_id: Uuid,
+    kinds: &'static [ObjectKind],
+}
+
+impl NamedObject {
+    fn matches(&self, header: &Header) -> bool {
+        header.record_id() == self.record_id && self.kinds.contains(&header.kind())
+    }
+
+    fn expected(&self) -> ObjectRef {
+        ObjectRef {
+            kind: self.kinds.first().copied().unwrap_or(ObjectKind::Recording),
+            record_id: self.record_id,
+        }
+    }
+}
+
+fn object_named(path: &Path) -> Option<NamedObject> {
+    let stem = path.file_name()?.to_str()?.strip_suffix(".grf")?;
+    let (id, kinds): (&str, &'static [ObjectKind]) =
+        if let Some(id) = stem.strip_suffix(".manifest") {
+            (id, &[ObjectKind::Manifest])
+        } else if let Some(id) = stem.strip_suffix(".rtp") {
+            (id, &[ObjectKind::RawPayloads])
+        } else if stem.len() > UUID_TEXT_LEN && stem.matches('-').count() == 6 {
+            // `{node}-{hh}-{record_id}`: a node name holds no `-`.
+            let id = stem.splitn(3, '-').nth(2)?;
+            (id, &[ObjectKind::Cdr])
+        } else {
+            (stem, &[ObjectKind::Recording, ObjectKind::Transcript])
+        };
+    Some(NamedObject {
+        record_id: Uuid::try_parse(id).ok()?,
+        kinds,
+    })
+}
+
+/// Length of a hyphenated UUID.
+const UUID_TEXT_LEN: usize = 36;
 
 fn read_private_key(path: &Path) -> anyhow::Result<ClientPrivateKey> {
     let bytes = read_key_file(path, "private key")?;
@@ -147,6 +207,29 @@ mod tests {
         ];
         for form in forms {
             assert_eq!(decode_key(&form).as_deref(), Some(&raw));
+        }
+    }
+
+    #[test]
+    fn stored_names_say_which_object_they_hold() {
+        let id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+        let cases: [(String, Option<&[ObjectKind]>); 6] = [
+            (
+                format!("{id}.grf"),
+                Some(&[ObjectKind::Recording, ObjectKind::Transcript]),
+            ),
+            (format!("{id}.manifest.grf"), Some(&[ObjectKind::Manifest])),
+            (format!("{id}.rtp.grf"), Some(&[ObjectKind::RawPayloads])),
+            (format!("gw1-14-{id}.grf"), Some(&[ObjectKind::Cdr])),
+            ("call.grf".to_string(), None),
+            (format!("{id}.wav"), None),
+        ];
+        for (name, kinds) in cases {
+            let named = object_named(Path::new(&name));
+            assert_eq!(named.as_ref().map(|n| n.kinds), kinds, "{name}");
+            if let Some(named) = named {
+                assert_eq!(named.record_id.to_string(), id);
+            }
         }
     }
 
