@@ -312,13 +312,18 @@ pub fn tenant_keys_preparer(keyring: Arc<RwLock<Keyring>>) -> Prepare {
                 "keyring lock poisoned by a panicked writer".to_string(),
             )],
         })?;
-        keyring.reload().map_err(|error| ConfigErrors {
-            problems: vec![problem(
-                &config.keys.keyring,
-                "keys.keyring",
-                format!("{error:#}"),
-            )],
-        })?;
+        // A keyring written before sender keys gets one here, so client-mode
+        // tenants it already holds can be sealed for (HPKE auth mode).
+        keyring
+            .reload()
+            .and_then(|()| keyring.ensure_sender_key().map(drop))
+            .map_err(|error| ConfigErrors {
+                problems: vec![problem(
+                    &config.keys.keyring,
+                    "keys.keyring",
+                    format!("{error:#}"),
+                )],
+            })?;
         let (changes, problems) = ensure_each(&mut keyring, config.tenants());
         for (tenant, change) in changes {
             tracing::info!(%tenant, "{change}");
@@ -346,6 +351,9 @@ pub fn ensure_tenant_keys(
     keyring: &mut Keyring,
     tenants: &[Tenant],
 ) -> anyhow::Result<Vec<(String, KeyChange)>> {
+    keyring
+        .ensure_sender_key()
+        .context("keys.keyring: the gateway sender key")?;
     let (changes, problems) = ensure_each(keyring, tenants);
     if !problems.is_empty() {
         let problems: Vec<String> = problems

@@ -1,14 +1,18 @@
 //! `greffier keys …` and `greffier decrypt`, run as the real binary against
 //! a keyring and a local store in a temporary tree.
 
+#[path = "../vault/tests/common/forge.rs"]
+mod forge;
 mod support;
 
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use base64::Engine;
 use chrono::{TimeZone, Utc};
 use greffier::vault_setup;
+use greffier_vault::{ObjectEncryptor, ObjectKind, ObjectParams, SenderKey, TenantId, TenantKey};
 use serde_json::json;
 use support::vault::{
     greffier, record_blocking, streamed_wav, with_real_sizes, CliRun, KeyMode, TestCall, VaultTree,
@@ -51,14 +55,36 @@ fn generate_client(out: &Path) -> CliRun {
     ])
 }
 
-fn decrypt(private_key: &Path, object: &Path, out: &Path) -> CliRun {
-    greffier([
+fn decrypt(private_key: &Path, sender_key: &Path, object: &Path, out: &Path) -> CliRun {
+    decrypt_with(private_key, sender_key, object, out, &[])
+}
+
+fn decrypt_with(
+    private_key: &Path,
+    sender_key: &Path,
+    object: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> CliRun {
+    let mut args = vec![
         OsStr::new("decrypt"),
         OsStr::new("--private-key"),
         private_key.as_os_str(),
-        object.as_os_str(),
-        out.as_os_str(),
-    ])
+        OsStr::new("--sender-key"),
+        sender_key.as_os_str(),
+    ];
+    args.extend(extra.iter().map(OsStr::new));
+    args.extend([object.as_os_str(), out.as_os_str()]);
+    greffier(args)
+}
+
+/// The gateway's sender public key as `keys show-sender` prints it, saved
+/// where the client keeps it.
+fn published_sender_key(tree: &VaultTree) -> std::path::PathBuf {
+    let shown = keys(tree, "show-sender", &[]).ok();
+    let path = tree.scratch("gateway-sender.pub");
+    std::fs::write(&path, &shown.stdout).unwrap();
+    path
 }
 
 /// The `public_key = "…"` value `generate-client` prints.
@@ -237,28 +263,150 @@ fn client_keys_decrypt_what_the_gateway_cannot() {
 
     let object = tree.object_file(&id, ".grf");
     let out = tree.scratch("client.wav");
-    decrypt(&key_file, &object, &out).ok();
+    let sender = published_sender_key(&tree);
+    decrypt(&key_file, &sender, &object, &out).ok();
     assert_eq!(std::fs::read(&out).unwrap(), with_real_sizes(&audio));
 
     let other_key = tree.scratch("other.key");
     generate_client(&other_key).ok();
     let refused_out = tree.scratch("refused.wav");
-    decrypt(&other_key, &object, &refused_out)
+    decrypt(&other_key, &sender, &object, &refused_out)
         .failed()
         .says("different client public key");
     assert!(!refused_out.exists());
 
     let managed_object = tree.object_file(&managed_id, ".grf");
-    decrypt(&key_file, &managed_object, &refused_out)
+    decrypt(&key_file, &sender, &managed_object, &refused_out)
         .failed()
         .says("gateway-managed key");
     assert!(!refused_out.exists());
 
     let not_a_key = tree.scratch("not-a.key");
     std::fs::write(&not_a_key, "hello\n").unwrap();
-    decrypt(&not_a_key, &object, &refused_out)
+    decrypt(&not_a_key, &sender, &object, &refused_out)
         .failed()
         .says("expected 32 raw bytes");
+    decrypt(&key_file, &not_a_key, &object, &refused_out)
+        .failed()
+        .says("sender key");
+}
+
+/// Someone with write access to the store and the tenant's public key
+/// (which is public) plants a recording: sealed in HPKE base mode as the
+/// gateway once did, or in auth mode with a sender key of its own. The
+/// client's tool refuses both, names why, and writes nothing.
+#[test]
+fn a_forged_client_object_is_refused_by_decrypt() {
+    let mut tree = VaultTree::new();
+    let key_file = tree.scratch("client.key");
+    let public_key = printed_public_key(&generate_client(&key_file).ok().stdout);
+    tree.write_tenant("cust", &[ACME], &KeyMode::Client(public_key.clone()));
+    keys(&tree, "init", &[]).ok();
+    let config = tree.load();
+    let start = Utc.with_ymd_and_hms(2024, 7, 1, 14, 0, 0).unwrap();
+    let audio = streamed_wav(50_000);
+    let id = record_blocking(&config, &TestCall::new("cust", CALLER, ACME, start), &audio);
+    let object = tree.object_file(&id, ".grf");
+    let sender = published_sender_key(&tree);
+    let genuine = std::fs::read(&object).unwrap();
+
+    let public_key: [u8; 32] = base64::engine::general_purpose::STANDARD
+        .decode(&public_key)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let planted = streamed_wav(8_000);
+    let out = tree.scratch("planted.wav");
+
+    // Auth mode, but from the forger's own sender key.
+    let forged = ObjectEncryptor::encrypt_all(
+        ObjectParams::new(
+            TenantId::new("cust").unwrap(),
+            id.uuid(),
+            ObjectKind::Recording,
+        ),
+        &TenantKey::Client {
+            public_key,
+            sender: SenderKey::generate().unwrap(),
+        },
+        &planted,
+    )
+    .unwrap();
+    std::fs::write(&object, &forged).unwrap();
+    let refused = decrypt(&key_file, &sender, &object, &out).failed();
+    refused.says("not a trusted gateway key");
+    refused.in_one_line();
+    assert!(!out.exists(), "a forged object produced a file");
+
+    // Base mode, as written before sender keys: refused unless the client
+    // asks for such objects, and then with a warning.
+    let forged = forge::forge_base_mode(&public_key, "cust", id.uuid(), &planted);
+    std::fs::write(&object, &forged).unwrap();
+    let refused = decrypt(&key_file, &sender, &object, &out).failed();
+    refused.says("without sender authentication");
+    assert!(!out.exists(), "a forged object produced a file");
+    let legacy = decrypt_with(
+        &key_file,
+        &sender,
+        &object,
+        &out,
+        &["--accept-unauthenticated"],
+    )
+    .ok();
+    legacy.says("warning");
+    legacy.says("cannot be verified");
+
+    // The gateway's own object still opens.
+    std::fs::write(&object, &genuine).unwrap();
+    let genuine_out = tree.scratch("genuine.wav");
+    decrypt(&key_file, &sender, &object, &genuine_out).ok();
+    assert_eq!(
+        std::fs::read(&genuine_out).unwrap(),
+        with_real_sizes(&audio)
+    );
+}
+
+/// Objects of one client call copied over another's files: the client's
+/// tool checks the record and kind the stored name gives.
+#[test]
+fn a_client_object_copied_over_another_is_refused_by_decrypt() {
+    let mut tree = VaultTree::new();
+    let key_file = tree.scratch("client.key");
+    let public_key = printed_public_key(&generate_client(&key_file).ok().stdout);
+    tree.write_tenant("cust", &[ACME], &KeyMode::Client(public_key));
+    keys(&tree, "init", &[]).ok();
+    let config = tree.load();
+    let start = Utc.with_ymd_and_hms(2024, 7, 1, 14, 0, 0).unwrap();
+    let audio = streamed_wav(20_000);
+    let first = record_blocking(&config, &TestCall::new("cust", CALLER, ACME, start), &audio);
+    let second = record_blocking(&config, &TestCall::new("cust", CALLER, ACME, start), &audio);
+    let sender = published_sender_key(&tree);
+    let out = tree.scratch("second.wav");
+
+    for suffix in [".grf", ".manifest.grf"] {
+        std::fs::copy(
+            tree.object_file(&first, suffix),
+            tree.object_file(&second, suffix),
+        )
+        .unwrap();
+        let refused =
+            decrypt(&key_file, &sender, &tree.object_file(&second, suffix), &out).failed();
+        refused.says("wrong object");
+        refused.says(&format!("record {second}"));
+        refused.says(&format!("record {first}"));
+        refused.in_one_line();
+        assert!(!out.exists(), "a swapped object produced a file");
+    }
+    // The manifest put in place of the recording of the same record.
+    std::fs::copy(
+        tree.object_file(&first, ".manifest.grf"),
+        tree.object_file(&first, ".grf"),
+    )
+    .unwrap();
+    decrypt(&key_file, &sender, &tree.object_file(&first, ".grf"), &out)
+        .failed()
+        .says(&format!("the manifest of record {first}"));
+    assert!(!out.exists());
 }
 
 #[test]

@@ -204,6 +204,69 @@ fn get_writes_a_playable_file_only_when_everything_authenticates() {
     assert_eq!(leftovers, vec![std::ffi::OsString::from("first.wav")]);
 }
 
+/// An attacker with write access to the store copies one call's objects
+/// over another's: `get` refuses, naming both records, and writes nothing.
+#[test]
+fn objects_copied_over_another_record_are_refused_by_get_and_list() {
+    let recorded = three_calls();
+    let tree = &recorded.tree;
+    let (first, second, third) = (
+        recorded.first.to_string(),
+        recorded.second.to_string(),
+        recorded.third.to_string(),
+    );
+    std::fs::copy(
+        tree.object_file(&recorded.first, ".grf"),
+        tree.object_file(&recorded.second, ".grf"),
+    )
+    .unwrap();
+    let out = tree.scratch("second.wav");
+    let swapped = get(tree, &recorded.second, &out).failed();
+    swapped.says("wrong object");
+    swapped.says(&format!("asked for the recording of record {second}"));
+    swapped.says(&format!("the recording of record {first}"));
+    swapped.in_one_line();
+    assert!(!out.exists(), "a swapped recording produced a file");
+
+    std::fs::copy(
+        tree.object_file(&recorded.first, ".manifest.grf"),
+        tree.object_file(&recorded.third, ".manifest.grf"),
+    )
+    .unwrap();
+    // The recording itself is intact and checked on its own; the swapped
+    // manifest is reported, not used.
+    let out = tree.scratch("third.wav");
+    let swapped = get(tree, &recorded.third, &out).ok();
+    swapped.says("warning: the manifest");
+    swapped.says(&format!("asked for the manifest of record {third}"));
+    swapped.says(&format!("the manifest of record {first}"));
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        with_real_sizes(&recorded.audio)
+    );
+    let listed = recordings(
+        tree,
+        "list",
+        &["--from", "2024-03-01", "--to", "2024-03-05"],
+    )
+    .failed();
+    listed.says("wrong object");
+    assert!(
+        !listed.stdout.contains(&first),
+        "a swapped manifest was listed"
+    );
+    for number in [ALICE, BOB, DEMO] {
+        assert!(!swapped.stderr.contains(number) && !listed.stderr.contains(number));
+    }
+
+    let out = tree.scratch("first.wav");
+    get(tree, &recorded.first, &out).ok();
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        with_real_sizes(&recorded.audio)
+    );
+}
+
 #[test]
 fn delete_removes_the_recording_from_every_listing() {
     let recorded = three_calls();

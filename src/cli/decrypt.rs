@@ -1,14 +1,19 @@
 //! `greffier decrypt`: the client's side of `client`-mode tenants. Opens an
 //! object with the client's own X25519 private key, which the gateway never
-//! holds.
+//! holds, and only if the gateway's sender key sealed it (HPKE auth mode):
+//! the tenant's public key is public, so without that check anyone with
+//! write access to the store could plant a recording.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Context};
+use anyhow::{anyhow, bail, Context};
 use base64::Engine;
 use clap::Args;
-use greffier_vault::{decrypt_with_private_key, ClientPrivateKey};
+use greffier_vault::{
+    decrypt_for_client, ClientPrivateKey, ClientReader, Header, KeySlot, ObjectKind, ObjectRef,
+    Uuid, VaultError,
+};
 use zeroize::Zeroizing;
 
 use super::files::{playable, write_private_file};
@@ -18,6 +23,19 @@ pub(super) struct DecryptArgs {
     /// The client's private key: 32 raw bytes, 64 hex digits or base64.
     #[arg(long, value_name = "FILE")]
     private_key: PathBuf,
+    /// The gateway's sender public key (`greffier keys show-sender`), same
+    /// forms; repeat for several gateways. Objects sealed by any other
+    /// sender are refused.
+    #[arg(
+        long = "sender-key",
+        value_name = "FILE",
+        required_unless_present = "accept_unauthenticated"
+    )]
+    sender_keys: Vec<PathBuf>,
+    /// Also opens objects written before sender keys existed (HPKE base
+    /// mode), whose writer cannot be authenticated; a warning is printed.
+    #[arg(long)]
+    accept_unauthenticated: bool,
     /// An encrypted object (`.grf`) of the client's tenant.
     #[arg(value_name = "IN")]
     input: PathBuf,
@@ -33,10 +51,38 @@ pub(super) fn run(args: DecryptArgs) -> ExitCode {
 
 fn decrypt(args: &DecryptArgs) -> anyhow::Result<()> {
     let private_key = read_private_key(&args.private_key)?;
+    let senders = args
+        .sender_keys
+        .iter()
+        .map(|path| read_sender_key(path))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut reader = ClientReader::new(private_key, senders);
+    if args.accept_unauthenticated {
+        reader = reader.accepting_unauthenticated();
+    }
     let object = std::fs::read(&args.input)
         .with_context(|| format!("cannot read {}", args.input.display()))?;
-    let plaintext = decrypt_with_private_key(&private_key, &object)
+    let (header, plaintext) = decrypt_for_client(&reader, &object)
         .with_context(|| format!("{} cannot be decrypted", args.input.display()))?;
+    if let Some(named) = object_named(&args.input) {
+        if !named.matches(&header) {
+            let error = VaultError::WrongObject {
+                expected: named.expected(),
+                found: header.object(),
+            };
+            bail!(
+                "{} cannot be decrypted; nothing was written: {error}",
+                args.input.display()
+            );
+        }
+    }
+    if let KeySlot::Client { .. } = header.key_slot() {
+        eprintln!(
+            "warning: {} was sealed without sender authentication (HPKE base mode): \
+             its writer cannot be verified",
+            args.input.display()
+        );
+    }
     let plaintext = playable(plaintext);
     write_private_file(&args.output, &plaintext)?;
     println!(
@@ -47,18 +93,72 @@ fn decrypt(args: &DecryptArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a stored object's file name says it is (`vault/FORMAT.md` §8):
+/// `{record_id}.grf` (a recording or a transcript), `.manifest.grf`,
+/// `.rtp.grf`, or a call record `{node}-{hh}-{record_id}.grf`. A file
+/// renamed to anything else is not checked.
+struct NamedObject {
+    record_id: Uuid,
+    kinds: &'static [ObjectKind],
+}
+
+impl NamedObject {
+    fn matches(&self, header: &Header) -> bool {
+        header.record_id() == self.record_id && self.kinds.contains(&header.kind())
+    }
+
+    fn expected(&self) -> ObjectRef {
+        ObjectRef {
+            kind: self.kinds.first().copied().unwrap_or(ObjectKind::Recording),
+            record_id: self.record_id,
+        }
+    }
+}
+
+fn object_named(path: &Path) -> Option<NamedObject> {
+    let stem = path.file_name()?.to_str()?.strip_suffix(".grf")?;
+    let (id, kinds): (&str, &'static [ObjectKind]) =
+        if let Some(id) = stem.strip_suffix(".manifest") {
+            (id, &[ObjectKind::Manifest])
+        } else if let Some(id) = stem.strip_suffix(".rtp") {
+            (id, &[ObjectKind::RawPayloads])
+        } else if stem.len() > UUID_TEXT_LEN && stem.matches('-').count() == 6 {
+            // `{node}-{hh}-{record_id}`: a node name holds no `-`.
+            let id = stem.splitn(3, '-').nth(2)?;
+            (id, &[ObjectKind::Cdr])
+        } else {
+            (stem, &[ObjectKind::Recording, ObjectKind::Transcript])
+        };
+    Some(NamedObject {
+        record_id: Uuid::try_parse(id).ok()?,
+        kinds,
+    })
+}
+
+/// Length of a hyphenated UUID.
+const UUID_TEXT_LEN: usize = 36;
+
 fn read_private_key(path: &Path) -> anyhow::Result<ClientPrivateKey> {
+    let bytes = read_key_file(path, "private key")?;
+    ClientPrivateKey::from_bytes(*bytes).with_context(|| format!("private key {}", path.display()))
+}
+
+fn read_sender_key(path: &Path) -> anyhow::Result<[u8; 32]> {
+    Ok(*read_key_file(path, "sender key")?)
+}
+
+/// A 32-byte key from a file, in any form [`decode_key`] accepts.
+fn read_key_file(path: &Path, what: &str) -> anyhow::Result<Zeroizing<[u8; 32]>> {
     let contents = Zeroizing::new(
         std::fs::read(path)
-            .with_context(|| format!("cannot read the private key {}", path.display()))?,
+            .with_context(|| format!("cannot read the {what} {}", path.display()))?,
     );
-    let bytes = decode_key(&contents).ok_or_else(|| {
+    decode_key(&contents).ok_or_else(|| {
         anyhow!(
-            "private key {}: expected 32 raw bytes, 64 hex digits, or base64 of 32 bytes",
+            "{what} {}: expected 32 raw bytes, 64 hex digits, or base64 of 32 bytes",
             path.display()
         )
-    })?;
-    ClientPrivateKey::from_bytes(*bytes).with_context(|| format!("private key {}", path.display()))
+    })
 }
 
 /// 32 raw bytes, or hex or base64 text (surrounding whitespace ignored).
@@ -107,6 +207,29 @@ mod tests {
         ];
         for form in forms {
             assert_eq!(decode_key(&form).as_deref(), Some(&raw));
+        }
+    }
+
+    #[test]
+    fn stored_names_say_which_object_they_hold() {
+        let id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+        let cases: [(String, Option<&[ObjectKind]>); 6] = [
+            (
+                format!("{id}.grf"),
+                Some(&[ObjectKind::Recording, ObjectKind::Transcript]),
+            ),
+            (format!("{id}.manifest.grf"), Some(&[ObjectKind::Manifest])),
+            (format!("{id}.rtp.grf"), Some(&[ObjectKind::RawPayloads])),
+            (format!("gw1-14-{id}.grf"), Some(&[ObjectKind::Cdr])),
+            ("call.grf".to_string(), None),
+            (format!("{id}.wav"), None),
+        ];
+        for (name, kinds) in cases {
+            let named = object_named(Path::new(&name));
+            assert_eq!(named.as_ref().map(|n| n.kinds), kinds, "{name}");
+            if let Some(named) = named {
+                assert_eq!(named.record_id.to_string(), id);
+            }
         }
     }
 

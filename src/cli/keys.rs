@@ -50,6 +50,13 @@ pub(super) enum KeysCommand {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Prints the public half of the gateway's sender key, which clients
+    /// give `greffier decrypt --sender-key` so that they accept only objects
+    /// this gateway sealed (creates the key pair if the keyring predates it).
+    ShowSender {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
     /// Writes a new client private key (owner-only file) and prints the
     /// public key for the tenant file's `[keys]` section.
     GenerateClient {
@@ -69,6 +76,7 @@ pub(super) fn run(command: KeysCommand) -> ExitCode {
                 yes,
             } => shred(&config, &tenant, yes).await,
             KeysCommand::List { config } => list(&config),
+            KeysCommand::ShowSender { config } => show_sender(&config),
             KeysCommand::GenerateClient { out } => generate_client(&out),
         }
     })
@@ -218,6 +226,17 @@ fn key_listing(keyring: &Keyring, config: &Config) -> Vec<serde_json::Value> {
         }
     }
     lines
+}
+
+fn show_sender(config_path: &Path) -> anyhow::Result<()> {
+    let config = load_config(config_path)?;
+    let mut keyring = vault_setup::open_existing_keyring(&config.keys)?;
+    let public_key = keyring.ensure_sender_key()?;
+    println!(
+        "{}",
+        base64::engine::general_purpose::STANDARD.encode(public_key)
+    );
+    Ok(())
 }
 
 fn generate_client(out: &Path) -> anyhow::Result<()> {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Days, NaiveDate, SecondsFormat, Utc};
 use clap::{Args, Subcommand};
 use greffier_vault::audit::{Action, ObjectRef, Outcome};
 use greffier_vault::catalog::{Direction, RecordingEntry, E164};
-use greffier_vault::store::{RecordId, VaultStore};
+use greffier_vault::store::{RecordId, StoreError, VaultStore};
 use greffier_vault::{Keyring, TenantId, VaultError};
 use serde_json::json;
 
@@ -241,13 +241,28 @@ async fn read_for_export(
     raw: bool,
 ) -> anyhow::Result<(Option<Vec<u8>>, Option<Vec<u8>>)> {
     // The manifest says what the audio lacks; without it (deleted, or keys
-    // held by the client) the recording is still exported.
-    let undecodable = opened
+    // held by the client) the recording is still exported. One that fails
+    // its checks (altered, or another record's copied over it) is reported:
+    // the recording is then checked on its own.
+    let undecodable = match opened
         .store
         .read_manifest(&opened.keyring, &opened.tenant, id)
         .await
-        .map(|manifest| manifest.undecodable)
-        .unwrap_or_default();
+    {
+        Ok(manifest) => manifest.undecodable,
+        // Missing, or no key for it: the recording's own read says so.
+        Err(StoreError::NotFound { .. })
+        | Err(StoreError::Vault(
+            VaultError::ClientKeyRequired { .. }
+            | VaultError::KeyShredded { .. }
+            | VaultError::UnknownTenant { .. }
+            | VaultError::KeyNotFound { .. },
+        )) => Vec::new(),
+        Err(error) => {
+            eprintln!("warning: the manifest of recording {id} is not usable: {error}");
+            Vec::new()
+        }
+    };
     if !undecodable.is_empty() {
         eprintln!(
             "recording {id}: {} could not be decoded and is silence in the audio; \

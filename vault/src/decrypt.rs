@@ -4,8 +4,8 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use crate::error::VaultError;
 use crate::format::chunk::{ChunkCipher, FRAME_LEN_FIELD, TAG_LEN};
-use crate::format::header::{header_len_from_preamble, Header, PREAMBLE_LEN};
-use crate::keys::client::ClientPrivateKey;
+use crate::format::header::{header_len_from_preamble, Header, ObjectRef, PREAMBLE_LEN};
+use crate::keys::client::ClientReader;
 use crate::keys::DataKeyResolver;
 use crate::tenant::TenantId;
 
@@ -23,6 +23,7 @@ use crate::tenant::TenantId;
 pub struct ObjectDecryptor<R> {
     resolver: R,
     expected_tenant: Option<TenantId>,
+    expected_object: Option<ObjectRef>,
     state: State,
     input: BytesMut,
 }
@@ -60,9 +61,20 @@ impl<R: DataKeyResolver> ObjectDecryptor<R> {
         ObjectDecryptor {
             resolver,
             expected_tenant,
+            expected_object: None,
             state: State::Header,
             input: BytesMut::new(),
         }
+    }
+
+    /// Also requires the header to name `expected` (kind and record id): an
+    /// object copied over another one's key fails with
+    /// [`VaultError::WrongObject`] before any key is used. Every reader that
+    /// asks for a particular object sets this; the header MAC, checked
+    /// next, makes the names trustworthy.
+    pub fn expecting(mut self, expected: ObjectRef) -> Self {
+        self.expected_object = Some(expected);
+        self
     }
 
     /// The authenticated header, once it has been read.
@@ -188,6 +200,14 @@ impl<R: DataKeyResolver> ObjectDecryptor<R> {
                 });
             }
         }
+        if let Some(expected) = self.expected_object {
+            if header.object() != expected {
+                return Err(VaultError::WrongObject {
+                    expected,
+                    found: header.object(),
+                });
+            }
+        }
         let dek = self.resolver.data_key(&header)?;
         header.verify_mac(&dek)?;
         let cipher = ChunkCipher::new(
@@ -269,12 +289,16 @@ pub fn decrypt_all<R: DataKeyResolver>(
 }
 
 /// The client's own tool: decrypts a `client`-mode object with the private
-/// key whose public half the tenant configured.
-pub fn decrypt_with_private_key(
-    private_key: &ClientPrivateKey,
+/// key whose public half the tenant configured, if a sender the reader
+/// trusts sealed it. Returns the authenticated header with the plaintext.
+pub fn decrypt_for_client(
+    reader: &ClientReader,
     object: &[u8],
-) -> Result<Vec<u8>, VaultError> {
-    collect(ObjectDecryptor::any_tenant(private_key), object)
+) -> Result<(Header, Vec<u8>), VaultError> {
+    let mut decryptor = ObjectDecryptor::any_tenant(reader);
+    let plaintext = decryptor.push(object)?;
+    let header = decryptor.finish()?;
+    Ok((header, Vec::from(plaintext)))
 }
 
 fn collect<R: DataKeyResolver>(

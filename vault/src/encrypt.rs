@@ -32,7 +32,7 @@ impl ObjectEncryptor {
         let dek = DataKey::generate()?;
         let mut nonce_prefix = [0u8; NONCE_PREFIX_LEN];
         fill_random(&mut nonce_prefix)?;
-        let key_slot = key.seal_dek(&dek, &params.tenant, &params.record_id)?;
+        let key_slot = key.seal_dek(&dek, &params)?;
         let header = Header::seal(params, nonce_prefix, key_slot, &dek)?;
         let cipher = ChunkCipher::new(&*dek.payload_key()?, nonce_prefix, header.chunk_aad())?;
         let chunk_size = usize::try_from(header.chunk_size())

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::format::header::ObjectRef;
 use crate::tenant::TenantId;
 
 /// Everything that can go wrong while sealing, opening or keeping keys.
@@ -29,6 +30,11 @@ pub enum VaultError {
     TrailingData,
     #[error("object belongs to tenant {found}, expected {expected}")]
     WrongTenant { expected: TenantId, found: TenantId },
+    #[error("wrong object: asked for the {expected} but the object is the {found} (an object was copied over another)")]
+    WrongObject {
+        expected: ObjectRef,
+        found: ObjectRef,
+    },
     #[error("an earlier error ended this decryption stream")]
     StreamFailed,
     #[error("object is too large: chunk counter exhausted")]
@@ -51,6 +57,16 @@ pub enum VaultError {
     ManagedKeyRequired,
     #[error("object is sealed to a different client public key")]
     WrongClientKey,
+    #[error("object is sealed without sender authentication (HPKE base mode, written before the gateway had a sender key): anyone holding the tenant's public key could have written it, so it is refused unless such objects are accepted explicitly")]
+    SenderNotAuthenticated,
+    #[error(
+        "object is sealed by a sender key that is not a trusted gateway key: refused as forged"
+    )]
+    UnknownSender,
+    #[error("the object's data key does not authenticate as sealed by the gateway's sender key: forged or altered object")]
+    SenderAuthFailed,
+    #[error("the keyring has no gateway sender key: client-mode objects cannot be sealed until one is created (the gateway creates it at start, or run `greffier keys show-sender`)")]
+    SenderKeyMissing,
     #[error("tenant {tenant} uses client-held keys: there is no key-encryption key to rotate")]
     NotManaged { tenant: TenantId },
     #[error("invalid X25519 public key")]

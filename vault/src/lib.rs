@@ -31,11 +31,13 @@ pub mod tenant;
 pub mod tenant_keys;
 
 pub use blind_index::blind_index;
-pub use decrypt::{decrypt_all, decrypt_with_private_key, ObjectDecryptor};
+pub use decrypt::{decrypt_all, decrypt_for_client, ObjectDecryptor};
 pub use encrypt::ObjectEncryptor;
 pub use error::VaultError;
-pub use format::header::{Header, KeySlot, ObjectKind, ObjectParams, DEFAULT_CHUNK_SIZE};
-pub use keys::client::ClientPrivateKey;
+pub use format::header::{
+    Header, KeySlot, ObjectKind, ObjectParams, ObjectRef, DEFAULT_CHUNK_SIZE,
+};
+pub use keys::client::{ClientPrivateKey, ClientReader, SenderKey};
 pub use keys::keyring::{Keyring, Sealing, TenantStatus};
 pub use keys::secret::{DataKey, IndexKey, Kek, MasterKey};
 pub use keys::{DataKeyResolver, TenantKey};

@@ -11,7 +11,7 @@ use hpke::{Deserializable, Serializable};
 use sha2::{Digest, Sha256};
 
 use common::{params, pattern, seal};
-use greffier_vault::{ClientPrivateKey, Kek, TenantKey};
+use greffier_vault::{ClientPrivateKey, Kek, SenderKey, TenantKey};
 
 fn be16(b: &[u8]) -> usize {
     usize::from(u16::from_be_bytes([b[0], b[1]]))
@@ -114,30 +114,43 @@ fn managed_objects_follow_the_documented_layout() {
 fn client_objects_follow_the_documented_layout() {
     type Kem = hpke::kem::X25519HkdfSha256;
     let (private_key, public_key) = ClientPrivateKey::generate().unwrap();
+    let sender = SenderKey::generate().unwrap();
+    let sender_public = sender.public_key().unwrap();
     let plaintext = pattern(2500, 5);
     let p = params("acme", 1000);
     let record_id = p.record_id;
-    let object = seal(p, &TenantKey::Client { public_key }, &plaintext);
+    let object = seal(p, &TenantKey::Client { public_key, sender }, &plaintext);
     let read = read_per_spec(&object, |header, n| {
-        assert_eq!(header.len(), 157 + n);
-        assert_eq!(header[36 + n], 2, "client");
-        let digest = Sha256::new()
-            .chain_update(b"greffier grf1 recipient")
-            .chain_update(public_key)
-            .finalize();
-        assert_eq!(&header[37 + n..45 + n], &digest[..8]);
+        assert_eq!(header.len(), 165 + n);
+        assert_eq!(header[36 + n], 3, "client, sender-authenticated");
+        let key_id = |label: &[u8], key: &[u8; 32]| {
+            Sha256::new()
+                .chain_update(label)
+                .chain_update(key)
+                .finalize()
+        };
+        assert_eq!(
+            &header[37 + n..45 + n],
+            &key_id(b"greffier grf1 recipient", &public_key)[..8]
+        );
+        assert_eq!(
+            &header[45 + n..53 + n],
+            &key_id(b"greffier grf1 sender", &sender_public)[..8]
+        );
         let mut info = b"greffier grf1 dek".to_vec();
         info.push(n as u8);
         info.extend_from_slice(b"acme");
         info.extend_from_slice(record_id.as_bytes());
+        info.push(1); // kind: recording
         let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(private_key.as_bytes()).unwrap();
-        let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&header[45 + n..77 + n]).unwrap();
+        let pk_sender = <Kem as hpke::Kem>::PublicKey::from_bytes(&sender_public).unwrap();
+        let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&header[53 + n..85 + n]).unwrap();
         let dek = hpke::single_shot_open::<hpke::aead::AesGcm256, hpke::kdf::HkdfSha256, Kem>(
-            &hpke::OpModeR::Base,
+            &hpke::OpModeR::Auth(pk_sender),
             &sk,
             &enc,
             &info,
-            &header[77 + n..125 + n],
+            &header[85 + n..133 + n],
             b"",
         )
         .unwrap();

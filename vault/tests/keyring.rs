@@ -21,7 +21,7 @@ fn kek_version(object: &[u8]) -> u32 {
         greffier_vault::Header::parse(&object[..common::layout(object).header.end]).unwrap();
     match header.key_slot() {
         KeySlot::Managed { kek_version, .. } => *kek_version,
-        KeySlot::Client { .. } => panic!("expected a managed object"),
+        KeySlot::Client { .. } | KeySlot::ClientAuth { .. } => panic!("expected a managed object"),
     }
 }
 
@@ -331,4 +331,65 @@ fn blind_indexes_are_stable_per_tenant_and_differ_between_tenants() {
         keyring.blind_index(&tenant("acme"), "0612345678"),
         Err(VaultError::InvalidE164)
     ));
+}
+
+/// A keyring file as written before sender keys existed (FORMAT.md §6
+/// without the trailing sender section), holding one client tenant.
+fn keyring_without_sender(path: &Path, master: &MasterKey, client_public_key: &[u8; 32]) {
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    use hmac::{Hmac, Mac};
+    let mut plaintext = 1u32.to_be_bytes().to_vec();
+    plaintext.push(4);
+    plaintext.extend_from_slice(b"cust");
+    plaintext.push(1); // active
+    plaintext.extend_from_slice(&[3; 32]); // index key
+    plaintext.push(2); // client
+    plaintext.extend_from_slice(client_public_key);
+    plaintext.extend_from_slice(&0u32.to_be_bytes()); // no KEK
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(master.as_bytes()).unwrap();
+    mac.update(b"greffier keyring seal\x01");
+    let key = mac.finalize().into_bytes();
+    let nonce = [9u8; 12];
+    let prefix = b"GRK1\x01";
+    let sealed = aes_gcm::Aes256Gcm::new_from_slice(&key)
+        .unwrap()
+        .encrypt(
+            &nonce.into(),
+            Payload {
+                msg: &plaintext,
+                aad: prefix,
+            },
+        )
+        .unwrap();
+    let mut file = prefix.to_vec();
+    file.extend_from_slice(&nonce);
+    file.extend_from_slice(&sealed);
+    std::fs::write(path, file).unwrap();
+}
+
+#[test]
+fn a_keyring_from_before_sender_keys_gets_one_and_then_seals_client_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keyring.grk");
+    let master = MasterKey::generate().unwrap();
+    let (private_key, public_key) = greffier_vault::ClientPrivateKey::generate().unwrap();
+    keyring_without_sender(&path, &master, &public_key);
+
+    let mut keyring = Keyring::open(&path, master.clone()).unwrap();
+    assert_eq!(keyring.sender_public_key().unwrap(), None);
+    assert!(matches!(
+        keyring.sealing_key(&tenant("cust")),
+        Err(VaultError::SenderKeyMissing)
+    ));
+    let sender = keyring.ensure_sender_key().unwrap();
+    let reopened = Keyring::open(&path, master).unwrap();
+    assert_eq!(reopened.sender_public_key().unwrap(), Some(sender));
+    let object = seal(
+        params("cust", 1024),
+        &reopened.sealing_key(&tenant("cust")).unwrap(),
+        b"after the upgrade",
+    );
+    let client = greffier_vault::ClientReader::new(private_key, vec![sender]);
+    let (_, plaintext) = greffier_vault::decrypt_for_client(&client, &object).unwrap();
+    assert_eq!(plaintext, b"after the upgrade");
 }

@@ -5,11 +5,10 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::catalog::number::E164;
-use crate::catalog::records::{subjects_of, Direction, Manifest};
+use crate::catalog::records::{subjects_of, CdrRecord, Direction, Manifest};
 use crate::catalog::sealed::open_json;
 use crate::decrypt::ObjectDecryptor;
-use crate::error::VaultError;
-use crate::format::header::ObjectKind;
+use crate::format::header::{ObjectKind, ObjectRef};
 use crate::store::{BlindIndex, ObjectKey, RecordId, StoreError, VaultStore};
 use crate::tenant::TenantId;
 use crate::tenant_keys::TenantKeys;
@@ -57,10 +56,10 @@ impl VaultStore {
                 .list(&ObjectKey::recordings_day_prefix(tenant, day))
                 .await?;
             for key in listed {
-                if !key.path().as_ref().ends_with(".manifest.grf") {
+                let Some(id) = record_id_of_manifest(&key) else {
                     continue;
-                }
-                let manifest = self.read_manifest_at(keys, tenant, &key).await?;
+                };
+                let manifest = self.read_manifest(keys, tenant, &id).await?;
                 if (from..to).contains(&manifest.call.start) {
                     entries.push(RecordingEntry::of(&manifest));
                 }
@@ -105,8 +104,24 @@ impl VaultStore {
         tenant: &TenantId,
         id: &RecordId,
     ) -> Result<Manifest, StoreError> {
-        self.read_manifest_at(keys, tenant, &ObjectKey::manifest(tenant, id.date(), id))
-            .await
+        let object = self
+            .get(&ObjectKey::manifest(tenant, id.date(), id))
+            .await?;
+        open_json(keys, tenant, id, ObjectKind::Manifest, &object)
+    }
+
+    /// One call record, by the key it was listed under (`cdr/` of a day):
+    /// the object must be the call record of the record its name gives.
+    pub async fn read_call_record(
+        &self,
+        keys: &dyn TenantKeys,
+        tenant: &TenantId,
+        key: &ObjectKey,
+    ) -> Result<CdrRecord, StoreError> {
+        let id =
+            record_id_of_cdr(key).ok_or(StoreError::InvalidRecordId("not a call record key"))?;
+        let object = self.get(key).await?;
+        open_json(keys, tenant, &id, ObjectKind::Cdr, &object)
     }
 
     /// The whole plaintext of a recording, or an error and nothing at all
@@ -118,7 +133,7 @@ impl VaultStore {
         id: &RecordId,
     ) -> Result<Vec<u8>, StoreError> {
         let key = ObjectKey::recording(tenant, id.date(), id);
-        self.read_whole(keys, tenant, &key, ObjectKind::Recording)
+        self.read_whole(keys, tenant, &key, id, ObjectKind::Recording)
             .await
     }
 
@@ -131,25 +146,27 @@ impl VaultStore {
         id: &RecordId,
     ) -> Result<Vec<u8>, StoreError> {
         let key = ObjectKey::raw_payloads(tenant, id.date(), id);
-        self.read_whole(keys, tenant, &key, ObjectKind::RawPayloads)
+        self.read_whole(keys, tenant, &key, id, ObjectKind::RawPayloads)
             .await
     }
 
     /// One object's whole plaintext, released only once every chunk
-    /// authenticated and the header says it is of `kind`.
+    /// authenticated and the header says it is the `kind` of record `id`.
     async fn read_whole(
         &self,
         keys: &dyn TenantKeys,
         tenant: &TenantId,
         key: &ObjectKey,
+        id: &RecordId,
         kind: ObjectKind,
     ) -> Result<Vec<u8>, StoreError> {
         let object = self.get(key).await?;
-        let mut decryptor = ObjectDecryptor::new(keys, tenant.clone());
+        let mut decryptor = ObjectDecryptor::new(keys, tenant.clone()).expecting(ObjectRef {
+            kind,
+            record_id: id.uuid(),
+        });
         let plaintext = decryptor.push(&object)?.to_vec();
-        if decryptor.finish()?.kind() != kind {
-            return Err(VaultError::MalformedHeader("object is not of the expected kind").into());
-        }
+        decryptor.finish()?;
         Ok(plaintext)
     }
 
@@ -195,18 +212,27 @@ impl VaultStore {
             .filter(|marker| record_id_of_marker(marker) == Some(*id))
             .collect())
     }
-
-    async fn read_manifest_at(
-        &self,
-        keys: &dyn TenantKeys,
-        tenant: &TenantId,
-        key: &ObjectKey,
-    ) -> Result<Manifest, StoreError> {
-        let object = self.get(key).await?;
-        open_json(keys, tenant, ObjectKind::Manifest, &object)
-    }
 }
 
 fn record_id_of_marker(marker: &ObjectKey) -> Option<RecordId> {
     marker.path().filename()?.parse().ok()
+}
+
+/// The record a listed `{record_id}.manifest.grf` key belongs to; `None`
+/// for the day's other objects.
+fn record_id_of_manifest(key: &ObjectKey) -> Option<RecordId> {
+    key.path()
+        .filename()?
+        .strip_suffix(".manifest.grf")?
+        .parse()
+        .ok()
+}
+
+/// The record a call record key `{node}-{hh}-{record_id}.grf` names (a node
+/// name holds no `-`, FORMAT.md §8).
+fn record_id_of_cdr(key: &ObjectKey) -> Option<RecordId> {
+    let name = key.path().filename()?.strip_suffix(".grf")?;
+    let mut fields = name.splitn(3, '-');
+    let (_node, _hour) = (fields.next()?, fields.next()?);
+    fields.next()?.parse().ok()
 }

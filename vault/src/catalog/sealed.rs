@@ -7,8 +7,7 @@ use zeroize::Zeroizing;
 
 use crate::decrypt::ObjectDecryptor;
 use crate::encrypt::ObjectEncryptor;
-use crate::error::VaultError;
-use crate::format::header::{ObjectKind, ObjectParams};
+use crate::format::header::{ObjectKind, ObjectParams, ObjectRef};
 use crate::store::{RecordId, StoreError};
 use crate::tenant::TenantId;
 use crate::tenant_keys::TenantKeys;
@@ -21,7 +20,7 @@ pub(crate) fn seal_json<T: Serialize>(
     value: &T,
 ) -> Result<Bytes, StoreError> {
     let json = Zeroizing::new(
-        serde_json::to_vec(value).map_err(|e| StoreError::payload(kind_name(kind), &e))?,
+        serde_json::to_vec(value).map_err(|e| StoreError::payload(kind.name(), &e))?,
     );
     let params = ObjectParams::new(tenant.clone(), record_id.uuid(), kind);
     let key = keys.sealing_key(tenant)?;
@@ -30,26 +29,20 @@ pub(crate) fn seal_json<T: Serialize>(
     )?))
 }
 
+/// Opens the JSON object that must be the `kind` of record `record_id` of
+/// `tenant`: any other object (one copied over this one's key) is refused.
 pub(crate) fn open_json<T: DeserializeOwned>(
     keys: &dyn TenantKeys,
     tenant: &TenantId,
+    record_id: &RecordId,
     kind: ObjectKind,
     object: &[u8],
 ) -> Result<T, StoreError> {
-    let mut decryptor = ObjectDecryptor::new(keys, tenant.clone());
+    let mut decryptor = ObjectDecryptor::new(keys, tenant.clone()).expecting(ObjectRef {
+        kind,
+        record_id: record_id.uuid(),
+    });
     let json = Zeroizing::new(decryptor.push(object)?.to_vec());
-    if decryptor.finish()?.kind() != kind {
-        return Err(VaultError::MalformedHeader("object is not of the expected kind").into());
-    }
-    serde_json::from_slice(&json).map_err(|e| StoreError::payload(kind_name(kind), &e))
-}
-
-fn kind_name(kind: ObjectKind) -> &'static str {
-    match kind {
-        ObjectKind::Manifest => "manifest",
-        ObjectKind::Cdr => "call record",
-        ObjectKind::Recording => "recording",
-        ObjectKind::Transcript => "transcript",
-        ObjectKind::RawPayloads => "raw payloads",
-    }
+    decryptor.finish()?;
+    serde_json::from_slice(&json).map_err(|e| StoreError::payload(kind.name(), &e))
 }

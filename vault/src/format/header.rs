@@ -23,11 +23,13 @@ pub const MAX_HEADER_LEN: usize = 1024;
 
 pub const WRAPPED_DEK_LEN: usize = 40;
 pub const RECIPIENT_ID_LEN: usize = 8;
+pub const SENDER_ID_LEN: usize = 8;
 pub const ENCAPSULATED_KEY_LEN: usize = 32;
 pub const SEALED_DEK_LEN: usize = 48;
 
 const KEY_MODE_MANAGED: u8 = 1;
 const KEY_MODE_CLIENT: u8 = 2;
+const KEY_MODE_CLIENT_AUTH: u8 = 3;
 
 /// What an object holds; stored in the header so a reader can refuse an
 /// object of the wrong kind without decrypting it.
@@ -62,6 +64,40 @@ impl ObjectKind {
             _ => Err(VaultError::MalformedHeader("unknown object kind")),
         }
     }
+
+    /// What the kind is called in errors and listings.
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectKind::Recording => "recording",
+            ObjectKind::Transcript => "transcript",
+            ObjectKind::Manifest => "manifest",
+            ObjectKind::Cdr => "call record",
+            ObjectKind::RawPayloads => "raw payloads",
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which object a header says it is: the kind and the record. Both are
+/// covered by the header MAC, so a reader that checks them against the
+/// object it asked for refuses an object copied over another (FORMAT.md §5).
+/// A record id is a random UUIDv7, never personal data, so it may appear in
+/// errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ObjectRef {
+    pub kind: ObjectKind,
+    pub record_id: Uuid,
+}
+
+impl std::fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} of record {}", self.kind, self.record_id)
+    }
 }
 
 /// How the object's data key is protected.
@@ -72,9 +108,19 @@ pub enum KeySlot {
         kek_version: u32,
         wrapped_dek: [u8; WRAPPED_DEK_LEN],
     },
-    /// HPKE base mode (X25519, HKDF-SHA256, AES-256-GCM) to the tenant's own key.
+    /// HPKE base mode (X25519, HKDF-SHA256, AES-256-GCM) to the tenant's own
+    /// key. No longer written: base mode does not authenticate the writer,
+    /// so clients open it only when told to (FORMAT.md §2).
     Client {
         recipient_id: [u8; RECIPIENT_ID_LEN],
+        encapsulated_key: [u8; ENCAPSULATED_KEY_LEN],
+        sealed_dek: [u8; SEALED_DEK_LEN],
+    },
+    /// HPKE auth mode to the tenant's own key, from the gateway's sender key
+    /// named by `sender_id` (RFC 9180 §5.1.3).
+    ClientAuth {
+        recipient_id: [u8; RECIPIENT_ID_LEN],
+        sender_id: [u8; SENDER_ID_LEN],
         encapsulated_key: [u8; ENCAPSULATED_KEY_LEN],
         sealed_dek: [u8; SEALED_DEK_LEN],
     },
@@ -173,6 +219,12 @@ impl Header {
                 encapsulated_key: fields.array()?,
                 sealed_dek: fields.array()?,
             },
+            KEY_MODE_CLIENT_AUTH => KeySlot::ClientAuth {
+                recipient_id: fields.array()?,
+                sender_id: fields.array()?,
+                encapsulated_key: fields.array()?,
+                sealed_dek: fields.array()?,
+            },
             _ => return Err(VaultError::MalformedHeader("unknown key mode")),
         };
         let _mac: [u8; HEADER_MAC_LEN] = fields.array()?;
@@ -217,6 +269,13 @@ impl Header {
     }
     pub fn kind(&self) -> ObjectKind {
         self.params.kind
+    }
+    /// The kind and record the header names.
+    pub fn object(&self) -> ObjectRef {
+        ObjectRef {
+            kind: self.params.kind,
+            record_id: self.params.record_id,
+        }
     }
     pub fn chunk_size(&self) -> u32 {
         self.params.chunk_size
@@ -294,6 +353,18 @@ fn encode_fields(
         } => {
             out.push(KEY_MODE_CLIENT);
             out.extend_from_slice(recipient_id);
+            out.extend_from_slice(encapsulated_key);
+            out.extend_from_slice(sealed_dek);
+        }
+        KeySlot::ClientAuth {
+            recipient_id,
+            sender_id,
+            encapsulated_key,
+            sealed_dek,
+        } => {
+            out.push(KEY_MODE_CLIENT_AUTH);
+            out.extend_from_slice(recipient_id);
+            out.extend_from_slice(sender_id);
             out.extend_from_slice(encapsulated_key);
             out.extend_from_slice(sealed_dek);
         }

@@ -9,7 +9,11 @@
 //!       sealing 2 (client):  public_key[32]
 //!     u32 kek_count, per KEK: u32 version, kek[32]   (versions ascending)
 //!   state 2 (shredded): nothing
+//! then, once the keyring has one: u8 1, sender_private_key[32]
 //! ```
+//!
+//! The sender section is a trailer so that a keyring written before sender
+//! keys existed still reads (with no sender key).
 
 use std::collections::BTreeMap;
 
@@ -17,6 +21,7 @@ use zeroize::Zeroizing;
 
 use crate::byte_reader::ByteReader;
 use crate::error::VaultError;
+use crate::keys::client::SenderKey;
 use crate::keys::keyring::{KeyringState, Sealing, TenantEntry, TenantKeys};
 use crate::keys::secret::{IndexKey, Kek};
 use crate::tenant::TenantId;
@@ -25,6 +30,7 @@ const ACTIVE: u8 = 1;
 const SHREDDED: u8 = 2;
 const SEALING_MANAGED: u8 = 1;
 const SEALING_CLIENT: u8 = 2;
+const SECTION_SENDER: u8 = 1;
 
 pub(crate) fn encode_state(state: &KeyringState) -> Result<Zeroizing<Vec<u8>>, VaultError> {
     let mut out = Zeroizing::new(Vec::with_capacity(64 + state.tenants.len() * 128));
@@ -59,6 +65,10 @@ pub(crate) fn encode_state(state: &KeyringState) -> Result<Zeroizing<Vec<u8>>, V
             TenantEntry::Shredded => out.push(SHREDDED),
         }
     }
+    if let Some(sender) = &state.sender {
+        out.push(SECTION_SENDER);
+        out.extend_from_slice(sender.as_bytes());
+    }
     Ok(out)
 }
 
@@ -82,7 +92,14 @@ pub(crate) fn decode_state(bytes: &[u8]) -> Result<KeyringState, &'static str> {
         }
     }
     if !input.is_empty() {
-        return Err("unexpected bytes after the last tenant");
+        if input.u8()? != SECTION_SENDER {
+            return Err("unexpected bytes after the last tenant");
+        }
+        let sender = SenderKey::from_bytes(input.array()?).map_err(|_| "invalid sender key")?;
+        state.sender = Some(sender);
+    }
+    if !input.is_empty() {
+        return Err("unexpected bytes after the sender key");
     }
     Ok(state)
 }

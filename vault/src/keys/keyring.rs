@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 
 use crate::blind_index::blind_index;
 use crate::error::VaultError;
-use crate::format::header::Header;
+use crate::format::header::{Header, ObjectKind, ObjectParams};
+use crate::keys::client::SenderKey;
 use crate::keys::codec::{decode_state, encode_state};
 use crate::keys::secret::{DataKey, IndexKey, Kek, MasterKey};
 use crate::keys::{client, store, unwrap_managed, DataKeyResolver, TenantKey};
@@ -44,6 +45,9 @@ pub(crate) enum TenantEntry {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct KeyringState {
     pub(crate) tenants: BTreeMap<TenantId, TenantEntry>,
+    /// The gateway's HPKE sender key for client-mode objects; `None` only in
+    /// a keyring written before sender keys existed, until it is created.
+    pub(crate) sender: Option<SenderKey>,
 }
 
 /// A tenant's key status, for listings.
@@ -96,7 +100,16 @@ impl KeyringState {
         self.insert_new(tenant, keys)
     }
 
+    /// The sender key, created if this keyring predates sender keys.
+    fn ensure_sender(&mut self) -> Result<&SenderKey, VaultError> {
+        if self.sender.is_none() {
+            self.sender = Some(SenderKey::generate()?);
+        }
+        self.sender.as_ref().ok_or(VaultError::SenderKeyMissing)
+    }
+
     fn add_client(&mut self, tenant: &TenantId, public_key: [u8; 32]) -> Result<(), VaultError> {
+        self.ensure_sender()?;
         let keys = TenantKeys {
             keks: BTreeMap::new(),
             sealing: Sealing::Client { public_key },
@@ -167,7 +180,10 @@ impl Keyring {
         let keyring = Keyring {
             path: path.to_owned(),
             master,
-            state: KeyringState::default(),
+            state: KeyringState {
+                sender: Some(SenderKey::generate()?),
+                ..KeyringState::default()
+            },
         };
         store::seal_to_file(
             &keyring.path,
@@ -241,9 +257,29 @@ impl Keyring {
     ) -> Result<(), VaultError> {
         validate_public_key(&public_key)?;
         self.update(|state| {
+            state.ensure_sender()?;
             state.active_mut(tenant)?.sealing = Sealing::Client { public_key };
             Ok(())
         })
+    }
+
+    /// The public key of the gateway's HPKE sender key, which clients
+    /// configure to accept this gateway's client-mode objects; the pair is
+    /// created (and written) if this keyring predates sender keys.
+    pub fn ensure_sender_key(&mut self) -> Result<[u8; 32], VaultError> {
+        if let Some(sender) = &self.state.sender {
+            return sender.public_key();
+        }
+        self.update(|state| state.ensure_sender()?.public_key())
+    }
+
+    /// The public key of the gateway's sender key, if the keyring has one.
+    pub fn sender_public_key(&self) -> Result<Option<[u8; 32]>, VaultError> {
+        self.state
+            .sender
+            .as_ref()
+            .map(SenderKey::public_key)
+            .transpose()
     }
 
     /// Creates a new KEK version used for the tenant's new objects; older
@@ -278,6 +314,11 @@ impl Keyring {
             }
             Sealing::Client { public_key } => Ok(TenantKey::Client {
                 public_key: *public_key,
+                sender: self
+                    .state
+                    .sender
+                    .clone()
+                    .ok_or(VaultError::SenderKeyMissing)?,
             }),
         }
     }
@@ -358,12 +399,16 @@ fn read_state(path: &Path, master: &MasterKey) -> Result<KeyringState, VaultErro
 /// A trial seal catches keys HPKE would refuse (the zero point and other
 /// small-order points) when the tenant is configured rather than per object.
 fn validate_public_key(public_key: &[u8; 32]) -> Result<(), VaultError> {
-    let probe_tenant = TenantId::new("probe")?;
+    let probe = ObjectParams::new(
+        TenantId::new("probe")?,
+        uuid::Uuid::nil(),
+        ObjectKind::Recording,
+    );
     client::seal_dek(
         public_key,
+        &SenderKey::generate()?,
         &DataKey::generate()?,
-        &probe_tenant,
-        &uuid::Uuid::nil(),
+        &probe,
     )
     .map(|_| ())
     .map_err(|_| VaultError::InvalidPublicKey)

@@ -10,12 +10,9 @@ mod wrap;
 
 use std::sync::Arc;
 
-use uuid::Uuid;
-
 use crate::error::VaultError;
-use crate::format::header::{Header, KeySlot};
-use crate::tenant::TenantId;
-use client::ClientPrivateKey;
+use crate::format::header::{Header, KeySlot, ObjectParams};
+use client::SenderKey;
 use secret::{DataKey, Kek};
 
 /// The key a new object of a tenant is sealed with.
@@ -23,24 +20,27 @@ use secret::{DataKey, Kek};
 pub enum TenantKey {
     /// Gateway-managed: the DEK is wrapped with KEK `version`.
     Managed { version: u32, kek: Kek },
-    /// Client-held: the DEK is sealed to this X25519 public key.
-    Client { public_key: [u8; 32] },
+    /// Client-held: the DEK is sealed to this X25519 public key, from the
+    /// gateway's sender key (HPKE auth mode).
+    Client {
+        public_key: [u8; 32],
+        sender: SenderKey,
+    },
 }
 
 impl TenantKey {
     pub(crate) fn seal_dek(
         &self,
         dek: &DataKey,
-        tenant: &TenantId,
-        record_id: &Uuid,
+        params: &ObjectParams,
     ) -> Result<KeySlot, VaultError> {
         match self {
             TenantKey::Managed { version, kek } => Ok(KeySlot::Managed {
                 kek_version: *version,
                 wrapped_dek: wrap::wrap_dek(kek, dek)?,
             }),
-            TenantKey::Client { public_key } => {
-                client::seal_dek(public_key, dek, tenant, record_id)
+            TenantKey::Client { public_key, sender } => {
+                client::seal_dek(public_key, sender, dek, params)
             }
         }
     }
@@ -62,12 +62,6 @@ impl<T: DataKeyResolver + ?Sized> DataKeyResolver for &T {
 impl<T: DataKeyResolver + ?Sized> DataKeyResolver for Arc<T> {
     fn data_key(&self, header: &Header) -> Result<DataKey, VaultError> {
         (**self).data_key(header)
-    }
-}
-
-impl DataKeyResolver for ClientPrivateKey {
-    fn data_key(&self, header: &Header) -> Result<DataKey, VaultError> {
-        self.open_dek(header.tenant(), &header.record_id(), header.key_slot())
     }
 }
 
@@ -102,7 +96,7 @@ pub(crate) fn unwrap_managed(
             kek_version,
             wrapped_dek,
         } => wrap::unwrap_dek(&kek_for(*kek_version)?, wrapped_dek),
-        KeySlot::Client { .. } => Err(VaultError::ClientKeyRequired {
+        KeySlot::Client { .. } | KeySlot::ClientAuth { .. } => Err(VaultError::ClientKeyRequired {
             tenant: header.tenant().clone(),
         }),
     }

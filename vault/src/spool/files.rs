@@ -77,6 +77,10 @@ impl RecordFiles {
         }
     }
 
+    pub(crate) fn id(&self) -> &RecordId {
+        &self.id
+    }
+
     pub(crate) fn path(&self, kind: SpoolFileKind) -> PathBuf {
         self.dir.join(format!("{}{}", self.id, kind.suffix()))
     }

@@ -77,6 +77,7 @@ impl Spool {
         let call: CallInfo = open_json(
             keys,
             tenant,
+            files.id(),
             ObjectKind::Manifest,
             &fs::read(&call_path).await?,
         )?;

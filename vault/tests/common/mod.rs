@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod forge;
+
 use std::ops::Range;
 
 use greffier_vault::{
