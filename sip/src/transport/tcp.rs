@@ -39,7 +39,7 @@ pub(super) async fn connect(addr: SocketAddr, id: ConnectionId, inbound: mpsc::S
         Ok(stream) => serve(stream, addr, id, inbound).await,
         Err(error) => {
             tracing::debug!(%addr, %error, "tcp connect failed");
-            let _ = inbound.send(Inbound::Closed { id }).await;
+            let _ = inbound.send(Inbound::ConnectFailed { id, addr }).await;
         }
     }
 }
