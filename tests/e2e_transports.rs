@@ -48,6 +48,14 @@ fn played_and_echoed() -> Option<Media> {
     })
 }
 
+/// Which way a call goes: the PBX calling out to the carrier, or the carrier
+/// calling the tenant's number on its PBX.
+#[derive(Debug, Clone, Copy)]
+enum Way {
+    Outbound,
+    Inbound,
+}
+
 /// A gateway for one tenant whose PBX and carrier listen on their own
 /// transports, named in their URIs.
 struct Mixed {
@@ -104,41 +112,29 @@ impl Mixed {
             .local_port(self.carrier.port())
     }
 
-    /// The PBX calls out (`caller_file`) to the carrier answering with
-    /// `answerer_file`; returns (caller, answerer).
-    fn outbound(
+    /// A call placed `way` (`caller_file` against `answerer_file`); returns
+    /// (caller, answerer) once both are done.
+    fn call(
         &self,
+        way: Way,
         caller_file: &Path,
         answerer_file: &Path,
         media: Option<Media>,
     ) -> (SippRun, SippRun) {
         let media = media.unwrap_or_default();
-        let answerer = self
-            .carrier("carrier", answerer_file)
-            .args(media.answerer)
-            .spawn();
-        let caller = self
-            .pbx("pbx", caller_file)
+        let (answerer, caller) = match way {
+            Way::Outbound => (
+                self.carrier("carrier", answerer_file),
+                self.pbx("pbx", caller_file).service(DIALLED),
+            ),
+            Way::Inbound => (
+                self.pbx("pbx", answerer_file),
+                self.carrier("carrier", caller_file).service(TENANT_NUMBER),
+            ),
+        };
+        let answerer = answerer.args(media.answerer).spawn();
+        let caller = caller
             .remote(self.gateway.sip_addr())
-            .service(DIALLED)
-            .args(media.caller)
-            .run();
-        (caller, answerer.wait())
-    }
-
-    /// The carrier calls the tenant's number (`caller_file`); the PBX answers.
-    fn inbound(
-        &self,
-        caller_file: &Path,
-        answerer_file: &Path,
-        media: Option<Media>,
-    ) -> (SippRun, SippRun) {
-        let media = media.unwrap_or_default();
-        let answerer = self.pbx("pbx", answerer_file).args(media.answerer).spawn();
-        let caller = self
-            .carrier("carrier", caller_file)
-            .remote(self.gateway.sip_addr())
-            .service(TENANT_NUMBER)
             .args(media.caller)
             .run();
         (caller, answerer.wait())
@@ -205,34 +201,32 @@ fn assert_double_record_route(answerer: &SippRun, gateway: SocketAddr, answerer_
     assert_eq!(routes, expected, "double Record-Route\n{}", invite.text);
 }
 
-#[test]
-fn a_pbx_on_tcp_calls_a_carrier_on_udp_and_the_call_is_recorded() {
+/// A recorded call between the PBX on TCP and the carrier on UDP, placed
+/// `way`: it goes through, the caller's BYE reaches the answerer on its own
+/// transport, the answerer's INVITE carries both Record-Route values, and the
+/// recording is listed.
+fn recorded_mixed_call(way: Way, answerer_side: Transport) {
     let mixed = Mixed::start(Transport::Tcp, Transport::Udp, true);
-    let caller = caller_scenario(&mixed.gateway.config.run_dir());
-    let (pbx, carrier) =
-        mixed.outbound(&caller, &peerbench_scenario("uas.xml"), played_and_echoed());
-    let all = report(&[&pbx, &carrier], &mixed.gateway);
-    pbx.assert_calls_succeeded(1);
-    assert!(carrier.succeeded(), "{all}");
-    assert_eq!(carrier.received_requests("BYE"), 1, "{all}");
-    assert_double_record_route(&carrier, mixed.gateway.sip_addr(), Transport::Udp);
+    let caller_file = caller_scenario(&mixed.gateway.config.run_dir());
+    let answerer_file = peerbench_scenario("uas.xml");
+    let (caller, answerer) = mixed.call(way, &caller_file, &answerer_file, played_and_echoed());
+    let all = report(&[&caller, &answerer], &mixed.gateway);
+    caller.assert_calls_succeeded(1);
+    assert!(answerer.succeeded(), "{way:?}\n{all}");
+    assert_eq!(answerer.received_requests("BYE"), 1, "{way:?}\n{all}");
+    assert_double_record_route(&answerer, mixed.gateway.sip_addr(), answerer_side);
     mixed.assert_recording_listed();
     mixed.assert_no_dialog_left();
 }
 
 #[test]
+fn a_pbx_on_tcp_calls_a_carrier_on_udp_and_the_call_is_recorded() {
+    recorded_mixed_call(Way::Outbound, Transport::Udp);
+}
+
+#[test]
 fn a_carrier_on_udp_calls_a_pbx_on_tcp_and_the_call_is_recorded() {
-    let mixed = Mixed::start(Transport::Tcp, Transport::Udp, true);
-    let caller = caller_scenario(&mixed.gateway.config.run_dir());
-    let (carrier, pbx) =
-        mixed.inbound(&caller, &peerbench_scenario("uas.xml"), played_and_echoed());
-    let all = report(&[&carrier, &pbx], &mixed.gateway);
-    carrier.assert_calls_succeeded(1);
-    assert!(pbx.succeeded(), "{all}");
-    assert_eq!(pbx.received_requests("BYE"), 1, "{all}");
-    assert_double_record_route(&pbx, mixed.gateway.sip_addr(), Transport::Tcp);
-    mixed.assert_recording_listed();
-    mixed.assert_no_dialog_left();
+    recorded_mixed_call(Way::Inbound, Transport::Tcp);
 }
 
 #[test]
@@ -242,45 +236,21 @@ fn the_callee_hangs_up_over_its_own_transport_in_both_directions() {
         ("carrier on tcp", Transport::Udp, Transport::Tcp),
     ] {
         let mixed = Mixed::start(pbx_transport, carrier_transport, false);
-        // Outbound: the carrier answers then sends BYE, which must reach the PBX
-        // over the PBX's transport.
-        let (pbx, carrier) = mixed.outbound(
-            &scenario("uac_silent_until_bye.xml"),
-            &scenario("uas_answer_then_bye.xml"),
-            None,
-        );
-        let all = report(&[&pbx, &carrier], &mixed.gateway);
-        assert!(
-            pbx.succeeded() && carrier.succeeded(),
-            "{name}, outbound\n{all}"
-        );
-        assert_eq!(pbx.received_requests("BYE"), 1, "{name}, outbound\n{all}");
-        assert_eq!(
-            carrier.received_responses(200, "BYE"),
-            1,
-            "{name}, outbound\n{all}"
-        );
-        // Inbound: the PBX answers then sends BYE, which must reach the carrier.
-        let (carrier, pbx) = mixed.inbound(
-            &scenario("uac_silent_until_bye.xml"),
-            &scenario("uas_answer_then_bye.xml"),
-            None,
-        );
-        let all = report(&[&carrier, &pbx], &mixed.gateway);
-        assert!(
-            pbx.succeeded() && carrier.succeeded(),
-            "{name}, inbound\n{all}"
-        );
-        assert_eq!(
-            carrier.received_requests("BYE"),
-            1,
-            "{name}, inbound\n{all}"
-        );
-        assert_eq!(
-            pbx.received_responses(200, "BYE"),
-            1,
-            "{name}, inbound\n{all}"
-        );
+        // The callee answers then sends BYE, which must reach the caller over
+        // the caller's transport; its 200 comes back over the callee's.
+        for way in [Way::Outbound, Way::Inbound] {
+            let (caller, callee) = mixed.call(
+                way,
+                &scenario("uac_silent_until_bye.xml"),
+                &scenario("uas_answer_then_bye.xml"),
+                None,
+            );
+            let all = report(&[&caller, &callee], &mixed.gateway);
+            let context = format!("{name}, {way:?}\n{all}");
+            assert!(caller.succeeded() && callee.succeeded(), "{context}");
+            assert_eq!(caller.received_requests("BYE"), 1, "{context}");
+            assert_eq!(callee.received_responses(200, "BYE"), 1, "{context}");
+        }
         mixed.assert_no_dialog_left();
     }
 }
