@@ -307,18 +307,16 @@ fn call_a_dead_next_hop(carrier_transport: Transport) -> (Gateway, u16, Duration
     }
 }
 
-#[test]
-fn a_tcp_next_hop_that_refuses_the_connection_gets_the_caller_a_503() {
-    let (gateway, code, took) = call_a_dead_next_hop(Transport::Tcp);
-    println!("503 after a refused TCP connection came in {took:?}");
-    assert_eq!(
-        code, 503,
-        "the refused connection is a 503 from the next hop"
-    );
+/// The caller of a dead next hop gets a 503, counted as a transport error of
+/// that transport; the time it took is printed (measured, not asserted).
+fn assert_dead_next_hop_answers_503(carrier_transport: Transport, failure: &str) {
+    let (gateway, code, took) = call_a_dead_next_hop(carrier_transport);
+    println!("503 after {failure} came in {took:?}");
+    assert_eq!(code, 503, "{failure} is a 503 from the next hop");
     let metrics = gateway.metrics();
-    assert_eq!(
-        metrics.count(TRANSPORT_ERRORS, &[("transport", "tcp")]),
-        1.0,
+    let transport = carrier_transport.name();
+    assert!(
+        metrics.count(TRANSPORT_ERRORS, &[("transport", transport)]) >= 1.0,
         "{}",
         metrics.text
     );
@@ -331,20 +329,11 @@ fn a_tcp_next_hop_that_refuses_the_connection_gets_the_caller_a_503() {
 }
 
 #[test]
+fn a_tcp_next_hop_that_refuses_the_connection_gets_the_caller_a_503() {
+    assert_dead_next_hop_answers_503(Transport::Tcp, "a refused TCP connection");
+}
+
+#[test]
 fn a_udp_next_hop_with_nothing_listening_gets_the_caller_a_503() {
-    let (gateway, code, took) = call_a_dead_next_hop(Transport::Udp);
-    println!("503 after an ICMP port unreachable came in {took:?}");
-    assert_eq!(code, 503, "the ICMP error is a 503 from the next hop");
-    let metrics = gateway.metrics();
-    assert!(
-        metrics.count(TRANSPORT_ERRORS, &[("transport", "udp")]) >= 1.0,
-        "{}",
-        metrics.text
-    );
-    assert_eq!(
-        metrics.count(REJECTS, &[("reason", "transport_error")]),
-        1.0,
-        "{}",
-        metrics.text
-    );
+    assert_dead_next_hop_answers_503(Transport::Udp, "an ICMP port unreachable");
 }
