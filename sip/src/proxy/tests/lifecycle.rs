@@ -1,9 +1,9 @@
 //! A property of the proxy core: whatever order calls' messages and timers come
 //! in (INVITEs reusing Call-IDs, answers, CANCEL, BYE from either side, missing
 //! ACKs, silence, the gateway hanging up, transport errors), every call that
-//! started ends exactly once, and once time has run nothing stays: no dialog, no transaction. The
-//! application frees a call's ports, relay and directory entry on its end, so this
-//! is what keeps them from leaking.
+//! started ends exactly once, and once time has run nothing stays: no dialog, no
+//! transaction. The application frees a call's ports, relay and directory entry on
+//! its end, so this is what keeps them from leaking.
 
 use std::collections::BTreeMap;
 
