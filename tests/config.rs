@@ -107,7 +107,7 @@ numbers = ["+4930123456"]
 
 [pbx]
 sources = ["127.0.1.0/24", "::1/128"]
-uri = "sips:pbx.beta.example.net"
+uri = "sip:pbx.beta.example.net;transport=tcp"
 
 [carrier]
 sources = ["127.0.2.0/24"]
@@ -472,6 +472,27 @@ const TENANT_CASES: &[Case] = &[
         "alpha.toml",
         "uri = \"sip:127.0.0.1:5070\"",
         "uri = \"tel:+33199000001\"",
+        "tenants.alpha.carrier.uri",
+    ),
+    case(
+        "carrier uri over TLS, not supported yet",
+        "alpha.toml",
+        "uri = \"sip:127.0.0.1:5070\"",
+        "uri = \"sip:127.0.0.1:5070;transport=tls\"",
+        "tenants.alpha.carrier.uri",
+    ),
+    case(
+        "pbx uri sips, not supported yet",
+        "alpha.toml",
+        "uri = \"sip:127.0.0.1:5080\"",
+        "uri = \"sips:127.0.0.1:5081\"",
+        "tenants.alpha.pbx.uri",
+    ),
+    case(
+        "carrier uri unknown transport",
+        "alpha.toml",
+        "uri = \"sip:127.0.0.1:5070\"",
+        "uri = \"sip:127.0.0.1:5070;transport=sctp\"",
         "tenants.alpha.carrier.uri",
     ),
     case(

@@ -24,6 +24,14 @@ impl Transport {
         }
     }
 
+    /// The lower-case name, as in a `transport=` URI parameter or a metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        }
+    }
+
     /// Parses a `transport=` URI parameter or a Via transport token.
     pub fn from_token(token: &str) -> Option<Transport> {
         if token.eq_ignore_ascii_case("udp") {
@@ -38,10 +46,7 @@ impl Transport {
 
 impl fmt::Display for Transport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-        })
+        f.write_str(self.label())
     }
 }
 

@@ -36,7 +36,7 @@ pub use node::{Limits, MediaPolicy, NodeConfig};
 pub use number::{normalize_number, parse_e164, NumberError};
 pub use problems::{ConfigErrors, ConfigProblem};
 pub use registry::{Provider, ProviderBackend, Subprocessor, TransferMechanism};
-pub use sip_uri::{SipHost, SipScheme, SipUri, SipUriError};
+pub use sip_uri::{NextHopError, SipHost, SipScheme, SipUri, SipUriError, UriTransport};
 pub use storage::{S3Config, S3Credentials, StorageBackend, StorageConfig};
 pub use tenant::{
     AnchorFailurePolicy, AudioFormat, Peer, Recording, RecordingPolicy, Retention, Tenant,

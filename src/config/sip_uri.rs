@@ -3,6 +3,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use greffier_sip::Transport;
+
 /// `sip:` or `sips:`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SipScheme {
@@ -10,12 +12,43 @@ pub enum SipScheme {
     Sips,
 }
 
-/// A next-hop SIP URI: scheme, host (name or address) and optional port.
+/// A next-hop SIP URI: scheme, host (name or address), optional port and
+/// optional `transport=` parameter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SipUri {
     pub scheme: SipScheme,
     pub host: SipHost,
     pub port: Option<u16>,
+    pub transport: Option<UriTransport>,
+}
+
+/// The `transport=` parameter of a next-hop URI (RFC 3261 §19.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UriTransport {
+    Udp,
+    Tcp,
+    /// Parsed so that a configuration naming it gets a clear refusal: the gateway
+    /// has no TLS transport yet.
+    Tls,
+}
+
+impl UriTransport {
+    fn parse(value: &str) -> Option<UriTransport> {
+        match value.to_ascii_lowercase().as_str() {
+            "udp" => Some(UriTransport::Udp),
+            "tcp" => Some(UriTransport::Tcp),
+            "tls" => Some(UriTransport::Tls),
+            _ => None,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            UriTransport::Udp => "udp",
+            UriTransport::Tcp => "tcp",
+            UriTransport::Tls => "tls",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,8 +69,20 @@ pub enum SipUriError {
     Host,
     #[error("the port must be a number from 1 to 65535")]
     Port,
-    #[error("URI parameters and headers are not supported here")]
+    #[error("only the `transport=` parameter is supported here, once; no URI headers")]
     Parameters,
+    #[error("the transport must be `udp` or `tcp`")]
+    Transport,
+}
+
+/// Why a well-formed next-hop URI cannot be used by this gateway.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NextHopError {
+    #[error(
+        "TLS next hops (`sips:` or `;transport=tls`) are not supported yet; \
+         use `;transport=tcp` or `;transport=udp`"
+    )]
+    Tls,
 }
 
 impl SipUri {
@@ -52,11 +97,37 @@ impl SipUri {
         if rest.contains('@') {
             return Err(SipUriError::UserPart);
         }
-        if rest.contains([';', '?']) {
+        if rest.contains('?') {
             return Err(SipUriError::Parameters);
         }
-        let (host, port) = split_host_port(rest)?;
-        Ok(Self { scheme, host, port })
+        let mut parts = rest.split(';');
+        let (host, port) = split_host_port(parts.next().unwrap_or_default())?;
+        let mut transport = None;
+        for parameter in parts {
+            let (name, value) = parameter.split_once('=').unwrap_or((parameter, ""));
+            if !name.eq_ignore_ascii_case("transport") || transport.is_some() {
+                return Err(SipUriError::Parameters);
+            }
+            transport = Some(UriTransport::parse(value).ok_or(SipUriError::Transport)?);
+        }
+        Ok(Self {
+            scheme,
+            host,
+            port,
+            transport,
+        })
+    }
+
+    /// The transport calls to this next hop use: the `transport=` parameter, else
+    /// UDP for a `sip:` URI (RFC 3263 §4.1: a numeric host without a transport
+    /// parameter is reached over UDP; the gateway resolves no names on the call
+    /// path). TLS (`sips:` or `transport=tls`) is refused until the gateway has it.
+    pub fn next_hop_transport(&self) -> Result<Transport, NextHopError> {
+        match (self.scheme, self.transport) {
+            (SipScheme::Sips, _) | (_, Some(UriTransport::Tls)) => Err(NextHopError::Tls),
+            (SipScheme::Sip, None | Some(UriTransport::Udp)) => Ok(Transport::Udp),
+            (SipScheme::Sip, Some(UriTransport::Tcp)) => Ok(Transport::Tcp),
+        }
     }
 }
 
@@ -128,6 +199,9 @@ impl fmt::Display for SipUri {
         if let Some(port) = self.port {
             write!(f, ":{port}")?;
         }
+        if let Some(transport) = self.transport {
+            write!(f, ";transport={}", transport.as_str())?;
+        }
         Ok(())
     }
 }
@@ -150,6 +224,28 @@ mod tests {
     }
 
     #[test]
+    fn the_next_hop_transport_comes_from_the_uri_and_is_udp_by_default() {
+        let transport = |text: &str| SipUri::parse(text).unwrap().next_hop_transport();
+        assert_eq!(transport("sip:127.0.0.2:5070"), Ok(Transport::Udp));
+        assert_eq!(
+            transport("sip:127.0.0.2:5070;transport=udp"),
+            Ok(Transport::Udp)
+        );
+        assert_eq!(
+            transport("sip:127.0.0.2:5070;transport=tcp"),
+            Ok(Transport::Tcp)
+        );
+        assert_eq!(transport("sip:[::1];Transport=TCP"), Ok(Transport::Tcp));
+        assert_eq!(
+            transport("sip:127.0.0.2;transport=tls"),
+            Err(NextHopError::Tls)
+        );
+        assert_eq!(transport("sips:127.0.0.2"), Err(NextHopError::Tls));
+        let uri = SipUri::parse("sip:[::1]:5070;transport=TCP").unwrap();
+        assert_eq!(uri.to_string(), "sip:[::1]:5070;transport=tcp");
+    }
+
+    #[test]
     fn rejects_malformed_uris() {
         let cases = [
             ("http://x", SipUriError::Scheme),
@@ -163,7 +259,15 @@ mod tests {
             ("sip:300.1.1.1", SipUriError::Host),
             ("sip:[::1", SipUriError::Host),
             ("sip:[::1]5060", SipUriError::Port),
-            ("sip:host;transport=tcp", SipUriError::Parameters),
+            ("sip:host;lr", SipUriError::Parameters),
+            ("sip:host;maddr=127.0.0.1", SipUriError::Parameters),
+            (
+                "sip:host;transport=tcp;transport=udp",
+                SipUriError::Parameters,
+            ),
+            ("sip:host;transport=sctp", SipUriError::Transport),
+            ("sip:host;transport=", SipUriError::Transport),
+            ("sip:host?X=1", SipUriError::Parameters),
             ("sip:-bad-.net", SipUriError::Host),
         ];
         for (text, expected) in cases {

@@ -345,9 +345,13 @@ fn validate_peer(
             ),
         }
     }
+    let uri_key = origin.key(&format!("{field}.uri"));
     let uri = SipUri::parse(&raw.uri).map_err(|error| {
-        problems.push(origin.file, origin.key(&format!("{field}.uri")), error);
+        problems.push(origin.file, uri_key.clone(), error);
     });
+    if let Ok(Err(error)) = uri.as_ref().map(SipUri::next_hop_transport) {
+        problems.push(origin.file, uri_key, error);
+    }
     if problems.len() != before {
         return None;
     }

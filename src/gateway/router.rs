@@ -27,22 +27,39 @@ impl TenantRouter {
 }
 
 /// Where a configured next-hop URI points, and how it is written in a Request-URI.
-fn next_hop(uri: &SipUri) -> Option<(SocketAddr, String)> {
+struct NextHop {
+    peer: Peer,
+    /// Host, port and `transport=` parameter, as the configured URI has them.
+    hostport: String,
+}
+
+/// The next hop a configured URI names: its address, and its own transport, never
+/// the one the request came in on (a PBX on TCP usually calls a carrier on UDP).
+fn next_hop(uri: &SipUri) -> Option<NextHop> {
     let SipHost::Ip(ip) = uri.host else {
         // Next hops are configured as addresses: the gateway does no DNS on the call
         // path.
         return None;
     };
+    // A TLS next hop is refused when the configuration loads; none reaches here.
+    let transport = uri.next_hop_transport().ok()?;
     let addr = SocketAddr::new(ip, uri.port.unwrap_or(DEFAULT_SIP_PORT));
     let host = match ip {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => format!("[{v6}]"),
     };
-    let hostport = match uri.port {
+    let mut hostport = match uri.port {
         Some(port) => format!("{host}:{port}"),
         None => host,
     };
-    Some((addr, hostport))
+    if uri.transport.is_some() {
+        // The Request-URI says how it is reached, as the configured URI does.
+        hostport.push_str(&format!(";transport={}", transport.label()));
+    }
+    Some(NextHop {
+        peer: Peer::new(transport, addr),
+        hostport,
+    })
 }
 
 impl TenantRouter {
@@ -85,7 +102,7 @@ impl TenantRouter {
                 (&tenant.pbx.uri, Direction::Inbound)
             }
         };
-        let Some((destination, hostport)) = next_hop(target) else {
+        let Some(NextHop { peer, hostport }) = next_hop(target) else {
             tracing::warn!(tenant = %tenant.id, "next hop is not an IP address");
             return RouteDecision::Refuse(Refusal::Unavailable);
         };
@@ -96,9 +113,33 @@ impl TenantRouter {
         RouteDecision::Forward(ForwardTarget {
             tenant: tenant.id.clone(),
             request_uri,
-            destination,
-            transport: source.transport,
+            destination: peer.addr,
+            transport: peer.transport,
             direction,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use greffier_sip::Transport;
+
+    use super::*;
+
+    fn hop(text: &str) -> NextHop {
+        next_hop(&SipUri::parse(text).unwrap()).expect("an address next hop")
+    }
+
+    #[test]
+    fn the_next_hop_transport_is_the_uris_whatever_the_request_came_on() {
+        let tcp = hop("sip:127.0.0.2:5070;transport=tcp");
+        assert_eq!(tcp.peer.transport, Transport::Tcp);
+        assert_eq!(tcp.peer.addr, "127.0.0.2:5070".parse().unwrap());
+        assert_eq!(tcp.hostport, "127.0.0.2:5070;transport=tcp");
+        let udp = hop("sip:[::1]");
+        assert_eq!(udp.peer.transport, Transport::Udp, "RFC 3263 §4.1");
+        assert_eq!(udp.peer.addr, "[::1]:5060".parse().unwrap());
+        assert_eq!(udp.hostport, "[::1]");
+        assert!(next_hop(&SipUri::parse("sip:trunk.example.net").unwrap()).is_none());
     }
 }

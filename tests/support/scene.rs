@@ -43,7 +43,13 @@ impl Scene {
         super::sipp::require_sipp();
         let pbx = SocketAddr::from((PBX_IP, free_port(PBX_IP)));
         let carrier = SocketAddr::from((CARRIER_IP, free_port(CARRIER_IP)));
-        let tenant = TenantSpec::new(TENANT_ID, TENANT_NUMBER, pbx, carrier);
+        let mut tenant = TenantSpec::new(TENANT_ID, TENANT_NUMBER, pbx, carrier);
+        if transport == Transport::Tcp {
+            // A next hop is reached over the transport its URI names (UDP
+            // without one), whatever the call came in on.
+            tenant.pbx_uri = format!("sip:{pbx};transport=tcp");
+            tenant.carrier_uri = format!("sip:{carrier};transport=tcp");
+        }
         let config = GatewayConfig::write(vec![tenant]).with_node_settings(node_settings);
         let work_dir = config.run_dir();
         let gateway = Gateway::start(config);

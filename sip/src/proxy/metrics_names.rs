@@ -8,6 +8,8 @@ pub(crate) const REJECTS: &str = "greffier_sip_rejects_total";
 pub(crate) const TRANSACTIONS: &str = "greffier_sip_transactions";
 pub(crate) const DIALOGS: &str = "greffier_sip_dialogs";
 pub(crate) const CALLS: &str = "greffier_sip_calls_total";
+/// Deliveries the transport reported as failed (refused connection, ICMP error).
+pub(crate) const TRANSPORT_ERRORS: &str = "greffier_sip_transport_errors_total";
 
 /// A bounded label for a method: extension methods are not distinguished.
 pub(crate) fn method_label(method: &crate::message::Method) -> &'static str {

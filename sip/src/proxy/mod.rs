@@ -222,6 +222,28 @@ impl Proxy {
         self.report(policy);
     }
 
+    /// The shell could not deliver to `peer`: a stream connection was refused or
+    /// failed, or an ICMP error came back for a datagram. Every client transaction
+    /// towards that peer still waiting for its final response ends now (RFC 3261
+    /// §17.1.1.2, §17.1.2.2), and the request's sender gets a 503 at once instead of
+    /// waiting for Timer B or C (§16.7 step 6, §8.1.3.1).
+    pub fn handle_transport_error(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        policy: &mut dyn ProxyPolicy,
+    ) {
+        metrics::counter!(
+            metrics_names::TRANSPORT_ERRORS,
+            "transport" => peer.transport.label()
+        )
+        .increment(1);
+        for key in self.transactions.clients_towards(&peer) {
+            self.fail_client(now, key);
+        }
+        self.report(policy);
+    }
+
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
     }

@@ -78,6 +78,13 @@ impl Proxy {
         self.handle_transaction_events(now, &key, drained, None);
     }
 
+    /// A client transaction the transport failed.
+    pub(super) fn fail_client(&mut self, now: Instant, key: TxKey) {
+        if let Some(drained) = self.transactions.fail_transport(&key) {
+            self.handle_transaction_events(now, &key, drained, None);
+        }
+    }
+
     /// Sends what a transaction produced and acts on what it reported.
     pub(super) fn handle_transaction_events(
         &mut self,
@@ -104,7 +111,12 @@ impl Proxy {
                         self.acknowledge(now, client_key, received.response);
                     }
                 }
-                TransactionEvent::Timeout => self.on_client_timeout(now, client_key, &summary),
+                TransactionEvent::Timeout => {
+                    self.on_client_failure(now, client_key, &summary, Failure::Timeout)
+                }
+                TransactionEvent::TransportError => {
+                    self.on_client_failure(now, client_key, &summary, Failure::Transport)
+                }
                 TransactionEvent::Terminated => {}
             }
         }
@@ -323,9 +335,17 @@ impl Proxy {
         self.flush(now, &TxKey::Client(client_key.to_string()));
     }
 
-    /// No final response from the next hop (Timer B/F): answer 408 upstream unless a
-    /// final went up already; a CANCEL nobody answered ends its INVITE with 487.
-    fn on_client_timeout(&mut self, now: Instant, client_key: &str, client: &ClientSummary) {
+    /// No final response from the next hop: after Timer B/F answer 408 upstream, after
+    /// a transport error 503 (RFC 3261 §16.7 step 6 and §8.1.3.1: the error counts as
+    /// a 503 from the next hop), unless a final went up already; a CANCEL that
+    /// failed ends its INVITE with 487.
+    fn on_client_failure(
+        &mut self,
+        now: Instant,
+        client_key: &str,
+        client: &ClientSummary,
+        failure: Failure,
+    ) {
         let (method, dialog) = (client.method.clone(), client.dialog);
         let server_key = match (&method, &client.server) {
             (Method::Cancel, _) => {
@@ -340,10 +360,10 @@ impl Proxy {
         };
         // An INVITE the proxy cancelled was terminated, whichever of it and its
         // CANCEL runs out of time first.
-        let code = if method == Method::Cancel || client.cancel_sent {
-            487
-        } else {
-            408
+        let code = match failure {
+            _ if method == Method::Cancel || client.cancel_sent => 487,
+            Failure::Timeout => 408,
+            Failure::Transport => 503,
         };
         if let Some(server_key) = server_key {
             let pending = self
@@ -360,9 +380,14 @@ impl Proxy {
                     )
                 });
             if let Some((reply, server_dialog, from_leg, opens_dialog)) = pending {
+                if failure == Failure::Transport {
+                    metrics::counter!(metrics_names::REJECTS, "reason" => "transport_error")
+                        .increment(1);
+                }
                 self.send_on_server(now, &server_key, &reply);
                 if let Some(dialog) = server_dialog.or(dialog) {
-                    self.end_on_timeout(dialog, &method, from_leg, opens_dialog);
+                    let failure = (failure, client.cancel_sent);
+                    self.end_on_failure(dialog, &method, from_leg, opens_dialog, failure);
                 }
             }
         }
@@ -384,29 +409,48 @@ impl Proxy {
         }
     }
 
-    /// A request of the dialog got no final response in time: the call ends when
-    /// that was its BYE, or its opening INVITE (Timer B, or a CANCEL unanswered).
-    fn end_on_timeout(
+    /// A request of the dialog got no final response: the call ends when that was
+    /// its BYE, or its opening INVITE (Timer B, a CANCEL unanswered, or a next hop
+    /// the transport could not reach, which counts as its 503).
+    fn end_on_failure(
         &mut self,
         dialog: super::DialogId,
         method: &Method,
         from_leg: Option<Leg>,
         opens_dialog: bool,
+        (failure, cancelled): (Failure, bool),
     ) {
-        let reason = match method {
-            Method::Bye => EndReason::Hangup(from_leg.unwrap_or(Leg::Caller)),
-            Method::Invite | Method::Cancel if opens_dialog => EndReason::Timeout,
+        let reason = match (method, failure) {
+            (Method::Bye, _) => EndReason::Hangup(from_leg.unwrap_or(Leg::Caller)),
+            (Method::Invite | Method::Cancel, Failure::Timeout) if opens_dialog => {
+                EndReason::Timeout
+            }
+            (Method::Invite, Failure::Transport) if opens_dialog && !cancelled => {
+                EndReason::Rejected(503)
+            }
+            (Method::Invite | Method::Cancel, Failure::Transport) if opens_dialog => {
+                EndReason::Cancelled
+            }
             _ => return,
         };
         let answered = self
             .dialogs
             .get(dialog)
             .is_some_and(|state| state.confirmed);
-        if reason == EndReason::Timeout && answered {
+        if *method != Method::Bye && answered {
             return;
         }
         self.end_call(dialog, reason);
     }
+}
+
+/// Why a client transaction ended without a final response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// Timer B or F, or no answer to a CANCEL.
+    Timeout,
+    /// The transport could not deliver the request.
+    Transport,
 }
 
 /// A response from a next hop, with where it came from.

@@ -1439,3 +1439,6 @@ fn a_multipart_body_whose_sdp_cannot_be_isolated_is_given_whole_and_refused() {
 }
 
 mod lifecycle;
+
+#[cfg(test)]
+mod transport_errors;

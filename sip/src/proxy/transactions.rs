@@ -173,6 +173,32 @@ impl Transactions {
         self.drain(key)
     }
 
+    /// The client transactions whose next hop is `peer`: same transport and address,
+    /// whatever stream connection carried them.
+    pub(crate) fn clients_towards(&self, peer: &Peer) -> Vec<TxKey> {
+        let mut keys: Vec<TxKey> = self
+            .clients
+            .iter()
+            .filter(|(_, tx)| tx.peer.transport == peer.transport && tx.peer.addr == peer.addr)
+            .map(|(key, _)| TxKey::Client(key.clone()))
+            .collect();
+        // INVITEs before their CANCELs, so a failed INVITE answers its caller first.
+        keys.sort_by_key(|key| matches!(key, TxKey::Client(k) if k.ends_with("|CANCEL")));
+        keys
+    }
+
+    /// Ends a client transaction on a transport error; what it reports comes back.
+    pub(crate) fn fail_transport(&mut self, key: &TxKey) -> Option<Drained> {
+        let TxKey::Client(k) = key else {
+            return None;
+        };
+        match &mut self.clients.get_mut(k)?.machine {
+            ClientMachine::Invite(tx) => tx.handle_transport_error(),
+            ClientMachine::NonInvite(tx) => tx.handle_transport_error(),
+        }
+        self.drain(key)
+    }
+
     /// Collects what a transaction wants sent and reported, re-indexes its deadline,
     /// and forgets it once terminated.
     pub(crate) fn drain(&mut self, key: &TxKey) -> Option<Drained> {

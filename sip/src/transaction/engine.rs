@@ -125,6 +125,18 @@ impl Engine {
         self.ending = None;
     }
 
+    /// A transport failure of a client transaction (RFC 3261 §17.1.1.2, §17.1.2.2):
+    /// one still waiting for its final response ends at once and says so; one that
+    /// has its final response has nothing left to learn from the peer and is left to
+    /// its timers.
+    pub(crate) fn fail_transport(&mut self) {
+        use TransactionState::{Calling, Proceeding, Trying};
+        if matches!(self.state, Calling | Trying | Proceeding) {
+            self.events.push_back(TransactionEvent::TransportError);
+            self.finish(Ending::Quietly);
+        }
+    }
+
     pub(crate) fn terminate(&mut self) {
         self.finish(Ending::Quietly);
     }

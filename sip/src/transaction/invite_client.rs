@@ -44,6 +44,13 @@ impl InviteClientTransaction {
         }
     }
 
+    /// The transport could not deliver the request (a refused connection, an ICMP
+    /// error): before a final response the transaction ends at once with
+    /// [`TransactionEvent::TransportError`] (RFC 3261 §17.1.1.2).
+    pub fn handle_transport_error(&mut self) {
+        self.engine.fail_transport();
+    }
+
     /// A response matched this transaction.
     pub fn handle_response(
         &mut self,

@@ -84,6 +84,10 @@ pub enum TransactionEvent {
     AckNeeded,
     /// Timer B, F or H fired, or no final response came 64·T1 after a CANCEL.
     Timeout,
+    /// The request could not be delivered (a refused connection, an ICMP error):
+    /// RFC 3261 §17.1.1.2 and §17.1.2.2 end the client transaction at once and tell
+    /// its user, who treats it as a 503 (§8.1.3.1).
+    TransportError,
     /// The transaction is over; its owner can forget it.
     Terminated,
 }

@@ -36,6 +36,13 @@ impl NonInviteClientTransaction {
         NonInviteClientTransaction { engine }
     }
 
+    /// The transport could not deliver the request (a refused connection, an ICMP
+    /// error): before a final response the transaction ends at once with
+    /// [`TransactionEvent::TransportError`] (RFC 3261 §17.1.2.2).
+    pub fn handle_transport_error(&mut self) {
+        self.engine.fail_transport();
+    }
+
     /// A response matched this transaction.
     pub fn handle_response(
         &mut self,

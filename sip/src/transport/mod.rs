@@ -55,6 +55,15 @@ pub(crate) enum Inbound {
     Closed {
         id: ConnectionId,
     },
+    /// An outgoing stream connection could not be established.
+    ConnectFailed {
+        id: ConnectionId,
+        addr: SocketAddr,
+    },
+    /// An ICMP error said a datagram's destination is unreachable.
+    Unreachable {
+        peer: Peer,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -169,9 +178,7 @@ impl SipServer {
                     }
                 },
             }
-            while let Some(transmit) = proxy.poll_transmit() {
-                out.send(transmit).await;
-            }
+            out.send_all(&mut proxy, &mut policy).await;
         }
     }
 }
@@ -215,18 +222,51 @@ impl Outbound {
                 self.by_addr.insert(addr, id);
                 self.connections.insert(id, (addr, writer));
             }
-            Inbound::Closed { id } => {
-                self.pending.remove(&id);
-                if let Some((addr, _)) = self.connections.remove(&id) {
-                    if self.by_addr.get(&addr) == Some(&id) {
-                        self.by_addr.remove(&addr);
-                    }
+            Inbound::Closed { id } => self.forget(id),
+            Inbound::ConnectFailed { id, addr } => {
+                self.forget(id);
+                if self.by_addr.get(&addr) == Some(&id) {
+                    self.by_addr.remove(&addr);
                 }
+                proxy.handle_transport_error(now, Peer::new(Transport::Tcp, addr), policy);
+            }
+            Inbound::Unreachable { peer } => proxy.handle_transport_error(now, peer, policy),
+        }
+    }
+
+    fn forget(&mut self, id: ConnectionId) {
+        self.pending.remove(&id);
+        if let Some((addr, _)) = self.connections.remove(&id) {
+            if self.by_addr.get(&addr) == Some(&id) {
+                self.by_addr.remove(&addr);
             }
         }
     }
 
-    async fn send(&mut self, transmit: Transmit) {
+    /// Sends everything the proxy has to send. A destination the kernel refuses at
+    /// once is a transport error for the proxy, whose answers are sent in turn.
+    async fn send_all<P: ProxyPolicy>(&mut self, proxy: &mut Proxy, policy: &mut P) {
+        let mut failed: Vec<Peer> = Vec::new();
+        loop {
+            while let Some(transmit) = proxy.poll_transmit() {
+                if let Err(peer) = self.send(transmit).await {
+                    if !failed.contains(&peer) {
+                        failed.push(peer);
+                    }
+                }
+            }
+            if failed.is_empty() {
+                return;
+            }
+            for peer in failed.drain(..) {
+                proxy.handle_transport_error(Instant::now(), peer, policy);
+            }
+        }
+    }
+
+    /// Sends one message; the peer comes back when the kernel says at once that it
+    /// cannot be reached.
+    async fn send(&mut self, transmit: Transmit) -> Result<(), Peer> {
         let Transmit { peer, bytes } = transmit;
         match peer.transport {
             Transport::Udp => {
@@ -238,11 +278,15 @@ impl Outbound {
                 if let Some((socket, _)) = socket {
                     if let Err(error) = socket.send_to(&bytes, peer.addr).await {
                         tracing::debug!(peer = %peer.addr, %error, "datagram not sent");
+                        if udp::is_unreachable(&error) {
+                            return Err(Peer::new(Transport::Udp, peer.addr));
+                        }
                     }
                 }
             }
             Transport::Tcp => self.send_stream(peer, bytes),
         }
+        Ok(())
     }
 
     /// Writes on the message's connection, an open one to the same address, or a

@@ -65,7 +65,7 @@ pub(super) async fn connect(
         Ok(stream) => serve(stream, addr, id, inbound, idle, None).await,
         Err(error) => {
             tracing::debug!(%addr, %error, "tcp connect failed");
-            let _ = inbound.send(Inbound::Closed { id }).await;
+            let _ = inbound.send(Inbound::ConnectFailed { id, addr }).await;
         }
     }
 }

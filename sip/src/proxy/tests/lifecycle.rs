@@ -1,9 +1,9 @@
 //! A property of the proxy core: whatever order calls' messages and timers come
 //! in (INVITEs reusing Call-IDs, answers, CANCEL, BYE from either side, missing
-//! ACKs, silence, the gateway hanging up), every call that started ends exactly
-//! once, and once time has run nothing stays: no dialog, no transaction. The
-//! application frees a call's ports, relay and directory entry on its end, so this
-//! is what keeps them from leaking.
+//! ACKs, silence, the gateway hanging up, transport errors), every call that
+//! started ends exactly once, and once time has run nothing stays: no dialog, no
+//! transaction. The application frees a call's ports, relay and directory entry on
+//! its end, so this is what keeps them from leaking.
 
 use std::collections::BTreeMap;
 
@@ -43,6 +43,10 @@ enum Step {
     HangUp {
         call: u8,
     },
+    /// The transport cannot reach one side (a refused connection, an ICMP error).
+    TransportError {
+        towards_callee: bool,
+    },
     Advance {
         millis: u32,
     },
@@ -60,6 +64,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (any::<u8>(), prop::sample::select(vec![200u16, 481, 500]))
             .prop_map(|(request, code)| Step::Answer { request, code }),
         1 => any::<u8>().prop_map(|call| Step::HangUp { call }),
+        1 => any::<bool>().prop_map(|towards_callee| Step::TransportError { towards_callee }),
         2 => (0..40_000u32).prop_map(|millis| Step::Advance { millis }),
     ]
 }
@@ -227,6 +232,19 @@ impl World {
                 }
                 let dialog = calls[usize::from(call) % calls.len()];
                 self.hang_up(dialog);
+            }
+            Step::TransportError { towards_callee } => {
+                let peer = if towards_callee {
+                    udp(CARRIER)
+                } else {
+                    udp(PBX)
+                };
+                let now = self.h.now;
+                self.h
+                    .proxy
+                    .handle_transport_error(now, peer, &mut self.h.policy);
+                let out = self.h.outputs();
+                self.absorb(out);
             }
             Step::Advance { millis } => {
                 let out = self.h.advance(Duration::from_millis(u64::from(millis)));
