@@ -15,6 +15,7 @@ mod problems;
 mod registry;
 mod sip_uri;
 mod storage;
+mod sweep;
 mod tenant;
 mod watcher;
 
@@ -36,6 +37,7 @@ pub use problems::{ConfigErrors, ConfigProblem};
 pub use registry::{Provider, ProviderBackend, Subprocessor, TransferMechanism};
 pub use sip_uri::{SipHost, SipScheme, SipUri, SipUriError};
 pub use storage::{S3Config, S3Credentials, StorageBackend, StorageConfig};
+pub use sweep::SweepConfig;
 pub use tenant::{
     AnchorFailurePolicy, AudioFormat, Peer, Recording, RecordingPolicy, Retention, Tenant,
     TenantKeys, TenantMedia, Transcription, CDR_RETENTION_DAYS,
@@ -77,6 +79,8 @@ pub struct Config {
     pub path: PathBuf,
     pub node: NodeConfig,
     pub limits: Limits,
+    /// `[retention]`: when the gateway sweeps expired data.
+    pub sweep: SweepConfig,
     pub storage: StorageConfig,
     pub keys: KeysConfig,
     pub subprocessors: Vec<Subprocessor>,
@@ -104,6 +108,7 @@ impl Config {
         path: PathBuf,
         node: NodeConfig,
         limits: Limits,
+        sweep: SweepConfig,
         storage: StorageConfig,
         keys: KeysConfig,
         subprocessors: Vec<Subprocessor>,
@@ -126,6 +131,7 @@ impl Config {
             path,
             node,
             limits,
+            sweep,
             storage,
             keys,
             subprocessors,

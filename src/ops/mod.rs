@@ -147,6 +147,24 @@ impl Ops {
         })
     }
 
+    /// Works through an audit log the process already holds (the gateway's).
+    pub fn with_audit(
+        config: Config,
+        store: VaultStore,
+        keyring: Keyring,
+        audit: Arc<AuditLog>,
+        clock: Box<dyn Clock>,
+    ) -> Self {
+        Ops {
+            config,
+            store,
+            keyring,
+            audit,
+            wrote: AtomicBool::new(false),
+            clock,
+        }
+    }
+
     /// A tenant the keyring knows (a shredded one included: its objects can
     /// still be deleted).
     pub fn known_tenant(&self, id: &str) -> anyhow::Result<TenantId> {

@@ -303,6 +303,49 @@ impl Ops {
     }
 }
 
+/// The gateway's sweeper: sweeps at start, then every
+/// `[retention] sweep_every`, with the configuration in force at each sweep
+/// (a tenant's new retention applies to what is already stored). The
+/// keyring is read again each time (keys may have been rotated or shredded
+/// by the CLI). Entries go to the gateway's own audit chain.
+pub fn spawn_sweeper(
+    config: tokio::sync::watch::Receiver<std::sync::Arc<crate::config::Config>>,
+    store: greffier_vault::store::VaultStore,
+    audit: std::sync::Arc<greffier_vault::audit::AuditLog>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let current = config.borrow().as_ref().clone();
+            let every = current.sweep.sweep_every;
+            match crate::vault_setup::open_existing_keyring(&current.keys) {
+                Ok(keyring) => {
+                    let ops = Ops::with_audit(
+                        current,
+                        store.clone(),
+                        keyring,
+                        audit.clone(),
+                        Box::new(super::SystemClock),
+                    );
+                    match ops.sweep(&Actor::gateway(), None, false, |_| {}).await {
+                        Ok(summary) => tracing::info!(
+                            deleted = summary.deleted,
+                            held_records = summary.held_records,
+                            "retention sweep done"
+                        ),
+                        Err(error) => {
+                            tracing::error!(error = %format!("{error:#}"), "retention sweep failed; retried at the next one")
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(error = %format!("{error:#}"), "retention sweep: the keyring cannot be read")
+                }
+            }
+            tokio::time::sleep(every).await;
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
