@@ -326,3 +326,50 @@ fn the_sweeper_removes_exactly_what_expired_keeps_held_calls_and_call_records() 
         1
     );
 }
+
+#[test]
+fn the_gateway_sweeps_on_its_own_with_the_retention_in_force_for_data_already_stored() {
+    let mut history = two_recorded_calls();
+    let store = history.store.clone();
+    let before = stored(&store);
+    let expiring = before
+        .iter()
+        .filter(|key| key.contains("/recordings/") || key.contains("/subjects/"))
+        .count();
+    assert!(expiring >= 4, "{before:#?}");
+    // The tenant now keeps recordings 0 days: what is stored expires too.
+    let tenant_file = history
+        .config
+        .parent()
+        .expect("the configuration directory")
+        .join("tenants")
+        .join(format!("{TENANT}.toml"));
+    let text = std::fs::read_to_string(&tenant_file).expect("the tenant file");
+    assert!(text.contains("recordings_days = 30"), "{text}");
+    std::fs::write(
+        &tenant_file,
+        text.replace("recordings_days = 30", "recordings_days = 0"),
+    )
+    .expect("rewrite the tenant file");
+    let gateway = &mut history._gateway;
+    gateway.restart();
+    gateway.wait_for_log(
+        &[&format!("retention sweep done: {expiring} objects deleted")],
+        STORED_BOUND,
+    );
+    let after = stored(&store);
+    assert!(
+        after.iter().all(|key| key.contains("/cdr/")),
+        "only call records stay: {after:#?}"
+    );
+    assert_eq!(after.len(), 2, "{after:#?}");
+    gateway.stop(STORED_BOUND);
+    let trail = run_ok(&history.config, &["audit", "export", "--tenant", TENANT]);
+    let swept_by_gateway = trail
+        .lines()
+        .filter(|line| {
+            line.contains("\"action\":\"swept\"") && line.contains("\"actor\":\"gateway\"")
+        })
+        .count();
+    assert_eq!(swept_by_gateway, 2, "{trail}");
+}

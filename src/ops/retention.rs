@@ -328,9 +328,9 @@ pub fn spawn_sweeper(
                     );
                     match ops.sweep(&Actor::gateway(), None, false, |_| {}).await {
                         Ok(summary) => tracing::info!(
-                            deleted = summary.deleted,
-                            held_records = summary.held_records,
-                            "retention sweep done"
+                            "retention sweep done: {} objects deleted, {} records held",
+                            summary.deleted,
+                            summary.held_records
                         ),
                         Err(error) => {
                             tracing::error!(error = %format!("{error:#}"), "retention sweep failed; retried at the next one")
