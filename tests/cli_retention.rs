@@ -8,56 +8,20 @@ mod support;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
 use support::config::{GatewayConfig, TenantSpec};
 use support::gateway::{binary, Gateway};
 use support::ports::free_port;
-use support::recorded::{cli, files_under, RecordedCall, CARRIER_IP, DIALLED, PBX_IP, TENANT};
+use support::recorded::{
+    cli_ok, files_under, output_text, wait_recordings, RecordedCall, CARRIER_IP, DIALLED, PBX_IP,
+    TENANT,
+};
 
 const STORED_BOUND: Duration = Duration::from_secs(30);
 const ACME_NUMBER: &str = "+33123456789";
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn run_ok(config: &Path, args: &[&str]) -> String {
-    let output = cli(config, args);
-    assert!(output.status.success(), "{args:?}: {}", text(&output));
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn listed(config: &Path) -> Vec<String> {
-    run_ok(config, &["recordings", "list", "--tenant", TENANT])
-        .lines()
-        .map(|line| {
-            let entry: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
-            entry["id"].as_str().expect("an id").to_string()
-        })
-        .collect()
-}
-
-fn wait_recordings(config: &Path, count: usize) -> Vec<String> {
-    let deadline = Instant::now() + STORED_BOUND;
-    loop {
-        let ids = listed(config);
-        if ids.len() >= count {
-            return ids;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{count} recordings not listed: {ids:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// `now + days`, as `--now` takes it.
 fn day(days: i64) -> String {
@@ -79,7 +43,7 @@ fn sweep(config: &Path, days: i64, extra: &[&str]) -> (Vec<serde_json::Value>, s
     let now = day(days);
     let mut args = vec!["retention", "sweep", "--now", now.as_str()];
     args.extend_from_slice(extra);
-    report(&run_ok(config, &args))
+    report(&cli_ok(config, &args))
 }
 
 /// Store keys (relative, `/`-separated) under `tenants/acme`.
@@ -135,7 +99,7 @@ fn two_recorded_calls() -> History {
     }
     let config = gateway.config.path().to_path_buf();
     let store = gateway.config.data_dir().join("store");
-    let ids = wait_recordings(&config, 2);
+    let ids = wait_recordings(&config, 2, STORED_BOUND);
     gateway.stop(STORED_BOUND);
     History {
         _gateway: gateway,
@@ -161,7 +125,7 @@ fn the_sweeper_removes_exactly_what_expired_keeps_held_calls_and_call_records() 
         "a number in an object key"
     );
 
-    let hold = run_ok(
+    let hold = cli_ok(
         config,
         &[
             "hold",
@@ -186,7 +150,7 @@ fn the_sweeper_removes_exactly_what_expired_keeps_held_calls_and_call_records() 
         !hold_bytes.contains("court order"),
         "the reason in clear: {hold_bytes}"
     );
-    let listed_holds = run_ok(config, &["hold", "list", "--tenant", TENANT]);
+    let listed_holds = cli_ok(config, &["hold", "list", "--tenant", TENANT]);
     assert!(
         listed_holds.contains("court order 2026-17"),
         "{listed_holds}"
@@ -228,8 +192,8 @@ fn the_sweeper_removes_exactly_what_expired_keeps_held_calls_and_call_records() 
             second.join().expect("a sweep").expect("run greffier"),
         )
     });
-    assert!(first.status.success(), "{}", text(&first));
-    assert!(second.status.success(), "{}", text(&second));
+    assert!(first.status.success(), "{}", output_text(&first));
+    assert!(second.status.success(), "{}", output_text(&second));
     let (mut swept, _) = report(&String::from_utf8_lossy(&first.stdout));
     swept.extend(report(&String::from_utf8_lossy(&second.stdout)).0);
     let mut swept_keys: Vec<String> = swept
@@ -266,7 +230,7 @@ fn the_sweeper_removes_exactly_what_expired_keeps_held_calls_and_call_records() 
     assert_no_dangling_index(&day31);
 
     // Released, the held call goes at the next sweep.
-    run_ok(config, &["hold", "release", "--id", &hold_id]);
+    cli_ok(config, &["hold", "release", "--id", &hold_id]);
     let (objects, _) = sweep(config, 31, &[]);
     assert!(objects
         .iter()
@@ -290,9 +254,9 @@ fn the_sweeper_removes_exactly_what_expired_keeps_held_calls_and_call_records() 
     assert!(again.is_empty() && summary["deleted"] == 0, "idempotent");
 
     // The trail: every sweep and the hold are audited, and the chain holds.
-    let verified = run_ok(config, &["audit", "verify"]);
+    let verified = cli_ok(config, &["audit", "verify"]);
     assert!(verified.trim_end().ends_with("intact"), "{verified}");
-    let trail = run_ok(config, &["audit", "export", "--tenant", TENANT]);
+    let trail = cli_ok(config, &["audit", "export", "--tenant", TENANT]);
     let entries: Vec<serde_json::Value> = trail
         .lines()
         .map(|line| serde_json::from_str(line).expect("a JSON line"))
@@ -364,7 +328,7 @@ fn the_gateway_sweeps_on_its_own_with_the_retention_in_force_for_data_already_st
     );
     assert_eq!(after.len(), 2, "{after:#?}");
     gateway.stop(STORED_BOUND);
-    let trail = run_ok(&history.config, &["audit", "export", "--tenant", TENANT]);
+    let trail = cli_ok(&history.config, &["audit", "export", "--tenant", TENANT]);
     let swept_by_gateway = trail
         .lines()
         .filter(|line| {

@@ -53,6 +53,28 @@ impl Actor {
     }
 }
 
+impl Actor {
+    /// The audit entry of `action` by this actor on `objects` of `tenant`.
+    pub fn record(
+        &self,
+        tenant: &TenantId,
+        action: Action,
+        objects: impl IntoIterator<Item = ObjectRef>,
+        outcome: Outcome,
+    ) -> AuditRecord {
+        let mut record = AuditRecord::new(
+            self.name.clone(),
+            self.role,
+            self.origin,
+            tenant.clone(),
+            action,
+        )
+        .outcome(outcome);
+        record.objects.extend(objects);
+        record
+    }
+}
+
 /// Every operation the layer offers.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Operation {
@@ -137,14 +159,7 @@ impl Ops {
         let keyring = vault_setup::open_existing_keyring(&config.keys)?;
         let store = vault_setup::open_store(&config.storage)?;
         let audit = vault_setup::open_audit(&config, &store).await?;
-        Ok(Ops {
-            config,
-            store,
-            keyring,
-            audit,
-            wrote: AtomicBool::new(false),
-            clock,
-        })
+        Ok(Ops::with_audit(config, store, keyring, audit, clock))
     }
 
     /// Works through an audit log the process already holds (the gateway's).
@@ -209,15 +224,7 @@ impl Ops {
         objects: impl IntoIterator<Item = ObjectRef>,
         outcome: Outcome,
     ) -> anyhow::Result<()> {
-        let mut record = AuditRecord::new(
-            actor.name.clone(),
-            actor.role,
-            actor.origin,
-            tenant.clone(),
-            action,
-        )
-        .outcome(outcome);
-        record.objects.extend(objects);
+        let record = actor.record(tenant, action, objects, outcome);
         self.wrote.store(true, Ordering::Relaxed);
         self.audit
             .append(&record, Utc::now())
