@@ -6,4 +6,5 @@ pub mod calls;
 pub mod cli;
 pub mod config;
 pub mod gateway;
+pub mod ops;
 pub mod vault_setup;

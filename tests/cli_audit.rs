@@ -8,7 +8,6 @@ mod support;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 use greffier_vault::audit::{parse_line, AuditRecord, ChainHead, ChainWriter, Outcome};
@@ -17,7 +16,9 @@ use greffier_vault::TenantId;
 use support::config::{GatewayConfig, TenantSpec};
 use support::gateway::Gateway;
 use support::ports::free_port;
-use support::recorded::{cli, RecordedCall, CARRIER_IP, DIALLED, PBX_IP, TENANT};
+use support::recorded::{
+    cli, cli_ok, output_text, wait_recordings, RecordedCall, CARRIER_IP, DIALLED, PBX_IP, TENANT,
+};
 
 /// How long a stored recording or audit entry may take after its call.
 const STORED_BOUND: Duration = Duration::from_secs(30);
@@ -27,43 +28,6 @@ const OTHER_NUMBER: &str = "+33187654321";
 /// The other tenant's PBX and carrier never send anything.
 const OTHER_PBX_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 5);
 const OTHER_CARRIER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 6);
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn run_ok(config: &Path, args: &[&str]) -> String {
-    let output = cli(config, args);
-    assert!(output.status.success(), "{args:?}: {}", text(&output));
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// The ids `recordings list` gives once `count` recordings are stored.
-fn wait_recordings(config: &Path, count: usize) -> Vec<String> {
-    let deadline = Instant::now() + STORED_BOUND;
-    loop {
-        let listed = run_ok(config, &["recordings", "list", "--tenant", TENANT]);
-        let ids: Vec<String> = listed
-            .lines()
-            .map(|line| {
-                let entry: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
-                entry["id"].as_str().expect("an id").to_string()
-            })
-            .collect();
-        if ids.len() >= count {
-            return ids;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{count} recordings not listed within {STORED_BOUND:?}: {ids:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// Waits until the node's unsealed audit tail holds `count` `recorded`
 /// entries (docs/audit.md: `{spool}/.audit/tail.jsonl`).
@@ -117,7 +81,7 @@ fn key_of(store: &Path, segment: &Path) -> String {
 /// and kind of change).
 fn assert_verify_names(config: &Path, expected: &str) {
     let output = cli(config, &["audit", "verify"]);
-    let said = text(&output);
+    let said = output_text(&output);
     assert!(
         !output.status.success(),
         "verify passed a tampered chain: {said}"
@@ -154,12 +118,12 @@ fn history() -> History {
     }
     let config = gateway.config.path().to_path_buf();
     let store = gateway.config.data_dir().join("store");
-    let ids = wait_recordings(&config, 2);
+    let ids = wait_recordings(&config, 2, STORED_BOUND);
     wait_recorded_entries(&gateway.config.data_dir().join("spool"), 2);
     gateway.stop(STORED_BOUND);
 
     let out = gateway.config.run_dir().join("read.wav");
-    run_ok(
+    cli_ok(
         &config,
         &[
             "recordings",
@@ -172,12 +136,12 @@ fn history() -> History {
             out.to_str().expect("a UTF-8 path"),
         ],
     );
-    run_ok(
+    cli_ok(
         &config,
         &["recordings", "delete", "--tenant", TENANT, "--id", &ids[1]],
     );
     let never_recorded = RecordId::generate().to_string();
-    run_ok(
+    cli_ok(
         &config,
         &[
             "recordings",
@@ -201,7 +165,7 @@ fn the_audit_trail_of_a_real_history_verifies_exports_per_tenant_and_names_each_
     let (config, store) = (&history.config, &history.store);
 
     // The real history: every operation is in the store, the chain holds.
-    let verified = run_ok(config, &["audit", "verify"]);
+    let verified = cli_ok(config, &["audit", "verify"]);
     assert!(verified.contains("chain e2e: "), "{verified}");
     assert!(verified.contains("5 entries"), "{verified}");
     assert!(verified.trim_end().ends_with("intact"), "{verified}");
@@ -218,7 +182,7 @@ fn the_audit_trail_of_a_real_history_verifies_exports_per_tenant_and_names_each_
     }
 
     // Each tenant sees its own entries, and only those.
-    let acme = run_ok(config, &["audit", "export", "--tenant", TENANT]);
+    let acme = cli_ok(config, &["audit", "export", "--tenant", TENANT]);
     let actions: Vec<String> = acme
         .lines()
         .map(|line| {
@@ -232,12 +196,12 @@ fn the_audit_trail_of_a_real_history_verifies_exports_per_tenant_and_names_each_
         ["recorded", "recorded", "read", "deleted"],
         "{acme}"
     );
-    let beta = run_ok(config, &["audit", "export", "--tenant", OTHER_TENANT]);
+    let beta = cli_ok(config, &["audit", "export", "--tenant", OTHER_TENANT]);
     assert_eq!(beta.lines().count(), 1, "{beta}");
     assert!(beta.contains("\"tenant\":\"beta\"") && beta.contains("\"action\":\"deleted\""));
     assert!(!beta.contains("\"tenant\":\"acme\""), "{beta}");
     let tomorrow = (chrono::Utc::now().date_naive() + chrono::Days::new(1)).to_string();
-    let later = run_ok(
+    let later = cli_ok(
         config,
         &["audit", "export", "--tenant", TENANT, "--from", &tomorrow],
     );
@@ -265,7 +229,7 @@ fn the_audit_trail_of_a_real_history_verifies_exports_per_tenant_and_names_each_
         std::fs::write(&first, bytes).expect("tamper with the stored segment");
         assert_verify_names(config, expected);
         std::fs::write(&first, &original).expect("restore the stored segment");
-        run_ok(config, &["audit", "verify"]);
+        cli_ok(config, &["audit", "verify"]);
     };
 
     // Edited: the outcome of the first entry.
@@ -391,7 +355,7 @@ fn a_crash_loses_no_audit_entry_and_the_chain_goes_on() {
     let store = gateway.config.data_dir().join("store");
 
     RecordedCall::start(&gateway, pbx, carrier, "1500").finish();
-    wait_recordings(&config, 1);
+    wait_recordings(&config, 1, STORED_BOUND);
     wait_recorded_entries(&spool, 1);
     let interrupted = RecordedCall::start(&gateway, pbx, carrier, "20000");
     wait_recording_started(&spool);
@@ -403,14 +367,14 @@ fn a_crash_loses_no_audit_entry_and_the_chain_goes_on() {
     );
 
     gateway.restart();
-    wait_recordings(&config, 2);
+    wait_recordings(&config, 2, STORED_BOUND);
     wait_recorded_entries(&spool, 2);
     gateway.stop(STORED_BOUND);
 
-    let verified = run_ok(&config, &["audit", "verify"]);
+    let verified = cli_ok(&config, &["audit", "verify"]);
     assert!(verified.contains("2 entries"), "{verified}");
     assert!(verified.trim_end().ends_with("intact"), "{verified}");
-    let exported = run_ok(&config, &["audit", "export", "--tenant", TENANT]);
+    let exported = cli_ok(&config, &["audit", "export", "--tenant", TENANT]);
     let seqs: Vec<(u64, String)> = exported
         .lines()
         .map(|line| {

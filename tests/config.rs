@@ -186,6 +186,7 @@ fn the_standard_tree_loads_with_typed_values() {
     );
     assert_eq!(config.node.media_ports.len(), 100);
     assert_eq!(config.node.rtp_timeout, Duration::from_secs(20));
+    assert_eq!(config.sweep.sweep_every, Duration::from_secs(3600));
     let tenants_dir = std::fs::canonicalize(tree.path("tenants")).unwrap();
     assert_eq!(
         std::fs::canonicalize(&config.node.tenants_dir).unwrap(),
@@ -353,6 +354,9 @@ const MAIN_CASES: &[Case] = &[
     case("missing node key", "greffier.toml", "id = \"test-node\"\n", "", "node.id"),
     case("missing node section", "greffier.toml", "[node]", "[nodes]", "node"),
     case("unknown section", "greffier.toml", "[limits]", "[extra]\na = 1\n\n[limits]", "extra"),
+    case("sweep too often", "greffier.toml", "[limits]", "[retention]\nsweep_every = \"10s\"\n\n[limits]", "retention.sweep_every"),
+    case("sweep without unit", "greffier.toml", "[limits]", "[retention]\nsweep_every = \"60\"\n\n[limits]", "retention.sweep_every"),
+    case("unknown retention key", "greffier.toml", "[limits]", "[retention]\nsweep = \"1h\"\n\n[limits]", "retention.sweep"),
     case("limit too high", "greffier.toml", "max_recordings_days = 100", "max_recordings_days = 4000", "limits.max_recordings_days"),
     case("local without path", "greffier.toml", "path = \"data\"\n", "", "storage.path"),
     case("local with s3 key", "greffier.toml", "path = \"data\"", "path = \"data\"\nbucket = \"b-1\"", "storage.bucket"),

@@ -10,8 +10,7 @@ use anyhow::{bail, Context};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand};
 use greffier_vault::audit::{
-    read_chains, tenant_lines, verify_chain, Action, Actor, AuditLog, AuditRecord, ObjectRef,
-    Origin, Outcome, Role,
+    read_chains, tenant_lines, verify_chain, Action, AuditLog, ObjectRef, Outcome,
 };
 use greffier_vault::TenantId;
 
@@ -169,15 +168,7 @@ impl CliAudit {
         objects: impl IntoIterator<Item = ObjectRef>,
         outcome: Outcome,
     ) -> anyhow::Result<()> {
-        let mut record = AuditRecord::new(
-            Actor::cli(),
-            Role::Operator,
-            Origin::Cli,
-            tenant.clone(),
-            action,
-        )
-        .outcome(outcome);
-        record.objects.extend(objects);
+        let record = crate::ops::Actor::cli_operator().record(tenant, action, objects, outcome);
         self.log
             .append(&record, Utc::now())
             .await

@@ -6,6 +6,7 @@ mod decrypt;
 mod files;
 mod keys;
 mod recordings;
+mod retention;
 mod run;
 
 use std::path::PathBuf;
@@ -50,6 +51,16 @@ enum Command {
         #[command(subcommand)]
         command: audit::AuditCommand,
     },
+    /// Deletes expired data, per tenant and category.
+    Retention {
+        #[command(subcommand)]
+        command: retention::RetentionCommand,
+    },
+    /// Places, releases and lists legal holds.
+    Hold {
+        #[command(subcommand)]
+        command: retention::HoldCommand,
+    },
 }
 
 fn init_logging() {
@@ -72,6 +83,8 @@ pub fn main() -> ExitCode {
         Command::Recordings { command } => recordings::run(command),
         Command::Decrypt(args) => decrypt::run(args),
         Command::Audit { command } => audit::run(command),
+        Command::Retention { command } => retention::run(command),
+        Command::Hold { command } => retention::run_hold(command),
     }
 }
 

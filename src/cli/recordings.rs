@@ -7,16 +7,14 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Context};
 use chrono::{DateTime, Days, NaiveDate, SecondsFormat, Utc};
 use clap::{Args, Subcommand};
-use greffier_vault::audit::{Action, ObjectRef, Outcome};
 use greffier_vault::catalog::{Direction, RecordingEntry, E164};
-use greffier_vault::store::{RecordId, StoreError, VaultStore};
-use greffier_vault::{Keyring, TenantId, VaultError};
+use greffier_vault::store::RecordId;
+use greffier_vault::TenantId;
 use serde_json::json;
 
-use super::audit::CliAudit;
 use super::files::{load_config, playable, write_private_file};
-use crate::config::{mask_number, normalize_number, Config};
-use crate::vault_setup::{self, tenant_id};
+use crate::config::{mask_number, normalize_number};
+use crate::ops::{Actor, Ops, SystemClock};
 
 #[derive(Subcommand)]
 pub(super) enum RecordingsCommand {
@@ -68,30 +66,12 @@ pub(super) struct Target {
     tenant: String,
 }
 
-/// What every recordings subcommand works with.
-struct Opened {
-    config: Config,
-    store: VaultStore,
-    keyring: Keyring,
-    tenant: TenantId,
-}
-
 impl Target {
-    fn open(&self) -> anyhow::Result<Opened> {
+    async fn open(&self) -> anyhow::Result<(Ops, TenantId)> {
         let config = load_config(&self.config)?;
-        let keyring = vault_setup::open_existing_keyring(&config.keys)?;
-        let store = vault_setup::open_store(&config.storage)?;
-        let tenant = tenant_id(&self.tenant)?;
-        // A shredded tenant stays known, so its objects can still be deleted.
-        if !keyring.tenants().iter().any(|(known, _)| *known == tenant) {
-            return Err(VaultError::UnknownTenant { tenant }.into());
-        }
-        Ok(Opened {
-            config,
-            store,
-            keyring,
-            tenant,
-        })
+        let ops = Ops::open(config, Box::new(SystemClock)).await?;
+        let tenant = ops.known_tenant(&self.tenant)?;
+        Ok((ops, tenant))
     }
 }
 
@@ -121,28 +101,22 @@ async fn list(
     to: Option<NaiveDate>,
     number: Option<&str>,
 ) -> anyhow::Result<()> {
-    let opened = target.open()?;
-    let (store, keyring, tenant) = (&opened.store, &opened.keyring, &opened.tenant);
-    let entries = match number {
-        Some(number) => {
-            let number = parse_number(number)?;
-            let all = store.list_by_number(keyring, tenant, &number).await?;
-            let range = day_range(from, to);
-            all.into_iter()
-                .filter(|entry| range.contains(&entry.start))
-                .collect()
-        }
+    let number = number.map(parse_number).transpose()?;
+    let (ops, tenant) = target.open().await?;
+    let range = match number {
+        Some(_) => day_range(from, to),
         None => {
-            let today = Utc::now().date_naive();
-            let retention = u64::from(opened.config.limits.max_recordings_days);
+            let today = ops.clock.now().date_naive();
+            let retention = u64::from(ops.config.limits.max_recordings_days);
             let from = from.unwrap_or_else(|| today - Days::new(retention));
-            let range = day_range(Some(from), Some(to.unwrap_or(today)));
-            store
-                .list_recordings(keyring, tenant, range.start, range.end)
-                .await?
+            day_range(Some(from), Some(to.unwrap_or(today)))
         }
     };
-    for entry in entries {
+    let listed = ops
+        .list_recordings(&Actor::cli_operator(), &tenant, range, number.as_ref())
+        .await;
+    ops.close().await;
+    for entry in listed? {
         println!("{}", entry_json(&entry));
     }
     Ok(())
@@ -161,7 +135,7 @@ fn day_range(from: Option<NaiveDate>, to: Option<NaiveDate>) -> std::ops::Range<
     start..end
 }
 
-fn parse_number(text: &str) -> anyhow::Result<E164> {
+pub(super) fn parse_number(text: &str) -> anyhow::Result<E164> {
     normalize_number(text)
         .and_then(|number| E164::new(&number).ok())
         .ok_or_else(|| {
@@ -201,22 +175,29 @@ async fn get(
     raw: Option<&Path>,
 ) -> anyhow::Result<()> {
     let id = parse_id(id)?;
-    let opened = target.open()?;
-    let audit = CliAudit::open(&opened.config, &opened.store).await?;
-    let read = read_for_export(&opened, &id, out.is_some(), raw.is_some()).await;
-    // Nothing leaves the vault before its `read` entry is on disk.
-    let audited = audit
-        .record(
-            &opened.tenant,
-            Action::Read,
-            [ObjectRef::Record(id)],
-            Outcome::of(&read),
+    let (ops, tenant) = target.open().await?;
+    let read = ops
+        .read_recording(
+            &Actor::cli_operator(),
+            &tenant,
+            &id,
+            out.is_some(),
+            raw.is_some(),
         )
         .await;
-    audit.close().await;
-    let (plaintext, payloads) = read?;
-    audited?;
-    if let (Some(raw), Some(payloads)) = (raw, payloads) {
+    ops.close().await;
+    let read = read?;
+    if let Some(problem) = &read.manifest_problem {
+        eprintln!("warning: the manifest of recording {id} is not usable: {problem}");
+    }
+    if !read.undecodable.is_empty() {
+        eprintln!(
+            "recording {id}: {} could not be decoded and is silence in the audio; \
+             its payloads are kept (--raw FILE exports them)",
+            read.undecodable.join(", ")
+        );
+    }
+    if let (Some(raw), Some(payloads)) = (raw, read.raw_payloads) {
         write_private_file(raw, &payloads)?;
         println!(
             "{}: {} bytes of raw payloads",
@@ -224,7 +205,7 @@ async fn get(
             payloads.len()
         );
     }
-    if let (Some(out), Some(plaintext)) = (out, plaintext) {
+    if let (Some(out), Some(plaintext)) = (out, read.recording) {
         let plaintext = playable(plaintext);
         write_private_file(out, &plaintext)?;
         println!("{}: {} bytes", out.display(), plaintext.len());
@@ -232,97 +213,14 @@ async fn get(
     Ok(())
 }
 
-/// Decrypts what `get` was asked for: the recording, its raw payloads, or
-/// both.
-async fn read_for_export(
-    opened: &Opened,
-    id: &RecordId,
-    recording: bool,
-    raw: bool,
-) -> anyhow::Result<(Option<Vec<u8>>, Option<Vec<u8>>)> {
-    // The manifest says what the audio lacks; without it (deleted, or keys
-    // held by the client) the recording is still exported. One that fails
-    // its checks (altered, or another record's copied over it) is reported:
-    // the recording is then checked on its own.
-    let undecodable = match opened
-        .store
-        .read_manifest(&opened.keyring, &opened.tenant, id)
-        .await
-    {
-        Ok(manifest) => manifest.undecodable,
-        // Missing, or no key for it: the recording's own read says so.
-        Err(StoreError::NotFound { .. })
-        | Err(StoreError::Vault(
-            VaultError::ClientKeyRequired { .. }
-            | VaultError::KeyShredded { .. }
-            | VaultError::UnknownTenant { .. }
-            | VaultError::KeyNotFound { .. },
-        )) => Vec::new(),
-        Err(error) => {
-            eprintln!("warning: the manifest of recording {id} is not usable: {error}");
-            Vec::new()
-        }
-    };
-    if !undecodable.is_empty() {
-        eprintln!(
-            "recording {id}: {} could not be decoded and is silence in the audio; \
-             its payloads are kept (--raw FILE exports them)",
-            undecodable.join(", ")
-        );
-    }
-    let payloads = if raw {
-        let payloads = opened
-            .store
-            .read_raw_payloads(&opened.keyring, &opened.tenant, id)
-            .await
-            .with_context(|| {
-                format!(
-                    "raw payloads of recording {id} of tenant {} cannot be read; nothing was written",
-                    opened.tenant
-                )
-            })?;
-        Some(payloads)
-    } else {
-        None
-    };
-    let plaintext = if recording {
-        let plaintext = opened
-            .store
-            .read_recording(&opened.keyring, &opened.tenant, id)
-            .await
-            .with_context(|| {
-                format!(
-                    "recording {id} of tenant {} cannot be read; nothing was written",
-                    opened.tenant
-                )
-            })?;
-        Some(plaintext)
-    } else {
-        None
-    };
-    Ok((plaintext, payloads))
-}
-
 async fn delete(target: &Target, id: &str) -> anyhow::Result<()> {
     let id = parse_id(id)?;
-    let opened = target.open()?;
-    let audit = CliAudit::open(&opened.config, &opened.store).await?;
-    let deleted = opened
-        .store
-        .delete_recording(&opened.keyring, &opened.tenant, &id)
-        .await
-        .with_context(|| format!("recording {id} of tenant {}", opened.tenant));
-    let audited = audit
-        .record(
-            &opened.tenant,
-            Action::Deleted,
-            [ObjectRef::Record(id)],
-            Outcome::of(&deleted),
-        )
+    let (ops, tenant) = target.open().await?;
+    let deleted = ops
+        .delete_recording(&Actor::cli_operator(), &tenant, &id)
         .await;
-    audit.close().await;
+    ops.close().await;
     deleted?;
-    audited.context("the recording was deleted")?;
-    println!("deleted recording {id} of tenant {}", opened.tenant);
+    println!("deleted recording {id} of tenant {tenant}");
     Ok(())
 }

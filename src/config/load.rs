@@ -14,15 +14,17 @@ use super::paths::PathContext;
 use super::problems::{join_key, ConfigErrors, Origin, Problems};
 use super::registry::{validate_provider, validate_subprocessor, RawProvider, RawSubprocessor};
 use super::storage::{validate_storage, RawStorage};
+use super::sweep::{validate_sweep, RawSweep};
 use super::tenant::{validate_tenant, RawTenant, RawTenantHead, Tenant, TenantContext};
 use super::{Config, SourceRole};
 
 /// A configuration file larger than this is a mistake, not a configuration.
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
-const MAIN_SECTIONS: [&str; 6] = [
+const MAIN_SECTIONS: [&str; 7] = [
     "node",
     "limits",
+    "retention",
     "storage",
     "keys",
     "subprocessors",
@@ -73,6 +75,9 @@ pub(crate) fn load(path: &Path, options: &LoadOptions<'_>) -> Result<Config, Con
             &mut problems,
         ),
     };
+    let sweep = take_section::<RawSweep>(&mut table, "retention", root, false, &mut problems)
+        .map(|raw| validate_sweep(raw, Origin::new(file, "retention"), &mut problems))
+        .unwrap_or_default();
     let storage = take_section::<RawStorage>(&mut table, "storage", root, true, &mut problems)
         .and_then(|raw| validate_storage(raw, Origin::new(file, "storage"), &paths, &mut problems));
     let keys = take_section::<RawKeys>(&mut table, "keys", root, true, &mut problems)
@@ -122,6 +127,7 @@ pub(crate) fn load(path: &Path, options: &LoadOptions<'_>) -> Result<Config, Con
         path.clone(),
         node,
         limits,
+        sweep,
         storage,
         keys,
         subprocessors,

@@ -16,6 +16,7 @@ mod problems;
 mod registry;
 mod sip_uri;
 mod storage;
+mod sweep;
 mod tenant;
 mod watcher;
 
@@ -38,6 +39,7 @@ pub use problems::{ConfigErrors, ConfigProblem};
 pub use registry::{Provider, ProviderBackend, Subprocessor, TransferMechanism};
 pub use sip_uri::{NextHopError, SipHost, SipScheme, SipUri, SipUriError, UriTransport};
 pub use storage::{S3Config, S3Credentials, StorageBackend, StorageConfig};
+pub use sweep::SweepConfig;
 pub use tenant::{
     AnchorFailurePolicy, AudioFormat, Peer, Recording, RecordingPolicy, Retention, Tenant,
     TenantKeys, TenantMedia, Transcription, CDR_RETENTION_DAYS,
@@ -79,6 +81,8 @@ pub struct Config {
     pub path: PathBuf,
     pub node: NodeConfig,
     pub limits: Limits,
+    /// `[retention]`: when the gateway sweeps expired data.
+    pub sweep: SweepConfig,
     pub storage: StorageConfig,
     pub keys: KeysConfig,
     pub subprocessors: Vec<Subprocessor>,
@@ -106,6 +110,7 @@ impl Config {
         path: PathBuf,
         node: NodeConfig,
         limits: Limits,
+        sweep: SweepConfig,
         storage: StorageConfig,
         keys: KeysConfig,
         subprocessors: Vec<Subprocessor>,
@@ -128,6 +133,7 @@ impl Config {
             path,
             node,
             limits,
+            sweep,
             storage,
             keys,
             subprocessors,

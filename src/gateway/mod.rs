@@ -72,6 +72,7 @@ pub async fn run(config_path: &Path, master: Option<MasterKey>) -> anyhow::Resul
     UploadQueue::new(vault.spool.clone(), vault.store.clone(), upload).spawn();
     let audit = vault.audit.clone();
     audit.clone().spawn_sealer(AUDIT_SEAL_CHECK);
+    crate::ops::retention::spawn_sweeper(config.clone(), vault.store.clone(), audit.clone());
     let vault = Arc::new(vault);
 
     let node = &initial.node;

@@ -121,6 +121,49 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// A command's stdout then stderr, for assertion messages.
+pub fn output_text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// `greffier ARGS --config CONFIG`, which must succeed; returns its stdout.
+pub fn cli_ok(config: &Path, args: &[&str]) -> String {
+    let output = cli(config, args);
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        output_text(&output)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Waits up to `bound` until `count` recordings of the tenant are listed;
+/// returns their ids.
+pub fn wait_recordings(config: &Path, count: usize, bound: Duration) -> Vec<String> {
+    let deadline = Instant::now() + bound;
+    loop {
+        let ids: Vec<String> = cli_ok(config, &["recordings", "list", "--tenant", TENANT])
+            .lines()
+            .map(|line| {
+                let entry: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+                entry["id"].as_str().expect("an id").to_string()
+            })
+            .collect();
+        if ids.len() >= count {
+            return ids;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{count} recordings not listed within {bound:?}: {ids:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Waits up to `bound` for the tenant's first listed recording, and returns
 /// its listing entry.
 pub fn wait_listed(config: &Path, bound: Duration) -> serde_json::Value {

@@ -182,6 +182,27 @@ impl ObjectKey {
         ]))
     }
 
+    /// A legal hold of a tenant (its id is random, like a record id).
+    pub fn hold(tenant: &TenantId, id: &Uuid) -> Self {
+        let name = format!("{}.json", id.hyphenated());
+        ObjectKey(Path::from_iter([
+            "tenants",
+            tenant.as_str(),
+            "holds",
+            name.as_str(),
+        ]))
+    }
+
+    /// Every legal hold of a tenant.
+    pub fn holds_prefix(tenant: &TenantId) -> Self {
+        ObjectKey(Path::from_iter(["tenants", tenant.as_str(), "holds"]))
+    }
+
+    /// Everything of a tenant.
+    pub fn tenant_prefix(tenant: &TenantId) -> Self {
+        ObjectKey(Path::from_iter(["tenants", tenant.as_str()]))
+    }
+
     /// The recordings (and their manifests) of one day.
     pub fn recordings_day_prefix(tenant: &TenantId, date: NaiveDate) -> Self {
         Self::day(tenant, "recordings", date)

@@ -1,0 +1,272 @@
+//! The operations on personal data, in one place: each takes an [`Actor`]
+//! (who, in which role, from where), checks the role may do it
+//! ([`permitted`]), does it, and writes its audit entry. The CLI (clap) and
+//! later the admin API are thin adapters over it.
+//!
+//! Decisions that depend on the date (retention, holds) read an injected
+//! [`Clock`], so they are tested at any date; audit entries carry the real
+//! time of writing, since the chain records when things happened.
+
+pub mod holds;
+pub mod recordings;
+pub mod retention;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use chrono::{DateTime, Utc};
+use greffier_vault::audit::{
+    Action, Actor as AuditActor, AuditLog, AuditRecord, ObjectRef, Origin, Outcome, Role,
+};
+use greffier_vault::store::VaultStore;
+use greffier_vault::{Keyring, TenantId};
+
+use crate::config::Config;
+use crate::vault_setup;
+
+/// Who asks for an operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    pub name: AuditActor,
+    pub role: Role,
+    pub origin: Origin,
+}
+
+impl Actor {
+    /// The CLI: the processor's staff at the node's shell (it has no login).
+    pub fn cli_operator() -> Self {
+        Actor {
+            name: AuditActor::cli(),
+            role: Role::Operator,
+            origin: Origin::Cli,
+        }
+    }
+
+    /// The gateway's own scheduled work (the retention sweeper).
+    pub fn gateway() -> Self {
+        Actor {
+            name: AuditActor::gateway(),
+            role: Role::System,
+            origin: Origin::Gateway,
+        }
+    }
+}
+
+impl Actor {
+    /// The audit entry of `action` by this actor on `objects` of `tenant`.
+    pub fn record(
+        &self,
+        tenant: &TenantId,
+        action: Action,
+        objects: impl IntoIterator<Item = ObjectRef>,
+        outcome: Outcome,
+    ) -> AuditRecord {
+        let mut record = AuditRecord::new(
+            self.name.clone(),
+            self.role,
+            self.origin,
+            tenant.clone(),
+            action,
+        )
+        .outcome(outcome);
+        record.objects.extend(objects);
+        record
+    }
+}
+
+/// Every operation the layer offers.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Operation {
+    ListRecordings,
+    ReadRecording,
+    DeleteRecording,
+    SweepRetention,
+    SetHold,
+    ReleaseHold,
+    ListHolds,
+}
+
+impl Operation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::ListRecordings => "list recordings",
+            Operation::ReadRecording => "read a recording",
+            Operation::DeleteRecording => "delete a recording",
+            Operation::SweepRetention => "sweep expired data",
+            Operation::SetHold => "set a legal hold",
+            Operation::ReleaseHold => "release a legal hold",
+            Operation::ListHolds => "list legal holds",
+        }
+    }
+}
+
+/// The one table of who may do what (DESIGN.md "Access", mirrored in
+/// docs/retention.md): the processor's `operator` runs the node's retention
+/// and the legal holds an authority asks for; the client's classes work on
+/// their own tenant's calls; the gateway itself (`system`) only sweeps.
+pub fn permitted(role: Role, operation: Operation) -> bool {
+    use Operation::*;
+    match role {
+        Role::System => matches!(operation, SweepRetention),
+        Role::Operator => true,
+        Role::SuperAdmin | Role::Admin => matches!(
+            operation,
+            ListRecordings | ReadRecording | DeleteRecording | ListHolds
+        ),
+        Role::Supervisor | Role::User => matches!(operation, ListRecordings | ReadRecording),
+    }
+}
+
+/// Where the date comes from.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The machine's clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock stopped at one instant (`--now`, tests).
+pub struct FixedClock(pub DateTime<Utc>);
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+/// What every operation works with: the configuration, the store, the
+/// keyring, the node's audit log and the clock.
+pub struct Ops {
+    pub config: Config,
+    pub store: VaultStore,
+    pub keyring: Keyring,
+    audit: Arc<AuditLog>,
+    /// Whether this process wrote entries (only then does it seal).
+    wrote: AtomicBool,
+    pub clock: Box<dyn Clock>,
+}
+
+impl Ops {
+    /// Opens the vault the configuration names, as an existing node's.
+    pub async fn open(config: Config, clock: Box<dyn Clock>) -> anyhow::Result<Self> {
+        let keyring = vault_setup::open_existing_keyring(&config.keys)?;
+        let store = vault_setup::open_store(&config.storage)?;
+        let audit = vault_setup::open_audit(&config, &store).await?;
+        Ok(Ops::with_audit(config, store, keyring, audit, clock))
+    }
+
+    /// Works through an audit log the process already holds (the gateway's).
+    pub fn with_audit(
+        config: Config,
+        store: VaultStore,
+        keyring: Keyring,
+        audit: Arc<AuditLog>,
+        clock: Box<dyn Clock>,
+    ) -> Self {
+        Ops {
+            config,
+            store,
+            keyring,
+            audit,
+            wrote: AtomicBool::new(false),
+            clock,
+        }
+    }
+
+    /// A tenant the keyring knows (a shredded one included: its objects can
+    /// still be deleted).
+    pub fn known_tenant(&self, id: &str) -> anyhow::Result<TenantId> {
+        let tenant = vault_setup::tenant_id(id)?;
+        if !self
+            .keyring
+            .tenants()
+            .iter()
+            .any(|(known, _)| *known == tenant)
+        {
+            return Err(greffier_vault::VaultError::UnknownTenant { tenant }.into());
+        }
+        Ok(tenant)
+    }
+
+    /// Refuses, and audits the refusal, when `actor` may not do `operation`.
+    pub async fn authorize(
+        &self,
+        actor: &Actor,
+        operation: Operation,
+        tenant: &TenantId,
+        action: Action,
+    ) -> anyhow::Result<()> {
+        if permitted(actor.role, operation) {
+            return Ok(());
+        }
+        self.audit(actor, tenant, action, [], Outcome::Refused)
+            .await?;
+        bail!(
+            "role {:?} may not {} of tenant {tenant}",
+            actor.role,
+            operation.name()
+        )
+    }
+
+    /// Writes one audit entry; it is on disk when this returns.
+    pub async fn audit(
+        &self,
+        actor: &Actor,
+        tenant: &TenantId,
+        action: Action,
+        objects: impl IntoIterator<Item = ObjectRef>,
+        outcome: Outcome,
+    ) -> anyhow::Result<()> {
+        let record = actor.record(tenant, action, objects, outcome);
+        self.wrote.store(true, Ordering::Relaxed);
+        self.audit
+            .append(&record, Utc::now())
+            .await
+            .context("the audit entry cannot be written")
+    }
+
+    /// The operations are over: their entries go to the store. One the
+    /// store cannot take now stays in the spool for the next seal.
+    pub async fn close(self) {
+        if !self.wrote.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Err(error) = self.audit.seal().await {
+            eprintln!("greffier: audit entries kept in the spool until the store answers: {error}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_operator_sets_and_releases_holds() {
+        for role in [
+            Role::System,
+            Role::SuperAdmin,
+            Role::Admin,
+            Role::Supervisor,
+            Role::User,
+        ] {
+            assert!(!permitted(role, Operation::SetHold), "{role:?}");
+            assert!(!permitted(role, Operation::ReleaseHold), "{role:?}");
+        }
+        assert!(permitted(Role::Operator, Operation::SetHold));
+    }
+
+    #[test]
+    fn the_gateway_only_sweeps() {
+        assert!(permitted(Role::System, Operation::SweepRetention));
+        assert!(!permitted(Role::System, Operation::ReadRecording));
+        assert!(!permitted(Role::User, Operation::DeleteRecording));
+    }
+}

@@ -1,0 +1,163 @@
+//! Listing, reading and deleting one tenant's recordings.
+
+use std::ops::Range;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use greffier_vault::audit::{Action, ObjectRef, Outcome};
+use greffier_vault::catalog::{RecordingEntry, E164};
+use greffier_vault::store::{RecordId, StoreError};
+use greffier_vault::{TenantId, VaultError};
+
+use super::{Actor, Operation, Ops};
+
+/// What a read gives back: the decrypted parts asked for, and the encodings
+/// the recorder could not decode (silence in the audio).
+pub struct ReadRecording {
+    pub recording: Option<Vec<u8>>,
+    pub raw_payloads: Option<Vec<u8>>,
+    pub undecodable: Vec<String>,
+    /// Why the manifest could not be used although it is there (altered, or
+    /// another record's copied over it): the recording was checked on its own.
+    pub manifest_problem: Option<String>,
+}
+
+impl Ops {
+    /// The tenant's recordings that started in `range`, oldest first; with
+    /// `number`, only its calls, found through the blind index.
+    pub async fn list_recordings(
+        &self,
+        actor: &Actor,
+        tenant: &TenantId,
+        range: Range<DateTime<Utc>>,
+        number: Option<&E164>,
+    ) -> anyhow::Result<Vec<RecordingEntry>> {
+        self.authorize(actor, Operation::ListRecordings, tenant, Action::Read)
+            .await?;
+        let entries = match number {
+            Some(number) => self
+                .store
+                .list_by_number(&self.keyring, tenant, number)
+                .await?
+                .into_iter()
+                .filter(|entry| range.contains(&entry.start))
+                .collect(),
+            None => {
+                self.store
+                    .list_recordings(&self.keyring, tenant, range.start, range.end)
+                    .await?
+            }
+        };
+        Ok(entries)
+    }
+
+    /// Decrypts a recording and/or its raw payloads. Nothing is returned
+    /// before the `read` entry is on disk.
+    pub async fn read_recording(
+        &self,
+        actor: &Actor,
+        tenant: &TenantId,
+        id: &RecordId,
+        recording: bool,
+        raw: bool,
+    ) -> anyhow::Result<ReadRecording> {
+        self.authorize(actor, Operation::ReadRecording, tenant, Action::Read)
+            .await?;
+        let read = self.decrypt_recording(tenant, id, recording, raw).await;
+        self.audit(
+            actor,
+            tenant,
+            Action::Read,
+            [ObjectRef::Record(*id)],
+            Outcome::of(&read),
+        )
+        .await?;
+        read
+    }
+
+    async fn decrypt_recording(
+        &self,
+        tenant: &TenantId,
+        id: &RecordId,
+        recording: bool,
+        raw: bool,
+    ) -> anyhow::Result<ReadRecording> {
+        // The manifest says what the audio lacks; without it (deleted, or
+        // keys held by the client) the recording is still exported. One that
+        // fails its checks (altered, or another record's copied over it) is
+        // reported: the recording is then checked on its own.
+        let (undecodable, manifest_problem) =
+            match self.store.read_manifest(&self.keyring, tenant, id).await {
+                Ok(manifest) => (manifest.undecodable, None),
+                // Missing, or no key for it: the recording's own read says so.
+                Err(StoreError::NotFound { .. })
+                | Err(StoreError::Vault(
+                    VaultError::ClientKeyRequired { .. }
+                    | VaultError::KeyShredded { .. }
+                    | VaultError::UnknownTenant { .. }
+                    | VaultError::KeyNotFound { .. },
+                )) => (Vec::new(), None),
+                Err(error) => (Vec::new(), Some(error.to_string())),
+            };
+        let raw_payloads = if raw {
+            let payloads = self
+                .store
+                .read_raw_payloads(&self.keyring, tenant, id)
+                .await
+                .with_context(|| {
+                    format!(
+                        "raw payloads of recording {id} of tenant {tenant} cannot be read; nothing was written"
+                    )
+                })?;
+            Some(payloads)
+        } else {
+            None
+        };
+        let recording = if recording {
+            let plaintext = self
+                .store
+                .read_recording(&self.keyring, tenant, id)
+                .await
+                .with_context(|| {
+                    format!("recording {id} of tenant {tenant} cannot be read; nothing was written")
+                })?;
+            Some(plaintext)
+        } else {
+            None
+        };
+        Ok(ReadRecording {
+            recording,
+            raw_payloads,
+            undecodable,
+            manifest_problem,
+        })
+    }
+
+    /// Deletes a recording, its manifest, raw payloads and subject index
+    /// entries, and audits it.
+    pub async fn delete_recording(
+        &self,
+        actor: &Actor,
+        tenant: &TenantId,
+        id: &RecordId,
+    ) -> anyhow::Result<()> {
+        self.authorize(actor, Operation::DeleteRecording, tenant, Action::Deleted)
+            .await?;
+        let deleted = self
+            .store
+            .delete_recording(&self.keyring, tenant, id)
+            .await
+            .with_context(|| format!("recording {id} of tenant {tenant}"));
+        let audited = self
+            .audit(
+                actor,
+                tenant,
+                Action::Deleted,
+                [ObjectRef::Record(*id)],
+                Outcome::of(&deleted),
+            )
+            .await;
+        deleted?;
+        audited.context("the recording was deleted")
+    }
+}

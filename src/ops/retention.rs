@@ -1,0 +1,499 @@
+//! The retention sweeper (DPA Appendix A): per tenant and category, deletes
+//! what has expired, except what a legal hold protects.
+//!
+//! [`plan`] is the sans-IO core: given the keys a listing of the tenant
+//! returned, the tenant's retention, its holds and the date, it says what
+//! goes. [`Ops::sweep`] lists, plans, deletes and audits.
+//!
+//! Order and concurrency:
+//! - within a record, subject index entries are deleted first, then raw
+//!   payloads and the manifest, the recording last. A sweep that stops
+//!   midway leaves the recording (or its manifest) behind, never an index
+//!   entry pointing to nothing, and the next sweep lists what is left and
+//!   finishes;
+//! - a deletion counts for the sweep that removed the object: the store
+//!   answers "not found" to every other sweep deleting it at the same time
+//!   (on a local directory, `unlink` succeeds once), which then reports
+//!   nothing and succeeds. S3 answers a DELETE of a missing key with success,
+//!   so two sweeps of one S3 bucket at the same instant may both report the
+//!   same object; the object is deleted once either way.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, Utc};
+use greffier_vault::audit::{Action, ObjectRef, Outcome};
+use greffier_vault::store::{BlindIndex, ObjectKey, RecordId};
+use greffier_vault::TenantId;
+use object_store::ObjectStoreExt;
+use serde::Serialize;
+
+use super::holds::{Hold, HoldTarget};
+use super::{Actor, Operation, Ops};
+use crate::config::{Limits, Retention, CDR_RETENTION_DAYS};
+
+/// How long each category is kept, in days, after the call started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetentionDays {
+    pub recordings: u32,
+    pub transcripts: u32,
+    pub call_records: u32,
+}
+
+impl RetentionDays {
+    /// The tenant's choice, bounded by the operator's limits; call records
+    /// keep their legal 365 days (CPCE L.34-1) whatever the files say.
+    pub fn of(retention: &Retention, limits: &Limits) -> Self {
+        RetentionDays {
+            recordings: retention.recordings_days.min(limits.max_recordings_days),
+            transcripts: retention.transcripts_days.min(limits.max_transcripts_days),
+            call_records: CDR_RETENTION_DAYS,
+        }
+    }
+}
+
+/// The kind of a stored object, as the sweeper sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    // Declared in deletion order within a record.
+    SubjectIndex,
+    RawPayloads,
+    Manifest,
+    Recording,
+    Transcript,
+    CallRecord,
+}
+
+/// One object the sweep deletes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expired {
+    pub key: String,
+    pub category: Category,
+    pub record: RecordId,
+}
+
+/// What the sweep of one tenant does.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SweepPlan {
+    /// In deletion order.
+    pub delete: Vec<Expired>,
+    /// Records whose expired objects a hold keeps, with the holds.
+    pub held: BTreeMap<RecordId, Vec<uuid::Uuid>>,
+}
+
+/// Classifies a key of `tenants/{tenant}/…` (FORMAT.md §8); `None` for keys
+/// the sweeper never deletes (holds, anything unknown).
+pub fn classify(key: &str) -> Option<(Category, RecordId, Option<BlindIndex>)> {
+    let parts: Vec<&str> = key.split('/').collect();
+    match parts.as_slice() {
+        ["tenants", _, "subjects", index, id] => Some((
+            Category::SubjectIndex,
+            id.parse().ok()?,
+            Some(BlindIndex::parse(index).ok()?),
+        )),
+        ["tenants", _, category, _, _, _, name] => {
+            let stem = name.strip_suffix(".grf")?;
+            let (category, id) = match *category {
+                "recordings" => {
+                    if let Some(id) = stem.strip_suffix(".manifest") {
+                        (Category::Manifest, id)
+                    } else if let Some(id) = stem.strip_suffix(".rtp") {
+                        (Category::RawPayloads, id)
+                    } else {
+                        (Category::Recording, stem)
+                    }
+                }
+                "transcripts" => (Category::Transcript, stem),
+                // `{node}-{hh}-{record_id}`: the id is the last 36 characters.
+                "cdr" => (
+                    Category::CallRecord,
+                    stem.get(stem.len().checked_sub(36)?..)?,
+                ),
+                _ => return None,
+            };
+            Some((category, id.parse().ok()?, None))
+        }
+        _ => None,
+    }
+}
+
+/// Whether an object of `category` of a call that started at `start` has
+/// expired at `now`: kept `days` full days, gone from then on.
+fn expired(
+    category: Category,
+    start: DateTime<Utc>,
+    days: &RetentionDays,
+    now: DateTime<Utc>,
+) -> bool {
+    let days = match category {
+        Category::SubjectIndex
+        | Category::RawPayloads
+        | Category::Manifest
+        | Category::Recording => days.recordings,
+        Category::Transcript => days.transcripts,
+        Category::CallRecord => days.call_records,
+    };
+    now >= start + Duration::days(i64::from(days))
+}
+
+/// The sans-IO sweep of one tenant: `keys` is what listing the tenant gave.
+pub fn plan(
+    keys: &[String],
+    days: &RetentionDays,
+    holds: &[Hold],
+    now: DateTime<Utc>,
+) -> SweepPlan {
+    let active: Vec<&Hold> = holds.iter().filter(|hold| hold.active(now)).collect();
+    let classified: Vec<(&String, Category, RecordId, Option<BlindIndex>)> = keys
+        .iter()
+        .filter_map(|key| classify(key).map(|(c, r, s)| (key, c, r, s)))
+        .collect();
+    // A hold on a number holds every record whose index names it.
+    let mut subjects_of: BTreeMap<RecordId, BTreeSet<String>> = BTreeMap::new();
+    for (_, _, record, subject) in &classified {
+        if let Some(subject) = subject {
+            subjects_of
+                .entry(*record)
+                .or_default()
+                .insert(subject.as_str().to_owned());
+        }
+    }
+    let holds_on = |record: &RecordId| -> Vec<uuid::Uuid> {
+        active
+            .iter()
+            .filter(|hold| match &hold.target {
+                HoldTarget::Tenant => true,
+                HoldTarget::Record(id) => id == record,
+                HoldTarget::Subject(index) => subjects_of
+                    .get(record)
+                    .is_some_and(|set| set.contains(index.as_str())),
+            })
+            .map(|hold| hold.id)
+            .collect()
+    };
+    let mut result = SweepPlan::default();
+    let mut delete: Vec<Expired> = Vec::new();
+    for (key, category, record, _) in classified {
+        if !expired(category, record.timestamp(), days, now) {
+            continue;
+        }
+        let holding = holds_on(&record);
+        if !holding.is_empty() {
+            result.held.insert(record, holding);
+            continue;
+        }
+        delete.push(Expired {
+            key: key.clone(),
+            category,
+            record,
+        });
+    }
+    delete.sort_by(|a, b| (a.record, a.category, &a.key).cmp(&(b.record, b.category, &b.key)));
+    result.delete = delete;
+    result
+}
+
+/// One line of the sweep's report.
+#[derive(Debug, Serialize)]
+pub struct SweptObject {
+    pub tenant: String,
+    pub category: Category,
+    pub record: String,
+    pub key: String,
+    /// `false` for a dry run: it would be deleted.
+    pub deleted: bool,
+}
+
+/// What one sweep did, for every tenant.
+#[derive(Debug, Default, Serialize)]
+pub struct SweepSummary {
+    pub tenants: usize,
+    pub deleted: usize,
+    /// Gone before this sweep reached it (another sweep deleted it).
+    pub already_gone: usize,
+    pub held_records: usize,
+    pub dry_run: bool,
+}
+
+impl Ops {
+    /// Sweeps `tenants` (every configured tenant when empty) at the clock's
+    /// date; `report` gets each object deleted (or that would be).
+    pub async fn sweep(
+        &self,
+        actor: &Actor,
+        only: Option<&TenantId>,
+        dry_run: bool,
+        mut report: impl FnMut(&SweptObject),
+    ) -> anyhow::Result<SweepSummary> {
+        let now = self.clock.now();
+        let mut summary = SweepSummary {
+            dry_run,
+            ..SweepSummary::default()
+        };
+        for tenant in self.config.tenants() {
+            let id = crate::vault_setup::tenant_id(&tenant.id)?;
+            if only.is_some_and(|only| *only != id) {
+                continue;
+            }
+            self.authorize(actor, Operation::SweepRetention, &id, Action::Swept)
+                .await?;
+            summary.tenants += 1;
+            let days = RetentionDays::of(&tenant.retention, &self.config.limits);
+            let holds = self.holds_of(&id).await?;
+            let keys: Vec<String> = self
+                .store
+                .list(&ObjectKey::tenant_prefix(&id))
+                .await?
+                .iter()
+                .map(|key| key.path().as_ref().to_owned())
+                .collect();
+            let plan = plan(&keys, &days, &holds, now);
+            for (record, holding) in &plan.held {
+                summary.held_records += 1;
+                if !dry_run {
+                    let mut objects = vec![ObjectRef::Record(*record)];
+                    objects.extend(holding.iter().map(|hold| ObjectRef::Hold(*hold)));
+                    self.audit(actor, &id, Action::Swept, objects, Outcome::Held)
+                        .await?;
+                }
+            }
+            let mut swept_records: Vec<RecordId> = Vec::new();
+            for expired in &plan.delete {
+                let deleted = if dry_run {
+                    false
+                } else {
+                    let path = object_store::path::Path::from(expired.key.as_str());
+                    match self.store.object_store().delete(&path).await {
+                        Ok(()) => true,
+                        Err(object_store::Error::NotFound { .. }) => {
+                            summary.already_gone += 1;
+                            continue;
+                        }
+                        Err(error) => {
+                            return Err(anyhow::anyhow!("deleting {}: {error}", expired.key))
+                        }
+                    }
+                };
+                if deleted {
+                    summary.deleted += 1;
+                    if swept_records.last() != Some(&expired.record) {
+                        swept_records.push(expired.record);
+                    }
+                }
+                report(&SweptObject {
+                    tenant: id.as_str().to_owned(),
+                    category: expired.category,
+                    record: expired.record.to_string(),
+                    key: expired.key.clone(),
+                    deleted,
+                });
+            }
+            for record in swept_records {
+                self.audit(
+                    actor,
+                    &id,
+                    Action::Swept,
+                    [ObjectRef::Record(record)],
+                    Outcome::Ok,
+                )
+                .await?;
+            }
+        }
+        Ok(summary)
+    }
+}
+
+/// The gateway's sweeper: sweeps at start, then every
+/// `[retention] sweep_every`, with the configuration in force at each sweep
+/// (a tenant's new retention applies to what is already stored). The
+/// keyring is read again each time (keys may have been rotated or shredded
+/// by the CLI). Entries go to the gateway's own audit chain.
+pub fn spawn_sweeper(
+    config: tokio::sync::watch::Receiver<std::sync::Arc<crate::config::Config>>,
+    store: greffier_vault::store::VaultStore,
+    audit: std::sync::Arc<greffier_vault::audit::AuditLog>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let current = config.borrow().as_ref().clone();
+            let every = current.sweep.sweep_every;
+            match crate::vault_setup::open_existing_keyring(&current.keys) {
+                Ok(keyring) => {
+                    let ops = Ops::with_audit(
+                        current,
+                        store.clone(),
+                        keyring,
+                        audit.clone(),
+                        Box::new(super::SystemClock),
+                    );
+                    match ops.sweep(&Actor::gateway(), None, false, |_| {}).await {
+                        Ok(summary) => tracing::info!(
+                            "retention sweep done: {} objects deleted, {} records held",
+                            summary.deleted,
+                            summary.held_records
+                        ),
+                        Err(error) => {
+                            tracing::error!(error = %format!("{error:#}"), "retention sweep failed; retried at the next one")
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(error = %format!("{error:#}"), "retention sweep: the keyring cannot be read")
+                }
+            }
+            tokio::time::sleep(every).await;
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    const TENANT: &str = "acme";
+
+    fn day0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 10, 9, 30, 0).unwrap()
+    }
+
+    fn record_at(start: DateTime<Utc>) -> RecordId {
+        let uuid =
+            uuid::Builder::from_unix_timestamp_millis(start.timestamp_millis() as u64, &[7; 10])
+                .into_uuid();
+        RecordId::from_uuid(uuid).unwrap()
+    }
+
+    fn index() -> BlindIndex {
+        BlindIndex::parse(&"ab".repeat(32)).unwrap()
+    }
+
+    /// The keys one recorded call leaves in the store.
+    fn call_keys(id: &RecordId) -> Vec<String> {
+        let tenant = TenantId::new(TENANT).unwrap();
+        let node = greffier_vault::store::NodeId::new("paris_1").unwrap();
+        [
+            ObjectKey::recording(&tenant, id.date(), id),
+            ObjectKey::manifest(&tenant, id.date(), id),
+            ObjectKey::raw_payloads(&tenant, id.date(), id),
+            ObjectKey::transcript(&tenant, id.date(), id),
+            ObjectKey::cdr(&tenant, id.timestamp(), &node, id),
+            ObjectKey::subject_marker(&tenant, &index(), id),
+            ObjectKey::hold(&tenant, &id.uuid()),
+        ]
+        .iter()
+        .map(|key| key.path().as_ref().to_owned())
+        .collect()
+    }
+
+    fn days(recordings: u32, transcripts: u32) -> RetentionDays {
+        RetentionDays {
+            recordings,
+            transcripts,
+            call_records: CDR_RETENTION_DAYS,
+        }
+    }
+
+    fn categories(plan: &SweepPlan) -> Vec<Category> {
+        plan.delete.iter().map(|expired| expired.category).collect()
+    }
+
+    fn hold(target: HoldTarget, until: Option<chrono::NaiveDate>) -> Hold {
+        let json = serde_json::json!({
+            "v": 1, "id": "0193a0c4-6f1e-7b55-9d2a-4b1f0e9c8a71", "tenant": TENANT,
+            "target": match &target {
+                HoldTarget::Tenant => "tenant".to_owned(),
+                HoldTarget::Record(id) => format!("record:{id}"),
+                HoldTarget::Subject(index) => format!("subject:{}", index.as_str()),
+            },
+            "created": "2026-01-10T10:00:00.000Z", "until": until, "reason": "00",
+        });
+        Hold::from_json(json.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn nothing_goes_before_its_time_and_each_category_at_its_own() {
+        let id = record_at(day0());
+        let keys = call_keys(&id);
+        let days = days(30, 7);
+        let at = |d: i64| day0() + Duration::days(d);
+        assert!(plan(&keys, &days, &[], at(6)).delete.is_empty());
+        assert_eq!(
+            categories(&plan(&keys, &days, &[], at(7))),
+            [Category::Transcript]
+        );
+        assert_eq!(
+            categories(&plan(&keys, &days, &[], at(29))),
+            [Category::Transcript]
+        );
+        // The index entry goes first, the recording after its manifest; the
+        // call record stays; the hold object is never the sweeper's.
+        assert_eq!(
+            categories(&plan(&keys, &days, &[], at(31))),
+            [
+                Category::SubjectIndex,
+                Category::RawPayloads,
+                Category::Manifest,
+                Category::Recording,
+                Category::Transcript
+            ]
+        );
+        assert!(plan(&keys, &days, &[], at(365) - Duration::seconds(1))
+            .delete
+            .iter()
+            .all(|expired| expired.category != Category::CallRecord));
+        assert_eq!(plan(&keys, &days, &[], at(366)).delete.len(), 6);
+    }
+
+    #[test]
+    fn retention_is_bounded_by_the_limits_and_cdrs_are_fixed() {
+        let retention = Retention {
+            recordings_days: 400,
+            transcripts_days: 10,
+            cdr_days: 30,
+        };
+        let limits = Limits {
+            max_recordings_days: 90,
+            max_transcripts_days: 5,
+        };
+        assert_eq!(RetentionDays::of(&retention, &limits), days(90, 5));
+    }
+
+    #[test]
+    fn holds_keep_what_they_name_until_they_end() {
+        let held = record_at(day0());
+        let free = record_at(day0() + Duration::hours(1));
+        let keys: Vec<String> = [call_keys(&held), call_keys(&free)].concat();
+        let at31 = day0() + Duration::days(31);
+        let kept = |holds: &[Hold]| {
+            let plan = plan(&keys, &days(30, 7), holds, at31);
+            let deleted: BTreeSet<RecordId> = plan.delete.iter().map(|e| e.record).collect();
+            (plan.held.keys().copied().collect::<Vec<_>>(), deleted)
+        };
+        let (held_ids, deleted) = kept(&[hold(HoldTarget::Record(held), None)]);
+        assert_eq!(held_ids, [held]);
+        assert_eq!(deleted, BTreeSet::from([free]));
+        // By number: both calls name the subject.
+        let (held_ids, deleted) = kept(&[hold(HoldTarget::Subject(index()), None)]);
+        assert_eq!(held_ids.len(), 2);
+        assert!(deleted.is_empty());
+        let (held_ids, _) = kept(&[hold(HoldTarget::Tenant, None)]);
+        assert_eq!(held_ids.len(), 2);
+        // A hold that ended keeps nothing.
+        let ended = (day0() + Duration::days(20)).date_naive();
+        let (held_ids, deleted) = kept(&[hold(HoldTarget::Record(held), Some(ended))]);
+        assert!(held_ids.is_empty());
+        assert_eq!(deleted.len(), 2);
+    }
+
+    #[test]
+    fn unknown_keys_are_never_deleted() {
+        let keys = vec![
+            "tenants/acme/recordings/2026/01/10/not-an-id.grf".to_owned(),
+            "tenants/acme/other/x".to_owned(),
+            "tenants/acme/holds/0193a0c4-6f1e-7b55-9d2a-4b1f0e9c8a71.json".to_owned(),
+        ];
+        let plan = plan(&keys, &days(0, 0), &[], day0() + Duration::days(4000));
+        assert!(plan.delete.is_empty());
+    }
+}
