@@ -1,12 +1,10 @@
 //! The recorder as its owner drives it: timers only, no packets, finish.
 
-mod common;
-
-use common::wav_channels;
 use greffier_media::{
     CodecMap, Leg, MemorySink, OutputFormat, Recorder, RecorderConfig, RecorderError,
     RecordingSink, RtpFormat,
 };
+use greffier_test_support::audio::wav_channels;
 use std::time::{Duration, Instant};
 
 fn assert_send<T: Send>() {}

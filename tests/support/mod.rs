@@ -14,7 +14,6 @@ pub mod http;
 pub mod metrics;
 pub mod ports;
 pub mod recorded;
-pub mod rtp_pcap;
 pub mod s3;
 pub mod scene;
 pub mod sipp;

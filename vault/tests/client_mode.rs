@@ -1,22 +1,17 @@
 //! `client` key mode: the gateway seals to the tenant's public key and can
 //! never read the result; the tenant's private key can.
 
-mod common;
-
-use common::{params, pattern, seal, tenant};
+use greffier_test_support::objects;
+use greffier_test_support::objects::{params, pattern, seal, tenant};
+use greffier_test_support::storage::empty_keyring;
 use greffier_vault::{
-    decrypt_all, decrypt_with_private_key, ClientPrivateKey, Keyring, MasterKey, ObjectDecryptor,
-    TenantKey, VaultError,
+    decrypt_all, decrypt_with_private_key, ClientPrivateKey, ObjectDecryptor, TenantKey, VaultError,
 };
-
-fn keyring(dir: &std::path::Path) -> Keyring {
-    Keyring::init(&dir.join("keyring.grk"), MasterKey::generate().unwrap()).unwrap()
-}
 
 #[test]
 fn the_keyring_cannot_decrypt_but_the_private_key_can() {
     let dir = tempfile::tempdir().unwrap();
-    let mut keyring = keyring(dir.path());
+    let mut keyring = empty_keyring(dir.path());
     let (private_key, public_key) = ClientPrivateKey::generate().unwrap();
     keyring
         .add_client_tenant(&tenant("acme"), public_key)
@@ -32,7 +27,7 @@ fn the_keyring_cannot_decrypt_but_the_private_key_can() {
     ));
     assert!(decrypt_with_private_key(&private_key, &object).unwrap() == plaintext);
 
-    let streamed = common::open_in_pieces(&private_key, "acme", &object, 5, 9000);
+    let streamed = objects::open_in_pieces(&private_key, "acme", &object, 5, 9000);
     streamed.result.unwrap();
     assert!(streamed.yielded == plaintext);
 
@@ -54,7 +49,7 @@ fn another_private_key_or_a_managed_object_is_refused() {
         Err(VaultError::WrongClientKey)
     ));
 
-    let managed = seal(params("acme", 1024), &common::managed_key(1), b"secret");
+    let managed = seal(params("acme", 1024), &objects::managed_key(1), b"secret");
     assert!(matches!(
         decrypt_with_private_key(&private_key, &managed),
         Err(VaultError::ManagedKeyRequired)
@@ -69,7 +64,7 @@ fn the_sealed_data_key_is_bound_to_tenant_and_record() {
         &TenantKey::Client { public_key },
         b"secret",
     );
-    let header_len = common::layout(&object).header.end;
+    let header_len = objects::layout(&object).header.end;
     // tenant id starts at 36; the record id at 19
     for at in [19, 34, 36, 39] {
         let mut altered = object.clone();
@@ -96,7 +91,7 @@ fn the_sealed_data_key_is_bound_to_tenant_and_record() {
 #[test]
 fn switching_a_managed_tenant_to_client_keys_keeps_old_objects_readable() {
     let dir = tempfile::tempdir().unwrap();
-    let mut keyring = keyring(dir.path());
+    let mut keyring = empty_keyring(dir.path());
     let acme = tenant("acme");
     keyring.add_managed_tenant(&acme).unwrap();
     let old = seal(
@@ -133,7 +128,7 @@ fn switching_a_managed_tenant_to_client_keys_keeps_old_objects_readable() {
 #[test]
 fn invalid_public_keys_are_refused_when_configured() {
     let dir = tempfile::tempdir().unwrap();
-    let mut keyring = keyring(dir.path());
+    let mut keyring = empty_keyring(dir.path());
     assert!(matches!(
         keyring.add_client_tenant(&tenant("acme"), [0; 32]),
         Err(VaultError::InvalidPublicKey)

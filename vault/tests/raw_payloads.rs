@@ -1,15 +1,13 @@
 //! Payloads the recorder could not decode: sealed beside the recording,
 //! named in the manifest and the listing, read back whole, deleted with it.
 
-mod support;
-
 use std::time::Instant;
 
 use chrono::{Duration, Utc};
+use greffier_test_support::storage::*;
 use greffier_vault::catalog::CallEnd;
 use greffier_vault::recording::{FinishOutcome, RecordingWriter};
 use greffier_vault::store::ObjectKey;
-use support::*;
 
 #[tokio::test]
 async fn undecodable_payloads_are_kept_listed_and_deleted_with_the_recording() {

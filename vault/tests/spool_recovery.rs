@@ -1,17 +1,15 @@
 //! A writer that dies mid-call leaves its spool; recovery closes the
 //! recording, describes it as incomplete and uploads it.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use chrono::{Duration as Span, Utc};
+use greffier_test_support::s3::S3Server;
+use greffier_test_support::storage::*;
 use greffier_vault::catalog::Direction;
 use greffier_vault::recording::RecordingWriter;
 use greffier_vault::spool::UploadOptions;
 use greffier_vault::store::{StoreConfig, VaultStore};
-use support::s3::S3Server;
-use support::*;
 
 /// Writes `first`, lets more than the fsync interval pass, writes `second`
 /// without a further fsync, and drops the writer. Returns what had been
@@ -81,7 +79,7 @@ async fn an_interrupted_recording_is_closed_marked_incomplete_and_uploaded() {
 
     // The process restarts.
     drop(spool);
-    let spool = support::spool(&spool_dir).await;
+    let spool = greffier_test_support::storage::spool(&spool_dir).await;
     let report = spool
         .recover(&store, keys.as_ref(), &UploadOptions::default())
         .await

@@ -1,18 +1,16 @@
 //! A multi-MiB recording through `RecordingWriter` to a local directory and
 //! to a real S3 server, read back, listed, found by number, deleted.
 
-mod support;
-
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
+use greffier_test_support::s3::S3Server;
+use greffier_test_support::storage::*;
 use greffier_vault::catalog::{CdrRecord, Direction, E164};
 use greffier_vault::recording::FinishOutcome;
 use greffier_vault::spool::Spool;
 use greffier_vault::store::{ObjectKey, StoreConfig, StoreError, VaultStore};
 use greffier_vault::Keyring;
-use support::s3::S3Server;
-use support::*;
 
 const AUDIO_LEN: usize = 12 * 1024 * 1024 + 12_345;
 

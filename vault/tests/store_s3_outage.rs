@@ -1,15 +1,13 @@
 //! The S3 server goes away mid-recording and comes back after the call
 //! ended: the spool keeps everything and the upload queue delivers it.
 
-mod support;
-
 use std::time::Instant;
 
+use greffier_test_support::s3::S3Server;
+use greffier_test_support::storage::*;
 use greffier_vault::recording::{FinishOutcome, RecordingWriter};
 use greffier_vault::spool::UploadQueue;
 use greffier_vault::store::{StoreConfig, StoreError, VaultStore};
-use support::s3::S3Server;
-use support::*;
 
 #[tokio::test]
 async fn a_recording_survives_a_store_outage() {

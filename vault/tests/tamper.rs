@@ -1,9 +1,9 @@
 //! Every alteration of an object is refused with an error naming the cause,
 //! and no alteration yields the plaintext as if it were whole.
 
-mod common;
-
-use common::{layout, managed_key, open_in_pieces, params, pattern, seal, tenant};
+use greffier_test_support::objects::{
+    layout, managed_key, open_in_pieces, params, pattern, seal, tenant,
+};
 use greffier_vault::{decrypt_all, ObjectDecryptor, TenantKey, VaultError};
 
 const CHUNK: u32 = 1024;

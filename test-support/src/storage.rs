@@ -1,8 +1,6 @@
-//! Shared parts of the storage tests: a real S3 server (s3s-fs, signature
-//! checks on) on loopback, a keyring, calls and recordings.
-#![allow(dead_code)]
-
-pub mod s3;
+//! The storage side of the vault: a keyring with one managed tenant, a local
+//! store, a spool, calls and recordings written through them, and the call
+//! records read back.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -28,9 +26,14 @@ pub fn node() -> NodeId {
     NodeId::new("gw1").unwrap()
 }
 
+/// A new keyring file in `dir` under a fresh master key, with no tenant.
+pub fn empty_keyring(dir: &Path) -> Keyring {
+    Keyring::init(&dir.join("keyring.grk"), MasterKey::generate().unwrap()).unwrap()
+}
+
+/// A new keyring in `dir` holding the managed keys of [`tenant`].
 pub fn keyring(dir: &Path) -> Arc<Keyring> {
-    let mut keyring =
-        Keyring::init(&dir.join("keyring.grk"), MasterKey::generate().unwrap()).unwrap();
+    let mut keyring = empty_keyring(dir);
     keyring.add_managed_tenant(&tenant()).unwrap();
     Arc::new(keyring)
 }
@@ -79,12 +82,9 @@ pub async fn spool(dir: &Path) -> Arc<Spool> {
     Spool::open(dir, node()).await.unwrap()
 }
 
-#[path = "../common/mod.rs"]
-mod common;
-
 /// Deterministic pseudo-random audio.
 pub fn audio(len: usize, seed: u64) -> Vec<u8> {
-    common::pattern(len, seed)
+    crate::objects::pattern(len, seed)
 }
 
 /// Feeds `audio` to the writer in 20 ms-sized frames of 8 kHz stereo
