@@ -35,29 +35,41 @@ fn recording_gateway() -> (Gateway, SocketAddr, SocketAddr) {
     (gateway, pbx, carrier)
 }
 
+/// A five-second call from the PBX playing `payloads` (20 ms apart, 8 kHz
+/// timestamps) in `payload_type`, offered as `sdp_media`, to the echoing
+/// carrier; returns the recording's listing entry once stored.
+fn call_playing(
+    gateway: &Gateway,
+    (pbx, carrier): (SocketAddr, SocketAddr),
+    (payload_type, payloads): (u8, Vec<Vec<u8>>),
+    name: &str,
+    sdp_media: &str,
+) -> serde_json::Value {
+    let stream = RtpStream {
+        payload_type,
+        packet_time: PACKET_TIME,
+        timestamp_step: 160,
+        payloads,
+    };
+    let scenario = stream_scenario(&stream, &gateway.config.run_dir(), name, sdp_media);
+    RecordedCall::start_playing(gateway, pbx, carrier, "5000", &scenario).finish();
+    wait_listed(gateway.config.path(), STORED_BOUND)
+}
+
 #[test]
 fn a_g729_call_is_recorded_as_the_audio_it_carries() {
     let (gateway, pbx, carrier) = recording_gateway();
     let run_dir = gateway.config.run_dir();
     let source = sweep(PACKETS * 160);
     let payloads = encode_g729(&source);
-    let stream = RtpStream {
-        payload_type: 18,
-        packet_time: PACKET_TIME,
-        timestamp_step: 160,
-        payloads,
-    };
-    let scenario = stream_scenario(
-        &stream,
-        &run_dir,
+    let entry = call_playing(
+        &gateway,
+        (pbx, carrier),
+        (18, payloads),
         "uac_g729",
         "18\n      a=rtpmap:18 G729/8000\n      a=fmtp:18 annexb=no",
     );
-
-    RecordedCall::start_playing(&gateway, pbx, carrier, "5000", &scenario).finish();
-
     let config = gateway.config.path().to_path_buf();
-    let entry = wait_listed(&config, STORED_BOUND);
     assert_eq!(entry["incomplete"], false);
     assert_eq!(entry["undecodable"], serde_json::json!([]), "{entry}");
     let id = entry["id"].as_str().expect("an id");
@@ -83,23 +95,14 @@ fn a_call_in_a_codec_without_decoder_keeps_its_payloads() {
         // Deterministic bytes that no decoder is asked to make sense of.
         .map(|index| pattern(13 + index % 20, 0x9e37_79b9_7f4a_7c15 ^ index as u64))
         .collect();
-    let stream = RtpStream {
-        payload_type: 96,
-        packet_time: PACKET_TIME,
-        timestamp_step: 160,
-        payloads: payloads.clone(),
-    };
-    let scenario = stream_scenario(
-        &stream,
-        &run_dir,
+    let entry = call_playing(
+        &gateway,
+        (pbx, carrier),
+        (96, payloads.clone()),
         "uac_amr",
         "96\n      a=rtpmap:96 AMR/8000",
     );
-
-    RecordedCall::start_playing(&gateway, pbx, carrier, "5000", &scenario).finish();
-
     let config = gateway.config.path().to_path_buf();
-    let entry = wait_listed(&config, STORED_BOUND);
     let undecodable: Vec<&str> = entry["undecodable"]
         .as_array()
         .expect("an undecodable list")

@@ -5,9 +5,10 @@ use bcg729_sys::SPEECH_FRAME_BYTES;
 use greffier_media::codec::G729Decoder;
 use greffier_media::{
     CodecMap, Decoder, Leg, MemorySink, OutputFormat, PayloadNames, RawPayloads, Recorder,
-    RecorderConfig, RecordingSink, RtpFormat,
+    RecorderConfig, RtpFormat,
 };
 use greffier_test_support::audio::{best_correlation, encode_g729, sweep, wav_channels};
+use greffier_test_support::capture::finish_into;
 use greffier_test_support::pcap::rtp_packet;
 use std::time::{Duration, Instant};
 
@@ -28,9 +29,7 @@ fn record(
         recorder.handle_rtp(now, Leg::A, packet).unwrap();
         recorder.drain_into(&mut sink).unwrap();
     }
-    let summary = recorder.finish(now + Duration::from_millis(500)).unwrap();
-    recorder.drain_into(&mut sink).unwrap();
-    sink.finish().unwrap();
+    let summary = finish_into(&mut recorder, &mut sink, now + Duration::from_millis(500));
     let (_, left, _) = wav_channels(sink.bytes());
     (recorder, summary, left)
 }

@@ -4,10 +4,11 @@
 use greffier_media::codec::alaw_to_linear;
 use greffier_media::inband_dtmf::{InbandDtmfDetector, ToneSpan, ToneUpdate};
 use greffier_media::{
-    CodecMap, Leg, MemorySink, OutputFormat, Recorder, RecorderConfig, RecordingSink, RtpFormat,
+    CodecMap, Leg, MemorySink, OutputFormat, Recorder, RecorderConfig, RtpFormat,
 };
 use greffier_test_support::audio;
 use greffier_test_support::audio::wav_channels;
+use greffier_test_support::capture::finish_into;
 use std::f32::consts::PI;
 use std::time::{Duration, Instant};
 
@@ -223,11 +224,11 @@ fn record(
         }
         recorder.drain_into(&mut sink).unwrap();
     }
-    let summary = recorder
-        .finish(start + Duration::from_millis(2500))
-        .unwrap();
-    recorder.drain_into(&mut sink).unwrap();
-    sink.finish().unwrap();
+    let summary = finish_into(
+        &mut recorder,
+        &mut sink,
+        start + Duration::from_millis(2500),
+    );
     let (_, left, right) = wav_channels(sink.bytes());
     (left, right, summary)
 }

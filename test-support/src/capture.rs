@@ -227,14 +227,25 @@ pub fn replay(
         recorder.drain_into(&mut sink).expect("sink");
         last = last.max(time);
     }
-    let summary = recorder.finish(at(last)).expect("finish");
-    recorder.drain_into(&mut sink).expect("sink");
-    sink.finish().expect("finish sink");
+    let summary = finish_into(&mut recorder, &mut sink, at(last));
     Replay {
         summary,
         sample_rate: recorder.sample_rate(),
         bytes: sink.into_bytes(),
     }
+}
+
+/// Finishes `recorder` at `end`, drains the rest of the recording into `sink`
+/// and completes it.
+pub fn finish_into(
+    recorder: &mut Recorder,
+    sink: &mut MemorySink,
+    end: Instant,
+) -> RecordingSummary {
+    let summary = recorder.finish(end).expect("finish");
+    recorder.drain_into(sink).expect("sink");
+    sink.finish().expect("finish sink");
+    summary
 }
 
 /// Replays a whole capture from its first RTP packet.
