@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use greffier_vault::catalog::{call_id_hash, CallInfo, Direction, E164};
+use greffier_vault::catalog::{call_id_hash, CallInfo, Direction, Manifest, RecordingEntry, E164};
 use greffier_vault::recording::{FinishOutcome, RecordingWriter, WriterOptions};
 use greffier_vault::spool::{Spool, UploadOptions};
 use greffier_vault::store::{Backoff, NodeId, RecordId, StoreConfig, VaultStore};
@@ -197,4 +197,33 @@ pub async fn only_cdr(
         listed[0].clone(),
         serde_json::from_slice(&plaintext).unwrap(),
     )
+}
+
+/// Checks that nothing is left in the spool at `dir`.
+pub fn assert_spool_empty(dir: &Path) {
+    let left = spool_files(dir);
+    assert!(left.is_empty(), "left in the spool: {left:?}");
+}
+
+/// The manifest of [`tenant`]'s recording `id`.
+pub async fn manifest(store: &VaultStore, keys: &Keyring, id: &RecordId) -> Manifest {
+    store.read_manifest(keys, &tenant(), id).await.unwrap()
+}
+
+/// [`tenant`]'s recordings that started from a second before `call` until a
+/// second from now.
+pub async fn listed_since(
+    store: &VaultStore,
+    keys: &Keyring,
+    call: &CallInfo,
+) -> Vec<RecordingEntry> {
+    store
+        .list_recordings(
+            keys,
+            &tenant(),
+            call.start - chrono::Duration::seconds(1),
+            Utc::now() + chrono::Duration::seconds(1),
+        )
+        .await
+        .unwrap()
 }

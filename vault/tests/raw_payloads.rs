@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use greffier_test_support::storage::*;
 use greffier_vault::catalog::CallEnd;
 use greffier_vault::recording::{FinishOutcome, RecordingWriter};
@@ -41,11 +41,7 @@ async fn undecodable_payloads_are_kept_listed_and_deleted_with_the_recording() {
     };
     let outcome = writer.finish(end).await.unwrap();
     assert!(matches!(outcome, FinishOutcome::Stored), "{outcome:?}");
-    assert!(
-        spool_files(&spool_dir).is_empty(),
-        "{:?}",
-        spool_files(&spool_dir)
-    );
+    assert_spool_empty(&spool_dir);
 
     let read = store
         .read_raw_payloads(keys.as_ref(), &tenant(), &id)
@@ -62,20 +58,9 @@ async fn undecodable_payloads_are_kept_listed_and_deleted_with_the_recording() {
         "payloads stored in clear"
     );
 
-    let manifest = store
-        .read_manifest(keys.as_ref(), &tenant(), &id)
-        .await
-        .unwrap();
+    let manifest = manifest(&store, &keys, &id).await;
     assert_eq!(manifest.undecodable, vec!["AMR/8000".to_string()]);
-    let listed = store
-        .list_recordings(
-            keys.as_ref(),
-            &tenant(),
-            call.start - Duration::seconds(1),
-            Utc::now() + Duration::seconds(1),
-        )
-        .await
-        .unwrap();
+    let listed = listed_since(&store, &keys, &call).await;
     assert_eq!(
         listed.len(),
         1,

@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::{Duration as Span, Utc};
 use greffier_test_support::s3::S3Server;
 use greffier_test_support::storage::*;
 use greffier_vault::catalog::Direction;
@@ -87,11 +86,7 @@ async fn an_interrupted_recording_is_closed_marked_incomplete_and_uploaded() {
     assert_eq!(report.closed, vec![(tenant(), id)]);
     assert!(report.unrecoverable.is_empty());
     assert_eq!(report.upload.uploaded, vec![(tenant(), id)]);
-    assert!(
-        spool_files(&spool_dir).is_empty(),
-        "{:?}",
-        spool_files(&spool_dir)
-    );
+    assert_spool_empty(&spool_dir);
 
     let recovered = store
         .read_recording(keys.as_ref(), &tenant(), &id)
@@ -103,23 +98,12 @@ async fn an_interrupted_recording_is_closed_marked_incomplete_and_uploaded() {
         "recovered bytes are the start of what was written"
     );
 
-    let manifest = store
-        .read_manifest(keys.as_ref(), &tenant(), &id)
-        .await
-        .unwrap();
+    let manifest = manifest(&store, &keys, &id).await;
     assert!(manifest.incomplete);
     assert_eq!(manifest.call, call);
     assert_eq!(manifest.recording_len, recovered.len() as u64);
 
-    let listed = store
-        .list_recordings(
-            keys.as_ref(),
-            &tenant(),
-            call.start - Span::seconds(1),
-            Utc::now() + Span::seconds(1),
-        )
-        .await
-        .unwrap();
+    let listed = listed_since(&store, &keys, &call).await;
     assert_eq!(listed.len(), 1);
     assert!(listed[0].incomplete);
     assert_eq!(listed[0].direction, Direction::Inbound);
@@ -164,12 +148,6 @@ async fn a_torn_tail_is_dropped_and_the_rest_recovered_from_an_s3_call() {
         .unwrap();
     assert_eq!(recovered.len() as u64, durable);
     assert!(audio.starts_with(&recovered));
-    assert!(
-        store
-            .read_manifest(keys.as_ref(), &tenant(), &id)
-            .await
-            .unwrap()
-            .incomplete
-    );
+    assert!(manifest(&store, &keys, &id).await.incomplete);
     assert_no_number_in_keys(&server.stored_keys());
 }

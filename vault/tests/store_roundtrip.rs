@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use greffier_test_support::s3::S3Server;
 use greffier_test_support::storage::*;
 use greffier_vault::catalog::{CdrRecord, Direction, E164};
@@ -23,11 +23,7 @@ async fn round_trip(
     let audio = audio(AUDIO_LEN, 7);
     let (call, outcome) = record(spool, store, keys.clone(), &audio).await;
     assert!(matches!(outcome, FinishOutcome::Stored), "{outcome:?}");
-    assert!(
-        spool_files(spool_dir).is_empty(),
-        "{:?}",
-        spool_files(spool_dir)
-    );
+    assert_spool_empty(spool_dir);
 
     let id = call.record_id;
     let plaintext = store
@@ -36,23 +32,12 @@ async fn round_trip(
         .unwrap();
     assert!(plaintext == audio, "recording differs after the round trip");
 
-    let manifest = store
-        .read_manifest(keys.as_ref(), &tenant(), &id)
-        .await
-        .unwrap();
+    let manifest = manifest(store, &keys, &id).await;
     assert_eq!(manifest.call, call);
     assert!(!manifest.incomplete);
     assert_eq!(manifest.recording_len, AUDIO_LEN as u64);
 
-    let listed = store
-        .list_recordings(
-            keys.as_ref(),
-            &tenant(),
-            call.start - Duration::seconds(1),
-            Utc::now() + Duration::seconds(1),
-        )
-        .await
-        .unwrap();
+    let listed = listed_since(store, &keys, &call).await;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].id, id);
     assert_eq!(listed[0].direction, Direction::Inbound);

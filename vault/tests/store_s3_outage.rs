@@ -61,21 +61,14 @@ async fn a_recording_survives_a_store_outage() {
     let report = queue.run_once().await.unwrap();
     assert_eq!(report.uploaded, vec![(tenant(), id)]);
     assert!(report.pending.is_empty());
-    assert!(
-        spool_files(&spool_dir).is_empty(),
-        "{:?}",
-        spool_files(&spool_dir)
-    );
+    assert_spool_empty(&spool_dir);
 
     let plaintext = store
         .read_recording(keys.as_ref(), &tenant(), &id)
         .await
         .unwrap();
     assert!(plaintext == audio, "nothing lost");
-    let manifest = store
-        .read_manifest(keys.as_ref(), &tenant(), &id)
-        .await
-        .unwrap();
+    let manifest = manifest(&store, &keys, &id).await;
     assert!(!manifest.incomplete);
     assert_eq!(manifest.recording_len, audio.len() as u64);
     assert_no_number_in_keys(&server.stored_keys());
