@@ -13,6 +13,8 @@ use greffier_vault::spool::{Spool, UploadOptions};
 use greffier_vault::store::{Backoff, NodeId, RecordId, StoreConfig, VaultStore};
 use greffier_vault::{Keyring, MasterKey, TenantId, TenantKeys};
 
+use crate::s3::S3Server;
+
 pub const CALLER: &str = "+33612345678";
 pub const CALLEE: &str = "+33198765432";
 /// The digits of the test numbers that must never appear in an object key.
@@ -96,6 +98,27 @@ pub async fn feed(writer: &mut RecordingWriter, audio: &[u8], clock: &mut Instan
     }
 }
 
+/// A writer of `call`'s recording through `spool` to `store`, with the fast
+/// retries of [`writer_options`].
+pub async fn writer(
+    spool: &Arc<Spool>,
+    store: &VaultStore,
+    keys: &Arc<Keyring>,
+    call: CallInfo,
+    clock: Instant,
+) -> RecordingWriter {
+    RecordingWriter::create(
+        spool.clone(),
+        store.clone(),
+        keys.clone(),
+        call,
+        writer_options(),
+        clock,
+    )
+    .await
+    .unwrap()
+}
+
 pub async fn record(
     spool: &Arc<Spool>,
     store: &VaultStore,
@@ -104,16 +127,7 @@ pub async fn record(
 ) -> (CallInfo, FinishOutcome) {
     let call = call(keys.as_ref());
     let mut clock = Instant::now();
-    let mut writer = RecordingWriter::create(
-        spool.clone(),
-        store.clone(),
-        keys,
-        call.clone(),
-        writer_options(),
-        clock,
-    )
-    .await
-    .unwrap();
+    let mut writer = writer(spool, store, &keys, call.clone(), clock).await;
     feed(&mut writer, audio, &mut clock).await;
     let outcome = writer.finish(ended_now()).await.unwrap();
     (call, outcome)
@@ -148,7 +162,7 @@ pub fn assert_no_number_in_keys(keys: &[String]) {
     }
 }
 
-/// A keyring, a local store and a spool in one temporary directory.
+/// A keyring and a spool in one temporary directory, and a store.
 pub struct Local {
     pub dir: tempfile::TempDir,
     pub keys: Arc<Keyring>,
@@ -158,10 +172,21 @@ pub struct Local {
 }
 
 impl Local {
+    /// With a local store in the same directory.
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let keys = keyring(dir.path());
         let store = local_store(&dir.path().join("store"));
+        Self::with_store(dir, store).await
+    }
+
+    /// With `server` as the store.
+    pub async fn on_s3(server: &S3Server) -> Self {
+        let store = VaultStore::from_config(&StoreConfig::S3(server.config())).unwrap();
+        Self::with_store(tempfile::tempdir().unwrap(), store).await
+    }
+
+    async fn with_store(dir: tempfile::TempDir, store: VaultStore) -> Self {
+        let keys = keyring(dir.path());
         let spool_dir = dir.path().join("spool");
         let spool = spool(&spool_dir).await;
         Local {

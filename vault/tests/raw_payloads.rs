@@ -6,7 +6,7 @@ use std::time::Instant;
 use chrono::Utc;
 use greffier_test_support::storage::*;
 use greffier_vault::catalog::CallEnd;
-use greffier_vault::recording::{FinishOutcome, RecordingWriter};
+use greffier_vault::recording::FinishOutcome;
 use greffier_vault::store::ObjectKey;
 
 #[tokio::test]
@@ -19,16 +19,7 @@ async fn undecodable_payloads_are_kept_listed_and_deleted_with_the_recording() {
     let call = call(keys.as_ref());
     let id = call.record_id;
     let mut clock = Instant::now();
-    let mut writer = RecordingWriter::create(
-        spool.clone(),
-        store.clone(),
-        keys.clone(),
-        call.clone(),
-        writer_options(),
-        clock,
-    )
-    .await
-    .unwrap();
+    let mut writer = writer(&spool, &store, &keys, call.clone(), clock).await;
     feed(&mut writer, &audio(64_000, 3), &mut clock).await;
     // More than one chunk, so the object is really streamed in pieces.
     let raw = audio(40_000, 9);

@@ -9,7 +9,7 @@ use greffier_test_support::storage::*;
 use greffier_vault::catalog::{CdrRecord, Direction, E164};
 use greffier_vault::recording::FinishOutcome;
 use greffier_vault::spool::Spool;
-use greffier_vault::store::{ObjectKey, StoreConfig, StoreError, VaultStore};
+use greffier_vault::store::{ObjectKey, StoreError, VaultStore};
 use greffier_vault::Keyring;
 
 const AUDIO_LEN: usize = 12 * 1024 * 1024 + 12_345;
@@ -126,12 +126,8 @@ async fn local_directory_round_trip() {
 #[tokio::test]
 async fn s3_round_trip_streams_during_the_call() {
     let server = S3Server::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let keys = keyring(dir.path());
-    let store = VaultStore::from_config(&StoreConfig::S3(server.config())).unwrap();
-    let spool_dir = dir.path().join("spool");
-    let spool = spool(&spool_dir).await;
-    let keys_seen = round_trip(&store, &spool, &spool_dir, keys).await;
+    let local = Local::on_s3(&server).await;
+    let keys_seen = round_trip(&local.store, &local.spool, &local.spool_dir, local.keys).await;
     assert!(keys_seen.iter().any(|key| key.contains("/recordings/")));
     let stored = server.stored_keys();
     assert!(stored.iter().any(|key| key.contains("/cdr/")), "{stored:?}");
