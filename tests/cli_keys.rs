@@ -1,8 +1,6 @@
 //! `greffier keys …` and `greffier decrypt`, run as the real binary against
 //! a keyring and a local store in a temporary tree.
 
-#[path = "../vault/tests/common/forge.rs"]
-mod forge;
 mod support;
 
 use std::ffi::OsStr;
@@ -340,7 +338,8 @@ fn a_forged_client_object_is_refused_by_decrypt() {
 
     // Base mode, as written before sender keys: refused unless the client
     // asks for such objects, and then with a warning.
-    let forged = forge::forge_base_mode(&public_key, "cust", id.uuid(), &planted);
+    let forged =
+        greffier_test_support::forge::forge_base_mode(&public_key, "cust", id.uuid(), &planted);
     std::fs::write(&object, &forged).unwrap();
     let refused = decrypt(&key_file, &sender, &object, &out).failed();
     refused.says("without sender authentication");

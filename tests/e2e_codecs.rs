@@ -8,15 +8,16 @@ mod support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bcg729_sys::{EncoderChannel, FRAME_SAMPLES, SPEECH_FRAME_BYTES};
 use greffier_media::{Leg, RawPayloads};
+use greffier_test_support::audio::{correlation_near_first_sound, encode_g729, sweep};
+use greffier_test_support::objects::pattern;
+use greffier_test_support::pcap::RtpStream;
 use support::config::{GatewayConfig, TenantSpec};
 use support::gateway::Gateway;
 use support::ports::free_port;
 use support::recorded::{
-    fetch, get_recording, wait_listed, RecordedCall, CARRIER_IP, PBX_IP, TENANT,
+    fetch, get_recording, stream_scenario, wait_listed, RecordedCall, CARRIER_IP, PBX_IP, TENANT,
 };
-use support::rtp_pcap::RtpStream;
 
 /// How long the stored recording may take to appear after the call ends.
 const STORED_BOUND: Duration = Duration::from_secs(20);
@@ -34,75 +35,41 @@ fn recording_gateway() -> (Gateway, SocketAddr, SocketAddr) {
     (gateway, pbx, carrier)
 }
 
-/// A 300 → 1800 Hz sweep with a slow swell: one best alignment with its
-/// recording, unlike a steady tone.
-fn sweep(samples: usize) -> Vec<i16> {
-    let mut phase = 0f64;
-    (0..samples)
-        .map(|n| {
-            let progress = n as f64 / samples as f64;
-            phase += 2.0 * std::f64::consts::PI * (300.0 + 1500.0 * progress) / 8000.0;
-            let swell = 0.5 + 0.5 * (std::f64::consts::PI * progress).sin();
-            (8000.0 * swell * phase.sin()) as i16
-        })
-        .collect()
-}
-
-/// Normalised cross-correlation of `source` with `channel`, at the best
-/// offset near where the channel's sound starts.
-fn correlation_near_first_sound(source: &[i16], channel: &[i16]) -> f64 {
-    let first_sound = channel
-        .iter()
-        .position(|&sample| sample != 0)
-        .expect("sound in the channel");
-    let earliest = first_sound.saturating_sub(400);
-    (earliest..first_sound + 800)
-        .map(|offset| {
-            let (mut xy, mut xx, mut yy) = (0f64, 0f64, 0f64);
-            for (&x, &y) in source.iter().zip(channel.iter().skip(offset)) {
-                let (x, y) = (f64::from(x), f64::from(y));
-                xy += x * y;
-                xx += x * x;
-                yy += y * y;
-            }
-            xy / (xx * yy).sqrt().max(1.0)
-        })
-        .fold(f64::MIN, f64::max)
+/// A five-second call from the PBX playing `payloads` (20 ms apart, 8 kHz
+/// timestamps) in `payload_type`, offered as `sdp_media`, to the echoing
+/// carrier; returns the recording's listing entry once stored.
+fn call_playing(
+    gateway: &Gateway,
+    (pbx, carrier): (SocketAddr, SocketAddr),
+    (payload_type, payloads): (u8, Vec<Vec<u8>>),
+    name: &str,
+    sdp_media: &str,
+) -> serde_json::Value {
+    let stream = RtpStream {
+        payload_type,
+        packet_time: PACKET_TIME,
+        timestamp_step: 160,
+        payloads,
+    };
+    let scenario = stream_scenario(&stream, &gateway.config.run_dir(), name, sdp_media);
+    RecordedCall::start_playing(gateway, pbx, carrier, "5000", &scenario).finish();
+    wait_listed(gateway.config.path(), STORED_BOUND)
 }
 
 #[test]
 fn a_g729_call_is_recorded_as_the_audio_it_carries() {
     let (gateway, pbx, carrier) = recording_gateway();
     let run_dir = gateway.config.run_dir();
-    let source = sweep(PACKETS * 2 * FRAME_SAMPLES);
-    let mut encoder = EncoderChannel::new(false).expect("a G.729 encoder");
-    let payloads = source
-        .chunks_exact(2 * FRAME_SAMPLES)
-        .map(|packet| {
-            let mut payload = Vec::new();
-            for frame in packet.chunks_exact(FRAME_SAMPLES) {
-                let mut bits = [0u8; SPEECH_FRAME_BYTES];
-                payload.extend_from_slice(encoder.encode(frame.try_into().unwrap(), &mut bits));
-            }
-            payload
-        })
-        .collect();
-    let stream = RtpStream {
-        payload_type: 18,
-        packet_time: PACKET_TIME,
-        timestamp_step: 160,
-        payloads,
-    };
-    let scenario = stream.caller_scenario(
-        &run_dir,
+    let source = sweep(PACKETS * 160);
+    let payloads = encode_g729(&source);
+    let entry = call_playing(
+        &gateway,
+        (pbx, carrier),
+        (18, payloads),
         "uac_g729",
         "18\n      a=rtpmap:18 G729/8000\n      a=fmtp:18 annexb=no",
     );
-
-    RecordedCall::start_playing(&gateway, pbx, carrier, "5000", &scenario).finish();
-
     let config = gateway.config.path().to_path_buf();
-    let entry = wait_listed(&config, STORED_BOUND);
     assert_eq!(entry["incomplete"], false);
     assert_eq!(entry["undecodable"], serde_json::json!([]), "{entry}");
     let id = entry["id"].as_str().expect("an id");
@@ -120,36 +87,22 @@ fn a_g729_call_is_recorded_as_the_audio_it_carries() {
     );
 }
 
-/// Deterministic bytes that no decoder is asked to make sense of.
-fn opaque_payload(index: usize) -> Vec<u8> {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ index as u64;
-    (0..13 + index % 20)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
-
 #[test]
 fn a_call_in_a_codec_without_decoder_keeps_its_payloads() {
     let (gateway, pbx, carrier) = recording_gateway();
     let run_dir = gateway.config.run_dir();
-    let payloads: Vec<Vec<u8>> = (0..PACKETS).map(opaque_payload).collect();
-    let stream = RtpStream {
-        payload_type: 96,
-        packet_time: PACKET_TIME,
-        timestamp_step: 160,
-        payloads: payloads.clone(),
-    };
-    let scenario = stream.caller_scenario(&run_dir, "uac_amr", "96\n      a=rtpmap:96 AMR/8000");
-
-    RecordedCall::start_playing(&gateway, pbx, carrier, "5000", &scenario).finish();
-
+    let payloads: Vec<Vec<u8>> = (0..PACKETS)
+        // Deterministic bytes that no decoder is asked to make sense of.
+        .map(|index| pattern(13 + index % 20, 0x9e37_79b9_7f4a_7c15 ^ index as u64))
+        .collect();
+    let entry = call_playing(
+        &gateway,
+        (pbx, carrier),
+        (96, payloads.clone()),
+        "uac_amr",
+        "96\n      a=rtpmap:96 AMR/8000",
+    );
     let config = gateway.config.path().to_path_buf();
-    let entry = wait_listed(&config, STORED_BOUND);
     let undecodable: Vec<&str> = entry["undecodable"]
         .as_array()
         .expect("an undecodable list")

@@ -1,13 +1,10 @@
 //! Hot paths of the media crate, fed with payloads from the shared captures.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
-use common::Capture;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use greffier_media::codec::{Decoder, G711Decoder, OpusDecoder};
 use greffier_media::inband_dtmf::InbandDtmfDetector;
 use greffier_media::{CodecMap, Leg, OutputFormat, Recorder, RecorderConfig, RtpFormat, RtpPacket};
+use greffier_test_support::capture::Capture;
 use std::time::{Duration, Instant};
 
 fn first_datagram(name: &str) -> Vec<u8> {

@@ -1,10 +1,9 @@
 //! What fills a gap: Opus concealment after a loss, comfort noise after a CN
 //! packet, plain silence otherwise.
 
-mod common;
-
-use common::{replay, rms, wav_channels, Capture, ReplayOptions};
 use greffier_media::{CodecMap, RtpFormat, RtpPacket};
+use greffier_test_support::audio::{rms, wav_channels};
+use greffier_test_support::capture::{replay, Capture, ReplayOptions};
 
 #[test]
 fn a_lost_opus_packet_is_concealed_not_silenced() {

@@ -1,11 +1,9 @@
 //! G.711 decoding checked sample by sample against the ITU-T G.711 tables,
 //! computed here from the standard's segment/quantisation description.
 
-mod common;
-
-use common::Capture;
 use greffier_media::codec::{Decoder, G711Decoder};
 use greffier_media::RtpPacket;
+use greffier_test_support::capture::Capture;
 
 /// A-law (G.711 table 1a): even bits inverted, sign bit 1 = positive, 3-bit
 /// segment, 4-bit step; decision midpoints in 13-bit units, scaled to 16 bits.

@@ -1,55 +1,19 @@
 //! A G.729 call recorded as audio, and a call in a codec without a decoder
 //! kept as its payloads instead of silence.
 
-mod common;
-
-use bcg729_sys::{EncoderChannel, FRAME_SAMPLES, SPEECH_FRAME_BYTES};
-use common::wav_channels;
+use bcg729_sys::SPEECH_FRAME_BYTES;
 use greffier_media::codec::G729Decoder;
 use greffier_media::{
     CodecMap, Decoder, Leg, MemorySink, OutputFormat, PayloadNames, RawPayloads, Recorder,
-    RecorderConfig, RecordingSink, RtpFormat,
+    RecorderConfig, RtpFormat,
 };
+use greffier_test_support::audio::{best_correlation, encode_g729, sweep, wav_channels};
+use greffier_test_support::capture::finish_into;
+use greffier_test_support::pcap::rtp_packet;
 use std::time::{Duration, Instant};
 
 const PACKET_TIME: Duration = Duration::from_millis(20);
-
-fn rtp(payload_type: u8, sequence: u16, timestamp: u32, payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![0x80, payload_type];
-    out.extend_from_slice(&sequence.to_be_bytes());
-    out.extend_from_slice(&timestamp.to_be_bytes());
-    out.extend_from_slice(&0x0bad_cafeu32.to_be_bytes());
-    out.extend_from_slice(payload);
-    out
-}
-
-/// A 300 → 1800 Hz sweep: one best alignment, unlike a steady tone.
-fn sweep(samples: usize) -> Vec<i16> {
-    let mut phase = 0f64;
-    (0..samples)
-        .map(|n| {
-            let frequency = 300.0 + 1500.0 * n as f64 / samples as f64;
-            phase += 2.0 * std::f64::consts::PI * frequency / 8000.0;
-            (6000.0 * phase.sin()) as i16
-        })
-        .collect()
-}
-
-/// Normalised cross-correlation of `reference` with `recorded` at the best offset.
-fn best_correlation(reference: &[i16], recorded: &[i16]) -> f64 {
-    (0..recorded.len().saturating_sub(reference.len()))
-        .map(|offset| {
-            let (mut xy, mut xx, mut yy) = (0f64, 0f64, 0f64);
-            for (&x, &y) in reference.iter().zip(&recorded[offset..]) {
-                let (x, y) = (f64::from(x), f64::from(y));
-                xy += x * y;
-                xx += x * x;
-                yy += y * y;
-            }
-            xy / (xx * yy).sqrt().max(1.0)
-        })
-        .fold(f64::MIN, f64::max)
-}
+const SSRC: u32 = 0x0bad_cafe;
 
 /// Feeds `packets` (20 ms apart) on leg A and finishes the recording.
 fn record(
@@ -65,27 +29,9 @@ fn record(
         recorder.handle_rtp(now, Leg::A, packet).unwrap();
         recorder.drain_into(&mut sink).unwrap();
     }
-    let summary = recorder.finish(now + Duration::from_millis(500)).unwrap();
-    recorder.drain_into(&mut sink).unwrap();
-    sink.finish().unwrap();
+    let summary = finish_into(&mut recorder, &mut sink, now + Duration::from_millis(500));
     let (_, left, _) = wav_channels(sink.bytes());
     (recorder, summary, left)
-}
-
-/// Encodes `signal` with bcg729 into payloads of two frames (20 ms) each.
-fn encode_g729(signal: &[i16]) -> Vec<Vec<u8>> {
-    let mut encoder = EncoderChannel::new(false).unwrap();
-    signal
-        .chunks_exact(2 * FRAME_SAMPLES)
-        .map(|chunk| {
-            let mut payload = Vec::new();
-            for frame in chunk.chunks_exact(FRAME_SAMPLES) {
-                let mut bits = [0u8; SPEECH_FRAME_BYTES];
-                payload.extend_from_slice(encoder.encode(frame.try_into().unwrap(), &mut bits));
-            }
-            payload
-        })
-        .collect()
 }
 
 #[test]
@@ -111,7 +57,7 @@ fn a_g729_stream_is_recorded_as_the_audio_it_carries() {
     let packets: Vec<Vec<u8>> = encode_g729(&signal)
         .iter()
         .enumerate()
-        .map(|(i, payload)| rtp(18, i as u16, i as u32 * 160, payload))
+        .map(|(i, payload)| rtp_packet(18, i as u16, i as u32 * 160, SSRC, payload))
         .collect();
     let codecs = CodecMap::from_formats(&[RtpFormat::new(18, "G729", 8000)]);
     let config = RecorderConfig::new(OutputFormat::Wav, codecs.clone(), codecs, start);
@@ -139,7 +85,7 @@ fn payloads_without_a_decoder_are_kept_as_received() {
     let packets: Vec<Vec<u8>> = payloads
         .iter()
         .enumerate()
-        .map(|(i, payload)| rtp(96, 1000 + i as u16, i as u32 * 160, payload))
+        .map(|(i, payload)| rtp_packet(96, 1000 + i as u16, i as u32 * 160, SSRC, payload))
         .collect();
     let (recorder, summary, left) = record(config, start, &packets);
     assert_eq!(summary.undecodable, vec!["AMR/8000".to_string()]);
@@ -164,7 +110,10 @@ fn an_encoding_name_made_of_personal_data_is_not_kept() {
     let codecs = CodecMap::from_formats(&formats);
     let mut config = RecorderConfig::new(OutputFormat::Wav, codecs.clone(), codecs, start);
     config.payload_names = [&formats, &formats].map(|f| PayloadNames::from_formats(f));
-    let packets = vec![rtp(97, 1, 0, &[1, 2, 3]), rtp(97, 2, 160, &[4, 5, 6])];
+    let packets = vec![
+        rtp_packet(97, 1, 0, SSRC, &[1, 2, 3]),
+        rtp_packet(97, 2, 160, SSRC, &[4, 5, 6]),
+    ];
     let (recorder, summary, _) = record(config, start, &packets);
     assert_eq!(summary.undecodable, vec!["unnamed/8000".to_string()]);
     let raw = recorder.raw_payloads().expect("payloads kept");
@@ -182,7 +131,7 @@ fn a_flood_of_undecodable_packets_is_bounded_and_counted() {
     let mut config = RecorderConfig::new(OutputFormat::Wav, codecs.clone(), codecs, start);
     config.raw_payload_limit = 10_000;
     let packets: Vec<Vec<u8>> = (0..100u16)
-        .map(|i| rtp(111, i, u32::from(i) * 160, &[0xee; 1000]))
+        .map(|i| rtp_packet(111, i, u32::from(i) * 160, SSRC, &[0xee; 1000]))
         .collect();
     let (recorder, summary, _) = record(config, start, &packets);
     let raw = recorder.raw_payloads().expect("payloads kept");

@@ -1,14 +1,14 @@
 //! In-band DTMF: the detector on synthesized tones, and the recorder masking
 //! a tone carried in A-law audio when `mask_dtmf` is on.
 
-mod common;
-
-use common::wav_channels;
 use greffier_media::codec::alaw_to_linear;
 use greffier_media::inband_dtmf::{InbandDtmfDetector, ToneSpan, ToneUpdate};
 use greffier_media::{
-    CodecMap, Leg, MemorySink, OutputFormat, Recorder, RecorderConfig, RecordingSink, RtpFormat,
+    CodecMap, Leg, MemorySink, OutputFormat, Recorder, RecorderConfig, RtpFormat,
 };
+use greffier_test_support::audio;
+use greffier_test_support::audio::wav_channels;
+use greffier_test_support::capture::finish_into;
 use std::f32::consts::PI;
 use std::time::{Duration, Instant};
 
@@ -224,11 +224,11 @@ fn record(
         }
         recorder.drain_into(&mut sink).unwrap();
     }
-    let summary = recorder
-        .finish(start + Duration::from_millis(2500))
-        .unwrap();
-    recorder.drain_into(&mut sink).unwrap();
-    sink.finish().unwrap();
+    let summary = finish_into(
+        &mut recorder,
+        &mut sink,
+        start + Duration::from_millis(2500),
+    );
     let (_, left, right) = wav_channels(sink.bytes());
     (left, right, summary)
 }
@@ -256,9 +256,9 @@ fn assert_tone_masked(sdp: &[RtpFormat], tone_ms: u32) {
     // The other leg's channel is untouched.
     assert_eq!(plain_right, masked_right);
     let (tone_start, tone_end) = (at(TONE_START_MS), at(TONE_START_MS + tone_ms));
-    assert!(common::rms(&masked_right[tone_start..tone_end]) > 1500.0);
+    assert!(audio::rms(&masked_right[tone_start..tone_end]) > 1500.0);
     // Without masking the tone is in the recording.
-    assert!(common::rms(&plain[tone_start..tone_end]) > 3000.0);
+    assert!(audio::rms(&plain[tone_start..tone_end]) > 3000.0);
     // With masking its whole span is silence...
     assert!(
         masked[tone_start..tone_end].iter().all(|&s| s == 0),

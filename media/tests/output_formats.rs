@@ -1,9 +1,8 @@
 //! The WAV and Ogg/Opus byte streams read back with independent readers.
 
-mod common;
-
-use common::{replay_capture, rms, wav_channels, ReplayOptions};
 use greffier_media::OutputFormat;
+use greffier_test_support::audio::{rms, wav_channels};
+use greffier_test_support::capture::{replay_capture, ReplayOptions};
 use ogg::reading::PacketReader;
 use std::io::Cursor;
 

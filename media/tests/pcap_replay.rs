@@ -1,9 +1,8 @@
 //! Offline replays of the shared captures through the recorder.
 
-mod common;
-
-use common::{replay, replay_capture, rms, wav_channels, Capture, ReplayOptions};
 use greffier_media::{Codec, CodecMap, Leg, RtpFormat, RtpPacket};
+use greffier_test_support::audio::{rms, wav_channels};
+use greffier_test_support::capture::{replay, replay_capture, Capture, ReplayOptions};
 use std::time::Duration;
 
 fn seconds(duration: Duration) -> f64 {

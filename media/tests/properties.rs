@@ -1,11 +1,10 @@
 //! Properties over arbitrary input: parsing and G.729 decoding never panic, the jitter buffer
 //! releases each packet once and in order, chunking never changes resampling.
 
-mod common;
-
 use greffier_media::jitter::{JitterBuffer, JitterConfig};
 use greffier_media::resample::Resampler;
 use greffier_media::{Leg, OutputFormat, Recorder, RecorderConfig, RtpPacket};
+use greffier_test_support::capture;
 use proptest::prelude::*;
 use std::time::{Duration, Instant};
 
@@ -123,7 +122,7 @@ proptest! {
             0..60,
         ),
     ) {
-        let codecs = common::every_decodable_codec();
+        let codecs = capture::every_decodable_codec();
         let start = Instant::now();
         let mut recorder = Recorder::new(RecorderConfig::new(OutputFormat::Wav, codecs.clone(), codecs, start)).unwrap();
         let mut now = start;

@@ -1,12 +1,10 @@
 //! The recorder as its owner drives it: timers only, no packets, finish.
 
-mod common;
-
-use common::wav_channels;
 use greffier_media::{
-    CodecMap, Leg, MemorySink, OutputFormat, Recorder, RecorderConfig, RecorderError,
-    RecordingSink, RtpFormat,
+    CodecMap, Leg, MemorySink, OutputFormat, Recorder, RecorderConfig, RecorderError, RtpFormat,
 };
+use greffier_test_support::audio::wav_channels;
+use greffier_test_support::capture::finish_into;
 use std::time::{Duration, Instant};
 
 fn assert_send<T: Send>() {}
@@ -35,9 +33,7 @@ fn a_call_nobody_speaks_in_records_wall_time_as_silence() {
     // Before the end, the output trails `now` by the mix delay only.
     let streamed = sink.bytes().len() - 44;
     assert!(streamed >= (10.0 - 0.35) as usize * 8000 * 4);
-    let summary = recorder.finish(end).unwrap();
-    recorder.drain_into(&mut sink).unwrap();
-    sink.finish().unwrap();
+    let summary = finish_into(&mut recorder, &mut sink, end);
     assert_eq!(summary.duration, Duration::from_secs(10));
     assert_eq!(summary.packets, 0);
     assert!(summary.codecs.is_empty());

@@ -1,9 +1,7 @@
 //! Reordered and duplicated packets within the jitter window change nothing.
 
-mod common;
-
-use common::{replay, Capture, ReplayOptions};
 use greffier_media::{Leg, OutputFormat};
+use greffier_test_support::capture::{replay, Capture, ReplayOptions};
 use std::time::Duration;
 
 /// Shuffles each leg on its own: the first packet of a leg anchors its timeline

@@ -1,10 +1,10 @@
 //! Re-INVITEs, transfers and holds: SSRC changes and sequence/timestamp jumps
 //! keep the recording on wall time, and garbage never stops it.
 
-mod common;
-
-use common::{replay, wav_channels, Capture, ReplayOptions};
 use greffier_media::{CodecMap, Leg, OutputFormat, Recorder, RecorderConfig, RtpFormat};
+use greffier_test_support::audio::wav_channels;
+use greffier_test_support::capture;
+use greffier_test_support::capture::{replay, Capture, ReplayOptions};
 use std::time::{Duration, Instant};
 
 /// Rewrites the RTP header fields of a captured datagram.
@@ -102,7 +102,7 @@ fn a_hold_stays_in_place_as_silence() {
 #[test]
 fn garbage_datagrams_are_rejected_without_stopping_the_recording() {
     let (original, _) = alaw_leg();
-    let mut codecs = common::every_decodable_codec();
+    let mut codecs = capture::every_decodable_codec();
     codecs.negotiate(8);
     let start = Instant::now();
     let mut recorder = Recorder::new(RecorderConfig::new(

@@ -20,7 +20,6 @@ pub mod metrics;
 pub mod ports;
 pub mod process;
 pub mod recorded;
-pub mod rtp_pcap;
 pub mod s3;
 pub mod scene;
 pub mod sipp;

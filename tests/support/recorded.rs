@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use std::net::{Ipv4Addr, SocketAddr};
 
+use greffier_test_support::pcap::{corpus_pcap, read_udp, RtpStream};
+
 use super::gateway::{binary, Gateway};
 use super::sipp::{peerbench_scenario, RunningSipp, SippCommand};
 use super::sockets::Transport;
@@ -22,27 +24,18 @@ pub const DIALLED: &str = "+33198765432";
 pub const TENANT: &str = "acme";
 /// The recording's sample rate (one sample per channel per frame).
 pub const SAMPLE_RATE: usize = 8000;
-/// Ethernet, IPv4 without options and UDP: the capture's fixed framing.
-const FRAMING_LEN: usize = 42;
 const RTP_HEADER_LEN: usize = 12;
 
 pub fn capture() -> PathBuf {
-    Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/corpora/pcaps/sipp_g711a.pcap"
-    ))
-    .to_path_buf()
+    corpus_pcap("sipp_g711a.pcap")
 }
 
 /// The capture's audio, decoded and laid out by RTP timestamp.
 pub fn capture_audio() -> Vec<i16> {
-    let file = std::fs::File::open(capture()).expect("the capture");
-    let mut reader = pcap_file::pcap::PcapReader::new(file).expect("a pcap file");
     let mut audio = Vec::new();
     let mut first_timestamp = None;
-    while let Some(packet) = reader.next_packet() {
-        let packet = packet.expect("a pcap record");
-        let rtp = packet.data.get(FRAMING_LEN..).expect("an RTP packet");
+    for datagram in read_udp(&capture()) {
+        let rtp = &datagram.payload;
         let timestamp = u32::from_be_bytes(rtp[4..8].try_into().expect("an RTP timestamp"));
         let offset = timestamp.wrapping_sub(*first_timestamp.get_or_insert(timestamp)) as usize;
         let payload = &rtp[RTP_HEADER_LEN..];
@@ -58,13 +51,9 @@ pub fn capture_audio() -> Vec<i16> {
 
 /// Samples in each of the capture's packets (it sends 30 ms packets).
 pub fn capture_packet_samples() -> usize {
-    let file = std::fs::File::open(capture()).expect("the capture");
-    let mut reader = pcap_file::pcap::PcapReader::new(file).expect("a pcap file");
-    let packet = reader
-        .next_packet()
-        .expect("a packet in the capture")
-        .expect("a pcap record");
-    packet.data.len() - FRAMING_LEN - RTP_HEADER_LEN
+    let datagrams = read_udp(&capture());
+    let first = datagrams.first().expect("a packet in the capture");
+    first.payload.len() - RTP_HEADER_LEN
 }
 
 /// Writes, into `dir`, the peerbench caller scenario that plays the capture.
@@ -91,6 +80,15 @@ pub fn caller_scenario_with(dir: &Path, name: &str, pcap: &Path, sdp_media: &str
     )
     .expect("write the caller scenario");
     scenario
+}
+
+/// Writes `stream` as a pcap and a caller scenario that offers `sdp_media`
+/// (the `m=audio` formats and their attributes) and plays it; returns the
+/// scenario.
+pub fn stream_scenario(stream: &RtpStream, dir: &Path, name: &str, sdp_media: &str) -> PathBuf {
+    let pcap = dir.join(format!("{name}.pcap"));
+    stream.write_pcap(&pcap);
+    caller_scenario_with(dir, name, &pcap, sdp_media)
 }
 
 /// `greffier ARGS --config CONFIG`.

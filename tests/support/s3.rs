@@ -1,11 +1,9 @@
-//! The S3 server of the vault's storage tests (s3s-fs on 127.0.0.1, SigV4
-//! checks on, stoppable and restartable on the same port and directory),
-//! shared rather than copied, and the gateway's `[storage]` section for it.
+//! The gateway's `[storage]` section for the S3 server of the test support
+//! (s3s-fs on 127.0.0.1, SigV4 checks on, stoppable and restartable on the
+//! same port and directory).
 
-#[path = "../../vault/tests/support/s3.rs"]
-mod server;
-
-pub use server::{S3Server, ACCESS_KEY, BUCKET, SECRET_KEY};
+pub use greffier_test_support::s3::S3Server;
+use greffier_test_support::s3::{ACCESS_KEY, BUCKET, SECRET_KEY};
 
 use super::config::S3StorageSpec;
 

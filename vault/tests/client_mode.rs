@@ -2,17 +2,13 @@
 //! never read the result; the tenant's private key can, and only for objects
 //! the gateway's sender key sealed (HPKE auth mode).
 
-mod common;
-
-use common::{params, pattern, seal, tenant};
+use greffier_test_support::objects;
+use greffier_test_support::objects::{params, pattern, seal, tenant};
+use greffier_test_support::storage::empty_keyring;
 use greffier_vault::{
     decrypt_all, decrypt_for_client, ClientPrivateKey, ClientReader, Keyring, MasterKey,
     ObjectDecryptor, SenderKey, TenantKey, VaultError,
 };
-
-fn keyring(dir: &std::path::Path) -> Keyring {
-    Keyring::init(&dir.join("keyring.grk"), MasterKey::generate().unwrap()).unwrap()
-}
 
 /// What the gateway seals a client tenant's objects with: the tenant's
 /// public key and the gateway's sender key.
@@ -42,7 +38,7 @@ fn client_tenant() -> (ClientPrivateKey, [u8; 32], SenderKey) {
 #[test]
 fn the_keyring_cannot_decrypt_but_the_private_key_can() {
     let dir = tempfile::tempdir().unwrap();
-    let mut keyring = keyring(dir.path());
+    let mut keyring = empty_keyring(dir.path());
     let (private_key, public_key) = ClientPrivateKey::generate().unwrap();
     keyring
         .add_client_tenant(&tenant("acme"), public_key)
@@ -60,7 +56,7 @@ fn the_keyring_cannot_decrypt_but_the_private_key_can() {
     ));
     assert!(decrypt_with(&client, &object).unwrap() == plaintext);
 
-    let streamed = common::open_in_pieces(&client, "acme", &object, 5, 9000);
+    let streamed = objects::open_in_pieces(&client, "acme", &object, 5, 9000);
     streamed.result.unwrap();
     assert!(streamed.yielded == plaintext);
 
@@ -83,7 +79,7 @@ fn another_private_key_or_a_managed_object_is_refused() {
         Err(VaultError::WrongClientKey)
     ));
 
-    let managed = seal(params("acme", 1024), &common::managed_key(1), b"secret");
+    let managed = seal(params("acme", 1024), &objects::managed_key(1), b"secret");
     assert!(matches!(
         decrypt_with(&reader(&private_key, &sender), &managed),
         Err(VaultError::ManagedKeyRequired)
@@ -99,7 +95,7 @@ fn the_sealed_data_key_is_bound_to_tenant_and_record() {
         &client_key(public_key, &sender),
         b"secret",
     );
-    let header_len = common::layout(&object).header.end;
+    let header_len = objects::layout(&object).header.end;
     // kind at 7, record id at 19, tenant id at 36
     for at in [7, 19, 34, 36, 39] {
         let mut altered = object.clone();
@@ -126,7 +122,7 @@ fn the_sealed_data_key_is_bound_to_tenant_and_record() {
 #[test]
 fn switching_a_managed_tenant_to_client_keys_keeps_old_objects_readable() {
     let dir = tempfile::tempdir().unwrap();
-    let mut keyring = keyring(dir.path());
+    let mut keyring = empty_keyring(dir.path());
     let acme = tenant("acme");
     keyring.add_managed_tenant(&acme).unwrap();
     let old = seal(
@@ -164,7 +160,7 @@ fn switching_a_managed_tenant_to_client_keys_keeps_old_objects_readable() {
 #[test]
 fn invalid_public_keys_are_refused_when_configured() {
     let dir = tempfile::tempdir().unwrap();
-    let mut keyring = keyring(dir.path());
+    let mut keyring = empty_keyring(dir.path());
     assert!(matches!(
         keyring.add_client_tenant(&tenant("acme"), [0; 32]),
         Err(VaultError::InvalidPublicKey)
@@ -190,7 +186,7 @@ fn the_client_tool_can_check_the_tenant_too() {
 #[test]
 fn a_base_mode_object_forged_with_the_public_key_alone_is_refused() {
     let (private_key, public_key, sender) = client_tenant();
-    let forged = common::forge::forge_base_mode(
+    let forged = greffier_test_support::forge::forge_base_mode(
         &public_key,
         "acme",
         greffier_vault::new_record_id(),

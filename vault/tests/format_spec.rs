@@ -1,8 +1,6 @@
 //! An independent reader written from FORMAT.md alone, with the primitives
 //! used directly: if the document and the code disagree on a byte, this fails.
 
-mod common;
-
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::Aes256Gcm;
 use aes_kw::KwAes256;
@@ -10,7 +8,7 @@ use hmac::{Hmac, Mac};
 use hpke::{Deserializable, Serializable};
 use sha2::{Digest, Sha256};
 
-use common::{params, pattern, seal};
+use greffier_test_support::objects::{params, pattern, seal};
 use greffier_vault::{ClientPrivateKey, Kek, SenderKey, TenantKey};
 
 fn be16(b: &[u8]) -> usize {

@@ -1,11 +1,10 @@
 //! The sealed keyring: persistence, rotation, crypto-shredding, master key
 //! errors, blind indexes.
 
-mod common;
-
+use greffier_test_support::objects;
 use std::path::Path;
 
-use common::{params, pattern, seal, tenant};
+use greffier_test_support::objects::{params, pattern, seal, tenant};
 use greffier_vault::{
     decrypt_all, KeySlot, Keyring, MasterKey, Sealing, TenantKey, TenantStatus, VaultError,
 };
@@ -18,7 +17,7 @@ fn new_keyring(dir: &Path) -> (Keyring, MasterKey) {
 
 fn kek_version(object: &[u8]) -> u32 {
     let header =
-        greffier_vault::Header::parse(&object[..common::layout(object).header.end]).unwrap();
+        greffier_vault::Header::parse(&object[..objects::layout(object).header.end]).unwrap();
     match header.key_slot() {
         KeySlot::Managed { kek_version, .. } => *kek_version,
         KeySlot::Client { .. } | KeySlot::ClientAuth { .. } => panic!("expected a managed object"),

@@ -1,15 +1,13 @@
 //! Payloads the recorder could not decode: sealed beside the recording,
 //! named in the manifest and the listing, read back whole, deleted with it.
 
-mod support;
-
 use std::time::Instant;
 
-use chrono::{Duration, Utc};
+use chrono::Utc;
+use greffier_test_support::storage::*;
 use greffier_vault::catalog::CallEnd;
-use greffier_vault::recording::{FinishOutcome, RecordingWriter};
+use greffier_vault::recording::FinishOutcome;
 use greffier_vault::store::ObjectKey;
-use support::*;
 
 #[tokio::test]
 async fn undecodable_payloads_are_kept_listed_and_deleted_with_the_recording() {
@@ -21,16 +19,7 @@ async fn undecodable_payloads_are_kept_listed_and_deleted_with_the_recording() {
     let call = call(keys.as_ref());
     let id = call.record_id;
     let mut clock = Instant::now();
-    let mut writer = RecordingWriter::create(
-        spool.clone(),
-        store.clone(),
-        keys.clone(),
-        call.clone(),
-        writer_options(),
-        clock,
-    )
-    .await
-    .unwrap();
+    let mut writer = writer(&spool, &store, &keys, call.clone(), clock).await;
     feed(&mut writer, &audio(64_000, 3), &mut clock).await;
     // More than one chunk, so the object is really streamed in pieces.
     let raw = audio(40_000, 9);
@@ -43,11 +32,7 @@ async fn undecodable_payloads_are_kept_listed_and_deleted_with_the_recording() {
     };
     let outcome = writer.finish(end).await.unwrap();
     assert!(matches!(outcome, FinishOutcome::Stored), "{outcome:?}");
-    assert!(
-        spool_files(&spool_dir).is_empty(),
-        "{:?}",
-        spool_files(&spool_dir)
-    );
+    assert_spool_empty(&spool_dir);
 
     let read = store
         .read_raw_payloads(keys.as_ref(), &tenant(), &id)
@@ -64,20 +49,9 @@ async fn undecodable_payloads_are_kept_listed_and_deleted_with_the_recording() {
         "payloads stored in clear"
     );
 
-    let manifest = store
-        .read_manifest(keys.as_ref(), &tenant(), &id)
-        .await
-        .unwrap();
+    let manifest = manifest(&store, &keys, &id).await;
     assert_eq!(manifest.undecodable, vec!["AMR/8000".to_string()]);
-    let listed = store
-        .list_recordings(
-            keys.as_ref(),
-            &tenant(),
-            call.start - Duration::seconds(1),
-            Utc::now() + Duration::seconds(1),
-        )
-        .await
-        .unwrap();
+    let listed = listed_since(&store, &keys, &call).await;
     assert_eq!(
         listed.len(),
         1,

@@ -1,9 +1,7 @@
 //! An object whose writer died mid-stream is closed after its last whole
 //! chunk and then reads as the plaintext that had reached disk.
 
-mod common;
-
-use common::{layout, managed_key, params, pattern, tenant};
+use greffier_test_support::objects::{layout, managed_key, params, pattern, tenant};
 use greffier_vault::{decrypt_all, recover_interrupted, ObjectEncryptor, TenantKey, VaultError};
 
 fn repair(key: &TenantKey, prefix: &[u8]) -> (Vec<u8>, greffier_vault::Recovery) {

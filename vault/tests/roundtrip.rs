@@ -1,9 +1,10 @@
 //! Objects of every size survive encryption and decryption whatever the
 //! split points on either side.
 
-mod common;
-
-use common::{layout, managed_key, open_in_pieces, params, pattern, seal_in_pieces};
+use greffier_test_support::objects;
+use greffier_test_support::objects::{
+    layout, managed_key, open_in_pieces, params, pattern, seal_in_pieces,
+};
 use greffier_vault::{decrypt_all, DEFAULT_CHUNK_SIZE};
 use proptest::prelude::*;
 
@@ -48,7 +49,7 @@ fn check_round_trip(len: usize, chunk_size: u32, seed: u64, write_piece: usize, 
         outcome.yielded == plaintext,
         "streamed plaintext differs ({len} bytes)"
     );
-    let whole = decrypt_all(&key, common::tenant("acme"), &object).unwrap();
+    let whole = decrypt_all(&key, objects::tenant("acme"), &object).unwrap();
     assert!(whole == plaintext);
 }
 
@@ -101,7 +102,7 @@ fn empty_plaintext_is_one_empty_final_chunk() {
     assert_eq!(parts.chunks.len(), 1);
     assert_eq!(parts.chunks[0].len(), 4 + 16);
     assert_eq!(
-        decrypt_all(&key, common::tenant("acme"), &object).unwrap(),
+        decrypt_all(&key, objects::tenant("acme"), &object).unwrap(),
         Vec::<u8>::new()
     );
 }

@@ -1,13 +1,11 @@
 //! Spool problems surface as errors that say what to fix.
 
-mod support;
-
 use std::time::Instant;
 
+use greffier_test_support::storage::*;
 use greffier_vault::recording::RecordingWriter;
 use greffier_vault::spool::Spool;
 use greffier_vault::store::{SpoolProblem, StoreError};
-use support::*;
 
 #[tokio::test]
 async fn a_file_where_the_spool_directory_should_be_is_reported() {

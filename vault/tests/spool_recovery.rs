@@ -1,17 +1,13 @@
 //! A writer that dies mid-call leaves its spool; recovery closes the
 //! recording, describes it as incomplete and uploads it.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use chrono::{Duration as Span, Utc};
+use greffier_test_support::s3::S3Server;
+use greffier_test_support::storage::*;
 use greffier_vault::catalog::Direction;
-use greffier_vault::recording::RecordingWriter;
 use greffier_vault::spool::UploadOptions;
-use greffier_vault::store::{StoreConfig, VaultStore};
-use support::s3::S3Server;
-use support::*;
+use greffier_vault::store::VaultStore;
 
 /// Writes `first`, lets more than the fsync interval pass, writes `second`
 /// without a further fsync, and drops the writer. Returns what had been
@@ -25,16 +21,7 @@ async fn crash_mid_call(
     second: &[u8],
 ) -> u64 {
     let start = Instant::now();
-    let mut writer = RecordingWriter::create(
-        spool.clone(),
-        store.clone(),
-        keys,
-        call,
-        writer_options(),
-        start,
-    )
-    .await
-    .unwrap();
+    let mut writer = writer(spool, store, &keys, call, start).await;
     writer
         .write(first, start + Duration::from_millis(1500))
         .await
@@ -81,7 +68,7 @@ async fn an_interrupted_recording_is_closed_marked_incomplete_and_uploaded() {
 
     // The process restarts.
     drop(spool);
-    let spool = support::spool(&spool_dir).await;
+    let spool = greffier_test_support::storage::spool(&spool_dir).await;
     let report = spool
         .recover(&store, keys.as_ref(), &UploadOptions::default())
         .await
@@ -89,11 +76,7 @@ async fn an_interrupted_recording_is_closed_marked_incomplete_and_uploaded() {
     assert_eq!(report.closed, vec![(tenant(), id)]);
     assert!(report.unrecoverable.is_empty());
     assert_eq!(report.upload.uploaded, vec![(tenant(), id)]);
-    assert!(
-        spool_files(&spool_dir).is_empty(),
-        "{:?}",
-        spool_files(&spool_dir)
-    );
+    assert_spool_empty(&spool_dir);
 
     let recovered = store
         .read_recording(keys.as_ref(), &tenant(), &id)
@@ -105,23 +88,12 @@ async fn an_interrupted_recording_is_closed_marked_incomplete_and_uploaded() {
         "recovered bytes are the start of what was written"
     );
 
-    let manifest = store
-        .read_manifest(keys.as_ref(), &tenant(), &id)
-        .await
-        .unwrap();
+    let manifest = manifest(&store, &keys, &id).await;
     assert!(manifest.incomplete);
     assert_eq!(manifest.call, call);
     assert_eq!(manifest.recording_len, recovered.len() as u64);
 
-    let listed = store
-        .list_recordings(
-            keys.as_ref(),
-            &tenant(),
-            call.start - Span::seconds(1),
-            Utc::now() + Span::seconds(1),
-        )
-        .await
-        .unwrap();
+    let listed = listed_since(&store, &keys, &call).await;
     assert_eq!(listed.len(), 1);
     assert!(listed[0].incomplete);
     assert_eq!(listed[0].direction, Direction::Inbound);
@@ -139,39 +111,39 @@ async fn an_interrupted_recording_is_closed_marked_incomplete_and_uploaded() {
 #[tokio::test]
 async fn a_torn_tail_is_dropped_and_the_rest_recovered_from_an_s3_call() {
     let server = S3Server::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let keys = keyring(dir.path());
-    let store = VaultStore::from_config(&StoreConfig::S3(server.config())).unwrap();
-    let spool_dir = dir.path().join("spool");
-    let spool = spool(&spool_dir).await;
+    let local = Local::on_s3(&server).await;
     let audio = audio(6 * 1024 * 1024, 5);
-    let call = call(keys.as_ref());
+    let call = call(local.keys.as_ref());
     let id = call.record_id;
-    let durable = crash_mid_call(&spool, &store, keys.clone(), call, &audio, &[]).await;
+    let durable = crash_mid_call(
+        &local.spool,
+        &local.store,
+        local.keys.clone(),
+        call,
+        &audio,
+        &[],
+    )
+    .await;
 
     // A power loss can leave a half-written frame after the last chunk.
-    let part = spool_dir.join("acme").join(format!("{id}.grf.part"));
+    let part = local.spool_dir.join("acme").join(format!("{id}.grf.part"));
     let mut bytes = std::fs::read(&part).unwrap();
     bytes.extend_from_slice(&[0, 1, 0, 16, 0xAA, 0xBB]);
     std::fs::write(&part, &bytes).unwrap();
 
-    let report = spool
-        .recover(&store, keys.as_ref(), &UploadOptions::default())
+    let report = local
+        .spool
+        .recover(&local.store, local.keys.as_ref(), &UploadOptions::default())
         .await
         .unwrap();
     assert_eq!(report.upload.uploaded, vec![(tenant(), id)]);
-    let recovered = store
-        .read_recording(keys.as_ref(), &tenant(), &id)
+    let recovered = local
+        .store
+        .read_recording(local.keys.as_ref(), &tenant(), &id)
         .await
         .unwrap();
     assert_eq!(recovered.len() as u64, durable);
     assert!(audio.starts_with(&recovered));
-    assert!(
-        store
-            .read_manifest(keys.as_ref(), &tenant(), &id)
-            .await
-            .unwrap()
-            .incomplete
-    );
+    assert!(manifest(&local.store, &local.keys, &id).await.incomplete);
     assert_no_number_in_keys(&server.stored_keys());
 }

@@ -1,18 +1,16 @@
 //! A multi-MiB recording through `RecordingWriter` to a local directory and
 //! to a real S3 server, read back, listed, found by number, deleted.
 
-mod support;
-
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
+use greffier_test_support::s3::S3Server;
+use greffier_test_support::storage::*;
 use greffier_vault::catalog::{CdrRecord, Direction, E164};
 use greffier_vault::recording::FinishOutcome;
 use greffier_vault::spool::Spool;
-use greffier_vault::store::{ObjectKey, StoreConfig, StoreError, VaultStore};
+use greffier_vault::store::{ObjectKey, StoreError, VaultStore};
 use greffier_vault::Keyring;
-use support::s3::S3Server;
-use support::*;
 
 const AUDIO_LEN: usize = 12 * 1024 * 1024 + 12_345;
 
@@ -25,11 +23,7 @@ async fn round_trip(
     let audio = audio(AUDIO_LEN, 7);
     let (call, outcome) = record(spool, store, keys.clone(), &audio).await;
     assert!(matches!(outcome, FinishOutcome::Stored), "{outcome:?}");
-    assert!(
-        spool_files(spool_dir).is_empty(),
-        "{:?}",
-        spool_files(spool_dir)
-    );
+    assert_spool_empty(spool_dir);
 
     let id = call.record_id;
     let plaintext = store
@@ -38,23 +32,12 @@ async fn round_trip(
         .unwrap();
     assert!(plaintext == audio, "recording differs after the round trip");
 
-    let manifest = store
-        .read_manifest(keys.as_ref(), &tenant(), &id)
-        .await
-        .unwrap();
+    let manifest = manifest(store, &keys, &id).await;
     assert_eq!(manifest.call, call);
     assert!(!manifest.incomplete);
     assert_eq!(manifest.recording_len, AUDIO_LEN as u64);
 
-    let listed = store
-        .list_recordings(
-            keys.as_ref(),
-            &tenant(),
-            call.start - Duration::seconds(1),
-            Utc::now() + Duration::seconds(1),
-        )
-        .await
-        .unwrap();
+    let listed = listed_since(store, &keys, &call).await;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].id, id);
     assert_eq!(listed[0].direction, Direction::Inbound);
@@ -143,12 +126,8 @@ async fn local_directory_round_trip() {
 #[tokio::test]
 async fn s3_round_trip_streams_during_the_call() {
     let server = S3Server::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let keys = keyring(dir.path());
-    let store = VaultStore::from_config(&StoreConfig::S3(server.config())).unwrap();
-    let spool_dir = dir.path().join("spool");
-    let spool = spool(&spool_dir).await;
-    let keys_seen = round_trip(&store, &spool, &spool_dir, keys).await;
+    let local = Local::on_s3(&server).await;
+    let keys_seen = round_trip(&local.store, &local.spool, &local.spool_dir, local.keys).await;
     assert!(keys_seen.iter().any(|key| key.contains("/recordings/")));
     let stored = server.stored_keys();
     assert!(stored.iter().any(|key| key.contains("/cdr/")), "{stored:?}");

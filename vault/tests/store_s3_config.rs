@@ -2,14 +2,12 @@
 //! create works and can be switched off, credentials come from a file, and
 //! plain HTTP needs to be allowed.
 
-mod support;
-
 use bytes::Bytes;
+use greffier_test_support::s3::{S3Server, ACCESS_KEY, SECRET_KEY};
+use greffier_test_support::storage::*;
 use greffier_vault::store::{
     ObjectKey, RecordId, S3Credentials, StoreConfig, StoreError, VaultStore,
 };
-use support::s3::{S3Server, ACCESS_KEY, SECRET_KEY};
-use support::*;
 
 fn probe_key() -> ObjectKey {
     let id = RecordId::generate();

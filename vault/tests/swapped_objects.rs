@@ -3,14 +3,12 @@
 //! object it asked for and the one it found, instead of returning the other
 //! call's audio or metadata as this one's.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 
+use greffier_test_support::storage::*;
 use greffier_vault::recording::FinishOutcome;
 use greffier_vault::store::{ObjectKey, RecordId, StoreError};
 use greffier_vault::{ObjectKind, ObjectRef, VaultError};
-use support::*;
 
 /// Two recorded calls of one tenant in a local store.
 struct TwoCalls {

@@ -1,9 +1,9 @@
 //! Every alteration of an object is refused with an error naming the cause,
 //! and no alteration yields the plaintext as if it were whole.
 
-mod common;
-
-use common::{layout, managed_key, open_in_pieces, params, pattern, seal, tenant};
+use greffier_test_support::objects::{
+    layout, managed_key, open_in_pieces, params, pattern, seal, tenant,
+};
 use greffier_vault::{decrypt_all, ObjectDecryptor, TenantKey, VaultError};
 
 const CHUNK: u32 = 1024;
@@ -33,16 +33,16 @@ fn open(key: &TenantKey, object: &[u8]) -> Result<Vec<u8>, VaultError> {
 
 /// Header field offsets for a managed object of tenant "acme" (FORMAT.md).
 mod offsets {
-    pub const VERSION: usize = 4;
-    pub const KIND: usize = 7;
-    pub const CHUNK_SIZE: usize = 8;
-    pub const NONCE_PREFIX: usize = 12;
-    pub const RECORD_ID: usize = 19;
-    pub const TENANT: usize = 36;
-    pub const KEY_MODE: usize = 40;
-    pub const KEK_VERSION: usize = 41;
-    pub const WRAPPED_DEK: usize = 45;
-    pub const MAC: usize = 85;
+    pub(super) const VERSION: usize = 4;
+    pub(super) const KIND: usize = 7;
+    pub(super) const CHUNK_SIZE: usize = 8;
+    pub(super) const NONCE_PREFIX: usize = 12;
+    pub(super) const RECORD_ID: usize = 19;
+    pub(super) const TENANT: usize = 36;
+    pub(super) const KEY_MODE: usize = 40;
+    pub(super) const KEK_VERSION: usize = 41;
+    pub(super) const WRAPPED_DEK: usize = 45;
+    pub(super) const MAC: usize = 85;
 }
 
 #[test]

@@ -22,7 +22,7 @@ use crate::tenant_keys::TenantKeys;
 /// Plaintext per chunk of a recording: 16 KiB is half a second of 8 kHz stereo
 /// 16-bit audio (less at higher rates), so a crash, which loses the chunk being
 /// filled, costs well under a second of audio.
-pub const RECORDING_CHUNK_SIZE: u32 = 16 * 1024;
+const RECORDING_CHUNK_SIZE: u32 = 16 * 1024;
 
 #[derive(Clone, Debug)]
 pub struct WriterOptions {

@@ -1,19 +1,19 @@
-//! Shared parts of the storage tests: a real S3 server (s3s-fs, signature
-//! checks on) on loopback, a keyring, calls and recordings.
-#![allow(dead_code)]
-
-pub mod s3;
+//! The storage side of the vault: a keyring with one managed tenant, a local
+//! store, a spool, calls and recordings written through them, and the call
+//! records read back.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use greffier_vault::catalog::{call_id_hash, CallInfo, Direction, E164};
+use greffier_vault::catalog::{call_id_hash, CallInfo, Direction, Manifest, RecordingEntry, E164};
 use greffier_vault::recording::{FinishOutcome, RecordingWriter, WriterOptions};
 use greffier_vault::spool::{Spool, UploadOptions};
 use greffier_vault::store::{Backoff, NodeId, RecordId, StoreConfig, VaultStore};
 use greffier_vault::{Keyring, MasterKey, TenantId, TenantKeys};
+
+use crate::s3::S3Server;
 
 pub const CALLER: &str = "+33612345678";
 pub const CALLEE: &str = "+33198765432";
@@ -28,9 +28,14 @@ pub fn node() -> NodeId {
     NodeId::new("gw1").unwrap()
 }
 
+/// A new keyring file in `dir` under a fresh master key, with no tenant.
+pub fn empty_keyring(dir: &Path) -> Keyring {
+    Keyring::init(&dir.join("keyring.grk"), MasterKey::generate().unwrap()).unwrap()
+}
+
+/// A new keyring in `dir` holding the managed keys of [`tenant`].
 pub fn keyring(dir: &Path) -> Arc<Keyring> {
-    let mut keyring =
-        Keyring::init(&dir.join("keyring.grk"), MasterKey::generate().unwrap()).unwrap();
+    let mut keyring = empty_keyring(dir);
     keyring.add_managed_tenant(&tenant()).unwrap();
     Arc::new(keyring)
 }
@@ -79,12 +84,9 @@ pub async fn spool(dir: &Path) -> Arc<Spool> {
     Spool::open(dir, node()).await.unwrap()
 }
 
-#[path = "../common/mod.rs"]
-mod common;
-
 /// Deterministic pseudo-random audio.
 pub fn audio(len: usize, seed: u64) -> Vec<u8> {
-    common::pattern(len, seed)
+    crate::objects::pattern(len, seed)
 }
 
 /// Feeds `audio` to the writer in 20 ms-sized frames of 8 kHz stereo
@@ -96,6 +98,27 @@ pub async fn feed(writer: &mut RecordingWriter, audio: &[u8], clock: &mut Instan
     }
 }
 
+/// A writer of `call`'s recording through `spool` to `store`, with the fast
+/// retries of [`writer_options`].
+pub async fn writer(
+    spool: &Arc<Spool>,
+    store: &VaultStore,
+    keys: &Arc<Keyring>,
+    call: CallInfo,
+    clock: Instant,
+) -> RecordingWriter {
+    RecordingWriter::create(
+        spool.clone(),
+        store.clone(),
+        keys.clone(),
+        call,
+        writer_options(),
+        clock,
+    )
+    .await
+    .unwrap()
+}
+
 pub async fn record(
     spool: &Arc<Spool>,
     store: &VaultStore,
@@ -104,16 +127,7 @@ pub async fn record(
 ) -> (CallInfo, FinishOutcome) {
     let call = call(keys.as_ref());
     let mut clock = Instant::now();
-    let mut writer = RecordingWriter::create(
-        spool.clone(),
-        store.clone(),
-        keys,
-        call.clone(),
-        writer_options(),
-        clock,
-    )
-    .await
-    .unwrap();
+    let mut writer = writer(spool, store, &keys, call.clone(), clock).await;
     feed(&mut writer, audio, &mut clock).await;
     let outcome = writer.finish(ended_now()).await.unwrap();
     (call, outcome)
@@ -148,7 +162,7 @@ pub fn assert_no_number_in_keys(keys: &[String]) {
     }
 }
 
-/// A keyring, a local store and a spool in one temporary directory.
+/// A keyring and a spool in one temporary directory, and a store.
 pub struct Local {
     pub dir: tempfile::TempDir,
     pub keys: Arc<Keyring>,
@@ -158,10 +172,21 @@ pub struct Local {
 }
 
 impl Local {
+    /// With a local store in the same directory.
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let keys = keyring(dir.path());
         let store = local_store(&dir.path().join("store"));
+        Self::with_store(dir, store).await
+    }
+
+    /// With `server` as the store.
+    pub async fn on_s3(server: &S3Server) -> Self {
+        let store = VaultStore::from_config(&StoreConfig::S3(server.config())).unwrap();
+        Self::with_store(tempfile::tempdir().unwrap(), store).await
+    }
+
+    async fn with_store(dir: tempfile::TempDir, store: VaultStore) -> Self {
+        let keys = keyring(dir.path());
         let spool_dir = dir.path().join("spool");
         let spool = spool(&spool_dir).await;
         Local {
@@ -197,4 +222,33 @@ pub async fn only_cdr(
         listed[0].clone(),
         serde_json::from_slice(&plaintext).unwrap(),
     )
+}
+
+/// Checks that nothing is left in the spool at `dir`.
+pub fn assert_spool_empty(dir: &Path) {
+    let left = spool_files(dir);
+    assert!(left.is_empty(), "left in the spool: {left:?}");
+}
+
+/// The manifest of [`tenant`]'s recording `id`.
+pub async fn manifest(store: &VaultStore, keys: &Keyring, id: &RecordId) -> Manifest {
+    store.read_manifest(keys, &tenant(), id).await.unwrap()
+}
+
+/// [`tenant`]'s recordings that started from a second before `call` until a
+/// second from now.
+pub async fn listed_since(
+    store: &VaultStore,
+    keys: &Keyring,
+    call: &CallInfo,
+) -> Vec<RecordingEntry> {
+    store
+        .list_recordings(
+            keys,
+            &tenant(),
+            call.start - chrono::Duration::seconds(1),
+            Utc::now() + chrono::Duration::seconds(1),
+        )
+        .await
+        .unwrap()
 }

@@ -1,7 +1,5 @@
-//! Helpers shared by the integration tests.
-#![allow(dead_code)]
-
-pub mod forge;
+//! Vault objects sealed and opened in pieces of pseudo-random sizes, and the
+//! byte layout of an object (vault/FORMAT.md).
 
 use std::ops::Range;
 

@@ -1,91 +1,14 @@
-//! Reads the shared RTP captures and replays them through the recorder with
-//! their capture timing.
-#![allow(dead_code)]
+//! The RTP streams of the shared corpora's captures, replayed through the
+//! recorder with their capture timing.
 
+use crate::pcap::{corpus_pcap, read_udp, Datagram};
 use greffier_media::{
-    wav_fix_sizes, CodecMap, Leg, MemorySink, OutputFormat, Recorder, RecorderConfig,
-    RecordingSink, RecordingSummary, RtpFormat, RtpPacket,
+    CodecMap, Leg, MemorySink, OutputFormat, Recorder, RecorderConfig, RecordingSink,
+    RecordingSummary, RtpFormat, RtpPacket,
 };
 use greffier_sip::sdp::SessionDescription;
-use pcap_file::pcap::PcapReader;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
-
-pub fn pcap_path(name: &str) -> String {
-    format!(
-        "{}/../../shared/corpora/pcaps/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
-
-#[derive(Debug, Clone)]
-pub struct Datagram {
-    pub time: Duration,
-    pub source: (IpAddr, u16),
-    pub destination: (IpAddr, u16),
-    pub payload: Vec<u8>,
-}
-
-/// The UDP datagrams of an Ethernet capture (IPv4 or IPv6, VLAN tags allowed).
-pub fn read_udp(name: &str) -> Vec<Datagram> {
-    let file = std::fs::File::open(pcap_path(name)).expect("capture exists");
-    let mut reader = PcapReader::new(file).expect("pcap header");
-    let mut out = Vec::new();
-    while let Some(packet) = reader.next_packet() {
-        let packet = packet.expect("pcap record");
-        if let Some(datagram) = parse_ethernet(packet.timestamp, &packet.data) {
-            out.push(datagram);
-        }
-    }
-    out
-}
-
-fn parse_ethernet(time: Duration, frame: &[u8]) -> Option<Datagram> {
-    let mut ether_type = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
-    let mut offset = 14;
-    while ether_type == 0x8100 {
-        ether_type = u16::from_be_bytes([*frame.get(offset + 2)?, *frame.get(offset + 3)?]);
-        offset += 4;
-    }
-    let ip = frame.get(offset..)?;
-    let (source, destination, protocol, udp) = match ether_type {
-        0x0800 => {
-            let header_len = usize::from(ip.first()? & 0x0f) * 4;
-            let total_len = usize::from(u16::from_be_bytes([*ip.get(2)?, *ip.get(3)?]));
-            let source: [u8; 4] = ip.get(12..16)?.try_into().ok()?;
-            let destination: [u8; 4] = ip.get(16..20)?.try_into().ok()?;
-            (
-                IpAddr::from(source),
-                IpAddr::from(destination),
-                *ip.get(9)?,
-                ip.get(header_len..total_len.min(ip.len()))?,
-            )
-        }
-        0x86dd => {
-            let source: [u8; 16] = ip.get(8..24)?.try_into().ok()?;
-            let destination: [u8; 16] = ip.get(24..40)?.try_into().ok()?;
-            (
-                IpAddr::from(source),
-                IpAddr::from(destination),
-                *ip.get(6)?,
-                ip.get(40..)?,
-            )
-        }
-        _ => return None,
-    };
-    if protocol != 17 {
-        return None;
-    }
-    let source_port = u16::from_be_bytes([*udp.first()?, *udp.get(1)?]);
-    let destination_port = u16::from_be_bytes([*udp.get(2)?, *udp.get(3)?]);
-    let udp_len = usize::from(u16::from_be_bytes([*udp.get(4)?, *udp.get(5)?]));
-    Some(Datagram {
-        time,
-        source: (source, source_port),
-        destination: (destination, destination_port),
-        payload: udp.get(8..udp_len.min(udp.len()))?.to_vec(),
-    })
-}
 
 fn is_sip(datagram: &Datagram) -> bool {
     let text = &datagram.payload;
@@ -148,7 +71,7 @@ fn audio_formats(body: &str) -> Vec<RtpFormat> {
 
 impl Capture {
     pub fn load(name: &str) -> Self {
-        let datagrams = read_udp(name);
+        let datagrams = read_udp(&corpus_pcap(name));
         let mut formats = Vec::new();
         let mut caller = None;
         let mut streams: Vec<Stream> = Vec::new();
@@ -304,14 +227,25 @@ pub fn replay(
         recorder.drain_into(&mut sink).expect("sink");
         last = last.max(time);
     }
-    let summary = recorder.finish(at(last)).expect("finish");
-    recorder.drain_into(&mut sink).expect("sink");
-    sink.finish().expect("finish sink");
+    let summary = finish_into(&mut recorder, &mut sink, at(last));
     Replay {
         summary,
         sample_rate: recorder.sample_rate(),
         bytes: sink.into_bytes(),
     }
+}
+
+/// Finishes `recorder` at `end`, drains the rest of the recording into `sink`
+/// and completes it.
+pub fn finish_into(
+    recorder: &mut Recorder,
+    sink: &mut MemorySink,
+    end: Instant,
+) -> RecordingSummary {
+    let summary = recorder.finish(end).expect("finish");
+    recorder.drain_into(sink).expect("sink");
+    sink.finish().expect("finish sink");
+    summary
 }
 
 /// Replays a whole capture from its first RTP packet.
@@ -324,26 +258,4 @@ pub fn replay_capture(name: &str, options: &ReplayOptions) -> (Capture, Replay) 
         options,
     );
     (capture, replay)
-}
-
-/// Left and right channels of a streamed WAV recording, read back with hound.
-pub fn wav_channels(bytes: &[u8]) -> (hound::WavSpec, Vec<i16>, Vec<i16>) {
-    let mut fixed = bytes.to_vec();
-    wav_fix_sizes(&mut fixed).expect("canonical header");
-    let mut reader = hound::WavReader::new(std::io::Cursor::new(fixed)).expect("hound reads it");
-    let spec = reader.spec();
-    let samples: Vec<i16> = reader
-        .samples::<i16>()
-        .map(|s| s.expect("sample"))
-        .collect();
-    let left = samples.iter().step_by(2).copied().collect();
-    let right = samples.iter().skip(1).step_by(2).copied().collect();
-    (spec, left, right)
-}
-
-pub fn rms(samples: &[i16]) -> f64 {
-    if samples.is_empty() {
-        return 0.0;
-    }
-    (samples.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / samples.len() as f64).sqrt()
 }
