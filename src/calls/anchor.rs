@@ -12,7 +12,7 @@ use greffier_sip::sdp::{
 /// The media section the gateway anchors and records: the first audio stream over
 /// plain RTP (`m=AUDIO` included) that is in use (a port and a connection address).
 /// `None` when there is none: such an SDP cannot be anchored.
-pub fn anchored_stream(plan: &MediaPlan) -> Option<usize> {
+pub(crate) fn anchored_stream(plan: &MediaPlan) -> Option<usize> {
     plan.streams
         .iter()
         .position(|stream| stream.is_recordable_audio() && stream.rtp != RemoteAddress::Disabled)
@@ -21,7 +21,7 @@ pub fn anchored_stream(plan: &MediaPlan) -> Option<usize> {
 /// Where a leg asks for its media, as the relay understands it. Host names are not
 /// resolved on the call path: such a leg gets media only once it has sent some
 /// (latching).
-pub fn remote_media(stream: &MediaStream) -> RemoteMedia {
+pub(crate) fn remote_media(stream: &MediaStream) -> RemoteMedia {
     let direction = match stream.direction {
         MediaDirection::SendRecv => RelayDirection::SendRecv,
         MediaDirection::SendOnly => RelayDirection::SendOnly,
@@ -46,7 +46,12 @@ pub fn remote_media(stream: &MediaStream) -> RemoteMedia {
 /// The SDP to forward: the anchored stream points at the gateway's `port` on the
 /// receiving side. Every other stream is disabled (port 0): the gateway neither
 /// relays nor records it, and media must not flow around it.
-pub fn rewrite(sdp: &SessionDescription, anchored: usize, address: IpAddr, port: u16) -> Bytes {
+pub(crate) fn rewrite(
+    sdp: &SessionDescription,
+    anchored: usize,
+    address: IpAddr,
+    port: u16,
+) -> Bytes {
     let ports = sdp
         .media()
         .iter()

@@ -11,14 +11,14 @@ use greffier_sip::proxy::{Direction, InDialogAction, Leg};
 
 use super::directory::RecordingOrder;
 
-pub const HEADER: &str = "X-Greffier-Recording";
+pub(crate) const HEADER: &str = "X-Greffier-Recording";
 
-pub fn header_name() -> HeaderName {
+pub(crate) fn header_name() -> HeaderName {
     HeaderName::Other(HEADER.to_string())
 }
 
 /// The leg the tenant's own PBX is on.
-pub fn pbx_leg(direction: Direction) -> Leg {
+pub(crate) fn pbx_leg(direction: Direction) -> Leg {
     match direction {
         Direction::Outbound => Leg::Caller,
         Direction::Inbound => Leg::Callee,
@@ -27,7 +27,7 @@ pub fn pbx_leg(direction: Direction) -> Leg {
 
 /// What a request asks of the recording.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Control {
+pub(crate) enum Control {
     /// No control header, or not on a method that may carry one.
     None,
     Order(RecordingOrder),
@@ -35,7 +35,7 @@ pub enum Control {
     Malformed,
 }
 
-pub fn control_of(request: &Message) -> Control {
+pub(crate) fn control_of(request: &Message) -> Control {
     if !matches!(request.method(), Some(Method::Info | Method::Invite)) {
         return Control::None;
     }
@@ -52,7 +52,7 @@ pub fn control_of(request: &Message) -> Control {
 /// What the proxy does with a request that carried the header: an INFO with
 /// nothing else in it is answered here (`code`), anything else goes on without
 /// the header.
-pub fn disposal(request: &Message, code: u16) -> InDialogAction {
+pub(crate) fn disposal(request: &Message, code: u16) -> InDialogAction {
     let info_for_the_gateway = request.method() == Some(&Method::Info) && request.body.is_empty();
     if info_for_the_gateway {
         InDialogAction::Answer(code)

@@ -26,7 +26,7 @@ const LAG_WARN_INTERVAL: Duration = Duration::from_secs(10);
 
 /// What goes into the call record besides the audio.
 #[derive(Debug, Clone, Copy)]
-pub struct RecordOptions {
+pub(crate) struct RecordOptions {
     pub sip_status: u16,
     /// The tenant masks DTMF: the digits are not kept either, only that the
     /// audio was masked.
@@ -35,7 +35,7 @@ pub struct RecordOptions {
 
 /// Runs until the relay drops its end of `copies` (the call ended), then closes the
 /// recording with its summary. Pause and resume orders come on `control`.
-pub async fn record(
+pub(crate) async fn record(
     mut copies: mpsc::Receiver<RecorderCopy>,
     control: mpsc::UnboundedReceiver<RecordingControl>,
     mut recorder: Recorder,

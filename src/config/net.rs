@@ -98,7 +98,7 @@ impl fmt::Display for PortRange {
 /// Parses a CIDR strictly: host bits must be zero, so that `10.1.2.3/8` (a
 /// likely typo) is not silently widened to `10.0.0.0/8`. A bare address is
 /// the single-host network.
-pub fn parse_cidr(text: &str) -> Result<IpNet, String> {
+pub(crate) fn parse_cidr(text: &str) -> Result<IpNet, String> {
     let net = match text.parse::<IpNet>() {
         Ok(net) => net,
         Err(_) => match text.parse::<IpAddr>() {
@@ -116,13 +116,13 @@ pub fn parse_cidr(text: &str) -> Result<IpNet, String> {
 }
 
 /// Two networks overlap when either contains the other's first address.
-pub fn overlaps(a: &IpNet, b: &IpNet) -> bool {
+pub(crate) fn overlaps(a: &IpNet, b: &IpNet) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
 /// Unwraps IPv4-mapped IPv6 addresses (`::ffff:192.0.2.1`), which a
 /// dual-stack socket reports for IPv4 peers.
-pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+pub(crate) fn canonical_ip(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         IpAddr::V4(_) => ip,

@@ -9,7 +9,10 @@ const MAX_NESTING: usize = 4;
 /// Expands `${NAME}` and `${NAME:-fallback}` (the fallback is expanded in
 /// turn) with `lookup`. A variable that is unset, or set to an empty value,
 /// without a fallback is an error, so that a path never silently collapses.
-pub fn expand_env(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+pub(crate) fn expand_env(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, String> {
     expand_at_depth(text, lookup, 0)
 }
 
@@ -62,7 +65,7 @@ fn matching_brace(text: &str) -> Option<usize> {
 }
 
 /// Names of the form `[A-Za-z_][A-Za-z0-9_]*`.
-pub fn is_env_name(name: &str) -> bool {
+pub(crate) fn is_env_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     bytes
         .next()
@@ -71,7 +74,7 @@ pub fn is_env_name(name: &str) -> bool {
 }
 
 /// Expands `text` and makes it absolute against `base_dir` when relative.
-pub fn resolve_path(
+pub(crate) fn resolve_path(
     text: &str,
     base_dir: &Path,
     lookup: &dyn Fn(&str) -> Option<String>,
@@ -101,7 +104,7 @@ impl PathContext<'_> {
 }
 
 /// The process environment, as `expand_env` wants it.
-pub fn process_env(name: &str) -> Option<String> {
+pub(crate) fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 

@@ -19,7 +19,7 @@ const TCP_FLOOR: u64 = 64;
 /// The inbound TCP connections the node can hold while `media_ports` and a margin
 /// stay free, at most `configured`. The soft descriptor limit is first raised to
 /// the hard one, as a server that holds many sockets should.
-pub fn tcp_connections_allowed(configured: usize, media_ports: u32) -> usize {
+pub(crate) fn tcp_connections_allowed(configured: usize, media_ports: u32) -> usize {
     let Some(limit) = raise_soft_limit() else {
         return configured;
     };

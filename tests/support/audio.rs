@@ -6,7 +6,7 @@
 use std::path::Path;
 
 /// The rate of every test signal and of G.711.
-pub const RATE: usize = 8000;
+pub(crate) const RATE: usize = 8000;
 /// Peak amplitude of the test signal: loud, but far from clipping, so that
 /// G.711's companding is the only distortion.
 const AMPLITUDE: f64 = 12_000.0;
@@ -15,7 +15,7 @@ const DECIMATION: usize = 4;
 
 /// `seconds` of low-passed white noise from `seed`: each seed gives another
 /// signal, uncorrelated with the others.
-pub fn noise(seed: u64, seconds: f64) -> Vec<i16> {
+pub(crate) fn noise(seed: u64, seconds: f64) -> Vec<i16> {
     let len = (seconds * RATE as f64) as usize;
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut smoothed = 0.0_f64;
@@ -35,7 +35,7 @@ pub fn noise(seed: u64, seconds: f64) -> Vec<i16> {
 }
 
 /// Writes `samples` as a 16-bit mono WAV at 8 kHz.
-pub fn write_wav(path: &Path, samples: &[i16]) {
+pub(crate) fn write_wav(path: &Path, samples: &[i16]) {
     let spec = hound::WavSpec {
         channels: 1,
         sample_rate: RATE as u32,
@@ -51,7 +51,7 @@ pub fn write_wav(path: &Path, samples: &[i16]) {
 }
 
 /// The first channel of a 16-bit WAV.
-pub fn read_wav_mono(path: &Path) -> Vec<i16> {
+pub(crate) fn read_wav_mono(path: &Path) -> Vec<i16> {
     let mut reader = hound::WavReader::open(path)
         .unwrap_or_else(|error| panic!("open {}: {error}", path.display()));
     let channels = usize::from(reader.spec().channels);
@@ -64,18 +64,18 @@ pub fn read_wav_mono(path: &Path) -> Vec<i16> {
 
 /// Where `reference` best matches inside `received`, and how well.
 #[derive(Debug, Clone, Copy)]
-pub struct Alignment {
+pub(crate) struct Alignment {
     /// `received[offset..]` starts with the reference.
-    pub offset: usize,
+    pub(crate) offset: usize,
     /// Normalised correlation at that offset: 1.0 for an exact copy, about
     /// 0.99 after G.711, near 0 for unrelated audio.
-    pub correlation: f64,
+    pub(crate) correlation: f64,
 }
 
 /// Finds `reference` in `received` by normalised cross-correlation: first on
 /// averages of [`DECIMATION`] samples over every offset, then sample by
 /// sample around the best coarse offset.
-pub fn align(reference: &[i16], received: &[i16]) -> Option<Alignment> {
+pub(crate) fn align(reference: &[i16], received: &[i16]) -> Option<Alignment> {
     if reference.is_empty() || received.len() < reference.len() {
         return None;
     }

@@ -44,7 +44,7 @@ const RTP_PORTS: u16 = 20;
 const POLL_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Fails the test with the fix when baresip is not installed.
-pub fn require_baresip() {
+pub(crate) fn require_baresip() {
     let installed = Path::new(MODULE_PATH).join("aufile.so").is_file() && can_run("baresip", "-h");
     assert!(
         installed,
@@ -54,14 +54,14 @@ pub fn require_baresip() {
 
 /// A G.711 codec, the only one each phone offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Codec {
+pub(crate) enum Codec {
     Pcma,
     Pcmu,
 }
 
 impl Codec {
     /// The encoding name, as in SDP and in baresip's log.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Codec::Pcma => "PCMA",
             Codec::Pcmu => "PCMU",
@@ -71,20 +71,20 @@ impl Codec {
 
 /// One phone before it starts.
 #[derive(Debug, Clone)]
-pub struct PhoneSpec {
+pub(crate) struct PhoneSpec {
     /// Labels the phone in reports and names its directory.
-    pub name: String,
+    pub(crate) name: String,
     /// The user part of its address: the number it answers.
-    pub user: String,
-    pub ip: Ipv4Addr,
-    pub transport: Transport,
-    pub codec: Codec,
+    pub(crate) user: String,
+    pub(crate) ip: Ipv4Addr,
+    pub(crate) transport: Transport,
+    pub(crate) codec: Codec,
     /// The 8 kHz mono WAV it plays as its microphone.
-    pub source: PathBuf,
+    pub(crate) source: PathBuf,
 }
 
 /// A running baresip.
-pub struct Phone {
+pub(crate) struct Phone {
     spec: PhoneSpec,
     dir: PathBuf,
     sip: SocketAddrV4,
@@ -101,7 +101,7 @@ pub struct Phone {
 impl Phone {
     /// Writes the phone's configuration under `work_dir/baresip-NAME`,
     /// starts baresip and connects to its control port.
-    pub fn start(spec: PhoneSpec, work_dir: &Path) -> Self {
+    pub(crate) fn start(spec: PhoneSpec, work_dir: &Path) -> Self {
         require_baresip();
         let dir = work_dir.join(format!("baresip-{}", spec.name));
         std::fs::create_dir_all(&dir).expect("create the baresip directory");
@@ -164,17 +164,17 @@ impl Phone {
         }
     }
 
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.spec.name
     }
 
     /// Where it listens for SIP, over UDP and TCP alike.
-    pub fn sip_addr(&self) -> SocketAddr {
+    pub(crate) fn sip_addr(&self) -> SocketAddr {
         SocketAddr::V4(self.sip)
     }
 
     /// The next-hop URI that reaches it over its transport.
-    pub fn uri(&self) -> String {
+    pub(crate) fn uri(&self) -> String {
         match self.spec.transport {
             Transport::Udp => format!("sip:{}", self.sip),
             Transport::Tcp => format!("sip:{};transport=tcp", self.sip),
@@ -182,7 +182,7 @@ impl Phone {
     }
 
     /// Calls `user` at `next_hop` over the phone's transport (its account's).
-    pub fn dial(&mut self, user: &str, next_hop: SocketAddr) {
+    pub(crate) fn dial(&mut self, user: &str, next_hop: SocketAddr) {
         // baresip adds the account's `transport` parameter itself.
         let target = format!("sip:{user}@{next_hop}");
         let response = self.command("dial", &target);
@@ -228,7 +228,7 @@ impl Phone {
     /// Waits up to `bound` for the call event `kind` (`CALL_ESTABLISHED`,
     /// `CALL_CLOSED`...). A call closing while another event is awaited fails
     /// the test at once, with why it closed and what baresip saw.
-    pub fn await_event(&mut self, kind: &str, bound: Duration) -> Value {
+    pub(crate) fn await_event(&mut self, kind: &str, bound: Duration) -> Value {
         let deadline = Instant::now() + bound;
         loop {
             let message = match self.pending.pop_front() {
@@ -254,7 +254,7 @@ impl Phone {
 
     /// Tells baresip to quit, waits for it to exit and returns what it
     /// wrote.
-    pub fn finish(mut self) -> PhoneRun {
+    pub(crate) fn finish(mut self) -> PhoneRun {
         let response = self.command("quit", "");
         assert_eq!(response["ok"], true, "quit: {response}");
         self.wait_exit();
@@ -311,27 +311,27 @@ impl Drop for Phone {
 
 /// What a phone left once it exited: its log (with the SIP trace) and the
 /// audio it encoded and decoded.
-pub struct PhoneRun {
-    pub name: String,
-    pub log: String,
+pub(crate) struct PhoneRun {
+    pub(crate) name: String,
+    pub(crate) log: String,
     dir: PathBuf,
 }
 
 impl PhoneRun {
     /// The SIP messages it sent and received, in order.
-    pub fn sip(&self) -> Vec<TracedSip> {
+    pub(crate) fn sip(&self) -> Vec<TracedSip> {
         parse_trace(&self.log)
     }
 
     /// True when a `status` response to a `method` request is in the trace.
-    pub fn saw_response(&self, status: u16, method: &str) -> bool {
+    pub(crate) fn saw_response(&self, status: u16, method: &str) -> bool {
         self.sip().iter().any(|message| {
             message.status() == Some(status) && message.cseq_method() == Some(method)
         })
     }
 
     /// The codec baresip chose to send with (`PCMA`...), from its log.
-    pub fn encoder(&self) -> Option<&str> {
+    pub(crate) fn encoder(&self) -> Option<&str> {
         self.log.lines().find_map(|line| {
             line.split("Set audio encoder: ")
                 .nth(1)
@@ -340,7 +340,7 @@ impl PhoneRun {
     }
 
     /// What it decoded from the network: the audio it heard.
-    pub fn heard(&self) -> Vec<i16> {
+    pub(crate) fn heard(&self) -> Vec<i16> {
         super::audio::read_wav_mono(&self.dump("dec"))
     }
 
@@ -366,7 +366,7 @@ impl PhoneRun {
 
     /// The SIP flow and the end of the log: what is needed to see why a
     /// call failed.
-    pub fn report(&self) -> String {
+    pub(crate) fn report(&self) -> String {
         let mut report = format!("--- baresip {}: SIP flow\n", self.name);
         for message in self.sip() {
             // A response without Via cannot be matched to its request
@@ -401,20 +401,20 @@ impl PhoneRun {
 
 /// One SIP message of baresip's trace (`-s`).
 #[derive(Debug, Clone)]
-pub struct TracedSip {
+pub(crate) struct TracedSip {
     /// `UDP` or `TCP`.
-    pub transport: String,
-    pub from: String,
-    pub to: String,
-    pub text: String,
+    pub(crate) transport: String,
+    pub(crate) from: String,
+    pub(crate) to: String,
+    pub(crate) text: String,
 }
 
 impl TracedSip {
-    pub fn start_line(&self) -> &str {
+    pub(crate) fn start_line(&self) -> &str {
         self.text.lines().next().unwrap_or("")
     }
 
-    pub fn status(&self) -> Option<u16> {
+    pub(crate) fn status(&self) -> Option<u16> {
         self.start_line()
             .strip_prefix("SIP/2.0 ")
             .and_then(|rest| rest.get(..3))
@@ -422,14 +422,14 @@ impl TracedSip {
     }
 
     /// The method of a request.
-    pub fn method(&self) -> Option<&str> {
+    pub(crate) fn method(&self) -> Option<&str> {
         let line = self.start_line();
         (!line.starts_with("SIP/2.0")).then(|| line.split(' ').next().unwrap_or(""))
     }
 
     /// Via values, in one header line or several (`v` is its compact
     /// form).
-    pub fn via_count(&self) -> usize {
+    pub(crate) fn via_count(&self) -> usize {
         self.headers("Via", "v")
             .map(|value| value.split(',').count())
             .sum()
@@ -448,7 +448,7 @@ impl TracedSip {
             })
     }
 
-    pub fn cseq_method(&self) -> Option<&str> {
+    pub(crate) fn cseq_method(&self) -> Option<&str> {
         self.headers("CSeq", "CSeq")
             .next()
             .and_then(|value| value.split_whitespace().nth(1))

@@ -22,26 +22,26 @@ const MEDIA_PORTS: u16 = 200;
 
 /// One tenant: who its PBX and carrier are, and where calls to each go.
 #[derive(Debug, Clone)]
-pub struct TenantSpec {
-    pub id: String,
-    pub numbers: Vec<String>,
-    pub pbx_sources: Vec<String>,
-    pub pbx_uri: String,
-    pub carrier_sources: Vec<String>,
-    pub carrier_uri: String,
-    pub recording_policy: String,
+pub(crate) struct TenantSpec {
+    pub(crate) id: String,
+    pub(crate) numbers: Vec<String>,
+    pub(crate) pbx_sources: Vec<String>,
+    pub(crate) pbx_uri: String,
+    pub(crate) carrier_sources: Vec<String>,
+    pub(crate) carrier_uri: String,
+    pub(crate) recording_policy: String,
     /// `recording.on_anchor_failure`; the default when `None`.
-    pub on_anchor_failure: Option<String>,
+    pub(crate) on_anchor_failure: Option<String>,
     /// More TOML at the end of the tenant file (extra sections such as
     /// `[media]`).
-    pub extra_toml: String,
+    pub(crate) extra_toml: String,
 }
 
 impl TenantSpec {
     /// A tenant whose PBX sends from `pbx_ip` and answers at `pbx`, and whose
     /// carrier sends from `carrier_ip` and answers at `carrier`; nothing is
     /// recorded.
-    pub fn new(id: &str, number: &str, pbx: SocketAddr, carrier: SocketAddr) -> Self {
+    pub(crate) fn new(id: &str, number: &str, pbx: SocketAddr, carrier: SocketAddr) -> Self {
         Self {
             id: id.to_string(),
             numbers: vec![number.to_string()],
@@ -108,28 +108,28 @@ mode = "managed"
 /// An S3-compatible store for `[storage]`, reached over plain HTTP with
 /// path-style requests.
 #[derive(Debug, Clone)]
-pub struct S3StorageSpec {
-    pub endpoint: String,
-    pub region: String,
-    pub bucket: String,
-    pub access_key: String,
-    pub secret_key: String,
+pub(crate) struct S3StorageSpec {
+    pub(crate) endpoint: String,
+    pub(crate) region: String,
+    pub(crate) bucket: String,
+    pub(crate) access_key: String,
+    pub(crate) secret_key: String,
 }
 
 /// The written configuration; the directory goes away with it.
 #[derive(Debug)]
-pub struct GatewayConfig {
+pub(crate) struct GatewayConfig {
     dir: TempDir,
     path: PathBuf,
-    pub sip_port: u16,
-    pub admin_port: u16,
-    pub media_first_port: u16,
+    pub(crate) sip_port: u16,
+    pub(crate) admin_port: u16,
+    pub(crate) media_first_port: u16,
     /// How many media ports the node has, from `media_first_port` on (even: RTP
     /// and RTCP pairs; each call takes two pairs).
-    pub media_port_count: u16,
-    pub tenants: Vec<TenantSpec>,
+    pub(crate) media_port_count: u16,
+    pub(crate) tenants: Vec<TenantSpec>,
     /// `None`: a local store in `data/store`.
-    pub s3: Option<S3StorageSpec>,
+    pub(crate) s3: Option<S3StorageSpec>,
     /// Extra `key = value` lines of `[node]`.
     node_settings: String,
     /// `Some(NAME)`: the master key comes from environment variable NAME
@@ -140,18 +140,18 @@ pub struct GatewayConfig {
 impl GatewayConfig {
     /// Writes the tree for a gateway on free ports of 127.0.0.1 serving
     /// `tenants`, over UDP and TCP.
-    pub fn write(tenants: Vec<TenantSpec>) -> Self {
+    pub(crate) fn write(tenants: Vec<TenantSpec>) -> Self {
         Self::write_with_store(tenants, None)
     }
 
     /// As [`Self::write`], with more `[node]` keys (one per line).
-    pub fn write_with_node(tenants: Vec<TenantSpec>, node_settings: &str) -> Self {
+    pub(crate) fn write_with_node(tenants: Vec<TenantSpec>, node_settings: &str) -> Self {
         Self::write_with_store(tenants, None).with_node_settings(node_settings)
     }
 
     /// As [`Self::write`], with recordings stored in `s3`; its credentials
     /// go to `data/s3.credentials`.
-    pub fn write_s3(tenants: Vec<TenantSpec>, s3: S3StorageSpec) -> Self {
+    pub(crate) fn write_s3(tenants: Vec<TenantSpec>, s3: S3StorageSpec) -> Self {
         Self::write_with_store(tenants, Some(s3))
     }
 
@@ -180,7 +180,7 @@ impl GatewayConfig {
     }
 
     /// Adds `key = value` lines to `[node]` (before the gateway starts).
-    pub fn with_node_settings(mut self, lines: &str) -> Self {
+    pub(crate) fn with_node_settings(mut self, lines: &str) -> Self {
         self.node_settings.push_str(lines);
         self.node_settings.push('\n');
         self.write_files();
@@ -189,14 +189,14 @@ impl GatewayConfig {
 
     /// Takes the master key from environment variable `name` (before the
     /// gateway starts); the test sets the variable for the process.
-    pub fn with_master_key_env(mut self, name: &str) -> Self {
+    pub(crate) fn with_master_key_env(mut self, name: &str) -> Self {
         self.master_key_env = Some(name.to_string());
         self.write_files();
         self
     }
 
     /// The master key the tree's keyring is sealed with (64 hex digits).
-    pub fn master_key_hex() -> String {
+    pub(crate) fn master_key_hex() -> String {
         "5a".repeat(32)
     }
 
@@ -235,7 +235,7 @@ impl GatewayConfig {
     /// Adds a tenant file to the tree, as an operator would while the gateway
     /// runs: written aside, then renamed into place, so that the gateway's
     /// watcher sees one whole file.
-    pub fn add_tenant(&mut self, tenant: TenantSpec) {
+    pub(crate) fn add_tenant(&mut self, tenant: TenantSpec) {
         let dir = self.dir.path().join("config/tenants");
         let hidden = dir.join(format!(".{}.toml.new", tenant.id));
         std::fs::write(&hidden, tenant.to_toml()).expect("write a tenant file");
@@ -305,7 +305,7 @@ spool_dir = "../data/spool"
 
     /// Shrinks the node's media port range to its first `count` ports (a whole
     /// number of pairs), rewriting the main file; before the gateway starts.
-    pub fn limit_media_ports(&mut self, count: u16) {
+    pub(crate) fn limit_media_ports(&mut self, count: u16) {
         assert!(
             count > 0 && count.is_multiple_of(2) && count <= MEDIA_PORTS,
             "whole RTP/RTCP pairs within the reserved block"
@@ -316,41 +316,41 @@ spool_dir = "../data/spool"
 
     /// Leaves the tree (and the logs and traces written into it) on disk,
     /// for a failed test to be looked into.
-    pub fn keep(&mut self) -> &Path {
+    pub(crate) fn keep(&mut self) -> &Path {
         self.dir.disable_cleanup(true);
         self.dir.path()
     }
 
     /// The node's data: `store/` (a local store), `spool/`, the keyring.
-    pub fn data_dir(&self) -> PathBuf {
+    pub(crate) fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
 
     /// Where the gateway's log and the sipp runs go.
-    pub fn run_dir(&self) -> PathBuf {
+    pub(crate) fn run_dir(&self) -> PathBuf {
         self.dir.path().join("run")
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// The SIP address (the same port for UDP and TCP).
-    pub fn sip_addr(&self) -> SocketAddr {
+    pub(crate) fn sip_addr(&self) -> SocketAddr {
         SocketAddr::from((GATEWAY_IP, self.sip_port))
     }
 
     /// The relay's port range (`node.media_ports`).
-    pub fn media_ports(&self) -> std::ops::RangeInclusive<u16> {
+    pub(crate) fn media_ports(&self) -> std::ops::RangeInclusive<u16> {
         self.media_first_port..=self.media_first_port + MEDIA_PORTS - 1
     }
 
-    pub fn admin_addr(&self) -> SocketAddr {
+    pub(crate) fn admin_addr(&self) -> SocketAddr {
         SocketAddr::from((GATEWAY_IP, self.admin_port))
     }
 
     /// Every file of the tree, for a failure report.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let mut text = format!("# {}\n{}", self.path.display(), self.main_toml());
         for tenant in &self.tenants {
             let _ = write!(text, "\n# tenants/{}.toml\n{}", tenant.id, tenant.to_toml());

@@ -8,14 +8,14 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
 /// Bytes of filler per request: each request is about 1.3 kB.
-pub const PADDING: usize = 1_000;
+pub(crate) const PADDING: usize = 1_000;
 /// Requests in flight at once: the attacker reads the answers of a window
 /// before it sends the next, so that no datagram is lost to a full socket
 /// buffer (each queued datagram costs the kernel far more than its bytes).
-pub const WINDOW: usize = 50;
+pub(crate) const WINDOW: usize = 50;
 
 /// Request `n` of a flood from `from` to `gateway`.
-pub fn request(n: usize, gateway: SocketAddr, from: SocketAddr) -> String {
+pub(crate) fn request(n: usize, gateway: SocketAddr, from: SocketAddr) -> String {
     let (method, uri) = match n % 3 {
         0 => ("INVITE", format!("sip:+33199000001@{gateway}")),
         1 => ("OPTIONS", format!("sip:{gateway}")),
@@ -37,7 +37,7 @@ pub fn request(n: usize, gateway: SocketAddr, from: SocketAddr) -> String {
 }
 
 /// The Call-ID and status of a response.
-pub fn parse_response(bytes: &[u8]) -> (String, u16) {
+pub(crate) fn parse_response(bytes: &[u8]) -> (String, u16) {
     let text = String::from_utf8_lossy(bytes);
     let status = text
         .strip_prefix("SIP/2.0 ")
@@ -53,12 +53,12 @@ pub fn parse_response(bytes: &[u8]) -> (String, u16) {
 }
 
 /// The statuses each request (by Call-ID) got.
-pub type Answers = HashMap<String, Vec<u16>>;
+pub(crate) type Answers = HashMap<String, Vec<u16>>;
 
 /// Sends requests `first..first + count` from `socket` in windows, reading the
 /// window's responses (each within `bound`) before the next; records them in
 /// `answers`.
-pub fn send_windows(
+pub(crate) fn send_windows(
     socket: &UdpSocket,
     gateway: SocketAddr,
     first: usize,
@@ -87,7 +87,7 @@ pub fn send_windows(
 }
 
 /// Reads what is already queued on `socket` without waiting.
-pub fn drain(socket: &UdpSocket, answers: &mut Answers) -> std::io::Result<()> {
+pub(crate) fn drain(socket: &UdpSocket, answers: &mut Answers) -> std::io::Result<()> {
     socket.set_nonblocking(true)?;
     let mut buffer = vec![0u8; 65_536];
     while let Ok((len, _)) = socket.recv_from(&mut buffer) {

@@ -21,17 +21,17 @@ const READY_PREFIX: &str = "greffier ready";
 /// what the gateway did.
 const LOG_ENV: &str = "GREFFIER_LOG";
 
-pub fn binary() -> PathBuf {
+pub(crate) fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_greffier"))
 }
 
-pub struct Gateway {
+pub(crate) struct Gateway {
     /// In a cell so that a failed request can ask whether the process died.
     child: RefCell<Child>,
-    pub config: GatewayConfig,
+    pub(crate) config: GatewayConfig,
     /// The `greffier ready ...` line.
-    pub ready_line: String,
-    pub admin: SocketAddr,
+    pub(crate) ready_line: String,
+    pub(crate) admin: SocketAddr,
     stderr_log: PathBuf,
     /// Environment variables set for the process, beyond the log filter.
     env: Vec<(String, String)>,
@@ -40,12 +40,12 @@ pub struct Gateway {
 impl Gateway {
     /// Runs `greffier run --config ...` and returns once it printed its
     /// ready line.
-    pub fn start(config: GatewayConfig) -> Self {
+    pub(crate) fn start(config: GatewayConfig) -> Self {
         Self::start_with_env(config, &[])
     }
 
     /// As [`Self::start`], with `env` set in the process's environment.
-    pub fn start_with_env(config: GatewayConfig, env: &[(&str, &str)]) -> Self {
+    pub(crate) fn start_with_env(config: GatewayConfig, env: &[(&str, &str)]) -> Self {
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(name, value)| (name.to_string(), value.to_string()))
@@ -67,7 +67,7 @@ impl Gateway {
 
     /// Kills the process with SIGKILL, so that nothing of its shutdown runs
     /// (as in a crash), and returns once it is gone.
-    pub fn kill_hard(&mut self) {
+    pub(crate) fn kill_hard(&mut self) {
         let child = self.child.get_mut();
         let pid = libc::pid_t::try_from(child.id()).expect("a pid fits pid_t");
         // SAFETY: `kill` takes plain integers; the pid is our own child,
@@ -89,7 +89,7 @@ impl Gateway {
 
     /// Stops the process with SIGTERM, as a supervisor does, and returns once
     /// it has exited; a clean stop must end with success within `bound`.
-    pub fn stop(&mut self, bound: Duration) {
+    pub(crate) fn stop(&mut self, bound: Duration) {
         let child = self.child.get_mut();
         let pid = libc::pid_t::try_from(child.id()).expect("a pid fits pid_t");
         // SAFETY: as in `kill_hard`: our own child, not yet reaped.
@@ -116,7 +116,7 @@ impl Gateway {
     /// Starts the binary again on the same configuration tree, once the
     /// previous process has ended; the new run's stderr follows the old one's
     /// in the same log.
-    pub fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         let previous = self.child.get_mut().try_wait().expect("greffier's state");
         assert!(previous.is_some(), "restart while greffier still runs");
         let stderr = std::fs::OpenOptions::new()
@@ -156,16 +156,16 @@ impl Gateway {
         }
     }
 
-    pub fn sip_addr(&self) -> SocketAddr {
+    pub(crate) fn sip_addr(&self) -> SocketAddr {
         self.config.sip_addr()
     }
 
     /// The process id of the running gateway.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.borrow().id()
     }
 
-    pub fn metrics(&self) -> Metrics {
+    pub(crate) fn metrics(&self) -> Metrics {
         let response = self.get("/metrics");
         assert_eq!(response.status, 200, "GET /metrics: {}", response.body);
         Metrics::parse(&response.body)
@@ -173,7 +173,7 @@ impl Gateway {
 
     /// A GET on the admin endpoint; a failure says whether the gateway is
     /// still running.
-    pub fn get(&self, path: &str) -> http::HttpResponse {
+    pub(crate) fn get(&self, path: &str) -> http::HttpResponse {
         http::get(self.admin, path).unwrap_or_else(|error| {
             let state = match self.child.borrow_mut().try_wait() {
                 Ok(Some(status)) => format!("greffier has exited ({status})"),
@@ -186,7 +186,7 @@ impl Gateway {
 
     /// Waits up to `bound` for a line of the gateway's log holding every one
     /// of `needles`, and returns it.
-    pub fn wait_for_log(&self, needles: &[&str], bound: Duration) -> String {
+    pub(crate) fn wait_for_log(&self, needles: &[&str], bound: Duration) -> String {
         let deadline = std::time::Instant::now() + bound;
         loop {
             let text = std::fs::read_to_string(&self.stderr_log).unwrap_or_default();
@@ -205,7 +205,7 @@ impl Gateway {
         }
     }
 
-    pub fn stderr_tail(&self, lines: usize) -> String {
+    pub(crate) fn stderr_tail(&self, lines: usize) -> String {
         let text = std::fs::read_to_string(&self.stderr_log).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")

@@ -8,19 +8,19 @@ use std::time::Duration;
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
-pub struct HttpResponse {
-    pub status: u16,
-    pub body: String,
+pub(crate) struct HttpResponse {
+    pub(crate) status: u16,
+    pub(crate) body: String,
 }
 
 /// HTTP/1.0 keeps the server from answering in chunks: the body runs to the
 /// end of the connection.
-pub fn get(addr: SocketAddr, path: &str) -> Result<HttpResponse, String> {
+pub(crate) fn get(addr: SocketAddr, path: &str) -> Result<HttpResponse, String> {
     exchange(addr, "GET", path)
 }
 
 /// A POST without a body.
-pub fn post(addr: SocketAddr, path: &str) -> Result<HttpResponse, String> {
+pub(crate) fn post(addr: SocketAddr, path: &str) -> Result<HttpResponse, String> {
     exchange(addr, "POST", path)
 }
 

@@ -22,7 +22,7 @@ const RTP_PORTS: u16 = 20;
 const POLL_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Fails the test with the fix when linphonec is not installed.
-pub fn require_linphone() {
+pub(crate) fn require_linphone() {
     assert!(
         can_run("linphonec", "-v"),
         "linphonec cannot be run; install it with scripts/setup.sh (Debian package linphone-cli)"
@@ -30,7 +30,7 @@ pub fn require_linphone() {
 }
 
 /// A running linphonec that answers every call.
-pub struct Linphone {
+pub(crate) struct Linphone {
     name: String,
     dir: PathBuf,
     sip: SocketAddrV4,
@@ -41,7 +41,7 @@ pub struct Linphone {
 impl Linphone {
     /// Starts an answering phone on `ip` that plays `source` (8 kHz mono
     /// WAV) into every call and records what it hears.
-    pub fn answerer(name: &str, ip: Ipv4Addr, source: &Path, work_dir: &Path) -> Self {
+    pub(crate) fn answerer(name: &str, ip: Ipv4Addr, source: &Path, work_dir: &Path) -> Self {
         require_linphone();
         let dir = work_dir.join(format!("linphone-{name}"));
         // Its database goes under $HOME, which must exist.
@@ -130,12 +130,12 @@ display=0
             .unwrap_or_else(|error| panic!("tell linphonec `{line}`: {error}"));
     }
 
-    pub fn sip_addr(&self) -> SocketAddr {
+    pub(crate) fn sip_addr(&self) -> SocketAddr {
         SocketAddr::V4(self.sip)
     }
 
     /// The next-hop URI that reaches it over `transport`.
-    pub fn uri(&self, transport: Transport) -> String {
+    pub(crate) fn uri(&self, transport: Transport) -> String {
         match transport {
             Transport::Udp => format!("sip:{}", self.sip),
             Transport::Tcp => format!("sip:{};transport=tcp", self.sip),
@@ -152,7 +152,7 @@ display=0
 
     /// Tells it to quit and waits for it to exit (killed past
     /// [`EXIT_TIMEOUT`]); returns its console log and what it heard.
-    pub fn finish(mut self) -> (String, Vec<i16>) {
+    pub(crate) fn finish(mut self) -> (String, Vec<i16>) {
         self.send("quit");
         self.wait_exit();
         let log = self.log();

@@ -1,20 +1,20 @@
 //! Samples of a Prometheus text exposition, looked up by name and labels.
 
 #[derive(Debug, Clone)]
-pub struct Sample {
-    pub name: String,
-    pub labels: Vec<(String, String)>,
-    pub value: f64,
+pub(crate) struct Sample {
+    pub(crate) name: String,
+    pub(crate) labels: Vec<(String, String)>,
+    pub(crate) value: f64,
 }
 
 #[derive(Debug, Clone)]
-pub struct Metrics {
-    pub text: String,
-    pub samples: Vec<Sample>,
+pub(crate) struct Metrics {
+    pub(crate) text: String,
+    pub(crate) samples: Vec<Sample>,
 }
 
 impl Metrics {
-    pub fn parse(text: &str) -> Self {
+    pub(crate) fn parse(text: &str) -> Self {
         let samples = text
             .lines()
             .map(str::trim)
@@ -29,7 +29,7 @@ impl Metrics {
 
     /// Sum of the samples named `name` that carry every label of `labels`;
     /// `None` when no sample matches at all (the metric was never emitted).
-    pub fn sum(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    pub(crate) fn sum(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         let matching: Vec<f64> = self
             .samples
             .iter()
@@ -46,11 +46,11 @@ impl Metrics {
 
     /// Like `sum`, but an absent metric counts as 0 (counters a
     /// recorder emits only once they move).
-    pub fn count(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+    pub(crate) fn count(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         self.sum(name, labels).unwrap_or(0.0)
     }
 
-    pub fn names(&self) -> Vec<&str> {
+    pub(crate) fn names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self.samples.iter().map(|s| s.name.as_str()).collect();
         names.dedup();
         names

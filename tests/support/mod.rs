@@ -9,21 +9,21 @@
 // Each test binary uses its own part of the harness.
 #![allow(dead_code)]
 
-pub mod audio;
-pub mod baresip;
-pub mod config;
-pub mod flood;
-pub mod gateway;
-pub mod http;
-pub mod linphone;
-pub mod metrics;
-pub mod ports;
-pub mod process;
-pub mod recorded;
-pub mod s3;
-pub mod scene;
-pub mod sipp;
-pub mod sipp_trace;
-pub mod sockets;
-pub mod udp_peer;
-pub mod vault;
+pub(crate) mod audio;
+pub(crate) mod baresip;
+pub(crate) mod config;
+pub(crate) mod flood;
+pub(crate) mod gateway;
+pub(crate) mod http;
+pub(crate) mod linphone;
+pub(crate) mod metrics;
+pub(crate) mod ports;
+pub(crate) mod process;
+pub(crate) mod recorded;
+pub(crate) mod s3;
+pub(crate) mod scene;
+pub(crate) mod sipp;
+pub(crate) mod sipp_trace;
+pub(crate) mod sockets;
+pub(crate) mod udp_peer;
+pub(crate) mod vault;

@@ -19,7 +19,7 @@ const BLOCK_AREA_END: u16 = 32_000;
 const ATTEMPTS: u32 = 200;
 
 /// A port that is free for both UDP and TCP on `ip`.
-pub fn free_port(ip: Ipv4Addr) -> u16 {
+pub(crate) fn free_port(ip: Ipv4Addr) -> u16 {
     for _ in 0..ATTEMPTS {
         let listener = TcpListener::bind((ip, 0)).expect("bind a TCP socket on loopback");
         let port = listener.local_addr().expect("local address").port();
@@ -32,7 +32,7 @@ pub fn free_port(ip: Ipv4Addr) -> u16 {
 
 /// The first of `len` consecutive UDP ports free on `ip`, starting on an even
 /// port (RTP/RTCP pairs).
-pub fn free_udp_block(ip: Ipv4Addr, len: u16) -> u16 {
+pub(crate) fn free_udp_block(ip: Ipv4Addr, len: u16) -> u16 {
     assert!(len > 0 && len & 1 == 0, "blocks hold RTP/RTCP pairs");
     let slots = u64::from((BLOCK_AREA_END - BLOCK_AREA_FIRST - len) / 2);
     for attempt in 0..ATTEMPTS {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 const POLL_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Waits up to `bound` for `child` to exit, then kills it.
-pub fn wait_or_kill(mut child: Child, bound: Duration) {
+pub(crate) fn wait_or_kill(mut child: Child, bound: Duration) {
     let deadline = Instant::now() + bound;
     loop {
         match child.try_wait() {
@@ -24,7 +24,7 @@ pub fn wait_or_kill(mut child: Child, bound: Duration) {
 }
 
 /// A log file as text (empty when it is not there yet).
-pub fn read_log(path: &Path) -> String {
+pub(crate) fn read_log(path: &Path) -> String {
     std::fs::read(path)
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
         .unwrap_or_default()
@@ -32,7 +32,7 @@ pub fn read_log(path: &Path) -> String {
 
 /// True when `program ARG` starts (whatever its exit status): the program
 /// is installed.
-pub fn can_run(program: &str, arg: &str) -> bool {
+pub(crate) fn can_run(program: &str, arg: &str) -> bool {
     std::process::Command::new(program)
         .arg(arg)
         .stdout(std::process::Stdio::null())

@@ -15,23 +15,23 @@ use super::sipp::{peerbench_scenario, RunningSipp, SippCommand};
 use super::sockets::Transport;
 
 /// Where the tenant's PBX (the caller) and carrier (the answerer) send from.
-pub const PBX_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
-pub const CARRIER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+pub(crate) const PBX_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
+pub(crate) const CARRIER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 /// The number the PBX dials.
-pub const DIALLED: &str = "+33198765432";
+pub(crate) const DIALLED: &str = "+33198765432";
 
 /// The tenant whose recordings are read back.
-pub const TENANT: &str = "acme";
+pub(crate) const TENANT: &str = "acme";
 /// The recording's sample rate (one sample per channel per frame).
-pub const SAMPLE_RATE: usize = 8000;
+pub(crate) const SAMPLE_RATE: usize = 8000;
 const RTP_HEADER_LEN: usize = 12;
 
-pub fn capture() -> PathBuf {
+pub(crate) fn capture() -> PathBuf {
     corpus_pcap("sipp_g711a.pcap")
 }
 
 /// The capture's audio, decoded and laid out by RTP timestamp.
-pub fn capture_audio() -> Vec<i16> {
+pub(crate) fn capture_audio() -> Vec<i16> {
     let mut audio = Vec::new();
     let mut first_timestamp = None;
     for datagram in read_udp(&capture()) {
@@ -50,14 +50,14 @@ pub fn capture_audio() -> Vec<i16> {
 }
 
 /// Samples in each of the capture's packets (it sends 30 ms packets).
-pub fn capture_packet_samples() -> usize {
+pub(crate) fn capture_packet_samples() -> usize {
     let datagrams = read_udp(&capture());
     let first = datagrams.first().expect("a packet in the capture");
     first.payload.len() - RTP_HEADER_LEN
 }
 
 /// Writes, into `dir`, the peerbench caller scenario that plays the capture.
-pub fn caller_scenario(dir: &Path) -> PathBuf {
+pub(crate) fn caller_scenario(dir: &Path) -> PathBuf {
     caller_scenario_with(dir, "uac_g711a", &capture(), PCMA_MEDIA)
 }
 
@@ -67,7 +67,12 @@ const PCMA_MEDIA: &str = "8\n      a=rtpmap:8 PCMA/8000";
 /// Writes, into `dir`, the peerbench caller scenario playing `pcap` with an
 /// offer of `sdp_media` (the formats of `m=audio`, then attribute lines)
 /// instead of PCMA.
-pub fn caller_scenario_with(dir: &Path, name: &str, pcap: &Path, sdp_media: &str) -> PathBuf {
+pub(crate) fn caller_scenario_with(
+    dir: &Path,
+    name: &str,
+    pcap: &Path,
+    sdp_media: &str,
+) -> PathBuf {
     let scenario = dir.join(format!("{name}.xml"));
     let template =
         std::fs::read_to_string(peerbench_scenario("uac_media.xml")).expect("uac_media.xml");
@@ -85,14 +90,19 @@ pub fn caller_scenario_with(dir: &Path, name: &str, pcap: &Path, sdp_media: &str
 /// Writes `stream` as a pcap and a caller scenario that offers `sdp_media`
 /// (the `m=audio` formats and their attributes) and plays it; returns the
 /// scenario.
-pub fn stream_scenario(stream: &RtpStream, dir: &Path, name: &str, sdp_media: &str) -> PathBuf {
+pub(crate) fn stream_scenario(
+    stream: &RtpStream,
+    dir: &Path,
+    name: &str,
+    sdp_media: &str,
+) -> PathBuf {
     let pcap = dir.join(format!("{name}.pcap"));
     stream.write_pcap(&pcap);
     caller_scenario_with(dir, name, &pcap, sdp_media)
 }
 
 /// `greffier ARGS --config CONFIG`.
-pub fn cli(config: &Path, args: &[&str]) -> Output {
+pub(crate) fn cli(config: &Path, args: &[&str]) -> Output {
     Command::new(binary())
         .args(args)
         .arg("--config")
@@ -102,7 +112,7 @@ pub fn cli(config: &Path, args: &[&str]) -> Output {
 }
 
 /// Files under `dir`, recursively.
-pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn files_under(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -120,7 +130,7 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// A command's stdout then stderr, for assertion messages.
-pub fn output_text(output: &Output) -> String {
+pub(crate) fn output_text(output: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -129,7 +139,7 @@ pub fn output_text(output: &Output) -> String {
 }
 
 /// `greffier ARGS --config CONFIG`, which must succeed; returns its stdout.
-pub fn cli_ok(config: &Path, args: &[&str]) -> String {
+pub(crate) fn cli_ok(config: &Path, args: &[&str]) -> String {
     let output = cli(config, args);
     assert!(
         output.status.success(),
@@ -141,7 +151,7 @@ pub fn cli_ok(config: &Path, args: &[&str]) -> String {
 
 /// Waits up to `bound` until `count` recordings of the tenant are listed;
 /// returns their ids.
-pub fn wait_recordings(config: &Path, count: usize, bound: Duration) -> Vec<String> {
+pub(crate) fn wait_recordings(config: &Path, count: usize, bound: Duration) -> Vec<String> {
     let deadline = Instant::now() + bound;
     loop {
         let ids: Vec<String> = cli_ok(config, &["recordings", "list", "--tenant", TENANT])
@@ -164,12 +174,12 @@ pub fn wait_recordings(config: &Path, count: usize, bound: Duration) -> Vec<Stri
 
 /// Waits up to `bound` for the tenant's first listed recording, and returns
 /// its listing entry.
-pub fn wait_listed(config: &Path, bound: Duration) -> serde_json::Value {
+pub(crate) fn wait_listed(config: &Path, bound: Duration) -> serde_json::Value {
     wait_listed_for(config, TENANT, bound)
 }
 
 /// Waits up to `bound` for the first listed recording of `tenant`.
-pub fn wait_listed_for(config: &Path, tenant: &str, bound: Duration) -> serde_json::Value {
+pub(crate) fn wait_listed_for(config: &Path, tenant: &str, bound: Duration) -> serde_json::Value {
     let deadline = Instant::now() + bound;
     loop {
         let listed = cli(config, &["recordings", "list", "--tenant", tenant]);
@@ -188,7 +198,7 @@ pub fn wait_listed_for(config: &Path, tenant: &str, bound: Duration) -> serde_js
 
 /// `greffier recordings get --tenant TENANT --id ID ARGS`, which must
 /// succeed; returns what it printed, stderr first.
-pub fn get_recording(config: &Path, tenant: &str, id: &str, args: &[&str]) -> String {
+pub(crate) fn get_recording(config: &Path, tenant: &str, id: &str, args: &[&str]) -> String {
     let mut all = vec!["recordings", "get", "--tenant", tenant, "--id", id];
     all.extend_from_slice(args);
     let got = cli(config, &all);
@@ -202,14 +212,14 @@ pub fn get_recording(config: &Path, tenant: &str, id: &str, args: &[&str]) -> St
 }
 
 /// A decrypted recording: left = caller, right = callee.
-pub struct Stereo {
-    pub left: Vec<i16>,
-    pub right: Vec<i16>,
+pub(crate) struct Stereo {
+    pub(crate) left: Vec<i16>,
+    pub(crate) right: Vec<i16>,
 }
 
 /// `greffier recordings get` of `id` into `out`, read back as 8 kHz 16-bit
 /// stereo.
-pub fn fetch(config: &Path, id: &str, out: &Path) -> Stereo {
+pub(crate) fn fetch(config: &Path, id: &str, out: &Path) -> Stereo {
     get_recording(
         config,
         TENANT,
@@ -234,7 +244,7 @@ pub fn fetch(config: &Path, id: &str, out: &Path) -> Stereo {
 
 /// A channel's audio from its first packet on. A-law never decodes to 0, so
 /// the first non-zero sample is the first packet.
-pub fn from_first_sound(channel: &[i16]) -> &[i16] {
+pub(crate) fn from_first_sound(channel: &[i16]) -> &[i16] {
     let start = channel
         .iter()
         .position(|sample| *sample != 0)
@@ -244,7 +254,7 @@ pub fn from_first_sound(channel: &[i16]) -> &[i16] {
 
 /// The PBX at `pbx` calling through `gateway` with `scenario` (the capture
 /// player of [`caller_scenario`], for one), hanging up after `duration_ms`.
-pub fn pbx_caller(
+pub(crate) fn pbx_caller(
     gateway: &Gateway,
     pbx: SocketAddr,
     scenario: &Path,
@@ -261,13 +271,13 @@ pub fn pbx_caller(
 
 /// Both sipp ends of a call through `gateway`: an answerer that echoes and a
 /// caller that plays the capture and hangs up after `duration_ms`.
-pub struct RecordedCall {
+pub(crate) struct RecordedCall {
     answerer: RunningSipp,
     caller: RunningSipp,
 }
 
 impl RecordedCall {
-    pub fn start(
+    pub(crate) fn start(
         gateway: &Gateway,
         pbx: SocketAddr,
         carrier: SocketAddr,
@@ -278,7 +288,7 @@ impl RecordedCall {
     }
 
     /// As [`RecordedCall::start`], with the caller running `scenario`.
-    pub fn start_playing(
+    pub(crate) fn start_playing(
         gateway: &Gateway,
         pbx: SocketAddr,
         carrier: SocketAddr,
@@ -302,7 +312,7 @@ impl RecordedCall {
     }
 
     /// Waits for the caller to hang up, and checks the call succeeded.
-    pub fn finish(self) {
+    pub(crate) fn finish(self) {
         self.caller.wait().assert_calls_succeeded(1);
         self.answerer.stop();
     }

@@ -12,34 +12,34 @@ use super::ports::free_port;
 use super::sipp::SippCommand;
 use super::sockets::Transport;
 
-pub const PBX_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
-pub const CARRIER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
-pub const STRANGER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
-pub const TENANT_ID: &str = "acme";
+pub(crate) const PBX_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
+pub(crate) const CARRIER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+pub(crate) const STRANGER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
+pub(crate) const TENANT_ID: &str = "acme";
 /// The tenant's own number: calls to it come in from the carrier.
-pub const TENANT_NUMBER: &str = "+33123456789";
+pub(crate) const TENANT_NUMBER: &str = "+33123456789";
 /// A number the tenant's PBX dials out to.
-pub const DIALLED_NUMBER: &str = "+33198765432";
+pub(crate) const DIALLED_NUMBER: &str = "+33198765432";
 
-pub struct Scene {
-    pub transport: Transport,
+pub(crate) struct Scene {
+    pub(crate) transport: Transport,
     /// Where the PBX answers (the tenant's `pbx.uri`).
-    pub pbx: SocketAddr,
+    pub(crate) pbx: SocketAddr,
     /// Where the carrier answers (the tenant's `carrier.uri`).
-    pub carrier: SocketAddr,
-    pub gateway: Gateway,
+    pub(crate) carrier: SocketAddr,
+    pub(crate) gateway: Gateway,
     work_dir: PathBuf,
 }
 
 impl Scene {
     /// Starts a gateway for the tenant, with its peers' listening ports
     /// reserved; every sipp of the scene speaks `transport`.
-    pub fn start(transport: Transport) -> Self {
+    pub(crate) fn start(transport: Transport) -> Self {
         Self::start_with_node_settings(transport, "")
     }
 
     /// As [`Self::start`], with extra `key = value` lines in `[node]`.
-    pub fn start_with_node_settings(transport: Transport, node_settings: &str) -> Self {
+    pub(crate) fn start_with_node_settings(transport: Transport, node_settings: &str) -> Self {
         super::sipp::require_sipp();
         let pbx = SocketAddr::from((PBX_IP, free_port(PBX_IP)));
         let carrier = SocketAddr::from((CARRIER_IP, free_port(CARRIER_IP)));
@@ -62,7 +62,7 @@ impl Scene {
         }
     }
 
-    pub fn work_dir(&self) -> &Path {
+    pub(crate) fn work_dir(&self) -> &Path {
         &self.work_dir
     }
 
@@ -71,7 +71,7 @@ impl Scene {
     }
 
     /// The tenant's PBX placing a call out through the gateway.
-    pub fn pbx_caller(&self, name: &str, scenario: &Path) -> SippCommand {
+    pub(crate) fn pbx_caller(&self, name: &str, scenario: &Path) -> SippCommand {
         self.sipp(name, scenario, PBX_IP)
             .local_port(self.pbx.port())
             .remote(self.gateway.sip_addr())
@@ -79,7 +79,7 @@ impl Scene {
     }
 
     /// The carrier delivering a call to the tenant's number.
-    pub fn carrier_caller(&self, name: &str, scenario: &Path) -> SippCommand {
+    pub(crate) fn carrier_caller(&self, name: &str, scenario: &Path) -> SippCommand {
         self.sipp(name, scenario, CARRIER_IP)
             .local_port(self.carrier.port())
             .remote(self.gateway.sip_addr())
@@ -87,7 +87,7 @@ impl Scene {
     }
 
     /// A sender that belongs to no tenant.
-    pub fn stranger_caller(&self, name: &str, scenario: &Path) -> SippCommand {
+    pub(crate) fn stranger_caller(&self, name: &str, scenario: &Path) -> SippCommand {
         self.sipp(name, scenario, STRANGER_IP)
             .remote(self.gateway.sip_addr())
             .service(TENANT_NUMBER)
@@ -95,13 +95,13 @@ impl Scene {
 
     /// The carrier answering at the tenant's `carrier.uri` (one call unless
     /// told otherwise); `spawn` it before the caller runs.
-    pub fn carrier_answerer(&self, name: &str, scenario: &Path) -> SippCommand {
+    pub(crate) fn carrier_answerer(&self, name: &str, scenario: &Path) -> SippCommand {
         self.sipp(name, scenario, CARRIER_IP)
             .local_port(self.carrier.port())
     }
 
     /// The PBX answering at the tenant's `pbx.uri`.
-    pub fn pbx_answerer(&self, name: &str, scenario: &Path) -> SippCommand {
+    pub(crate) fn pbx_answerer(&self, name: &str, scenario: &Path) -> SippCommand {
         self.sipp(name, scenario, PBX_IP)
             .local_port(self.pbx.port())
     }

@@ -21,14 +21,14 @@ const POLL_INTERVAL: Duration = Duration::from_millis(10);
 const SIPP_MEDIA_PORTS: u16 = 4;
 
 /// A scenario of this repository's `tests/scenarios/`.
-pub fn scenario(file: &str) -> PathBuf {
+pub(crate) fn scenario(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/scenarios")
         .join(file)
 }
 
 /// A scenario of the shared benchmark harness (`../shared/peerbench/scenarios/`).
-pub fn peerbench_scenario(file: &str) -> PathBuf {
+pub(crate) fn peerbench_scenario(file: &str) -> PathBuf {
     Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../shared/peerbench/scenarios"
@@ -37,7 +37,7 @@ pub fn peerbench_scenario(file: &str) -> PathBuf {
 }
 
 /// Fails the test with the fix when sipp is not installed.
-pub fn require_sipp() {
+pub(crate) fn require_sipp() {
     match Command::new("sipp").arg("-v").stdout(Stdio::null()).stderr(Stdio::null()).status() {
         Ok(_) => {}
         Err(error) => panic!(
@@ -48,7 +48,7 @@ pub fn require_sipp() {
 
 /// One sipp invocation, built up before it runs.
 #[derive(Debug, Clone)]
-pub struct SippCommand {
+pub(crate) struct SippCommand {
     name: String,
     scenario: PathBuf,
     dir: PathBuf,
@@ -63,7 +63,7 @@ pub struct SippCommand {
 
 impl SippCommand {
     /// `name` labels the run in reports and names its files under `work_dir`.
-    pub fn new(
+    pub(crate) fn new(
         name: &str,
         scenario: &Path,
         work_dir: &Path,
@@ -93,34 +93,34 @@ impl SippCommand {
     }
 
     /// Listen (and, over TCP, connect from) this exact port.
-    pub fn local_port(mut self, port: u16) -> Self {
+    pub(crate) fn local_port(mut self, port: u16) -> Self {
         self.local.set_port(port);
         self
     }
 
     /// Where every request goes (the gateway, for a caller).
-    pub fn remote(mut self, addr: SocketAddr) -> Self {
+    pub(crate) fn remote(mut self, addr: SocketAddr) -> Self {
         self.remote = Some(addr);
         self
     }
 
     /// Stop after this many calls (`-m`).
-    pub fn calls(mut self, calls: u32) -> Self {
+    pub(crate) fn calls(mut self, calls: u32) -> Self {
         self.calls = calls;
         self
     }
 
     /// The user part of the Request-URI (`-s`).
-    pub fn service(self, user: &str) -> Self {
+    pub(crate) fn service(self, user: &str) -> Self {
         self.args(["-s", user])
     }
 
-    pub fn timeout(mut self, timeout: Duration) -> Self {
+    pub(crate) fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
-    pub fn args<I, S>(mut self, args: I) -> Self
+    pub(crate) fn args<I, S>(mut self, args: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -129,7 +129,7 @@ impl SippCommand {
         self
     }
 
-    pub fn local_addr(&self) -> SocketAddr {
+    pub(crate) fn local_addr(&self) -> SocketAddr {
         SocketAddr::V4(self.local)
     }
 
@@ -205,7 +205,7 @@ impl SippCommand {
     }
 
     /// Runs to the end of the scenario (or of sipp's own timeout).
-    pub fn run(self) -> SippRun {
+    pub(crate) fn run(self) -> SippRun {
         let mut child = self.start();
         let status = child.wait().expect("wait for sipp");
         self.collect(status)
@@ -213,7 +213,7 @@ impl SippCommand {
 
     /// Starts in the background and returns once sipp listens on its port, so
     /// that a caller started next finds it there.
-    pub fn spawn(self) -> RunningSipp {
+    pub(crate) fn spawn(self) -> RunningSipp {
         let mut child = self.start();
         let deadline = Instant::now() + BIND_TIMEOUT;
         while !is_bound(self.transport, self.local) {
@@ -261,25 +261,25 @@ impl SippCommand {
 }
 
 /// A sipp in the background (an answerer).
-pub struct RunningSipp {
+pub(crate) struct RunningSipp {
     command: SippCommand,
     child: Option<Child>,
 }
 
 impl RunningSipp {
-    pub fn local_addr(&self) -> SocketAddr {
+    pub(crate) fn local_addr(&self) -> SocketAddr {
         self.command.local_addr()
     }
 
     /// Whether it is still running its scenario.
-    pub fn is_running(&mut self) -> bool {
+    pub(crate) fn is_running(&mut self) -> bool {
         self.child
             .as_mut()
             .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
     }
 
     /// Waits for the end of its scenario (`-m` calls, or its timeout).
-    pub fn wait(mut self) -> SippRun {
+    pub(crate) fn wait(mut self) -> SippRun {
         let mut child = self.child.take().expect("running sipp");
         let status = child.wait().expect("wait for sipp");
         self.command.collect(status)
@@ -287,7 +287,7 @@ impl RunningSipp {
 
     /// Ends it now, the way sipp ends cleanly (SIGUSR1: stop, write the
     /// statistics, exit), and returns what it saw.
-    pub fn stop(mut self) -> SippRun {
+    pub(crate) fn stop(mut self) -> SippRun {
         let mut child = self.child.take().expect("running sipp");
         if let Ok(None) = child.try_wait() {
             let signalled = Command::new("kill")
@@ -314,26 +314,26 @@ impl Drop for RunningSipp {
 
 /// What one sipp run did.
 #[derive(Debug)]
-pub struct SippRun {
-    pub name: String,
-    pub command_line: String,
-    pub status: ExitStatus,
-    pub stdout: String,
-    pub stderr: String,
-    pub errors: String,
-    pub stats: SippStats,
-    pub messages: Vec<TracedMessage>,
+pub(crate) struct SippRun {
+    pub(crate) name: String,
+    pub(crate) command_line: String,
+    pub(crate) status: ExitStatus,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+    pub(crate) errors: String,
+    pub(crate) stats: SippStats,
+    pub(crate) messages: Vec<TracedMessage>,
 }
 
 impl SippRun {
     /// sipp exits 0 only when every call it handled succeeded.
-    pub fn succeeded(&self) -> bool {
+    pub(crate) fn succeeded(&self) -> bool {
         self.status.code() == Some(0)
     }
 
     /// Fails the test unless sipp exited 0 with exactly `calls` successful
     /// calls and no failed one.
-    pub fn assert_calls_succeeded(&self, calls: u64) {
+    pub(crate) fn assert_calls_succeeded(&self, calls: u64) {
         assert!(
             self.succeeded()
                 && self.stats.successful_calls() == calls
@@ -344,19 +344,19 @@ impl SippRun {
         );
     }
 
-    pub fn received(&self) -> impl Iterator<Item = &TracedMessage> {
+    pub(crate) fn received(&self) -> impl Iterator<Item = &TracedMessage> {
         self.messages
             .iter()
             .filter(|m| m.direction == Direction::Received)
     }
 
-    pub fn sent(&self) -> impl Iterator<Item = &TracedMessage> {
+    pub(crate) fn sent(&self) -> impl Iterator<Item = &TracedMessage> {
         self.messages
             .iter()
             .filter(|m| m.direction == Direction::Sent)
     }
 
-    pub fn lost(&self) -> usize {
+    pub(crate) fn lost(&self) -> usize {
         self.messages
             .iter()
             .filter(|m| m.direction == Direction::Lost)
@@ -364,14 +364,14 @@ impl SippRun {
     }
 
     /// Requests of `method` received.
-    pub fn received_requests(&self, method: &str) -> usize {
+    pub(crate) fn received_requests(&self, method: &str) -> usize {
         self.received()
             .filter(|m| m.method() == Some(method))
             .count()
     }
 
     /// Responses with `status` to a `cseq_method` request received.
-    pub fn received_responses(&self, status: u16, cseq_method: &str) -> usize {
+    pub(crate) fn received_responses(&self, status: u16, cseq_method: &str) -> usize {
         self.received()
             .filter(|m| m.status() == Some(status) && m.cseq_method() == Some(cseq_method))
             .count()
@@ -379,7 +379,7 @@ impl SippRun {
 
     /// Exit status, statistics, errors, the end of the screen and the message
     /// flow: what is needed to see why a run failed.
-    pub fn report(&self) -> String {
+    pub(crate) fn report(&self) -> String {
         let mut report = String::new();
         let _ = writeln!(report, "--- sipp {} ({})", self.name, self.status);
         let _ = writeln!(report, "command: {}", self.command_line);

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 const SEPARATOR: &str = "----------------------------------------------- ";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
+pub(crate) enum Direction {
     Sent,
     Received,
     /// Dropped on purpose by the scenario's `lost` attribute.
@@ -15,19 +15,19 @@ pub enum Direction {
 }
 
 #[derive(Debug, Clone)]
-pub struct TracedMessage {
-    pub direction: Direction,
+pub(crate) struct TracedMessage {
+    pub(crate) direction: Direction,
     /// The SIP message; empty for a lost one (sipp does not log its bytes).
-    pub text: String,
+    pub(crate) text: String,
 }
 
 impl TracedMessage {
-    pub fn start_line(&self) -> &str {
+    pub(crate) fn start_line(&self) -> &str {
         self.text.lines().next().unwrap_or_default().trim()
     }
 
     /// The method of a request.
-    pub fn method(&self) -> Option<&str> {
+    pub(crate) fn method(&self) -> Option<&str> {
         let start = self.start_line();
         (!start.starts_with("SIP/2.0"))
             .then(|| start.split(' ').next())
@@ -35,13 +35,13 @@ impl TracedMessage {
     }
 
     /// The status code of a response.
-    pub fn status(&self) -> Option<u16> {
+    pub(crate) fn status(&self) -> Option<u16> {
         let rest = self.start_line().strip_prefix("SIP/2.0 ")?;
         rest.split(' ').next()?.parse().ok()
     }
 
     /// The value of the first header named `name` (case-insensitive, long form).
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.text
             .lines()
             .skip(1)
@@ -53,7 +53,7 @@ impl TracedMessage {
     }
 
     /// The method named in CSeq (for a response, the request it answers).
-    pub fn cseq_method(&self) -> Option<&str> {
+    pub(crate) fn cseq_method(&self) -> Option<&str> {
         self.header("CSeq")?.split_whitespace().nth(1)
     }
 }
@@ -61,7 +61,7 @@ impl TracedMessage {
 /// Splits a `-trace_msg` log into messages. sipp notes a message dropped by
 /// a `lost` attribute on a line of its own, glued to the next separator and
 /// not preceded by one: such a line becomes a `Lost` entry.
-pub fn parse_message_log(text: &str) -> Vec<TracedMessage> {
+pub(crate) fn parse_message_log(text: &str) -> Vec<TracedMessage> {
     let mut messages = Vec::new();
     for chunk in text.split(SEPARATOR).skip(1) {
         // The first line of a chunk is the rest of the separator (the time).
@@ -119,12 +119,12 @@ fn split_lost_lines(body: &str) -> (String, usize) {
 
 /// The last row of a `-trace_stat` CSV: cumulative counters at exit.
 #[derive(Debug, Clone, Default)]
-pub struct SippStats {
-    pub columns: HashMap<String, String>,
+pub(crate) struct SippStats {
+    pub(crate) columns: HashMap<String, String>,
 }
 
 impl SippStats {
-    pub fn parse(csv: &str) -> Option<Self> {
+    pub(crate) fn parse(csv: &str) -> Option<Self> {
         let rows: Vec<&str> = csv.lines().filter(|line| !line.trim().is_empty()).collect();
         let header: Vec<&str> = rows.first()?.split(';').collect();
         let last: Vec<&str> = rows.get(1..)?.last()?.split(';').collect();
@@ -137,31 +137,31 @@ impl SippStats {
     }
 
     /// A counter such as `SuccessfulCall(C)`; 0 when absent or not a number.
-    pub fn counter(&self, column: &str) -> u64 {
+    pub(crate) fn counter(&self, column: &str) -> u64 {
         self.columns
             .get(column)
             .and_then(|value| value.trim().parse().ok())
             .unwrap_or(0)
     }
 
-    pub fn successful_calls(&self) -> u64 {
+    pub(crate) fn successful_calls(&self) -> u64 {
         self.counter("SuccessfulCall(C)")
     }
 
-    pub fn failed_calls(&self) -> u64 {
+    pub(crate) fn failed_calls(&self) -> u64 {
         self.counter("FailedCall(C)")
     }
 
-    pub fn created_calls(&self) -> u64 {
+    pub(crate) fn created_calls(&self) -> u64 {
         self.counter("TotalCallCreated")
     }
 
-    pub fn retransmissions(&self) -> u64 {
+    pub(crate) fn retransmissions(&self) -> u64 {
         self.counter("Retransmissions(C)")
     }
 
     /// The non-zero failure counters, for a readable report.
-    pub fn failures(&self) -> Vec<(String, String)> {
+    pub(crate) fn failures(&self) -> Vec<(String, String)> {
         let mut failures: Vec<(String, String)> = self
             .columns
             .iter()

@@ -5,21 +5,21 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// Transport of a SIP leg.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
+pub(crate) enum Transport {
     Udp,
     Tcp,
 }
 
 impl Transport {
     /// sipp's `-t` value: one socket for all calls.
-    pub fn sipp_mode(self) -> &'static str {
+    pub(crate) fn sipp_mode(self) -> &'static str {
         match self {
             Transport::Udp => "u1",
             Transport::Tcp => "t1",
         }
     }
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
@@ -31,7 +31,7 @@ const TCP_LISTEN: &str = "0A";
 
 /// True once a UDP socket is bound, or a TCP socket listens, on `addr` (or on
 /// the wildcard address with its port).
-pub fn is_bound(transport: Transport, addr: SocketAddrV4) -> bool {
+pub(crate) fn is_bound(transport: Transport, addr: SocketAddrV4) -> bool {
     let table = match transport {
         Transport::Udp => "/proc/net/udp",
         Transport::Tcp => "/proc/net/tcp",
@@ -57,7 +57,7 @@ pub fn is_bound(transport: Transport, addr: SocketAddrV4) -> bool {
 
 /// The UDP ports of `ports` bound on `ip` (not the wildcard), as the
 /// kernel lists them.
-pub fn bound_udp_ports(ip: Ipv4Addr, ports: std::ops::RangeInclusive<u16>) -> Vec<u16> {
+pub(crate) fn bound_udp_ports(ip: Ipv4Addr, ports: std::ops::RangeInclusive<u16>) -> Vec<u16> {
     let Ok(text) = std::fs::read_to_string("/proc/net/udp") else {
         return Vec::new();
     };

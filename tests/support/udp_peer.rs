@@ -9,34 +9,34 @@ use super::ports::free_port;
 /// The largest datagram a test peer reads.
 const DATAGRAM_LEN: usize = 8192;
 
-pub struct UdpPeer {
+pub(crate) struct UdpPeer {
     /// Names the peer in failure messages ("pbx", "carrier", "attacker"…).
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     socket: UdpSocket,
 }
 
 impl UdpPeer {
-    pub fn bind(name: &'static str, addr: SocketAddr) -> UdpPeer {
+    pub(crate) fn bind(name: &'static str, addr: SocketAddr) -> UdpPeer {
         let socket = UdpSocket::bind(addr).unwrap_or_else(|e| panic!("bind {name} on {addr}: {e}"));
         UdpPeer { name, socket }
     }
 
-    pub fn on_free_port(name: &'static str, ip: Ipv4Addr) -> UdpPeer {
+    pub(crate) fn on_free_port(name: &'static str, ip: Ipv4Addr) -> UdpPeer {
         UdpPeer::bind(name, SocketAddr::from((ip, free_port(ip))))
     }
 
-    pub fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         self.socket.local_addr().expect("a bound socket")
     }
 
-    pub fn send(&self, to: SocketAddr, text: &str) {
+    pub(crate) fn send(&self, to: SocketAddr, text: &str) {
         self.socket
             .send_to(text.as_bytes(), to)
             .unwrap_or_else(|e| panic!("{} sends to {to}: {e}", self.name));
     }
 
     /// The next datagram as text, or `None` once `deadline` has passed.
-    pub fn recv_until(&self, deadline: Instant) -> Option<String> {
+    pub(crate) fn recv_until(&self, deadline: Instant) -> Option<String> {
         let mut buffer = [0u8; DATAGRAM_LEN];
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -51,7 +51,7 @@ impl UdpPeer {
     }
 
     /// Every datagram already received, without waiting.
-    pub fn drain(&self) -> Vec<String> {
+    pub(crate) fn drain(&self) -> Vec<String> {
         self.socket.set_nonblocking(true).expect("non-blocking");
         let mut buffer = [0u8; DATAGRAM_LEN];
         let mut received = Vec::new();

@@ -19,7 +19,7 @@ use super::config::GatewayConfig;
 
 /// How a tenant's objects are keyed.
 #[derive(Debug, Clone)]
-pub enum KeyMode {
+pub(crate) enum KeyMode {
     Managed,
     /// The client's X25519 public key, standard base64.
     Client(String),
@@ -28,13 +28,13 @@ pub enum KeyMode {
 /// The gateway harness's tree (`config/` with the main file and master key,
 /// `data/` with the store, spool and keyring), with tenant files written
 /// here so that any key mode can be configured.
-pub struct VaultTree {
+pub(crate) struct VaultTree {
     gateway: GatewayConfig,
     tenants: usize,
 }
 
 impl VaultTree {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             gateway: GatewayConfig::write(Vec::new()),
             tenants: 0,
@@ -49,24 +49,24 @@ impl VaultTree {
             .expect("config/greffier.toml in the tree")
     }
 
-    pub fn config(&self) -> PathBuf {
+    pub(crate) fn config(&self) -> PathBuf {
         self.gateway.path().to_path_buf()
     }
 
-    pub fn config_arg(&self) -> String {
+    pub(crate) fn config_arg(&self) -> String {
         self.config().display().to_string()
     }
 
-    pub fn store_dir(&self) -> PathBuf {
+    pub(crate) fn store_dir(&self) -> PathBuf {
         self.root().join("data/store")
     }
 
-    pub fn keyring(&self) -> PathBuf {
+    pub(crate) fn keyring(&self) -> PathBuf {
         self.root().join("data/keyring.grk")
     }
 
     /// A scratch path outside the configuration and data directories.
-    pub fn scratch(&self, name: &str) -> PathBuf {
+    pub(crate) fn scratch(&self, name: &str) -> PathBuf {
         let dir = self.root().join("scratch");
         std::fs::create_dir_all(&dir).expect("create the scratch directory");
         dir.join(name)
@@ -74,7 +74,7 @@ impl VaultTree {
 
     /// Writes (or rewrites) a tenant file. Each tenant gets its own loopback
     /// sources, so tenants never overlap.
-    pub fn write_tenant(&mut self, id: &str, numbers: &[&str], keys: &KeyMode) {
+    pub(crate) fn write_tenant(&mut self, id: &str, numbers: &[&str], keys: &KeyMode) {
         self.tenants += 1;
         let pbx = 2 * self.tenants;
         let carrier = pbx + 1;
@@ -116,13 +116,13 @@ transcripts_days = 30
         std::fs::write(file, text).expect("write a tenant file");
     }
 
-    pub fn load(&self) -> Config {
+    pub(crate) fn load(&self) -> Config {
         Config::load(&self.config()).unwrap_or_else(|problems| panic!("{problems}"))
     }
 
     /// The stored file of an object whose name starts with the record id
     /// and ends with `suffix` (`.grf`, `.manifest.grf`).
-    pub fn object_file(&self, id: &RecordId, suffix: &str) -> PathBuf {
+    pub(crate) fn object_file(&self, id: &RecordId, suffix: &str) -> PathBuf {
         let name = format!("{id}{suffix}");
         find_file(&self.store_dir(), &name)
             .unwrap_or_else(|| panic!("no stored object named {name}"))
@@ -145,21 +145,21 @@ fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
 
 /// A finished run of the binary.
 #[derive(Debug)]
-pub struct CliRun {
-    pub success: bool,
-    pub stdout: String,
-    pub stderr: String,
+pub(crate) struct CliRun {
+    pub(crate) success: bool,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl CliRun {
     /// Panics with both streams unless the run succeeded.
-    pub fn ok(self) -> Self {
+    pub(crate) fn ok(self) -> Self {
         assert!(self.success, "greffier failed:\n{}", self.stderr);
         self
     }
 
     /// Panics unless the run failed; returns it for its message.
-    pub fn failed(self) -> Self {
+    pub(crate) fn failed(self) -> Self {
         assert!(!self.success, "greffier succeeded:\n{}", self.stdout);
         assert!(
             !self.stderr.contains("panicked"),
@@ -170,7 +170,7 @@ impl CliRun {
     }
 
     /// Panics unless stderr holds `text`.
-    pub fn says(&self, text: &str) -> &Self {
+    pub(crate) fn says(&self, text: &str) -> &Self {
         assert!(
             self.stderr.contains(text),
             "no {text:?} in:\n{}",
@@ -180,7 +180,7 @@ impl CliRun {
     }
 
     /// Panics unless stdout holds `text`.
-    pub fn prints(&self, text: &str) -> &Self {
+    pub(crate) fn prints(&self, text: &str) -> &Self {
         assert!(
             self.stdout.contains(text),
             "no {text:?} in:\n{}",
@@ -190,13 +190,13 @@ impl CliRun {
     }
 
     /// Panics unless stderr is one line.
-    pub fn in_one_line(&self) -> &Self {
+    pub(crate) fn in_one_line(&self) -> &Self {
         assert_eq!(self.stderr.trim().lines().count(), 1, "{}", self.stderr);
         self
     }
 
     /// stdout as JSON values, one per line.
-    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn json_lines(&self) -> Vec<serde_json::Value> {
         self.stdout
             .lines()
             .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}")))
@@ -204,7 +204,7 @@ impl CliRun {
     }
 }
 
-pub fn greffier<I, S>(args: I) -> CliRun
+pub(crate) fn greffier<I, S>(args: I) -> CliRun
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
@@ -227,17 +227,17 @@ where
 
 /// One call to record.
 #[derive(Debug, Clone)]
-pub struct TestCall {
-    pub tenant: String,
-    pub caller: String,
-    pub callee: String,
-    pub direction: Direction,
-    pub start: DateTime<Utc>,
-    pub duration: Duration,
+pub(crate) struct TestCall {
+    pub(crate) tenant: String,
+    pub(crate) caller: String,
+    pub(crate) callee: String,
+    pub(crate) direction: Direction,
+    pub(crate) start: DateTime<Utc>,
+    pub(crate) duration: Duration,
 }
 
 impl TestCall {
-    pub fn new(tenant: &str, caller: &str, callee: &str, start: DateTime<Utc>) -> Self {
+    pub(crate) fn new(tenant: &str, caller: &str, callee: &str, start: DateTime<Utc>) -> Self {
         Self {
             tenant: tenant.to_string(),
             caller: caller.to_string(),
@@ -252,7 +252,7 @@ impl TestCall {
 /// Records `audio` for `call` the way the gateway does: through the vault
 /// opened from the configuration, the spool and a `RecordingWriter`. The
 /// record id carries the call's start, as one drawn at that instant would.
-pub async fn record(config: &Config, call: &TestCall, audio: &[u8]) -> RecordId {
+pub(crate) async fn record(config: &Config, call: &TestCall, audio: &[u8]) -> RecordId {
     let vault = vault_setup::open(config).await.expect("open the vault");
     vault_setup::ensure_tenants(&vault, config).expect("tenant keys");
     let tenant = vault_setup::tenant_id(&call.tenant).expect("tenant id");
@@ -297,7 +297,7 @@ pub async fn record(config: &Config, call: &TestCall, audio: &[u8]) -> RecordId 
 
 /// A fresh record id whose UUIDv7 timestamp is `start`: the random bits of
 /// a new id under the 48-bit millisecond timestamp of `start`.
-pub fn record_id_at(start: DateTime<Utc>) -> RecordId {
+pub(crate) fn record_id_at(start: DateTime<Utc>) -> RecordId {
     let millis = u64::try_from(start.timestamp_millis()).expect("a start after 1970");
     let mut bytes = *Uuid::now_v7().as_bytes();
     bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
@@ -306,7 +306,7 @@ pub fn record_id_at(start: DateTime<Utc>) -> RecordId {
 
 /// A streamed WAV (sizes unknown, as the recorder writes them) of a
 /// recognisable 8 kHz mono ramp of `samples` samples.
-pub fn streamed_wav(samples: usize) -> Vec<u8> {
+pub(crate) fn streamed_wav(samples: usize) -> Vec<u8> {
     let mut bytes = greffier_media::wav::wav_stream_header(8000, 1).to_vec();
     let ramp: Vec<i16> = (0..samples)
         .map(|i| i16::try_from(i % 2000).unwrap_or(0) - 1000)
@@ -316,7 +316,7 @@ pub fn streamed_wav(samples: usize) -> Vec<u8> {
 }
 
 /// Flips one byte in the middle of a file.
-pub fn flip_middle_byte(path: &Path) {
+pub(crate) fn flip_middle_byte(path: &Path) {
     let mut bytes = std::fs::read(path).expect("read the object");
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
@@ -324,7 +324,7 @@ pub fn flip_middle_byte(path: &Path) {
 }
 
 /// [`record`] from a test without a runtime of its own.
-pub fn record_blocking(config: &Config, call: &TestCall, audio: &[u8]) -> RecordId {
+pub(crate) fn record_blocking(config: &Config, call: &TestCall, audio: &[u8]) -> RecordId {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -334,7 +334,7 @@ pub fn record_blocking(config: &Config, call: &TestCall, audio: &[u8]) -> Record
 
 /// What `recordings get` should produce from [`streamed_wav`] bytes: the
 /// same audio with the real sizes in the header.
-pub fn with_real_sizes(wav: &[u8]) -> Vec<u8> {
+pub(crate) fn with_real_sizes(wav: &[u8]) -> Vec<u8> {
     let mut fixed = wav.to_vec();
     greffier_media::wav_fix_sizes(&mut fixed).expect("a canonical WAV");
     fixed
