@@ -7,4 +7,5 @@ pub mod cli;
 pub mod config;
 pub mod gateway;
 pub mod ops;
+pub mod transcription;
 pub mod vault_setup;

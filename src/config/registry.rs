@@ -19,6 +19,8 @@ pub enum TransferMechanism {
     None,
     /// Standard contractual clauses.
     Scc,
+    /// A European Commission adequacy decision for the country.
+    Adequacy,
 }
 
 impl fmt::Display for TransferMechanism {
@@ -26,6 +28,7 @@ impl fmt::Display for TransferMechanism {
         f.write_str(match self {
             Self::None => "none",
             Self::Scc => "scc",
+            Self::Adequacy => "adequacy",
         })
     }
 }

@@ -1,0 +1,8 @@
+//! Transcription: which sub-processor may receive a tenant's audio, and when.
+//!
+//! The gate is decided against the configuration in force at the moment a
+//! job is about to send (not when it was queued), so an objection or a
+//! changed transfer mechanism stops the next send at once.
+
+pub mod gate;
+pub mod notice;
