@@ -4,6 +4,7 @@
 //! the job queue feed these with bytes and the time, and act on what they
 //! return.
 
+pub mod audio;
 pub mod client;
 pub mod job;
 pub mod response;
