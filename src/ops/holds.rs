@@ -142,7 +142,13 @@ impl Ops {
             HoldSpec::Tenant => HoldTarget::Tenant,
             HoldSpec::Record(id) => HoldTarget::Record(id),
             HoldSpec::Number(number) => {
-                let index_key = self.keyring.index_key(tenant)?;
+                let Some(index_key) = self.keyring.subject_index_key(tenant)? else {
+                    bail!(
+                        "tenant {tenant} keeps its own keys (client mode): the gateway has no \
+                         index to find a number's calls; hold the calls by --record (the \
+                         client finds their ids with its key) or hold the whole tenant"
+                    );
+                };
                 HoldTarget::Subject(BlindIndex::of(&index_key, number.expose())?)
             }
         };

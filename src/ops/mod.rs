@@ -11,6 +11,7 @@ pub mod export;
 pub mod holds;
 pub mod recordings;
 pub mod retention;
+pub mod subject;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -86,6 +87,8 @@ pub enum Operation {
     SetHold,
     ReleaseHold,
     ListHolds,
+    SubjectExport,
+    SubjectErase,
 }
 
 impl Operation {
@@ -98,6 +101,8 @@ impl Operation {
             Operation::SetHold => "set a legal hold",
             Operation::ReleaseHold => "release a legal hold",
             Operation::ListHolds => "list legal holds",
+            Operation::SubjectExport => "export a data subject's calls",
+            Operation::SubjectErase => "erase a data subject's recordings",
         }
     }
 }
@@ -105,7 +110,8 @@ impl Operation {
 /// The one table of who may do what (DESIGN.md "Access", mirrored in
 /// docs/retention.md): the processor's `operator` runs the node's retention
 /// and the legal holds an authority asks for; the client's classes work on
-/// their own tenant's calls; the gateway itself (`system`) only sweeps.
+/// their own tenant's calls, its administrators answer its data subjects
+/// (DPA 9); the gateway itself (`system`) only sweeps.
 pub fn permitted(role: Role, operation: Operation) -> bool {
     use Operation::*;
     match role {
@@ -113,7 +119,12 @@ pub fn permitted(role: Role, operation: Operation) -> bool {
         Role::Operator => true,
         Role::SuperAdmin | Role::Admin => matches!(
             operation,
-            ListRecordings | ReadRecording | DeleteRecording | ListHolds
+            ListRecordings
+                | ReadRecording
+                | DeleteRecording
+                | ListHolds
+                | SubjectExport
+                | SubjectErase
         ),
         Role::Supervisor | Role::User => matches!(operation, ListRecordings | ReadRecording),
     }
