@@ -1,6 +1,6 @@
 //! Legal holds (DPA 8.3, 9): an authority or a court asks that a tenant's
-//! data, one number's calls or one call be kept; the sweeper (and later
-//! subject erasure and termination) skips what a hold protects, and audits
+//! data, one number's calls or one call be kept; the sweeper and subject
+//! erasure (and later termination) skip what a hold protects, and audit
 //! each skip.
 //!
 //! A hold is one object `tenants/{tenant}/holds/{hold id}.json`. What the

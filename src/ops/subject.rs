@@ -490,3 +490,99 @@ fn open_or_skip<T>(opened: Result<T, StoreError>) -> anyhow::Result<Option<T>> {
         Err(error) => Err(error.into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use greffier_vault::{decrypt_all, MasterKey, ObjectEncryptor, ObjectKind, ObjectParams};
+
+    fn tenant(id: &str) -> TenantId {
+        TenantId::new(id).unwrap()
+    }
+
+    fn sealed(keyring: &greffier_vault::Keyring, tenant_id: &str) -> Vec<u8> {
+        let params = ObjectParams::new(
+            tenant(tenant_id),
+            greffier_vault::new_record_id(),
+            ObjectKind::Manifest,
+        );
+        let key = keyring.sealing_key(&tenant(tenant_id)).unwrap();
+        ObjectEncryptor::encrypt_all(params, &key, b"{}").unwrap()
+    }
+
+    /// A request reads managed objects with the keyring and client-sealed
+    /// ones only with the client's private key; no other key opens them.
+    #[test]
+    fn client_sealed_objects_open_only_with_the_client_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let master = MasterKey::parse(&[7u8; 32], "test").unwrap();
+        let mut keyring =
+            greffier_vault::Keyring::init(&dir.path().join("keyring.grk"), master).unwrap();
+        let (client, public_key) = ClientPrivateKey::generate().unwrap();
+        keyring.add_managed_tenant(&tenant("acme")).unwrap();
+        keyring
+            .add_client_tenant(&tenant("cust"), public_key)
+            .unwrap();
+        let sender = keyring.ensure_sender_key().unwrap();
+        let managed = sealed(&keyring, "acme");
+        let client_object = sealed(&keyring, "cust");
+
+        let without = RequestKeys {
+            keyring: &keyring,
+            client: None,
+            subject: BlindIndex::parse(&"ab".repeat(32)).unwrap(),
+            indexed: true,
+        };
+        assert_eq!(
+            decrypt_all(&without, tenant("acme"), &managed).unwrap(),
+            b"{}"
+        );
+        assert!(matches!(
+            decrypt_all(&without, tenant("cust"), &client_object),
+            Err(VaultError::ClientKeyRequired { .. })
+        ));
+        let (stranger, _) = ClientPrivateKey::generate().unwrap();
+        let wrong = RequestKeys {
+            client: Some(ClientReader::new(stranger, vec![sender])),
+            ..without
+        };
+        assert!(decrypt_all(&wrong, tenant("cust"), &client_object).is_err());
+        let with = RequestKeys {
+            client: Some(ClientReader::new(client, vec![sender])),
+            ..wrong
+        };
+        assert_eq!(
+            decrypt_all(&with, tenant("cust"), &client_object).unwrap(),
+            b"{}"
+        );
+        assert_eq!(decrypt_all(&with, tenant("acme"), &managed).unwrap(), b"{}");
+    }
+
+    #[test]
+    fn erasure_lines_say_what_happened_and_why() {
+        let kept = KeptObject {
+            tenant: "acme".to_owned(),
+            category: Category::CallRecord,
+            record: "r".to_owned(),
+            key: "k".to_owned(),
+            reason: KeptReason::CallRecordRetention,
+            holds: Vec::new(),
+            until: Some("2027-12-04T10:15:02Z".to_owned()),
+        };
+        let line = serde_json::to_value(ErasureLine::Kept(&kept)).unwrap();
+        assert_eq!(line["outcome"], "kept");
+        assert_eq!(line["reason"], "call_record_retention");
+        assert_eq!(line["category"], "call_record");
+        assert!(line.get("holds").is_none());
+        let deleted = DeletedObject {
+            tenant: "acme".to_owned(),
+            category: Category::Recording,
+            record: "r".to_owned(),
+            key: "k".to_owned(),
+            deleted: true,
+        };
+        let line = serde_json::to_value(ErasureLine::Deleted(&deleted)).unwrap();
+        assert_eq!(line["outcome"], "deleted");
+        assert_eq!(line["category"], "recording");
+    }
+}
