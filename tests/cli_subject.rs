@@ -402,3 +402,131 @@ fn a_client_mode_tenant_is_searched_only_with_its_private_key() {
     assert!(left[0].contains("/cdr/"), "{left:?}");
     assert_eq!(keys_of(&after, &other), keys_of(&before, &other));
 }
+
+/// The same through the gateway: calls placed by two tenants' PBXs with sipp
+/// and recorded by the real binary, then exported and erased by number.
+#[test]
+fn calls_recorded_by_the_gateway_are_exported_and_erased_by_number() {
+    use std::net::{Ipv4Addr, SocketAddr};
+    use std::time::Duration as Bound;
+    use support::config::{GatewayConfig, TenantSpec};
+    use support::gateway::Gateway;
+    use support::ports::free_port;
+    use support::recorded::{cli_ok, wait_recordings_of, RecordedCall};
+
+    support::sipp::require_sipp();
+    let address = |last: u8| {
+        let ip = Ipv4Addr::new(127, 0, 0, last);
+        SocketAddr::from((ip, free_port(ip)))
+    };
+    let (acme_pbx, acme_carrier) = (address(1), address(2));
+    let (globex_pbx, globex_carrier) = (address(3), address(4));
+    let mut acme = TenantSpec::new("acme", ACME_LINE, acme_pbx, acme_carrier);
+    acme.recording_policy = "all".to_string();
+    let mut globex = TenantSpec::new("globex", GLOBEX_LINE, globex_pbx, globex_carrier);
+    globex.recording_policy = "all".to_string();
+    let mut gateway = Gateway::start(GatewayConfig::write(vec![acme, globex]));
+    std::fs::create_dir_all(gateway.config.run_dir()).expect("the run directory");
+    for dialled in [SUBJECT, OTHER, SUBJECT] {
+        RecordedCall::start_dialling(&gateway, acme_pbx, acme_carrier, dialled, "1000").finish();
+    }
+    for dialled in [SUBJECT, OTHER] {
+        RecordedCall::start_dialling(&gateway, globex_pbx, globex_carrier, dialled, "1000")
+            .finish();
+    }
+    let config = gateway.config.path().to_path_buf();
+    let bound = Bound::from_secs(30);
+    let acme_ids = wait_recordings_of(&config, "acme", 3, bound);
+    wait_recordings_of(&config, "globex", 2, bound);
+    gateway.stop(bound);
+    let listed_ids = |tenant: &str, number: &str| -> BTreeSet<String> {
+        cli_ok(
+            &config,
+            &["recordings", "list", "--tenant", tenant, "--number", number],
+        )
+        .lines()
+        .map(|line| {
+            let entry: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            entry["id"].as_str().expect("an id").to_string()
+        })
+        .collect()
+    };
+    let subjects_calls = listed_ids("acme", SUBJECT);
+    assert_eq!(subjects_calls.len(), 2, "{subjects_calls:?}");
+    let others_call = acme_ids
+        .iter()
+        .find(|id| !subjects_calls.contains(*id))
+        .expect("the other number's call")
+        .clone();
+    let store = gateway.config.data_dir().join("store");
+    let tenant_files = |tenant: &str| -> BTreeMap<String, String> {
+        support::recorded::files_under(&store.join("tenants").join(tenant))
+            .into_iter()
+            .map(|path| {
+                let bytes = std::fs::read(&path).expect("a stored object");
+                (
+                    path.strip_prefix(&store)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                    hex::encode(Sha256::digest(&bytes)),
+                )
+            })
+            .collect()
+    };
+    let globex_before = tenant_files("globex");
+    let acme_before = tenant_files("acme");
+
+    let scratch = gateway.config.data_dir().join("exports");
+    let out = scratch.join("acme");
+    let out_arg = out.display().to_string();
+    cli_ok(
+        &config,
+        &[
+            "subject", "export", "--tenant", "acme", "--number", SUBJECT, "--out", &out_arg,
+        ],
+    );
+    let files = checked_export(&out);
+    assert_eq!(
+        records_and_kinds(&files),
+        subjects_calls
+            .iter()
+            .map(|id| (id.clone(), full_call()))
+            .collect(),
+        "{files:#?}"
+    );
+    for file in files.iter().filter(|file| file["kind"] == "recording") {
+        let wav = hound::WavReader::open(out.join(file["file"].as_str().unwrap())).unwrap();
+        assert_eq!(wav.spec().channels, 2, "caller and callee: {file}");
+    }
+
+    let erased = cli_ok(
+        &config,
+        &["subject", "erase", "--tenant", "acme", "--number", SUBJECT],
+    );
+    assert!(!erased.contains("612345678"), "{erased}");
+    let acme_after = tenant_files("acme");
+    for id in &subjects_calls {
+        let left: Vec<&String> = acme_after
+            .keys()
+            .filter(|key| key.contains(id.as_str()))
+            .collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert!(left[0].contains("/cdr/"), "{left:?}");
+    }
+    let of = |files: &BTreeMap<String, String>, id: &str| -> Vec<(String, String)> {
+        files
+            .iter()
+            .filter(|(key, _)| key.contains(id))
+            .map(|(key, hash)| (key.clone(), hash.clone()))
+            .collect()
+    };
+    assert_eq!(
+        of(&acme_after, &others_call),
+        of(&acme_before, &others_call)
+    );
+    assert!(!of(&acme_after, &others_call).is_empty());
+    assert_eq!(tenant_files("globex"), globex_before);
+    assert!(listed_ids("acme", SUBJECT).is_empty());
+    assert_eq!(listed_ids("globex", SUBJECT).len(), 1);
+}
