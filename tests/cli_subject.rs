@@ -369,8 +369,31 @@ fn a_client_mode_tenant_is_searched_only_with_its_private_key() {
         .failed()
         .says("--private-key");
     assert_eq!(stored(&tree, "cust"), before);
-    // Nor does the gateway hold such a number's calls by number.
     let config_arg = tree.config_arg();
+    let audit = greffier([
+        "audit",
+        "export",
+        "--config",
+        &config_arg,
+        "--tenant",
+        "cust",
+    ])
+    .ok();
+    let failed: Vec<serde_json::Value> = audit
+        .json_lines()
+        .into_iter()
+        .filter(|entry| entry["outcome"] == "failed")
+        .collect();
+    assert_eq!(
+        failed
+            .iter()
+            .map(|entry| entry["action"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["subject_export", "subject_erase"],
+        "{}",
+        audit.stdout
+    );
+    // Nor does the gateway hold such a number's calls by number.
     greffier([
         "hold",
         "set",
@@ -394,6 +417,17 @@ fn a_client_mode_tenant_is_searched_only_with_its_private_key() {
         [(mine.to_string(), full_call())].into()
     );
     let erased = subject(&tree, "erase", "cust", SUBJECT, &with_key).ok();
+    let audit = greffier([
+        "audit",
+        "export",
+        "--config",
+        &config_arg,
+        "--tenant",
+        "cust",
+    ])
+    .ok();
+    assert!(audit.stdout.contains("\"subject:"), "{}", audit.stdout);
+    assert!(!audit.stdout.contains("612345678"), "{}", audit.stdout);
     let summary = erased.json_lines().last().unwrap()["summary"].clone();
     assert_eq!(summary["records"], 1, "{}", erased.stdout);
     let after = stored(&tree, "cust");

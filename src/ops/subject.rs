@@ -306,9 +306,22 @@ impl Ops {
             Action::SubjectExport,
         )
         .await?;
-        let keys = self.request_keys(tenant, number, client_key)?;
-        let mut export = ExportDir::create(out, tenant, "subject_request")?;
-        let findings = self.find_subject(&keys, tenant, number).await?;
+        let action = Action::SubjectExport;
+        let keys = self
+            .failed_request(actor, tenant, action, None, || {
+                self.request_keys(tenant, number, client_key)
+            })
+            .await?;
+        let subject = Some(&keys.subject);
+        let mut export = self
+            .failed_request(actor, tenant, action, subject, || {
+                ExportDir::create(out, tenant, "subject_request")
+            })
+            .await?;
+        let findings = self.find_subject(&keys, tenant, number).await;
+        let findings = self
+            .failed_request(actor, tenant, action, subject, || findings)
+            .await?;
         let written = self
             .write_export(&keys, tenant, &findings, &mut export)
             .await;
@@ -336,6 +349,26 @@ impl Ops {
             files,
             manifest: manifest.display().to_string(),
         })
+    }
+
+    /// A request that fails before it is carried out is audited too
+    /// (`failed`, with the subject when it is known: without the client's
+    /// key a client-mode tenant's subject cannot be named).
+    async fn failed_request<T>(
+        &self,
+        actor: &Actor,
+        tenant: &TenantId,
+        action: Action,
+        subject: Option<&BlindIndex>,
+        step: impl FnOnce() -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let result = step();
+        if result.is_err() {
+            let objects = subject.map(|subject| ObjectRef::Subject(subject.clone()));
+            self.audit(actor, tenant, action, objects, Outcome::Failed)
+                .await?;
+        }
+        result
     }
 
     async fn write_export(
@@ -396,10 +429,22 @@ impl Ops {
     ) -> anyhow::Result<SubjectEraseSummary> {
         self.authorize(actor, Operation::SubjectErase, tenant, Action::SubjectErase)
             .await?;
-        let keys = self.request_keys(tenant, number, client_key)?;
-        let findings = self.find_subject(&keys, tenant, number).await?;
+        let action = Action::SubjectErase;
+        let keys = self
+            .failed_request(actor, tenant, action, None, || {
+                self.request_keys(tenant, number, client_key)
+            })
+            .await?;
+        let subject = Some(&keys.subject);
+        let findings = self.find_subject(&keys, tenant, number).await;
+        let findings = self
+            .failed_request(actor, tenant, action, subject, || findings)
+            .await?;
         let now = self.clock.now();
-        let holds = self.holds_of(tenant).await?;
+        let holds = self.holds_of(tenant).await;
+        let holds = self
+            .failed_request(actor, tenant, action, subject, || holds)
+            .await?;
         let found: BTreeSet<RecordId> = findings.records.iter().map(|r| r.id).collect();
         let plan = plan_deletion(&findings.keys, &holds, now, |category, record| {
             found.contains(record) && category != Category::CallRecord
