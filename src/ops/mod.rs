@@ -276,6 +276,18 @@ mod tests {
     }
 
     #[test]
+    fn only_the_operator_and_the_clients_administrators_answer_data_subjects() {
+        for operation in [Operation::SubjectExport, Operation::SubjectErase] {
+            for role in [Role::Operator, Role::SuperAdmin, Role::Admin] {
+                assert!(permitted(role, operation), "{role:?} {operation:?}");
+            }
+            for role in [Role::System, Role::Supervisor, Role::User] {
+                assert!(!permitted(role, operation), "{role:?} {operation:?}");
+            }
+        }
+    }
+
+    #[test]
     fn the_gateway_only_sweeps() {
         assert!(permitted(Role::System, Operation::SweepRetention));
         assert!(!permitted(Role::System, Operation::ReadRecording));
