@@ -170,7 +170,18 @@ fn export_then_erase_a_number_in_one_tenant_keeps_call_records_holds_and_the_oth
     let held = call("acme", SUBJECT, ACME_LINE, 3);
     let at_globex = call("globex", SUBJECT, GLOBEX_LINE, 1);
     call("globex", OTHER, GLOBEX_LINE, 2);
+    // One call's index entries were never written (its node died before
+    // uploading them): its call record still names the number.
+    let unindexed = called_back.to_string();
+    for key in stored(&tree, "acme").keys() {
+        if key.contains("/subjects/") && key.ends_with(&unindexed) {
+            std::fs::remove_file(tree.store_dir().join(key)).expect("remove an index entry");
+        }
+    }
     let acme_before = stored(&tree, "acme");
+    assert!(!acme_before
+        .keys()
+        .any(|key| key.contains("/subjects/") && key.ends_with(&unindexed)));
     let globex_before = stored(&tree, "globex");
     assert!(
         acme_before.keys().all(|key| !key.contains("612345678")),

@@ -252,6 +252,12 @@ impl Ops {
             if !party {
                 continue;
             }
+            // Found by its call record although it has a manifest (its index
+            // entries were never written): the manifest goes with it.
+            let manifest = match manifest {
+                Some(manifest) => Some(manifest),
+                None => self.open_manifest(keys, tenant, &id, &objects).await?,
+            };
             let start = manifest
                 .as_ref()
                 .map(|m| m.call.start)
