@@ -235,7 +235,8 @@ impl Ops {
                 None
             };
             let call_record = match objects.first(Category::CallRecord) {
-                Some(key) => open_or_skip(self.store.read_call_record(keys, tenant, key).await)?,
+                Some(key) => open_or_skip(self.store.read_call_record(keys, tenant, key).await)
+                    .with_context(|| format!("the call record of {id} cannot be read"))?,
                 None => None,
             };
             let names = |call: &CallInfo| {
@@ -293,6 +294,7 @@ impl Ops {
             return Ok(None);
         }
         open_or_skip(self.store.read_manifest(keys, tenant, id).await)
+            .with_context(|| format!("the manifest of {id} cannot be read"))
     }
 
     /// Writes every call of `number` in `tenant` into `out` (ExportDir
