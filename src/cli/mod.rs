@@ -8,6 +8,7 @@ mod keys;
 mod recordings;
 mod retention;
 mod run;
+mod subject;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,6 +62,11 @@ enum Command {
         #[command(subcommand)]
         command: retention::HoldCommand,
     },
+    /// Answers a data subject: exports or erases the calls of one number.
+    Subject {
+        #[command(subcommand)]
+        command: subject::SubjectCommand,
+    },
 }
 
 fn init_logging() {
@@ -85,6 +91,7 @@ pub fn main() -> ExitCode {
         Command::Audit { command } => audit::run(command),
         Command::Retention { command } => retention::run(command),
         Command::Hold { command } => retention::run_hold(command),
+        Command::Subject { command } => subject::run(command),
     }
 }
 

@@ -7,9 +7,11 @@
 //! [`Clock`], so they are tested at any date; audit entries carry the real
 //! time of writing, since the chain records when things happened.
 
+pub mod export;
 pub mod holds;
 pub mod recordings;
 pub mod retention;
+pub mod subject;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -85,6 +87,8 @@ pub enum Operation {
     SetHold,
     ReleaseHold,
     ListHolds,
+    SubjectExport,
+    SubjectErase,
 }
 
 impl Operation {
@@ -97,6 +101,8 @@ impl Operation {
             Operation::SetHold => "set a legal hold",
             Operation::ReleaseHold => "release a legal hold",
             Operation::ListHolds => "list legal holds",
+            Operation::SubjectExport => "export a data subject's calls",
+            Operation::SubjectErase => "erase a data subject's recordings",
         }
     }
 }
@@ -104,7 +110,8 @@ impl Operation {
 /// The one table of who may do what (DESIGN.md "Access", mirrored in
 /// docs/retention.md): the processor's `operator` runs the node's retention
 /// and the legal holds an authority asks for; the client's classes work on
-/// their own tenant's calls; the gateway itself (`system`) only sweeps.
+/// their own tenant's calls, its administrators answer its data subjects
+/// (DPA 9); the gateway itself (`system`) only sweeps.
 pub fn permitted(role: Role, operation: Operation) -> bool {
     use Operation::*;
     match role {
@@ -112,7 +119,12 @@ pub fn permitted(role: Role, operation: Operation) -> bool {
         Role::Operator => true,
         Role::SuperAdmin | Role::Admin => matches!(
             operation,
-            ListRecordings | ReadRecording | DeleteRecording | ListHolds
+            ListRecordings
+                | ReadRecording
+                | DeleteRecording
+                | ListHolds
+                | SubjectExport
+                | SubjectErase
         ),
         Role::Supervisor | Role::User => matches!(operation, ListRecordings | ReadRecording),
     }
@@ -261,6 +273,18 @@ mod tests {
             assert!(!permitted(role, Operation::ReleaseHold), "{role:?}");
         }
         assert!(permitted(Role::Operator, Operation::SetHold));
+    }
+
+    #[test]
+    fn only_the_operator_and_the_clients_administrators_answer_data_subjects() {
+        for operation in [Operation::SubjectExport, Operation::SubjectErase] {
+            for role in [Role::Operator, Role::SuperAdmin, Role::Admin] {
+                assert!(permitted(role, operation), "{role:?} {operation:?}");
+            }
+            for role in [Role::System, Role::Supervisor, Role::User] {
+                assert!(!permitted(role, operation), "{role:?} {operation:?}");
+            }
+        }
     }
 
     #[test]
