@@ -112,6 +112,10 @@ pub enum Action {
     SubjectErase,
     Requisition,
     SentToSubprocessor,
+    /// The recording of a call in progress was paused (it holds silence
+    /// until resumed).
+    Paused,
+    Resumed,
 }
 
 /// How the operation ended.
