@@ -6,6 +6,7 @@ mod decrypt;
 mod files;
 mod keys;
 mod recordings;
+mod requisition;
 mod retention;
 mod run;
 
@@ -61,6 +62,11 @@ enum Command {
         #[command(subcommand)]
         command: retention::HoldCommand,
     },
+    /// Exports a number's call records for an authority (operator only).
+    Requisition {
+        #[command(subcommand)]
+        command: requisition::RequisitionCommand,
+    },
 }
 
 fn init_logging() {
@@ -85,6 +91,7 @@ pub fn main() -> ExitCode {
         Command::Audit { command } => audit::run(command),
         Command::Retention { command } => retention::run(command),
         Command::Hold { command } => retention::run_hold(command),
+        Command::Requisition { command } => requisition::run(command),
     }
 }
 

@@ -7,8 +7,11 @@
 //! [`Clock`], so they are tested at any date; audit entries carry the real
 //! time of writing, since the chain records when things happened.
 
+pub mod calls;
 pub mod holds;
+pub mod keys;
 pub mod recordings;
+pub mod requisition;
 pub mod retention;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,6 +43,16 @@ impl Actor {
             name: AuditActor::cli(),
             role: Role::Operator,
             origin: Origin::Cli,
+        }
+    }
+
+    /// Whoever reaches the admin HTTP address, which has no login: it belongs
+    /// on loopback or a management network, so it is the processor's staff.
+    pub fn admin_endpoint() -> Self {
+        Actor {
+            name: AuditActor::new("admin-endpoint").unwrap_or_else(|_| AuditActor::cli()),
+            role: Role::Operator,
+            origin: Origin::Api,
         }
     }
 
@@ -85,6 +98,12 @@ pub enum Operation {
     SetHold,
     ReleaseHold,
     ListHolds,
+    /// Export one number's call records for an authority.
+    Requisition,
+    RotateKey,
+    /// Pause or resume the recording of a call in progress.
+    PauseRecording,
+    ResumeRecording,
 }
 
 impl Operation {
@@ -97,14 +116,20 @@ impl Operation {
             Operation::SetHold => "set a legal hold",
             Operation::ReleaseHold => "release a legal hold",
             Operation::ListHolds => "list legal holds",
+            Operation::Requisition => "export call records for an authority",
+            Operation::RotateKey => "rotate the key-encryption key",
+            Operation::PauseRecording => "pause a recording",
+            Operation::ResumeRecording => "resume a recording",
         }
     }
 }
 
 /// The one table of who may do what (DESIGN.md "Access", mirrored in
-/// docs/retention.md): the processor's `operator` runs the node's retention
-/// and the legal holds an authority asks for; the client's classes work on
-/// their own tenant's calls; the gateway itself (`system`) only sweeps.
+/// docs/retention.md): the processor's `operator` runs the node's retention,
+/// its keys, and the legal holds and requisitions an authority asks for; the
+/// client's classes work on their own tenant's calls (a requisition is never
+/// theirs: the law may forbid telling them); the gateway itself (`system`)
+/// only sweeps.
 pub fn permitted(role: Role, operation: Operation) -> bool {
     use Operation::*;
     match role {
@@ -112,9 +137,17 @@ pub fn permitted(role: Role, operation: Operation) -> bool {
         Role::Operator => true,
         Role::SuperAdmin | Role::Admin => matches!(
             operation,
-            ListRecordings | ReadRecording | DeleteRecording | ListHolds
+            ListRecordings
+                | ReadRecording
+                | DeleteRecording
+                | ListHolds
+                | PauseRecording
+                | ResumeRecording
         ),
-        Role::Supervisor | Role::User => matches!(operation, ListRecordings | ReadRecording),
+        Role::Supervisor | Role::User => matches!(
+            operation,
+            ListRecordings | ReadRecording | PauseRecording | ResumeRecording
+        ),
     }
 }
 
@@ -224,7 +257,12 @@ impl Ops {
         objects: impl IntoIterator<Item = ObjectRef>,
         outcome: Outcome,
     ) -> anyhow::Result<()> {
-        let record = actor.record(tenant, action, objects, outcome);
+        self.audit_record(actor.record(tenant, action, objects, outcome))
+            .await
+    }
+
+    /// Writes one audit entry built by the caller (a confidential one).
+    pub async fn audit_record(&self, record: AuditRecord) -> anyhow::Result<()> {
         self.wrote.store(true, Ordering::Relaxed);
         self.audit
             .append(&record, Utc::now())
@@ -261,6 +299,37 @@ mod tests {
             assert!(!permitted(role, Operation::ReleaseHold), "{role:?}");
         }
         assert!(permitted(Role::Operator, Operation::SetHold));
+    }
+
+    #[test]
+    fn requisitions_and_key_rotation_are_the_operators_alone() {
+        for role in [
+            Role::System,
+            Role::SuperAdmin,
+            Role::Admin,
+            Role::Supervisor,
+            Role::User,
+        ] {
+            assert!(!permitted(role, Operation::Requisition), "{role:?}");
+            assert!(!permitted(role, Operation::RotateKey), "{role:?}");
+        }
+        assert!(permitted(Role::Operator, Operation::Requisition));
+        assert!(permitted(Role::Operator, Operation::RotateKey));
+    }
+
+    #[test]
+    fn every_human_role_pauses_and_resumes_the_gateway_does_not() {
+        for role in [
+            Role::Operator,
+            Role::SuperAdmin,
+            Role::Admin,
+            Role::Supervisor,
+            Role::User,
+        ] {
+            assert!(permitted(role, Operation::PauseRecording), "{role:?}");
+            assert!(permitted(role, Operation::ResumeRecording), "{role:?}");
+        }
+        assert!(!permitted(Role::System, Operation::PauseRecording));
     }
 
     #[test]
