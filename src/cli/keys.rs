@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 use super::audit::CliAudit;
 use super::files::{load_config, write_private_file};
 use crate::config::Config;
+use crate::ops::{Actor, Ops, SystemClock};
 use crate::vault_setup::{self, ensure_tenant_keys, tenant_id};
 
 #[derive(Subcommand)]
@@ -94,20 +95,13 @@ fn init(config_path: &Path) -> anyhow::Result<()> {
 
 async fn rotate(config_path: &Path, tenant: &str) -> anyhow::Result<()> {
     let config = load_config(config_path)?;
-    let mut keyring = vault_setup::open_existing_keyring(&config.keys)?;
-    let id = tenant_id(tenant)?;
-    let version = keyring.rotate(&id)?;
-    let audit = CliAudit::open(&config, &vault_setup::open_store(&config.storage)?).await?;
-    let audited = audit
-        .record(
-            &id,
-            Action::KeyRotated,
-            [ObjectRef::KeyVersion(version)],
-            Outcome::Ok,
-        )
-        .await;
-    audit.close().await;
-    audited.context("the new KEK version is in force")?;
+    let mut ops = Ops::open(config, Box::new(SystemClock)).await?;
+    let rotated = match ops.known_tenant(tenant) {
+        Ok(id) => ops.rotate_key(&Actor::cli_operator(), &id).await,
+        Err(error) => Err(error),
+    };
+    ops.close().await;
+    let version = rotated?;
     println!("{tenant}: KEK version {version} now seals new objects");
     Ok(())
 }
