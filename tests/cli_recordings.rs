@@ -314,14 +314,12 @@ fn hold(tree: &VaultTree, target: &[&str]) -> String {
 /// The tenant's audit entries whose action is `action`.
 fn audit_entries(tree: &VaultTree, action: &str) -> Vec<serde_json::Value> {
     let config = tree.config_arg();
-    greffier([
-        "audit", "export", "--config", &config, "--tenant", "demo",
-    ])
-    .ok()
-    .json_lines()
-    .into_iter()
-    .filter(|entry| entry["action"] == action)
-    .collect()
+    greffier(["audit", "export", "--config", &config, "--tenant", "demo"])
+        .ok()
+        .json_lines()
+        .into_iter()
+        .filter(|entry| entry["action"] == action)
+        .collect()
 }
 
 #[test]
