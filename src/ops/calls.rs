@@ -134,3 +134,122 @@ impl LiveCalls {
             .map_err(CallOpError::Audit)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+    use greffier_sip::proxy::{DialogId, Direction};
+    use greffier_vault::audit::{read_chains, tenant_lines, Actor as AuditActor, Origin, Role};
+    use greffier_vault::store::RecordId;
+    use tokio::sync::mpsc;
+
+    fn client(role: Role) -> Actor {
+        Actor {
+            name: AuditActor::new("acme-agent").unwrap(),
+            role,
+            origin: Origin::Api,
+        }
+    }
+
+    /// The tenant's entries once sealed, as (action, outcome, objects).
+    async fn trail(audit: &AuditLog, store: &greffier_vault::store::VaultStore) -> Vec<String> {
+        audit.seal().await.unwrap();
+        let chains = read_chains(store).await.unwrap();
+        chains
+            .chains
+            .iter()
+            .flat_map(|(_, segments)| {
+                tenant_lines(
+                    segments,
+                    "acme",
+                    DateTime::<Utc>::MIN_UTC,
+                    DateTime::<Utc>::MAX_UTC,
+                )
+            })
+            .map(|(_, line)| {
+                let entry: serde_json::Value = serde_json::from_slice(line).unwrap();
+                format!(
+                    "{} {} {}",
+                    entry["action"].as_str().unwrap(),
+                    entry["outcome"].as_str().unwrap(),
+                    entry["objects"]
+                )
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn orders_are_role_checked_confined_to_the_tenant_and_audited() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = greffier_test_support::storage::local_store(&dir.path().join("store"));
+        let audit = AuditLog::open(
+            &dir.path().join("spool"),
+            greffier_test_support::storage::node(),
+            store.clone(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+        let directory = CallDirectory::default();
+        let record = RecordId::generate();
+        let (sender, mut orders) = mpsc::unbounded_channel();
+        directory.insert(
+            CallSummary::new(DialogId(7), "acme", Direction::Outbound, true),
+            Some(record),
+            Some(sender),
+        );
+        directory.insert(
+            CallSummary::new(DialogId(8), "globex", Direction::Inbound, false),
+            None,
+            None,
+        );
+        let calls = LiveCalls::new(directory, audit.clone());
+        let acme = TenantId::new("acme").unwrap();
+        let own = |id| CallRef {
+            id,
+            tenant: Some(acme.clone()),
+        };
+
+        let paused = calls.pause(&client(Role::User), own(7)).await.unwrap();
+        assert!(paused.paused);
+        assert_eq!(orders.try_recv().unwrap().order, RecordingOrder::Pause);
+        let elsewhere = calls.pause(&client(Role::Admin), own(8)).await.unwrap_err();
+        assert!(matches!(
+            elsewhere,
+            CallOpError::Control(ControlError::UnknownCall)
+        ));
+        let refused = calls
+            .resume(&Actor::gateway(), CallRef::any_tenant(7))
+            .await
+            .unwrap_err();
+        assert!(matches!(refused, CallOpError::Refused { .. }), "{refused}");
+        assert!(
+            orders.try_recv().is_err(),
+            "a refused order reaches nothing"
+        );
+        let resumed = calls
+            .resume(&client(Role::Supervisor), own(7))
+            .await
+            .unwrap();
+        assert!(!resumed.paused);
+        assert_eq!(
+            calls
+                .list(&client(Role::User), Some(&acme))
+                .iter()
+                .map(|call| call.id)
+                .collect::<Vec<_>>(),
+            [7]
+        );
+
+        let named = format!("[\"record:{record}\"]");
+        assert_eq!(
+            trail(&audit, &store).await,
+            [
+                format!("paused ok {named}"),
+                "resumed refused []".to_string(),
+                format!("resumed ok {named}"),
+            ]
+        );
+    }
+}
