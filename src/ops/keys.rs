@@ -1,8 +1,11 @@
-//! Key operations on a tenant's keyring entry, audited: the rotation of its
-//! key-encryption key. (Shredding stays with the termination of a tenant.)
+//! Key operations, role-checked: the rotation of a tenant's key-encryption
+//! key (audited), the keyring's listing and the gateway's sender key (no
+//! tenant's data: nothing to audit). Shredding stays with the termination
+//! of a tenant; `keys init` creates the keyring before anything can open it
+//! and `keys generate-client` touches no keyring, so both stay in the CLI.
 
 use greffier_vault::audit::{Action, ObjectRef, Outcome};
-use greffier_vault::TenantId;
+use greffier_vault::{TenantId, TenantStatus};
 
 use super::{Actor, Operation, Ops};
 
@@ -27,5 +30,19 @@ impl Ops {
         )
         .await?;
         Ok(rotated?)
+    }
+
+    /// The tenants of the keyring with their key mode and versions (never
+    /// key material).
+    pub fn list_keys(&self, actor: &Actor) -> anyhow::Result<Vec<(TenantId, TenantStatus)>> {
+        self.require(actor, Operation::ListKeys)?;
+        Ok(self.keyring.tenants())
+    }
+
+    /// The public half of the gateway's sender key, created with the
+    /// keyring (or now, for a keyring that predates it).
+    pub fn sender_public_key(&mut self, actor: &Actor) -> anyhow::Result<[u8; 32]> {
+        self.require(actor, Operation::ShowSenderKey)?;
+        Ok(self.keyring.ensure_sender_key()?)
     }
 }

@@ -101,6 +101,11 @@ pub enum Operation {
     /// Export one number's call records for an authority.
     Requisition,
     RotateKey,
+    /// List the tenants of the keyring with their key mode and versions
+    /// (never key material).
+    ListKeys,
+    /// Give out the public half of the gateway's sender key (creating it).
+    ShowSenderKey,
     /// Pause or resume the recording of a call in progress.
     PauseRecording,
     ResumeRecording,
@@ -118,6 +123,8 @@ impl Operation {
             Operation::ListHolds => "list legal holds",
             Operation::Requisition => "export call records for an authority",
             Operation::RotateKey => "rotate the key-encryption key",
+            Operation::ListKeys => "list the keyring",
+            Operation::ShowSenderKey => "show the gateway's sender key",
             Operation::PauseRecording => "pause a recording",
             Operation::ResumeRecording => "resume a recording",
         }
@@ -248,6 +255,16 @@ impl Ops {
         )
     }
 
+    /// Refuses when `actor` may not do `operation`, for an operation on no
+    /// tenant's data (the keyring's listing): there is no tenant whose trail
+    /// the refusal would go to, so it is only an error.
+    pub fn require(&self, actor: &Actor, operation: Operation) -> anyhow::Result<()> {
+        if permitted(actor.role, operation) {
+            return Ok(());
+        }
+        bail!("role {:?} may not {}", actor.role, operation.name())
+    }
+
     /// Writes one audit entry; it is on disk when this returns.
     pub async fn audit(
         &self,
@@ -312,6 +329,8 @@ mod tests {
         ] {
             assert!(!permitted(role, Operation::Requisition), "{role:?}");
             assert!(!permitted(role, Operation::RotateKey), "{role:?}");
+            assert!(!permitted(role, Operation::ListKeys), "{role:?}");
+            assert!(!permitted(role, Operation::ShowSenderKey), "{role:?}");
         }
         assert!(permitted(Role::Operator, Operation::Requisition));
         assert!(permitted(Role::Operator, Operation::RotateKey));
