@@ -50,7 +50,7 @@ impl Actor {
     /// on loopback or a management network, so it is the processor's staff.
     pub fn admin_endpoint() -> Self {
         Actor {
-            name: AuditActor::new("admin-endpoint").unwrap_or_else(|_| AuditActor::cli()),
+            name: AuditActor::admin_endpoint(),
             role: Role::Operator,
             origin: Origin::Api,
         }
