@@ -430,3 +430,82 @@ fn the_period_is_whole_days_and_the_number_is_caller_or_callee() {
         "the export is readable by its owner only"
     );
 }
+
+#[test]
+fn a_client_role_cannot_requisition_and_a_confidential_refusal_is_not_told() {
+    use greffier::ops::requisition::RequisitionRequest;
+    use greffier::ops::{Actor, Ops, SystemClock};
+    use greffier_vault::audit::{Actor as AuditActor, Origin, Role};
+
+    let mut tree = VaultTree::new();
+    tree.write_tenant("demo", &[ACME_NUMBER], &KeyMode::Managed);
+    greffier(["keys", "init", "--config", &tree.config_arg()]).ok();
+    let config = tree.load();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let outcomes = runtime.block_on(async {
+        let ops = Ops::open(config, Box::new(SystemClock))
+            .await
+            .expect("open");
+        let tenant = ops.known_tenant("demo").expect("the tenant");
+        let mut outcomes = Vec::new();
+        for (role, confidential) in [(Role::SuperAdmin, false), (Role::Admin, true)] {
+            let actor = Actor {
+                name: AuditActor::new("demo-admin").expect("a name"),
+                role,
+                origin: Origin::Api,
+            };
+            let request = RequisitionRequest {
+                tenant: tenant.clone(),
+                number: greffier_vault::catalog::E164::new("+33612345678").expect("E.164"),
+                from: at(1, 0, 0).date_naive(),
+                to: at(9, 0, 0).date_naive(),
+                reference: None,
+                confidential,
+            };
+            outcomes.push(
+                ops.requisition(&actor, &request)
+                    .await
+                    .err()
+                    .map(|e| e.to_string()),
+            );
+        }
+        ops.close().await;
+        outcomes
+    });
+    for outcome in &outcomes {
+        let error = outcome.as_deref().expect("refused");
+        assert!(error.contains("may not export call records"), "{error}");
+    }
+
+    let seen = greffier([
+        "audit",
+        "export",
+        "--config",
+        &tree.config_arg(),
+        "--tenant",
+        "demo",
+    ])
+    .ok()
+    .json_lines();
+    let told = of_action(&seen, "requisition");
+    assert_eq!(
+        told.len(),
+        1,
+        "only the refusal that was not confidential: {seen:#?}"
+    );
+    assert_eq!(told[0]["outcome"], "refused");
+    assert_eq!(told[0]["role"], "super_admin");
+    let chain = stored_audit_lines(&tree.store_dir());
+    let hidden: Vec<_> = of_action(&chain, "requisition")
+        .into_iter()
+        .filter(|entry| entry["confidential"] == true)
+        .collect();
+    assert_eq!(hidden.len(), 1, "{chain:#?}");
+    assert_eq!(hidden[0]["outcome"], "refused");
+    greffier(["audit", "verify", "--config", &tree.config_arg()])
+        .ok()
+        .prints("intact");
+}
