@@ -134,7 +134,7 @@ fn three_recorded_calls() -> History {
     let mut gateway = Gateway::start(GatewayConfig::write(vec![acme]));
     std::fs::create_dir_all(gateway.config.run_dir()).expect("the run directory");
     for number in [DIALLED, OTHER, DIALLED] {
-        RecordedCall::start_dialling(&gateway, pbx, carrier, "500", number).finish();
+        RecordedCall::start_dialling(&gateway, pbx, carrier, number, "500").finish();
     }
     let config = gateway.config.path().to_path_buf();
     let store = gateway.config.data_dir().join("store");

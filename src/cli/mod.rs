@@ -9,6 +9,7 @@ mod recordings;
 mod requisition;
 mod retention;
 mod run;
+mod subject;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,6 +68,11 @@ enum Command {
         #[command(subcommand)]
         command: requisition::RequisitionCommand,
     },
+    /// Answers a data subject: exports or erases the calls of one number.
+    Subject {
+        #[command(subcommand)]
+        command: subject::SubjectCommand,
+    },
 }
 
 fn init_logging() {
@@ -92,6 +98,7 @@ pub fn main() -> ExitCode {
         Command::Retention { command } => retention::run(command),
         Command::Hold { command } => retention::run_hold(command),
         Command::Requisition { command } => requisition::run(command),
+        Command::Subject { command } => subject::run(command),
     }
 }
 

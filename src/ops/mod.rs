@@ -8,11 +8,13 @@
 //! time of writing, since the chain records when things happened.
 
 pub mod calls;
+pub mod export;
 pub mod holds;
 pub mod keys;
 pub mod recordings;
 pub mod requisition;
 pub mod retention;
+pub mod subject;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -109,6 +111,8 @@ pub enum Operation {
     /// Pause or resume the recording of a call in progress.
     PauseRecording,
     ResumeRecording,
+    SubjectExport,
+    SubjectErase,
 }
 
 impl Operation {
@@ -127,6 +131,8 @@ impl Operation {
             Operation::ShowSenderKey => "show the gateway's sender key",
             Operation::PauseRecording => "pause a recording",
             Operation::ResumeRecording => "resume a recording",
+            Operation::SubjectExport => "export a data subject's calls",
+            Operation::SubjectErase => "erase a data subject's recordings",
         }
     }
 }
@@ -134,9 +140,9 @@ impl Operation {
 /// The one table of who may do what (DESIGN.md "Access", mirrored in
 /// docs/retention.md): the processor's `operator` runs the node's retention,
 /// its keys, and the legal holds and requisitions an authority asks for; the
-/// client's classes work on their own tenant's calls (a requisition is never
-/// theirs: the law may forbid telling them); the gateway itself (`system`)
-/// only sweeps.
+/// client's classes work on their own tenant's calls, its administrators
+/// answer its data subjects (DPA 9) (a requisition is never theirs: the law
+/// may forbid telling them); the gateway itself (`system`) only sweeps.
 pub fn permitted(role: Role, operation: Operation) -> bool {
     use Operation::*;
     match role {
@@ -148,6 +154,8 @@ pub fn permitted(role: Role, operation: Operation) -> bool {
                 | ReadRecording
                 | DeleteRecording
                 | ListHolds
+                | SubjectExport
+                | SubjectErase
                 | PauseRecording
                 | ResumeRecording
         ),
@@ -349,6 +357,18 @@ mod tests {
             assert!(permitted(role, Operation::ResumeRecording), "{role:?}");
         }
         assert!(!permitted(Role::System, Operation::PauseRecording));
+    }
+
+    #[test]
+    fn only_the_operator_and_the_clients_administrators_answer_data_subjects() {
+        for operation in [Operation::SubjectExport, Operation::SubjectErase] {
+            for role in [Role::Operator, Role::SuperAdmin, Role::Admin] {
+                assert!(permitted(role, operation), "{role:?} {operation:?}");
+            }
+            for role in [Role::System, Role::Supervisor, Role::User] {
+                assert!(!permitted(role, operation), "{role:?} {operation:?}");
+            }
+        }
     }
 
     #[test]

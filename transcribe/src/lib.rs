@@ -4,10 +4,13 @@
 //! the job queue feed these with bytes and the time, and act on what they
 //! return.
 
+pub mod audio;
+pub mod client;
 pub mod job;
 pub mod response;
 pub mod transcript;
 
+pub use client::{ApiKey, Failure, ProviderClient, ProviderSettings};
 pub use job::{Attempt, Event, Job, JobState, RetryPolicy, Step};
 pub use response::{parse_response, Dialect, ResponseError};
 pub use transcript::{merge_channels, ChannelTranscript, Segment, Speaker, Transcript};
