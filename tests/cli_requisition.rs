@@ -35,39 +35,40 @@ struct Export {
     manifest: serde_json::Value,
 }
 
-/// Reads an export, checking the manifest's hash of the call records.
+/// Reads an export, checking each file against the manifest's SHA-256 and
+/// that the manifest lists every file there is.
 fn read_export(dir: &Path) -> Export {
-    let names: BTreeSet<String> = std::fs::read_dir(dir)
-        .expect("the export directory")
-        .map(|entry| {
-            entry
-                .expect("an entry")
-                .file_name()
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("the manifest"))
+            .expect("the manifest is JSON");
+    assert_eq!(manifest["purpose"], "requisition");
+    let listed = manifest["files"].as_array().expect("a file list");
+    let mut records = Vec::new();
+    for file in listed {
+        assert_eq!(file["kind"], "call_record");
+        let name = file["file"].as_str().expect("a file name");
+        let bytes = std::fs::read(dir.join(name)).expect("a listed file");
+        assert_eq!(file["bytes"], bytes.len());
+        assert_eq!(file["sha256"], hex::encode(Sha256::digest(&bytes)));
+        let record: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+        assert_eq!(file["record"], record["record_id"]);
+        records.push(record);
+    }
+    let on_disk: BTreeSet<String> = files_under(dir)
+        .iter()
+        .map(|path| {
+            path.strip_prefix(dir)
+                .expect("under the export")
                 .to_string_lossy()
                 .into_owned()
         })
         .collect();
-    assert_eq!(
-        names,
-        BTreeSet::from([
-            "call-records.jsonl".to_string(),
-            "manifest.json".to_string()
-        ])
-    );
-    let lines = std::fs::read(dir.join("call-records.jsonl")).expect("the call records");
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("the manifest"))
-            .expect("the manifest is JSON");
-    let file = &manifest["files"][0];
-    assert_eq!(file["name"], "call-records.jsonl");
-    assert_eq!(file["bytes"], lines.len());
-    assert_eq!(file["sha256"], hex::encode(Sha256::digest(&lines)));
-    let records: Vec<serde_json::Value> = String::from_utf8(lines)
-        .expect("UTF-8")
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+    let mut expected: BTreeSet<String> = listed
+        .iter()
+        .map(|file| file["file"].as_str().expect("a name").to_string())
         .collect();
-    assert_eq!(manifest["call_records"], records.len());
+    expected.insert("manifest.json".to_string());
+    assert_eq!(on_disk, expected, "nothing but the listed files");
     Export { records, manifest }
 }
 
@@ -224,11 +225,12 @@ fn a_requisition_exports_that_numbers_call_records_and_the_tenant_sees_it_unless
         assert_eq!(record["tenant"], TENANT);
         assert_eq!(record["sip_status"], 200);
     }
-    assert_eq!(export.manifest["number"], DIALLED);
-    assert_eq!(export.manifest["reference"], "PV 2026/117");
-    assert_eq!(export.manifest["confidential"], false);
+    let asked = &export.manifest["request"];
+    assert_eq!(asked["number"], DIALLED);
+    assert_eq!(asked["reference"], "PV 2026/117");
+    assert_eq!(asked["confidential"], false);
     assert_eq!(
-        (&export.manifest["from"], &export.manifest["to"]),
+        (&asked["from"], &asked["to"]),
         (&serde_json::json!(yesterday), &serde_json::json!(today))
     );
 
@@ -288,7 +290,7 @@ fn a_requisition_exports_that_numbers_call_records_and_the_tenant_sees_it_unless
     );
     let export = read_export(&secret);
     assert_eq!(record_ids(&export), BTreeSet::from([history.other.clone()]));
-    assert_eq!(export.manifest["confidential"], true);
+    assert_eq!(export.manifest["request"]["confidential"], true);
     assert_eq!(
         of_action(&tenant_view(), "requisition").len(),
         2,
@@ -420,8 +422,8 @@ fn the_period_is_whole_days_and_the_number_is_caller_or_callee() {
     );
     assert_eq!(export.records[1]["callee"], ALICE);
     assert_eq!(export.records[0]["caller"], ALICE);
-    let mode = std::fs::metadata(out.join("call-records.jsonl"))
-        .expect("the call records")
+    let mode = std::fs::metadata(out.join(format!("call-records/{}.json", ids[0])))
+        .expect("a call record")
         .permissions();
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
@@ -441,6 +443,7 @@ fn a_client_role_cannot_requisition_and_a_confidential_refusal_is_not_told() {
     tree.write_tenant("demo", &[ACME_NUMBER], &KeyMode::Managed);
     greffier(["keys", "init", "--config", &tree.config_arg()]).ok();
     let config = tree.load();
+    let out = tree.scratch("refused");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -466,7 +469,7 @@ fn a_client_role_cannot_requisition_and_a_confidential_refusal_is_not_told() {
                 confidential,
             };
             outcomes.push(
-                ops.requisition(&actor, &request)
+                ops.requisition(&actor, &request, &out)
                     .await
                     .err()
                     .map(|e| e.to_string()),
@@ -479,6 +482,7 @@ fn a_client_role_cannot_requisition_and_a_confidential_refusal_is_not_told() {
         let error = outcome.as_deref().expect("refused");
         assert!(error.contains("may not export call records"), "{error}");
     }
+    assert!(!out.exists(), "a refused requisition writes nothing");
 
     let seen = greffier([
         "audit",

@@ -1,14 +1,13 @@
 //! `greffier requisition export`: a thin adapter over the operations layer's
 //! requisitions (src/ops/requisition.rs).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 
-use super::files::{load_config, write_private_file};
+use super::files::load_config;
 use super::recordings::parse_number;
 use crate::ops::requisition::RequisitionRequest;
 use crate::ops::{Actor, Ops, SystemClock};
@@ -16,8 +15,8 @@ use crate::ops::{Actor, Ops, SystemClock};
 #[derive(Subcommand)]
 pub(super) enum RequisitionCommand {
     /// Exports, for an authority, the call records of one number over a
-    /// period: `call-records.jsonl` and `manifest.json` (with their
-    /// SHA-256) in a new directory. Audited; the tenant sees the entry in
+    /// period: `call-records/{record_id}.json` and `manifest.json` (with
+    /// their SHA-256) in a new directory. Audited; the tenant sees the entry in
     /// its audit export unless `--confidential`.
     Export(ExportArgs),
 }
@@ -60,7 +59,6 @@ pub(super) fn run(command: RequisitionCommand) -> ExitCode {
 
 async fn export(args: &ExportArgs) -> anyhow::Result<()> {
     let number = parse_number(&args.number)?;
-    prepare_out_dir(&args.out)?;
     let config = load_config(&args.config)?;
     let ops = Ops::open(config, Box::new(SystemClock)).await?;
     let exported = match ops.known_tenant(&args.tenant) {
@@ -73,49 +71,22 @@ async fn export(args: &ExportArgs) -> anyhow::Result<()> {
                 reference: args.reference.clone(),
                 confidential: args.confidential,
             };
-            ops.requisition(&Actor::cli_operator(), &request).await
+            ops.requisition(&Actor::cli_operator(), &request, &args.out)
+                .await
         }
         Err(error) => Err(error),
     };
     ops.close().await;
     let export = exported?;
-    for file in &export.files {
-        write_private_file(&args.out.join(file.name), &file.bytes)?;
-    }
     println!(
         "{}",
         serde_json::json!({
             "tenant": args.tenant,
             "call_records": export.records.len(),
             "records": export.records.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "out": args.out.display().to_string(),
+            "manifest": export.manifest,
             "confidential": args.confidential,
         })
     );
     Ok(())
-}
-
-/// Creates the export directory (owner only), or accepts an empty one.
-fn prepare_out_dir(dir: &Path) -> anyhow::Result<()> {
-    if dir.exists() {
-        let mut entries = std::fs::read_dir(dir)
-            .with_context(|| format!("--out {}: not a readable directory", dir.display()))?;
-        if entries.next().is_some() {
-            bail!(
-                "--out {}: the directory is not empty; choose a new one",
-                dir.display()
-            );
-        }
-        return Ok(());
-    }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder
-        .create(dir)
-        .with_context(|| format!("cannot create {}", dir.display()))
 }

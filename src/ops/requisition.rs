@@ -2,37 +2,34 @@
 //! number over a period, exported for an authority, by the processor's
 //! operator alone.
 //!
-//! The export is two files: `call-records.jsonl`, one decrypted call record
-//! per line (the stored JSON, FORMAT.md §9), oldest first; and
-//! `manifest.json`, which says what was asked (tenant, number, period, the
-//! authority's reference) and gives the SHA-256 of the call records, so the
-//! authority can check what it received.
+//! The export is written by the one export writer ([`ExportDir`], purpose
+//! `requisition`): `call-records/{record_id}.json`, one decrypted call
+//! record per call (FORMAT.md §9), and `manifest.json`, which lists each
+//! file with its SHA-256 and says what was asked (`request`: number, period,
+//! the authority's reference, whether it is confidential), so the authority
+//! can check what it received.
 //!
 //! The audit entry (`requisition`, the number by blind index, the calls by
-//! record id) is on disk before anything is handed back. The tenant sees it
-//! in its `audit export`, unless the law forbids telling it: a
-//! `confidential` entry stays in the chain (`audit verify` covers it) but is
-//! never in the tenant's export. A refusal or a failure of a confidential
-//! requisition is confidential too.
+//! record id) is on disk before the export is complete (`manifest.json` is
+//! written after it). The tenant sees it in its `audit export`, unless the
+//! law forbids telling it: a `confidential` entry stays in the chain
+//! (`audit verify` covers it) but is never in the tenant's export. A refusal
+//! or a failure of a confidential requisition is confidential too.
 
 use std::ops::Range;
+use std::path::Path;
 
 use anyhow::{bail, Context};
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use greffier_vault::audit::{Action, MaskedNumber, ObjectRef, Outcome};
 use greffier_vault::catalog::{CdrRecord, E164};
 use greffier_vault::store::{BlindIndex, ObjectKey, RecordId};
 use greffier_vault::{Sealing, TenantId, TenantStatus};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
+use super::export::{ExportDir, ExportKind};
 use super::retention::{classify, Category};
 use super::{permitted, Actor, Operation, Ops};
-
-/// The file of call records in an export.
-pub const CALL_RECORDS_FILE: &str = "call-records.jsonl";
-/// The file describing an export.
-pub const MANIFEST_FILE: &str = "manifest.json";
 /// Longest period one requisition may cover: call records are kept 365 days
 /// (longer only under a legal hold), so two years covers every one of them.
 const MAX_PERIOD_DAYS: i64 = 731;
@@ -70,18 +67,12 @@ impl RequisitionRequest {
     }
 }
 
-/// One file of an export.
-pub struct ExportFile {
-    pub name: &'static str,
-    pub bytes: Vec<u8>,
-}
-
-/// What a requisition gives back.
-pub struct RequisitionExport {
+/// What a requisition wrote.
+pub struct RequisitionSummary {
     /// The calls exported, oldest first.
     pub records: Vec<RecordId>,
-    /// The call records, then the manifest.
-    pub files: Vec<ExportFile>,
+    /// The export's `manifest.json`.
+    pub manifest: String,
 }
 
 /// The call record keys of a tenant listing whose call started in `period`
@@ -109,14 +100,16 @@ pub fn involves(record: &CdrRecord, number: &E164) -> bool {
 }
 
 impl Ops {
-    /// Exports the call records of `request.number` in the period, audits
-    /// it (`requisition`, confidential when asked), and only then gives the
-    /// export back.
+    /// Writes the call records of `request.number` in the period into
+    /// `out` (a new or empty directory), audits it (`requisition`,
+    /// confidential when asked), and only then completes the export with
+    /// its `manifest.json`.
     pub async fn requisition(
         &self,
         actor: &Actor,
         request: &RequisitionRequest,
-    ) -> anyhow::Result<RequisitionExport> {
+        out: &Path,
+    ) -> anyhow::Result<RequisitionSummary> {
         let tenant = &request.tenant;
         let subject = match self.keyring.index_key(tenant) {
             Ok(key) => ObjectRef::Subject(BlindIndex::of(&key, request.number.expose())?),
@@ -131,23 +124,25 @@ impl Ops {
                 Operation::Requisition.name()
             );
         }
-        let exported = self.collect_call_records(request).await;
         let mut objects = vec![subject];
-        if let Ok(records) = &exported {
-            objects.extend(
-                records
-                    .iter()
-                    .map(|record| ObjectRef::Record(record.call.record_id)),
-            );
-        }
-        let outcome = Outcome::of(&exported);
-        self.audit_requisition(actor, request, objects, outcome)
+        let exported = match self.collect_call_records(request).await {
+            Ok(records) => {
+                objects.extend(
+                    records
+                        .iter()
+                        .map(|record| ObjectRef::Record(record.call.record_id)),
+                );
+                write_export(request, &records, out).map(|export| (records, export))
+            }
+            Err(error) => Err(error),
+        };
+        self.audit_requisition(actor, request, objects, Outcome::of(&exported))
             .await?;
-        let records = exported?;
-        let export = export_files(request, &records, &self.config.node.id, self.clock.now())?;
-        Ok(RequisitionExport {
+        let (records, export) = exported?;
+        let manifest = export.finish(self.clock.now())?;
+        Ok(RequisitionSummary {
             records: records.iter().map(|record| record.call.record_id).collect(),
-            files: export,
+            manifest: manifest.display().to_string(),
         })
     }
 
@@ -210,49 +205,30 @@ impl Ops {
     }
 }
 
-/// The export's files: the call records as JSON lines, then the manifest
-/// with their SHA-256.
-fn export_files(
+/// Writes one file per call record and says in the manifest what was asked;
+/// `manifest.json` is left for [`ExportDir::finish`].
+fn write_export(
     request: &RequisitionRequest,
     records: &[CdrRecord],
-    node: &str,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Vec<ExportFile>> {
-    let mut lines = Vec::new();
-    for record in records {
-        serde_json::to_writer(&mut lines, record).context("a call record as JSON")?;
-        lines.push(b'\n');
-    }
-    let manifest = json!({
-        "format": "greffier requisition export",
-        "version": 1,
-        "tenant": request.tenant.as_str(),
+    out: &Path,
+) -> anyhow::Result<ExportDir> {
+    let mut export = ExportDir::create(out, &request.tenant, "requisition")?;
+    export.describe_request(json!({
         "number": request.number.expose(),
         "from": request.from.to_string(),
         "to": request.to.to_string(),
         "reference": request.reference,
         "confidential": request.confidential,
-        "exported_at": now.to_rfc3339_opts(SecondsFormat::Millis, true),
-        "node": node,
-        "call_records": records.len(),
-        "files": [{
-            "name": CALL_RECORDS_FILE,
-            "bytes": lines.len(),
-            "sha256": hex::encode(Sha256::digest(&lines)),
-        }],
-    });
-    let mut manifest = serde_json::to_vec_pretty(&manifest).context("the manifest as JSON")?;
-    manifest.push(b'\n');
-    Ok(vec![
-        ExportFile {
-            name: CALL_RECORDS_FILE,
-            bytes: lines,
-        },
-        ExportFile {
-            name: MANIFEST_FILE,
-            bytes: manifest,
-        },
-    ])
+    }));
+    for record in records {
+        export.write_json(
+            ExportKind::CallRecord,
+            &record.call.record_id,
+            record.call.start,
+            record,
+        )?;
+    }
+    Ok(export)
 }
 
 #[cfg(test)]
@@ -313,23 +289,5 @@ mod tests {
             .period()
             .unwrap_err();
         assert!(endless.to_string().contains("more than"), "{endless}");
-    }
-
-    #[test]
-    fn the_manifest_gives_the_hash_of_the_call_records() {
-        let files = export_files(
-            &request(day(3), day(5)),
-            &[],
-            "paris-1",
-            Utc.with_ymd_and_hms(2026, 3, 7, 8, 0, 0).unwrap(),
-        )
-        .unwrap();
-        let manifest: serde_json::Value = serde_json::from_slice(&files[1].bytes).unwrap();
-        assert_eq!(manifest["call_records"], 0);
-        assert_eq!(
-            manifest["files"][0]["sha256"],
-            hex::encode(Sha256::digest(&files[0].bytes))
-        );
-        assert_eq!(manifest["from"], "2026-03-03");
     }
 }
