@@ -6,6 +6,7 @@ mod decrypt;
 mod files;
 mod keys;
 mod recordings;
+mod requisition;
 mod retention;
 mod run;
 mod subject;
@@ -62,6 +63,11 @@ enum Command {
         #[command(subcommand)]
         command: retention::HoldCommand,
     },
+    /// Exports a number's call records for an authority (operator only).
+    Requisition {
+        #[command(subcommand)]
+        command: requisition::RequisitionCommand,
+    },
     /// Answers a data subject: exports or erases the calls of one number.
     Subject {
         #[command(subcommand)]
@@ -91,6 +97,7 @@ pub fn main() -> ExitCode {
         Command::Audit { command } => audit::run(command),
         Command::Retention { command } => retention::run(command),
         Command::Hold { command } => retention::run_hold(command),
+        Command::Requisition { command } => requisition::run(command),
         Command::Subject { command } => subject::run(command),
     }
 }

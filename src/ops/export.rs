@@ -76,6 +76,9 @@ struct ExportManifest<'a> {
     tenant: &'a str,
     /// What the export answers (`subject_request`, `termination`).
     purpose: &'a str,
+    /// What was asked (a requisition's number, period and reference).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request: Option<&'a serde_json::Value>,
     created: String,
     files: &'a [ExportedFile],
 }
@@ -86,6 +89,7 @@ pub struct ExportDir {
     root: PathBuf,
     tenant: TenantId,
     purpose: &'static str,
+    request: Option<serde_json::Value>,
     files: Vec<ExportedFile>,
 }
 
@@ -120,8 +124,14 @@ impl ExportDir {
             root: root.to_path_buf(),
             tenant: tenant.clone(),
             purpose,
+            request: None,
             files: Vec::new(),
         })
+    }
+
+    /// Says in `manifest.json` what the export answers (`request`).
+    pub fn describe_request(&mut self, request: serde_json::Value) {
+        self.request = Some(request);
     }
 
     pub fn root(&self) -> &Path {
@@ -221,6 +231,7 @@ impl ExportDir {
             version: 1,
             tenant: self.tenant.as_str(),
             purpose: self.purpose,
+            request: self.request.as_ref(),
             created: now.to_rfc3339_opts(SecondsFormat::Millis, true),
             files: &self.files,
         };
