@@ -2,6 +2,7 @@
 
 mod audit;
 mod check_config;
+mod credentials;
 mod decrypt;
 mod files;
 mod keys;
@@ -61,6 +62,16 @@ enum Command {
         #[command(subcommand)]
         command: retention::HoldCommand,
     },
+    /// Creates, lists and revokes the admin API's bearer tokens.
+    Token {
+        #[command(subcommand)]
+        command: credentials::TokenCommand,
+    },
+    /// Adds, lists and removes the console's users.
+    User {
+        #[command(subcommand)]
+        command: credentials::UserCommand,
+    },
 }
 
 fn init_logging() {
@@ -85,6 +96,8 @@ pub fn main() -> ExitCode {
         Command::Audit { command } => audit::run(command),
         Command::Retention { command } => retention::run(command),
         Command::Hold { command } => retention::run_hold(command),
+        Command::Token { command } => credentials::run_token(command),
+        Command::User { command } => credentials::run_user(command),
     }
 }
 

@@ -95,7 +95,13 @@ pub async fn run(config_path: &Path, master: Option<MasterKey>) -> anyhow::Resul
     server.limit_tcp(tcp_limits);
     let bound = server.local_addrs();
     let directory = CallDirectory::default();
-    let admin_addr = admin::serve(node.admin_listen, metrics, directory.clone())
+    let api = crate::api::Api::new(
+        config.clone(),
+        vault.store.clone(),
+        audit.clone(),
+        directory.clone(),
+    );
+    let admin_addr = admin::serve(node.admin_listen, metrics, api)
         .await
         .with_context(|| format!("cannot serve the admin API on {}", node.admin_listen))?;
     let proxy = Proxy::new(ProxyConfig {
