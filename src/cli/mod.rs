@@ -72,6 +72,8 @@ enum Command {
         #[command(subcommand)]
         command: credentials::UserCommand,
     },
+    /// Prints the admin API's OpenAPI document (docs/openapi.json).
+    Openapi,
 }
 
 fn init_logging() {
@@ -98,6 +100,10 @@ pub fn main() -> ExitCode {
         Command::Hold { command } => retention::run_hold(command),
         Command::Token { command } => credentials::run_token(command),
         Command::User { command } => credentials::run_user(command),
+        Command::Openapi => {
+            print!("{}", crate::api::openapi::document());
+            ExitCode::SUCCESS
+        }
     }
 }
 

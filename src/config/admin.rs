@@ -188,3 +188,61 @@ fn default_hosts(admin_listen: Option<SocketAddr>) -> Vec<String> {
     }
     hosts
 }
+
+/// What `check-config` and the gateway's start warn about: an admin
+/// listener other networks reach while it speaks plain HTTP (tokens,
+/// passwords and session cookies would cross them in clear).
+pub fn admin_warnings(admin_listen: SocketAddr, admin: &AdminConfig) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if !admin_listen.ip().is_loopback() && admin.tls.is_none() {
+        warnings.push(format!(
+            "node.admin_listen {admin_listen} is not a loopback address and [admin] has no \
+             tls_cert: tokens, passwords and session cookies would cross the network in clear"
+        ));
+    }
+    warnings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn admin(tls: bool) -> AdminConfig {
+        AdminConfig {
+            hosts: vec![],
+            credentials_file: PathBuf::from("/c.json"),
+            tenant_settings_file: PathBuf::from("/t.json"),
+            tls: tls.then(|| AdminTls {
+                cert: PathBuf::from("/cert.pem"),
+                key: PathBuf::from("/key.pem"),
+            }),
+            argon2: Argon2Params::default(),
+            session_hours: 8,
+        }
+    }
+
+    #[test]
+    fn plain_http_beyond_loopback_is_warned_about() {
+        let loopback: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let lan: SocketAddr = "10.0.0.5:8080".parse().unwrap();
+        assert!(admin_warnings(loopback, &admin(false)).is_empty());
+        assert_eq!(admin_warnings(lan, &admin(false)).len(), 1);
+        assert!(admin_warnings(lan, &admin(true)).is_empty());
+    }
+
+    #[test]
+    fn default_hosts_are_the_listen_address_and_localhost_on_loopback() {
+        assert_eq!(
+            default_hosts(Some("127.0.0.1:80".parse().unwrap())),
+            vec!["127.0.0.1", "localhost"]
+        );
+        assert_eq!(
+            default_hosts(Some("[::1]:80".parse().unwrap())),
+            vec!["[::1]", "localhost"]
+        );
+        assert_eq!(
+            default_hosts(Some("10.1.2.3:80".parse().unwrap())),
+            vec!["10.1.2.3"]
+        );
+    }
+}

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use greffier_media::relay::LatchRules;
 use ipnet::IpNet;
 
-pub use admin::{AdminConfig, AdminTls, Argon2Params};
+pub use admin::{admin_warnings, AdminConfig, AdminTls, Argon2Params};
 pub use country::{CountryCode, EEA_COUNTRIES};
 pub use date::Date;
 pub use edge::EdgeConfig;
@@ -148,6 +148,11 @@ impl Config {
             sources,
             numbers,
         }
+    }
+
+    /// What is allowed but unwise (printed by `check-config`, logged at start).
+    pub fn warnings(&self) -> Vec<String> {
+        admin_warnings(self.node.admin_listen, &self.admin)
     }
 
     /// Tenants in the order of their file names.

@@ -44,6 +44,9 @@ pub async fn run(config_path: &Path, master: Option<MasterKey>) -> anyhow::Resul
     // Storage and keys are read once: a reload never changes them.
     let first = Config::load(config_path)
         .map_err(|problems| anyhow::anyhow!("the configuration has problems:\n{problems}"))?;
+    for warning in first.warnings() {
+        tracing::warn!("{warning}");
+    }
     let vault = vault_setup::open_with(&first, master).await?;
     // The watcher loads the configuration again and gives every tenant in it
     // its keys before publishing it, now and after each reload.

@@ -118,15 +118,6 @@ impl Operation {
             Operation::ManageCredentials => "manage tokens and users",
         }
     }
-
-    /// Whether it touches call content or the parties' numbers.
-    pub fn is_content(self) -> bool {
-        use Operation::*;
-        matches!(
-            self,
-            ControlCall | ListRecordings | ReadRecording | DeleteRecording
-        )
-    }
 }
 
 /// The one table of who may do what (DESIGN.md "Access", mirrored in
@@ -140,7 +131,18 @@ pub fn permitted(role: Role, operation: Operation) -> bool {
     use Operation::*;
     match role {
         Role::System => matches!(operation, SweepRetention),
-        Role::Operator => !operation.is_content() && operation != SetObjections,
+        Role::Operator => matches!(
+            operation,
+            ListCalls
+                | ReadRetention
+                | SweepRetention
+                | SetHold
+                | ReleaseHold
+                | ListHolds
+                | ExportAudit
+                | ReadObjections
+                | ManageCredentials
+        ),
         Role::SuperAdmin => !matches!(operation, SweepRetention | SetHold | ReleaseHold),
         Role::Admin => matches!(
             operation,
