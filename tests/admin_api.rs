@@ -1138,3 +1138,84 @@ fn check_config_refuses_a_wildcard_admin_address_and_warns_on_plain_http() {
         "{stderr}"
     );
 }
+
+/// How many lines of the gateway's log hold `needle`, once there are
+/// `count` of them (within `bound`).
+fn await_log_count(gateway: &Gateway, needle: &str, count: usize, bound: Duration) {
+    let deadline = std::time::Instant::now() + bound;
+    while gateway.log_text().matches(needle).count() < count {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fewer than {count} `{needle}` lines within {bound:?}:\n{}",
+            gateway.stderr_tail(40)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_retention_set_through_the_api_is_what_the_next_sweep_applies() {
+    let mut tree = VaultTree::new().with_sections(SECTIONS);
+    tree.write_tenant("demo", &[DEMO], &KeyMode::Managed);
+    let ten_days_old = record_call(&tree, "demo", ALICE, DEMO, 10 * 24 * 60);
+    let recent = record_call(&tree, "demo", ALICE, DEMO, 24 * 60);
+    let config = tree.config().display().to_string();
+    let mut gateway = Gateway::start(tree.into_gateway());
+    let (ok, token, stderr) = greffier_cli(
+        &[
+            "token", "create", "--config", &config, "--tenant", "demo", "--role", "admin",
+            "--name", "ret",
+        ],
+        &[],
+    );
+    assert!(ok, "{stderr}");
+    let auth = [("Authorization", format!("Bearer {}", token.trim()))];
+    let recording = |gateway: &Gateway, id: &RecordId| {
+        send(
+            gateway.admin,
+            "GET",
+            &format!("/v1/tenants/demo/recordings/{id}"),
+            &auth,
+            None,
+        )
+        .status
+    };
+    const SWEPT: &str = "retention sweep done";
+    await_log_count(&gateway, SWEPT, 1, Duration::from_secs(30));
+    // The tenant file keeps recordings 30 days.
+    assert_eq!(recording(&gateway, &ten_days_old), 200);
+
+    let too_long = send(
+        gateway.admin,
+        "PUT",
+        "/v1/tenants/demo/retention",
+        &auth,
+        Some(r#"{"recordings_days":731,"transcripts_days":5}"#),
+    );
+    assert_eq!(too_long.status, 422, "beyond [limits]: {}", too_long.text());
+    let set = send(
+        gateway.admin,
+        "PUT",
+        "/v1/tenants/demo/retention",
+        &auth,
+        Some(r#"{"recordings_days":5,"transcripts_days":5}"#),
+    );
+    assert_eq!(set.status, 200, "{}", set.text());
+    assert_eq!(set.json()["recordings_days"], 5);
+    let read = send(
+        gateway.admin,
+        "GET",
+        "/v1/tenants/demo/retention",
+        &auth,
+        None,
+    );
+    assert_eq!(read.json()["recordings_days"], 5);
+    assert_eq!(read.json()["max_recordings_days"], 730);
+
+    // The gateway sweeps at each start.
+    gateway.stop(Duration::from_secs(20));
+    gateway.restart();
+    await_log_count(&gateway, SWEPT, 2, Duration::from_secs(30));
+    assert_eq!(recording(&gateway, &ten_days_old), 404);
+    assert_eq!(recording(&gateway, &recent), 200);
+}

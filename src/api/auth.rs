@@ -219,7 +219,7 @@ impl CredentialCache {
 
 /// Argon2id of nothing anyone knows, with the default cost: verified
 /// against when the user does not exist.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0c2FsdA$2bV4sE9Q5qg0vVkq7m6c5mNqz5cJqKQ9Zr0Z3lJc0xk";
+pub(crate) const DUMMY_HASH: &str = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0c2FsdA$2bV4sE9Q5qg0vVkq7m6c5mNqz5cJqKQ9Zr0Z3lJc0xk";
 
 fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
