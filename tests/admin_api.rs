@@ -839,6 +839,10 @@ fn rebinding_and_cross_site_posts_are_refused_and_sessions_need_csrf() {
     let me = node.request(Some(&session), "GET", "/v1/session", None);
     assert_eq!(me.json()["role"], "user");
     assert_eq!(
+        me.json()["may"],
+        serde_json::json!(["list_calls", "list_recordings", "read_recording"])
+    );
+    assert_eq!(
         node.request(Some(&session), "DELETE", "/v1/session", None)
             .status,
         204

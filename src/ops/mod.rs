@@ -99,6 +99,46 @@ pub enum Operation {
 }
 
 impl Operation {
+    /// Every operation, in the order of the docs' table.
+    pub const ALL: [Operation; 15] = [
+        Operation::ListCalls,
+        Operation::ControlCall,
+        Operation::ListRecordings,
+        Operation::ReadRecording,
+        Operation::DeleteRecording,
+        Operation::ReadRetention,
+        Operation::SetRetention,
+        Operation::SweepRetention,
+        Operation::SetHold,
+        Operation::ReleaseHold,
+        Operation::ListHolds,
+        Operation::ExportAudit,
+        Operation::ReadObjections,
+        Operation::SetObjections,
+        Operation::ManageCredentials,
+    ];
+
+    /// The operation's identifier in the admin API (`GET /v1/session`).
+    pub fn id(self) -> &'static str {
+        match self {
+            Operation::ListCalls => "list_calls",
+            Operation::ControlCall => "control_call",
+            Operation::ListRecordings => "list_recordings",
+            Operation::ReadRecording => "read_recording",
+            Operation::DeleteRecording => "delete_recording",
+            Operation::ReadRetention => "read_retention",
+            Operation::SetRetention => "set_retention",
+            Operation::SweepRetention => "sweep_retention",
+            Operation::SetHold => "set_hold",
+            Operation::ReleaseHold => "release_hold",
+            Operation::ListHolds => "list_holds",
+            Operation::ExportAudit => "export_audit",
+            Operation::ReadObjections => "read_objections",
+            Operation::SetObjections => "set_objections",
+            Operation::ManageCredentials => "manage_credentials",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Operation::ListCalls => "list calls in progress",
