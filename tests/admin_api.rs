@@ -1223,3 +1223,83 @@ fn a_retention_set_through_the_api_is_what_the_next_sweep_applies() {
     assert_eq!(recording(&gateway, &ten_days_old), 404);
     assert_eq!(recording(&gateway, &recent), 200);
 }
+
+#[test]
+fn the_credential_commands_refuse_what_they_cannot_keep_safe() {
+    let mut tree = VaultTree::new().with_sections(SECTIONS);
+    tree.write_tenant("demo", &[DEMO], &KeyMode::Managed);
+    let config = tree.config().display().to_string();
+    let base = ["--config", config.as_str()];
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend_from_slice(&base);
+        greffier_cli(&all, env)
+    };
+    // A user role needs numbers: a console user, not a token.
+    let (ok, _, stderr) = run(
+        &[
+            "token", "create", "--tenant", "demo", "--role", "user", "--name", "u",
+        ],
+        &[],
+    );
+    assert!(!ok && stderr.contains("greffier user add"), "{stderr}");
+    let (ok, _, stderr) = run(
+        &[
+            "token", "create", "--tenant", "nowhere", "--role", "admin", "--name", "x",
+        ],
+        &[],
+    );
+    assert!(!ok && stderr.contains("nowhere"), "{stderr}");
+    let (ok, _, _) = run(&["token", "create", "--name", "x"], &[]);
+    assert!(!ok, "neither a tenant nor --operator");
+    let (ok, _, stderr) = run(
+        &[
+            "user",
+            "add",
+            "--tenant",
+            "demo",
+            "--role",
+            "admin",
+            "--username",
+            "short",
+            "--password-env",
+            "PW",
+        ],
+        &[("PW", "too short")],
+    );
+    assert!(!ok && stderr.contains("12 characters"), "{stderr}");
+    let (ok, _, stderr) = run(
+        &[
+            "user",
+            "add",
+            "--tenant",
+            "demo",
+            "--role",
+            "admin",
+            "--username",
+            "x",
+            "--password",
+            "p",
+        ],
+        &[],
+    );
+    assert!(
+        !ok,
+        "a password on the command line is not an option: {stderr}"
+    );
+
+    let (ok, token, stderr) = run(&["token", "create", "--operator", "--name", "noc"], &[]);
+    assert!(ok, "{stderr}");
+    let (ok, listed, _) = run(&["token", "list"], &[]);
+    assert!(ok);
+    assert!(
+        listed.contains("\"noc\"") && listed.contains("\"operator\""),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains(secret_of(token.trim())) && !listed.contains("argon2"),
+        "{listed}"
+    );
+    let (ok, _, stderr) = run(&["token", "revoke", "--id", "0123456789ab"], &[]);
+    assert!(!ok && stderr.contains("0123456789ab"), "{stderr}");
+}

@@ -128,6 +128,12 @@ impl Credentials {
         params: &Argon2Params,
     ) -> anyhow::Result<IssuedToken> {
         check_name(name)?;
+        if grant.role == Role::User {
+            bail!(
+                "the user role sees the calls of its own numbers: give it a console user \
+                 (`greffier user add`), not a token"
+            );
+        }
         if self
             .tokens
             .iter()
