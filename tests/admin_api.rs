@@ -743,6 +743,18 @@ fn rebinding_and_cross_site_posts_are_refused_and_sessions_need_csrf() {
         None,
     );
     assert_eq!(legacy.status, 421);
+    // The older unauthenticated route refuses a cross-site form too.
+    let legacy_form = send(
+        node.gateway.admin,
+        "POST",
+        "/calls/1/recording/pause",
+        &[
+            ("Origin", "https://evil.example".into()),
+            ("Content-Type", "application/x-www-form-urlencoded".into()),
+        ],
+        Some("x=1"),
+    );
+    assert_eq!(legacy_form.status, 403, "{}", legacy_form.text());
 
     let session = node.login_password("alice", USER_PASSWORD);
     let Credential::Session { cookie, csrf } = &session else {
