@@ -7,6 +7,7 @@
 //! [`Clock`], so they are tested at any date; audit entries carry the real
 //! time of writing, since the chain records when things happened.
 
+pub mod export;
 pub mod holds;
 pub mod recordings;
 pub mod retention;
