@@ -8,6 +8,7 @@ mod keys;
 mod recordings;
 mod retention;
 mod run;
+mod tenant;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,6 +62,11 @@ enum Command {
         #[command(subcommand)]
         command: retention::HoldCommand,
     },
+    /// Ends a tenant's contract: returns or deletes its data, shreds its keys.
+    Tenant {
+        #[command(subcommand)]
+        command: tenant::TenantCommand,
+    },
 }
 
 fn init_logging() {
@@ -85,6 +91,7 @@ pub fn main() -> ExitCode {
         Command::Audit { command } => audit::run(command),
         Command::Retention { command } => retention::run(command),
         Command::Hold { command } => retention::run_hold(command),
+        Command::Tenant { command } => tenant::run(command),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod export;
 pub mod holds;
 pub mod recordings;
 pub mod retention;
+pub mod terminate;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -86,6 +87,8 @@ pub enum Operation {
     SetHold,
     ReleaseHold,
     ListHolds,
+    ShredKeys,
+    TerminateTenant,
 }
 
 impl Operation {
@@ -98,6 +101,8 @@ impl Operation {
             Operation::SetHold => "set a legal hold",
             Operation::ReleaseHold => "release a legal hold",
             Operation::ListHolds => "list legal holds",
+            Operation::ShredKeys => "shred the keys",
+            Operation::TerminateTenant => "terminate the tenant",
         }
     }
 }
@@ -106,6 +111,8 @@ impl Operation {
 /// docs/retention.md): the processor's `operator` runs the node's retention
 /// and the legal holds an authority asks for; the client's classes work on
 /// their own tenant's calls; the gateway itself (`system`) only sweeps.
+/// Shredding keys and terminating a tenant are the processor's, at the end
+/// of the contract: `operator` only.
 pub fn permitted(role: Role, operation: Operation) -> bool {
     use Operation::*;
     match role {
@@ -262,6 +269,22 @@ mod tests {
             assert!(!permitted(role, Operation::ReleaseHold), "{role:?}");
         }
         assert!(permitted(Role::Operator, Operation::SetHold));
+    }
+
+    #[test]
+    fn only_the_operator_terminates_and_shreds() {
+        for role in [
+            Role::System,
+            Role::SuperAdmin,
+            Role::Admin,
+            Role::Supervisor,
+            Role::User,
+        ] {
+            assert!(!permitted(role, Operation::TerminateTenant), "{role:?}");
+            assert!(!permitted(role, Operation::ShredKeys), "{role:?}");
+        }
+        assert!(permitted(Role::Operator, Operation::TerminateTenant));
+        assert!(permitted(Role::Operator, Operation::ShredKeys));
     }
 
     #[test]

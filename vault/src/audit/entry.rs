@@ -110,6 +110,8 @@ pub enum Action {
     KeyShredded,
     SubjectExport,
     SubjectErase,
+    /// A terminated tenant's data deleted (DPA 8.3).
+    Terminated,
     Requisition,
     SentToSubprocessor,
 }
