@@ -3,7 +3,7 @@
 //! every recording, transcript, manifest, raw payload and subject index
 //! entry is deleted, and the tenant's keys are shredded. Call records stay
 //! until their 365 days (CPCE L.34-1); once the keys are gone they can no
-//! longer be read by anyone, and the sweeper or a later run removes them.
+//! longer be read by anyone, and a run after their 365 days removes them.
 //! Audit entries stay: they are the processor's proof.
 //!
 //! The run goes through phases, each recorded in the store object
@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use greffier_vault::audit::{Action, ObjectRef, Outcome};
 use greffier_vault::catalog::CdrRecord;
 use greffier_vault::store::{ObjectKey, RecordId};
@@ -43,6 +43,7 @@ use sha2::{Digest, Sha256};
 use super::export::{ExportDir, ExportKind};
 use super::retention::{classify, plan_deletion, Category, DeletedObject};
 use super::{Actor, Operation, Ops};
+use crate::config::CDR_RETENTION_DAYS;
 
 /// What happens to the tenant's data before it is deleted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -236,12 +237,17 @@ impl Ops {
         // may have stored its recording since.
         let holds = self.holds_of(tenant).await?;
         let keys = self.tenant_keys(tenant).await?;
-        let plan = plan_deletion(&keys, &holds, now, |category, _| {
-            category != Category::CallRecord
+        // Call records go once their 365 days are over: a run after that
+        // date (the tenant file may be gone, the sweeper no longer sees the
+        // tenant) removes them.
+        let keep = |category: Category, record: &RecordId| kept(category, record, now);
+        let plan = plan_deletion(&keys, &holds, now, |category, record| {
+            !keep(category, record)
         });
         summary.call_records_kept = keys
             .iter()
-            .filter(|key| matches!(classify(key), Some((Category::CallRecord, _, _))))
+            .filter_map(|key| classify(key))
+            .filter(|(category, record, _)| keep(*category, record))
             .count();
         let done = self
             .delete_planned(
@@ -473,6 +479,12 @@ impl Ops {
     }
 }
 
+/// What a termination keeps: call records, until their 365 days are over.
+fn kept(category: Category, record: &RecordId, now: DateTime<Utc>) -> bool {
+    category == Category::CallRecord
+        && now < record.timestamp() + Duration::days(i64::from(CDR_RETENTION_DAYS))
+}
+
 fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
@@ -553,6 +565,29 @@ mod tests {
             serde_json::from_str::<TerminationMarker>(&json).unwrap(),
             marker
         );
+    }
+
+    #[test]
+    fn only_call_records_are_kept_and_only_for_their_365_days() {
+        let record = RecordId::generate();
+        let start = record.timestamp();
+        let day = |days: i64| start + Duration::days(days);
+        assert!(kept(Category::CallRecord, &record, day(0)));
+        assert!(kept(
+            Category::CallRecord,
+            &record,
+            day(365) - Duration::seconds(1)
+        ));
+        assert!(!kept(Category::CallRecord, &record, day(365)));
+        for category in [
+            Category::SubjectIndex,
+            Category::RawPayloads,
+            Category::Manifest,
+            Category::Recording,
+            Category::Transcript,
+        ] {
+            assert!(!kept(category, &record, day(0)), "{category:?}");
+        }
     }
 
     #[test]
