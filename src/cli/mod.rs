@@ -8,6 +8,7 @@ mod keys;
 mod recordings;
 mod retention;
 mod run;
+mod subject;
 mod tenant;
 
 use std::path::PathBuf;
@@ -62,6 +63,11 @@ enum Command {
         #[command(subcommand)]
         command: retention::HoldCommand,
     },
+    /// Answers a data subject: exports or erases the calls of one number.
+    Subject {
+        #[command(subcommand)]
+        command: subject::SubjectCommand,
+    },
     /// Ends a tenant's contract: returns or deletes its data, shreds its keys.
     Tenant {
         #[command(subcommand)]
@@ -91,6 +97,7 @@ pub fn main() -> ExitCode {
         Command::Audit { command } => audit::run(command),
         Command::Retention { command } => retention::run(command),
         Command::Hold { command } => retention::run_hold(command),
+        Command::Subject { command } => subject::run(command),
         Command::Tenant { command } => tenant::run(command),
     }
 }

@@ -11,7 +11,7 @@
 //! recordings/{record_id}.wav            the audio, as recorded (stereo: caller left, callee right)
 //! recordings/{record_id}.json           the recording's manifest (vault/FORMAT.md §9)
 //! recordings/{record_id}.rtp            payloads the recorder could not decode (FORMAT.md §10)
-//! transcripts/{record_id}.json          the transcript
+//! transcripts/{record_id}.json          the transcript (`.txt` if it is not JSON)
 //! call-records/{record_id}.json         the call record (FORMAT.md §9)
 //! ```
 //!
@@ -37,6 +37,8 @@ pub enum ExportKind {
     Manifest,
     RawPayloads,
     Transcript,
+    /// A transcript that is not JSON, as UTF-8 text.
+    TranscriptText,
     CallRecord,
 }
 
@@ -48,6 +50,7 @@ impl ExportKind {
             ExportKind::Manifest => format!("recordings/{record}.json"),
             ExportKind::RawPayloads => format!("recordings/{record}.rtp"),
             ExportKind::Transcript => format!("transcripts/{record}.json"),
+            ExportKind::TranscriptText => format!("transcripts/{record}.txt"),
             ExportKind::CallRecord => format!("call-records/{record}.json"),
         }
     }
@@ -157,6 +160,19 @@ impl ExportDir {
             .with_context(|| format!("the {kind:?} of record {record} as JSON"))?;
         json.push(b'\n');
         self.write(kind, record, call_start, &json)
+    }
+
+    /// Writes a decrypted transcript: as JSON when it is JSON, else as text.
+    pub fn write_transcript(
+        &mut self,
+        record: &RecordId,
+        call_start: DateTime<Utc>,
+        plaintext: &[u8],
+    ) -> anyhow::Result<&ExportedFile> {
+        match serde_json::from_slice::<serde_json::Value>(plaintext) {
+            Ok(json) => self.write_json(ExportKind::Transcript, record, call_start, &json),
+            Err(_) => self.write(ExportKind::TranscriptText, record, call_start, plaintext),
+        }
     }
 
     /// Writes bytes already in an open, documented format (the raw payloads

@@ -11,6 +11,7 @@ pub mod export;
 pub mod holds;
 pub mod recordings;
 pub mod retention;
+pub mod subject;
 pub mod terminate;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -87,6 +88,8 @@ pub enum Operation {
     SetHold,
     ReleaseHold,
     ListHolds,
+    SubjectExport,
+    SubjectErase,
     ShredKeys,
     TerminateTenant,
 }
@@ -101,6 +104,8 @@ impl Operation {
             Operation::SetHold => "set a legal hold",
             Operation::ReleaseHold => "release a legal hold",
             Operation::ListHolds => "list legal holds",
+            Operation::SubjectExport => "export a data subject's calls",
+            Operation::SubjectErase => "erase a data subject's recordings",
             Operation::ShredKeys => "shred the keys",
             Operation::TerminateTenant => "terminate the tenant",
         }
@@ -110,9 +115,10 @@ impl Operation {
 /// The one table of who may do what (DESIGN.md "Access", mirrored in
 /// docs/retention.md): the processor's `operator` runs the node's retention
 /// and the legal holds an authority asks for; the client's classes work on
-/// their own tenant's calls; the gateway itself (`system`) only sweeps.
-/// Shredding keys and terminating a tenant are the processor's, at the end
-/// of the contract: `operator` only.
+/// their own tenant's calls, its administrators answer its data subjects
+/// (DPA 9); the gateway itself (`system`) only sweeps. Shredding keys and
+/// terminating a tenant are the processor's, at the end of the contract:
+/// `operator` only.
 pub fn permitted(role: Role, operation: Operation) -> bool {
     use Operation::*;
     match role {
@@ -120,7 +126,12 @@ pub fn permitted(role: Role, operation: Operation) -> bool {
         Role::Operator => true,
         Role::SuperAdmin | Role::Admin => matches!(
             operation,
-            ListRecordings | ReadRecording | DeleteRecording | ListHolds
+            ListRecordings
+                | ReadRecording
+                | DeleteRecording
+                | ListHolds
+                | SubjectExport
+                | SubjectErase
         ),
         Role::Supervisor | Role::User => matches!(operation, ListRecordings | ReadRecording),
     }
@@ -269,6 +280,18 @@ mod tests {
             assert!(!permitted(role, Operation::ReleaseHold), "{role:?}");
         }
         assert!(permitted(Role::Operator, Operation::SetHold));
+    }
+
+    #[test]
+    fn only_the_operator_and_the_clients_administrators_answer_data_subjects() {
+        for operation in [Operation::SubjectExport, Operation::SubjectErase] {
+            for role in [Role::Operator, Role::SuperAdmin, Role::Admin] {
+                assert!(permitted(role, operation), "{role:?} {operation:?}");
+            }
+            for role in [Role::System, Role::Supervisor, Role::User] {
+                assert!(!permitted(role, operation), "{role:?} {operation:?}");
+            }
+        }
     }
 
     #[test]

@@ -35,7 +35,7 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use greffier_vault::audit::{Action, ObjectRef, Outcome};
 use greffier_vault::catalog::CdrRecord;
 use greffier_vault::store::{ObjectKey, RecordId};
-use greffier_vault::{ObjectDecryptor, ObjectKind, TenantId, TenantStatus, Uuid};
+use greffier_vault::{TenantId, TenantStatus, Uuid};
 use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -427,13 +427,12 @@ impl Ops {
                     export.write_bytes(ExportKind::RawPayloads, &id, start, &payloads)?;
                 }
                 Category::Transcript => {
-                    let text = self
-                        .open_whole(tenant, key.path().as_ref(), &id, ObjectKind::Transcript)
+                    let transcript = self
+                        .store
+                        .read_transcript(keyring, tenant, &id)
                         .await
                         .with_context(context)?;
-                    let json: serde_json::Value =
-                        serde_json::from_slice(&text).with_context(context)?;
-                    export.write_json(ExportKind::Transcript, &id, start, &json)?;
+                    export.write_transcript(&id, start, &transcript)?;
                 }
                 Category::CallRecord => {
                     let record: CdrRecord = self
@@ -447,35 +446,6 @@ impl Ops {
             }
         }
         Ok(())
-    }
-
-    /// One object's whole plaintext, checked to be the `kind` of record `id`.
-    async fn open_whole(
-        &self,
-        tenant: &TenantId,
-        key: &str,
-        id: &RecordId,
-        kind: ObjectKind,
-    ) -> anyhow::Result<Vec<u8>> {
-        let path = object_store::path::Path::from(key);
-        let object = self
-            .store
-            .object_store()
-            .get(&path)
-            .await
-            .map_err(|error| anyhow!("reading {key}: {error}"))?
-            .bytes()
-            .await
-            .map_err(|error| anyhow!("reading {key}: {error}"))?;
-        let mut decryptor = ObjectDecryptor::new(&self.keyring, tenant.clone()).expecting(
-            greffier_vault::ObjectRef {
-                kind,
-                record_id: id.uuid(),
-            },
-        );
-        let plaintext = decryptor.push(&object)?.to_vec();
-        decryptor.finish()?;
-        Ok(plaintext)
     }
 }
 
