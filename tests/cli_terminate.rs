@@ -415,3 +415,76 @@ fn a_delete_that_stopped_after_its_first_phase_is_finished_by_running_it_again()
     assert_eq!(after.iter().filter(|key| key.contains("/cdr/")).count(), 1);
     assert_eq!(keys_status(config, TENANT), "shredded");
 }
+
+/// A tenant that keeps its own keys: the gateway cannot decrypt its
+/// objects, so `--return` is refused before anything changes (the client
+/// decrypts its objects itself); `--delete` terminates it.
+#[test]
+fn a_client_mode_tenant_is_not_returned_by_the_gateway_but_can_be_deleted() {
+    use chrono::Utc;
+    use std::ffi::OsStr;
+    use support::vault::{greffier, record_blocking, streamed_wav, KeyMode, TestCall, VaultTree};
+
+    let mut tree = VaultTree::new();
+    let key_file = tree.scratch("client.key");
+    let generated = greffier([
+        OsStr::new("keys"),
+        OsStr::new("generate-client"),
+        OsStr::new("--out"),
+        key_file.as_os_str(),
+    ])
+    .ok();
+    let public_key = generated
+        .stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("public_key = \""))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .expect("a public key")
+        .to_string();
+    tree.write_tenant("cust", &["+33199000003"], &KeyMode::Client(public_key));
+    greffier(["keys", "init", "--config", &tree.config_arg()]).ok();
+    let config = tree.load();
+    record_blocking(
+        &config,
+        &TestCall::new("cust", "+33612345678", "+33199000003", Utc::now()),
+        &streamed_wav(16_000),
+    );
+    let store = tree.store_dir();
+    let before = stored(&store, "cust");
+    assert!(before.iter().any(|key| key.contains("/recordings/")));
+
+    let config_arg = tree.config_arg();
+    let out = tree.scratch("returned");
+    let refused = greffier([
+        OsStr::new("tenant"),
+        OsStr::new("terminate"),
+        OsStr::new("--config"),
+        OsStr::new(&config_arg),
+        OsStr::new("--tenant"),
+        OsStr::new("cust"),
+        OsStr::new("--return"),
+        out.as_os_str(),
+    ])
+    .failed();
+    refused.says("client mode");
+    assert!(!out.exists());
+    assert_eq!(stored(&store, "cust"), before);
+
+    greffier([
+        "tenant",
+        "terminate",
+        "--config",
+        &config_arg,
+        "--tenant",
+        "cust",
+        "--delete",
+    ])
+    .ok();
+    let after = stored(&store, "cust");
+    assert!(
+        after
+            .iter()
+            .all(|key| key.contains("/cdr/") || key.ends_with("termination.json")),
+        "{after:#?}"
+    );
+}

@@ -35,7 +35,7 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use greffier_vault::audit::{Action, ObjectRef, Outcome};
 use greffier_vault::catalog::CdrRecord;
 use greffier_vault::store::{ObjectKey, RecordId};
-use greffier_vault::{TenantId, TenantStatus, Uuid};
+use greffier_vault::{Sealing, TenantId, TenantStatus, Uuid};
 use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -207,6 +207,28 @@ impl Ops {
                 }
             }
         };
+        let client_sealed = matches!(
+            self.status_of(tenant),
+            Some(
+                TenantStatus::Active {
+                    sealing: Sealing::Client { .. },
+                    ..
+                } | TenantStatus::Terminating {
+                    sealing: Sealing::Client { .. },
+                    ..
+                }
+            )
+        );
+        if client_sealed
+            && marker.phase < Phase::Returned
+            && matches!(mode, TerminationMode::Return(_))
+        {
+            bail!(
+                "tenant {tenant} keeps its own keys (client mode): the gateway cannot decrypt \
+                 its objects to return them; the client decrypts its objects with \
+                 `greffier decrypt`. Use --delete once it has them (nothing was changed)"
+            );
+        }
         let mut summary = TerminationSummary {
             tenant: tenant.as_str().to_owned(),
             mode: marker.mode.clone(),
