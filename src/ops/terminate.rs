@@ -188,11 +188,13 @@ impl Ops {
                 marker
             }
             None => {
-                if self.status_of(tenant) == Some(TenantStatus::Shredded) {
+                if self.status_of(tenant) == Some(TenantStatus::Shredded)
+                    && matches!(mode, TerminationMode::Return(_))
+                {
                     bail!(
                         "the keys of tenant {tenant} were shredded before any termination: \
-                         its data can no longer be returned; delete what is left with \
-                         `greffier retention sweep` (nothing was changed)"
+                         its data can no longer be returned; --delete removes what is left \
+                         (nothing was changed)"
                     );
                 }
                 TerminationMarker {
