@@ -11,6 +11,7 @@ mod requisition;
 mod retention;
 mod run;
 mod subject;
+mod tenant;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -86,6 +87,11 @@ enum Command {
     },
     /// Prints the admin API's OpenAPI document (docs/openapi.json).
     Openapi,
+    /// Ends a tenant's contract: returns or deletes its data, shreds its keys.
+    Tenant {
+        #[command(subcommand)]
+        command: tenant::TenantCommand,
+    },
 }
 
 fn init_logging() {
@@ -118,6 +124,7 @@ pub fn main() -> ExitCode {
             print!("{}", crate::api::openapi::document());
             ExitCode::SUCCESS
         }
+        Command::Tenant { command } => tenant::run(command),
     }
 }
 

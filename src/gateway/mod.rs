@@ -26,7 +26,7 @@ use crate::config::{Config, ConfigWatcher, NodeConfig, WatchOptions};
 use crate::vault_setup;
 
 pub use policy::GatewayPolicy;
-pub use router::TenantRouter;
+pub use router::{NotServed, TenantRouter};
 
 /// Orders from call tasks (media timeouts) to the proxy task.
 const COMMAND_QUEUE: usize = 1024;
@@ -122,9 +122,12 @@ pub async fn run(config_path: &Path, master: Option<MasterKey>) -> anyhow::Resul
     // Tests and supervisors wait for this exact line on stdout.
     println!("greffier ready sip={sip} admin={admin_addr}");
 
+    let not_served = NotServed::default();
+    check_keyring(&vault.keyring, &not_served);
+    spawn_keyring_watch(vault.keyring.clone(), not_served.clone());
     let (commands, command_queue) = tokio::sync::mpsc::channel(COMMAND_QUEUE);
     let policy = GatewayPolicy {
-        router: TenantRouter::new(config.clone()),
+        router: TenantRouter::new(config.clone(), not_served),
         calls: Calls::new(config, Arc::new(pool), vault, commands, directory),
     };
     tokio::select! {
@@ -151,6 +154,54 @@ async fn audit_recovered(audit: &AuditLog, closed: &[(TenantId, RecordId)]) {
             tracing::error!(%error, "the audit entry of a recovered recording could not be written");
         }
     }
+}
+
+/// How often the node reads the keyring again, to learn of a tenant
+/// terminated (or keys shredded) by the CLI while it runs.
+const KEYRING_CHECK: Duration = Duration::from_secs(2);
+
+/// Reads the keyring every [`KEYRING_CHECK`] and refuses the calls of the
+/// tenants it no longer seals for (terminating or shredded).
+fn spawn_keyring_watch(
+    keyring: Arc<std::sync::RwLock<greffier_vault::Keyring>>,
+    not_served: NotServed,
+) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(KEYRING_CHECK).await;
+            check_keyring(&keyring, &not_served);
+        }
+    });
+}
+
+/// Reloads the keyring and brings `not_served` in line with it, saying
+/// which tenants stopped being served.
+fn check_keyring(keyring: &std::sync::RwLock<greffier_vault::Keyring>, not_served: &NotServed) {
+    let statuses = match keyring.write() {
+        Ok(mut keyring) => match keyring.reload() {
+            Ok(()) => keyring.tenants(),
+            Err(error) => {
+                tracing::error!(%error, "the keyring cannot be read again; tenants served as before");
+                return;
+            }
+        },
+        Err(_) => return,
+    };
+    let refused: std::collections::BTreeSet<String> = statuses
+        .into_iter()
+        .filter(|(_, status)| !status.is_active())
+        .map(|(tenant, _)| tenant.as_str().to_owned())
+        .collect();
+    let Ok(mut current) = not_served.write() else {
+        return;
+    };
+    for tenant in refused.difference(&current) {
+        tracing::warn!(
+            %tenant,
+            "tenant terminated (keys being shredded or shredded): its calls are refused with 403"
+        );
+    }
+    *current = refused;
 }
 
 /// SIGTERM (a supervisor) or SIGINT (Ctrl-C).

@@ -229,10 +229,7 @@ mod tests {
             orders.try_recv().is_err(),
             "a refused order reaches nothing"
         );
-        let resumed = calls
-            .resume(&client(Role::Admin), own(7))
-            .await
-            .unwrap();
+        let resumed = calls.resume(&client(Role::Admin), own(7)).await.unwrap();
         assert!(!resumed.paused);
         assert_eq!(
             calls

@@ -16,6 +16,7 @@ pub mod requisition;
 pub mod retention;
 pub mod settings;
 pub mod subject;
+pub mod terminate;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -121,11 +122,13 @@ pub enum Operation {
     SetObjections,
     /// The tenant's tokens and console users.
     ManageCredentials,
+    ShredKeys,
+    TerminateTenant,
 }
 
 impl Operation {
     /// Every operation, in the order of the docs' table.
-    pub const ALL: [Operation; 21] = [
+    pub const ALL: [Operation; 23] = [
         Operation::ListCalls,
         Operation::ControlCall,
         Operation::ListRecordings,
@@ -147,6 +150,8 @@ impl Operation {
         Operation::ReadObjections,
         Operation::SetObjections,
         Operation::ManageCredentials,
+        Operation::ShredKeys,
+        Operation::TerminateTenant,
     ];
 
     /// The operation's identifier in the admin API (`GET /v1/session`).
@@ -173,6 +178,8 @@ impl Operation {
             Operation::ReadObjections => "read_objections",
             Operation::SetObjections => "set_objections",
             Operation::ManageCredentials => "manage_credentials",
+            Operation::ShredKeys => "shred_keys",
+            Operation::TerminateTenant => "terminate_tenant",
         }
     }
 
@@ -199,6 +206,8 @@ impl Operation {
             Operation::ReadObjections => "read the objections to sub-processors",
             Operation::SetObjections => "object to sub-processors",
             Operation::ManageCredentials => "manage tokens and users",
+            Operation::ShredKeys => "shred the keys",
+            Operation::TerminateTenant => "terminate the tenant",
         }
     }
 }
@@ -218,6 +227,8 @@ impl Operation {
 /// - the gateway itself (`system`) only sweeps.
 ///
 /// A requisition is never a client's: the law may forbid telling it.
+/// Shredding keys and terminating a tenant are the processor's, at the end
+/// of the contract: `operator` only.
 pub fn permitted(role: Role, operation: Operation) -> bool {
     use Operation::*;
     match role {
@@ -238,6 +249,8 @@ pub fn permitted(role: Role, operation: Operation) -> bool {
                 | ExportAudit
                 | ReadObjections
                 | ManageCredentials
+                | ShredKeys
+                | TerminateTenant
         ),
         Role::SuperAdmin => !matches!(
             operation,
@@ -248,6 +261,8 @@ pub fn permitted(role: Role, operation: Operation) -> bool {
                 | RotateKey
                 | ListKeys
                 | ShowSenderKey
+                | ShredKeys
+                | TerminateTenant
         ),
         Role::Admin => matches!(
             operation,
@@ -491,6 +506,22 @@ mod tests {
             assert!(permitted_for(&Actor::cli_operator(), operation));
         }
         assert!(permitted(Role::Operator, Operation::ExportAudit));
+    }
+
+    #[test]
+    fn only_the_operator_terminates_and_shreds() {
+        for role in [
+            Role::System,
+            Role::SuperAdmin,
+            Role::Admin,
+            Role::Supervisor,
+            Role::User,
+        ] {
+            assert!(!permitted(role, Operation::TerminateTenant), "{role:?}");
+            assert!(!permitted(role, Operation::ShredKeys), "{role:?}");
+        }
+        assert!(permitted(Role::Operator, Operation::TerminateTenant));
+        assert!(permitted(Role::Operator, Operation::ShredKeys));
     }
 
     #[test]
