@@ -39,7 +39,8 @@ pub async fn serve(
     let app = Router::new()
         .route("/metrics", get(move || async move { metrics.render() }))
         .route("/healthz", get(|| async { "ok\n" }))
-        .merge(calls_router(calls));
+        .merge(calls_router(calls))
+        .merge(crate::console::router());
     tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
             tracing::error!(%error, "admin endpoint stopped");

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod calls;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod gateway;
 pub mod ops;
 pub mod transcription;
