@@ -2,6 +2,7 @@
 //! integration tests and its benchmarks share.
 
 pub mod admin;
+pub mod api;
 pub mod calls;
 pub mod cli;
 pub mod config;

@@ -60,6 +60,11 @@ impl OrderSource {
 pub struct CallSummary {
     /// The proxy's dialog number.
     pub id: u64,
+    /// The call's identity in the admin API: random, so unguessable.
+    pub call_id: uuid::Uuid,
+    /// The parties' numbers (E.164), for the `user` role's filter; never listed.
+    #[serde(skip)]
+    pub parties: Vec<String>,
     pub tenant: String,
     pub direction: &'static str,
     pub start: DateTime<Utc>,
@@ -71,6 +76,8 @@ impl CallSummary {
     pub fn new(dialog: DialogId, tenant: &str, direction: Direction, recorded: bool) -> Self {
         CallSummary {
             id: dialog.0,
+            call_id: uuid::Uuid::new_v4(),
+            parties: Vec::new(),
             tenant: tenant.to_string(),
             direction: match direction {
                 Direction::Inbound => "inbound",
@@ -80,6 +87,12 @@ impl CallSummary {
             recorded,
             paused: false,
         }
+    }
+
+    /// The parties' numbers, as far as they are known.
+    pub fn with_parties(mut self, parties: impl IntoIterator<Item = String>) -> Self {
+        self.parties = parties.into_iter().collect();
+        self
     }
 }
 
@@ -138,6 +151,14 @@ impl CallDirectory {
             .collect();
         calls.sort_by_key(|call| call.id);
         calls
+    }
+
+    /// The dialog number of the call the admin API knows as `call_id`.
+    pub fn find(&self, call_id: uuid::Uuid) -> Option<CallSummary> {
+        self.locked()
+            .values()
+            .find(|entry| entry.summary.call_id == call_id)
+            .map(|entry| entry.summary.clone())
     }
 
     pub fn get(&self, id: u64) -> Option<CallSummary> {

@@ -2,6 +2,7 @@
 
 mod audit;
 mod check_config;
+mod credentials;
 mod decrypt;
 mod files;
 mod keys;
@@ -61,6 +62,18 @@ enum Command {
         #[command(subcommand)]
         command: retention::HoldCommand,
     },
+    /// Creates, lists and revokes the admin API's bearer tokens.
+    Token {
+        #[command(subcommand)]
+        command: credentials::TokenCommand,
+    },
+    /// Adds, lists and removes the console's users.
+    User {
+        #[command(subcommand)]
+        command: credentials::UserCommand,
+    },
+    /// Prints the admin API's OpenAPI document (docs/openapi.json).
+    Openapi,
 }
 
 fn init_logging() {
@@ -85,6 +98,12 @@ pub fn main() -> ExitCode {
         Command::Audit { command } => audit::run(command),
         Command::Retention { command } => retention::run(command),
         Command::Hold { command } => retention::run_hold(command),
+        Command::Token { command } => credentials::run_token(command),
+        Command::User { command } => credentials::run_user(command),
+        Command::Openapi => {
+            print!("{}", crate::api::openapi::document());
+            ExitCode::SUCCESS
+        }
     }
 }
 

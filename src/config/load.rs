@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
+use super::admin::{validate_admin, RawAdmin};
 use super::keys::{validate_keys, RawKeys};
 use super::mask::mask_number;
 use super::net::overlaps;
@@ -21,8 +22,9 @@ use super::{Config, SourceRole};
 /// A configuration file larger than this is a mistake, not a configuration.
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
-const MAIN_SECTIONS: [&str; 7] = [
+const MAIN_SECTIONS: [&str; 8] = [
     "node",
+    "admin",
     "limits",
     "retention",
     "storage",
@@ -67,6 +69,17 @@ pub(crate) fn load(path: &Path, options: &LoadOptions<'_>) -> Result<Config, Con
             Some(raw) => validate_node(raw, Origin::new(file, "node"), &paths, &mut problems),
             None => (None, None),
         };
+    let admin = take_optional_section::<RawAdmin>(&mut table, "admin", root, &mut problems)
+        .and_then(|raw| {
+            let listen = node.as_ref().map(|node| node.admin_listen);
+            validate_admin(
+                raw,
+                listen,
+                Origin::new(file, "admin"),
+                &paths,
+                &mut problems,
+            )
+        });
     let limits = match take_section::<RawLimits>(&mut table, "limits", root, false, &mut problems) {
         Some(raw) => validate_limits(raw, Origin::new(file, "limits"), &mut problems),
         None => validate_limits(
@@ -118,7 +131,7 @@ pub(crate) fn load(path: &Path, options: &LoadOptions<'_>) -> Result<Config, Con
     if !problems.is_empty() {
         return Err(problems.into_errors());
     }
-    let (Some(node), Some(storage), Some(keys)) = (node, storage, keys) else {
+    let (Some(node), Some(storage), Some(keys), Some(admin)) = (node, storage, keys, admin) else {
         // Every path that leaves one of these out records a problem first.
         problems.push(file, "", "incomplete configuration");
         return Err(problems.into_errors());
@@ -126,6 +139,7 @@ pub(crate) fn load(path: &Path, options: &LoadOptions<'_>) -> Result<Config, Con
     Ok(Config::assemble(
         path.clone(),
         node,
+        admin,
         limits,
         sweep,
         storage,

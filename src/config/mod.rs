@@ -2,6 +2,7 @@
 //! tenant, validated as a whole, plus live reloading of the parts that can
 //! change without a restart. `docs/configuration.md` describes every key.
 
+mod admin;
 mod country;
 mod date;
 mod edge;
@@ -27,6 +28,7 @@ use std::path::{Path, PathBuf};
 use greffier_media::relay::LatchRules;
 use ipnet::IpNet;
 
+pub use admin::{admin_warnings, AdminConfig, AdminTls, Argon2Params};
 pub use country::{CountryCode, EEA_COUNTRIES};
 pub use date::Date;
 pub use edge::EdgeConfig;
@@ -80,6 +82,8 @@ pub struct Config {
     /// The main file, absolute.
     pub path: PathBuf,
     pub node: NodeConfig,
+    /// `[admin]`: the admin listener's names, credentials and TLS.
+    pub admin: AdminConfig,
     pub limits: Limits,
     /// `[retention]`: when the gateway sweeps expired data.
     pub sweep: SweepConfig,
@@ -109,6 +113,7 @@ impl Config {
     fn assemble(
         path: PathBuf,
         node: NodeConfig,
+        admin: AdminConfig,
         limits: Limits,
         sweep: SweepConfig,
         storage: StorageConfig,
@@ -132,6 +137,7 @@ impl Config {
         Self {
             path,
             node,
+            admin,
             limits,
             sweep,
             storage,
@@ -142,6 +148,11 @@ impl Config {
             sources,
             numbers,
         }
+    }
+
+    /// What is allowed but unwise (printed by `check-config`, logged at start).
+    pub fn warnings(&self) -> Vec<String> {
+        admin_warnings(self.node.admin_listen, &self.admin)
     }
 
     /// Tenants in the order of their file names.

@@ -44,6 +44,9 @@ pub async fn run(config_path: &Path, master: Option<MasterKey>) -> anyhow::Resul
     // Storage and keys are read once: a reload never changes them.
     let first = Config::load(config_path)
         .map_err(|problems| anyhow::anyhow!("the configuration has problems:\n{problems}"))?;
+    for warning in first.warnings() {
+        tracing::warn!("{warning}");
+    }
     let vault = vault_setup::open_with(&first, master).await?;
     // The watcher loads the configuration again and gives every tenant in it
     // its keys before publishing it, now and after each reload.
@@ -95,7 +98,13 @@ pub async fn run(config_path: &Path, master: Option<MasterKey>) -> anyhow::Resul
     server.limit_tcp(tcp_limits);
     let bound = server.local_addrs();
     let directory = CallDirectory::default();
-    let admin_addr = admin::serve(node.admin_listen, metrics, directory.clone())
+    let api = crate::api::Api::new(
+        config.clone(),
+        vault.store.clone(),
+        audit.clone(),
+        directory.clone(),
+    );
+    let admin_addr = admin::serve(node.admin_listen, metrics, api)
         .await
         .with_context(|| format!("cannot serve the admin API on {}", node.admin_listen))?;
     let proxy = Proxy::new(ProxyConfig {

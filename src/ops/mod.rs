@@ -10,6 +10,7 @@
 pub mod holds;
 pub mod recordings;
 pub mod retention;
+pub mod settings;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -78,44 +79,96 @@ impl Actor {
 /// Every operation the layer offers.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Operation {
+    ListCalls,
+    /// Pause or resume the recording of a call in progress.
+    ControlCall,
     ListRecordings,
     ReadRecording,
     DeleteRecording,
+    ReadRetention,
+    SetRetention,
     SweepRetention,
     SetHold,
     ReleaseHold,
     ListHolds,
+    ExportAudit,
+    ReadObjections,
+    SetObjections,
+    /// The tenant's tokens and console users.
+    ManageCredentials,
 }
 
 impl Operation {
     pub fn name(self) -> &'static str {
         match self {
+            Operation::ListCalls => "list calls in progress",
+            Operation::ControlCall => "pause or resume a recording",
             Operation::ListRecordings => "list recordings",
             Operation::ReadRecording => "read a recording",
             Operation::DeleteRecording => "delete a recording",
+            Operation::ReadRetention => "read the retention",
+            Operation::SetRetention => "set the retention",
             Operation::SweepRetention => "sweep expired data",
             Operation::SetHold => "set a legal hold",
             Operation::ReleaseHold => "release a legal hold",
             Operation::ListHolds => "list legal holds",
+            Operation::ExportAudit => "export the audit log",
+            Operation::ReadObjections => "read the objections to sub-processors",
+            Operation::SetObjections => "object to sub-processors",
+            Operation::ManageCredentials => "manage tokens and users",
         }
     }
 }
 
 /// The one table of who may do what (DESIGN.md "Access", mirrored in
-/// docs/retention.md): the processor's `operator` runs the node's retention
-/// and the legal holds an authority asks for; the client's classes work on
-/// their own tenant's calls; the gateway itself (`system`) only sweeps.
+/// docs/retention.md and docs/admin-api.md): the processor's `operator`
+/// runs the node (tenants, holds, audit, credentials) and never touches
+/// content; `super_admin` does everything of its tenant; `admin` works on
+/// calls, recordings and retention; `supervisor` and `user` list and play
+/// (a `user` only its own calls, which the caller filters); the gateway
+/// itself (`system`) only sweeps.
 pub fn permitted(role: Role, operation: Operation) -> bool {
     use Operation::*;
     match role {
         Role::System => matches!(operation, SweepRetention),
-        Role::Operator => true,
-        Role::SuperAdmin | Role::Admin => matches!(
+        Role::Operator => matches!(
             operation,
-            ListRecordings | ReadRecording | DeleteRecording | ListHolds
+            ListCalls
+                | ReadRetention
+                | SweepRetention
+                | SetHold
+                | ReleaseHold
+                | ListHolds
+                | ExportAudit
+                | ReadObjections
+                | ManageCredentials
         ),
-        Role::Supervisor | Role::User => matches!(operation, ListRecordings | ReadRecording),
+        Role::SuperAdmin => !matches!(operation, SweepRetention | SetHold | ReleaseHold),
+        Role::Admin => matches!(
+            operation,
+            ListCalls
+                | ControlCall
+                | ListRecordings
+                | ReadRecording
+                | DeleteRecording
+                | ReadRetention
+                | SetRetention
+                | ListHolds
+                | ReadObjections
+        ),
+        Role::Supervisor | Role::User => {
+            matches!(operation, ListCalls | ListRecordings | ReadRecording)
+        }
     }
+}
+
+/// The node's shell holds the keyring and the master key: the CLI acts as
+/// the operator with every operation, content included (DESIGN.md "Access").
+pub fn permitted_for(actor: &Actor, operation: Operation) -> bool {
+    if actor.origin == Origin::Cli && actor.role == Role::Operator {
+        return true;
+    }
+    permitted(actor.role, operation)
 }
 
 /// Where the date comes from.
@@ -203,7 +256,7 @@ impl Ops {
         tenant: &TenantId,
         action: Action,
     ) -> anyhow::Result<()> {
-        if permitted(actor.role, operation) {
+        if permitted_for(actor, operation) {
             return Ok(());
         }
         self.audit(actor, tenant, action, [], Outcome::Refused)
@@ -213,6 +266,15 @@ impl Ops {
             actor.role,
             operation.name()
         )
+    }
+
+    /// Refuses when `actor` may not do `operation`, for the operations on
+    /// settings rather than personal data (nothing to audit).
+    pub fn permit(&self, actor: &Actor, operation: Operation) -> anyhow::Result<()> {
+        if permitted_for(actor, operation) {
+            return Ok(());
+        }
+        bail!("role {:?} may not {}", actor.role, operation.name())
     }
 
     /// Writes one audit entry; it is on disk when this returns.
@@ -261,6 +323,20 @@ mod tests {
             assert!(!permitted(role, Operation::ReleaseHold), "{role:?}");
         }
         assert!(permitted(Role::Operator, Operation::SetHold));
+    }
+
+    #[test]
+    fn the_operator_never_touches_content_but_its_shell_does() {
+        for operation in [
+            Operation::ListRecordings,
+            Operation::ReadRecording,
+            Operation::DeleteRecording,
+            Operation::ControlCall,
+        ] {
+            assert!(!permitted(Role::Operator, operation), "{operation:?}");
+            assert!(permitted_for(&Actor::cli_operator(), operation));
+        }
+        assert!(permitted(Role::Operator, Operation::ExportAudit));
     }
 
     #[test]
