@@ -164,6 +164,9 @@ pub struct SessionView {
     pub tenant: Option<String>,
     /// Echo it in `X-CSRF-Token` on every POST, PUT and DELETE.
     pub csrf_token: Option<String>,
+    /// What this role may do (`Operation::key`): the console shows only
+    /// these parts; every endpoint still checks.
+    pub operations: Vec<String>,
 }
 
 fn session_view(principal: &Principal, csrf: Option<String>) -> SessionView {
@@ -172,6 +175,11 @@ fn session_view(principal: &Principal, csrf: Option<String>) -> SessionView {
         role: role_name::as_str(principal.role()).to_string(),
         tenant: principal.grant.tenant.clone(),
         csrf_token: csrf,
+        operations: Operation::ALL
+            .into_iter()
+            .filter(|operation| permitted(principal.role(), *operation))
+            .map(|operation| operation.key().to_string())
+            .collect(),
     }
 }
 

@@ -99,6 +99,47 @@ pub enum Operation {
 }
 
 impl Operation {
+    /// Every operation, for the list a session is told it may do.
+    pub const ALL: [Operation; 15] = [
+        Operation::ListCalls,
+        Operation::ControlCall,
+        Operation::ListRecordings,
+        Operation::ReadRecording,
+        Operation::DeleteRecording,
+        Operation::ReadRetention,
+        Operation::SetRetention,
+        Operation::SweepRetention,
+        Operation::SetHold,
+        Operation::ReleaseHold,
+        Operation::ListHolds,
+        Operation::ExportAudit,
+        Operation::ReadObjections,
+        Operation::SetObjections,
+        Operation::ManageCredentials,
+    ];
+
+    /// A stable identifier, as `GET /v1/session` lists what a role may do
+    /// (the console shows only those parts).
+    pub fn key(self) -> &'static str {
+        match self {
+            Operation::ListCalls => "list_calls",
+            Operation::ControlCall => "control_call",
+            Operation::ListRecordings => "list_recordings",
+            Operation::ReadRecording => "read_recording",
+            Operation::DeleteRecording => "delete_recording",
+            Operation::ReadRetention => "read_retention",
+            Operation::SetRetention => "set_retention",
+            Operation::SweepRetention => "sweep_retention",
+            Operation::SetHold => "set_hold",
+            Operation::ReleaseHold => "release_hold",
+            Operation::ListHolds => "list_holds",
+            Operation::ExportAudit => "export_audit",
+            Operation::ReadObjections => "read_objections",
+            Operation::SetObjections => "set_objections",
+            Operation::ManageCredentials => "manage_credentials",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Operation::ListCalls => "list calls in progress",
@@ -309,6 +350,15 @@ impl Ops {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_operation_is_listed_once_under_its_own_key() {
+        let keys: std::collections::BTreeSet<&str> = Operation::ALL
+            .iter()
+            .map(|operation| operation.key())
+            .collect();
+        assert_eq!(keys.len(), Operation::ALL.len());
+    }
 
     #[test]
     fn only_the_operator_sets_and_releases_holds() {

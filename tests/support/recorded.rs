@@ -260,11 +260,22 @@ pub(crate) fn pbx_caller(
     scenario: &Path,
     duration_ms: &str,
 ) -> SippCommand {
+    pbx_caller_to(gateway, pbx, scenario, duration_ms, DIALLED)
+}
+
+/// As [`pbx_caller`], dialling `number` instead of [`DIALLED`].
+pub(crate) fn pbx_caller_to(
+    gateway: &Gateway,
+    pbx: SocketAddr,
+    scenario: &Path,
+    duration_ms: &str,
+    number: &str,
+) -> SippCommand {
     let run_dir = gateway.config.run_dir();
     SippCommand::new("pbx", scenario, &run_dir, Transport::Udp, PBX_IP)
         .local_port(pbx.port())
         .remote(gateway.sip_addr())
-        .service(DIALLED)
+        .service(number)
         .args(["-d", duration_ms])
         .timeout(Duration::from_secs(60))
 }
@@ -287,6 +298,18 @@ impl RecordedCall {
         Self::start_playing(gateway, pbx, carrier, duration_ms, &scenario)
     }
 
+    /// As [`RecordedCall::start`], dialling `number` instead of [`DIALLED`].
+    pub(crate) fn start_to(
+        gateway: &Gateway,
+        pbx: SocketAddr,
+        carrier: SocketAddr,
+        duration_ms: &str,
+        number: &str,
+    ) -> Self {
+        let scenario = caller_scenario(&gateway.config.run_dir());
+        Self::start_playing_to(gateway, pbx, carrier, duration_ms, &scenario, number)
+    }
+
     /// As [`RecordedCall::start`], with the caller running `scenario`.
     pub(crate) fn start_playing(
         gateway: &Gateway,
@@ -294,6 +317,17 @@ impl RecordedCall {
         carrier: SocketAddr,
         duration_ms: &str,
         scenario: &Path,
+    ) -> Self {
+        Self::start_playing_to(gateway, pbx, carrier, duration_ms, scenario, DIALLED)
+    }
+
+    fn start_playing_to(
+        gateway: &Gateway,
+        pbx: SocketAddr,
+        carrier: SocketAddr,
+        duration_ms: &str,
+        scenario: &Path,
+        number: &str,
     ) -> Self {
         super::sipp::require_sipp();
         let run_dir = gateway.config.run_dir();
@@ -307,7 +341,7 @@ impl RecordedCall {
         .local_port(carrier.port())
         .args(["-rtp_echo"])
         .spawn();
-        let caller = pbx_caller(gateway, pbx, scenario, duration_ms).spawn();
+        let caller = pbx_caller_to(gateway, pbx, scenario, duration_ms, number).spawn();
         Self { answerer, caller }
     }
 

@@ -5,23 +5,26 @@
 // textContent, never innerHTML.
 "use strict";
 
-// Every API path the console uses, in one place.
+// Every API path the console uses, in one place. A tenant's resources live
+// under /v1/tenants/{tenant}/, the signed-in session's tenant.
+const tenantPath = (rest) =>
+  `/v1/tenants/${encodeURIComponent(state.session.tenant)}${rest}`;
 const api = {
   session: "/v1/session",
-  recordings: "/v1/recordings",
-  recording: (id) => `/v1/recordings/${encodeURIComponent(id)}`,
-  audio: (id) => `/v1/recordings/${encodeURIComponent(id)}/audio`,
-  transcript: (id) => `/v1/recordings/${encodeURIComponent(id)}/transcript`,
-  retention: "/v1/retention",
-  subprocessors: "/v1/sub-processors",
-  objection: (name) => `/v1/sub-processors/${encodeURIComponent(name)}/objection`,
-  auditExport: "/v1/audit/export",
-  users: "/v1/users",
-  user: (name) => `/v1/users/${encodeURIComponent(name)}`,
-  tokens: "/v1/tokens",
-  token: (id) => `/v1/tokens/${encodeURIComponent(id)}`,
-  subjectExport: "/v1/subjects/export",
-  subjectErase: "/v1/subjects/erase",
+  recordings: () => tenantPath("/recordings"),
+  recording: (id) => tenantPath(`/recordings/${encodeURIComponent(id)}`),
+  audio: (id) => tenantPath(`/recordings/${encodeURIComponent(id)}/audio`),
+  transcript: (id) => tenantPath(`/recordings/${encodeURIComponent(id)}/transcript`),
+  retention: () => tenantPath("/retention"),
+  subprocessors: "/v1/subprocessors",
+  objections: () => tenantPath("/objections"),
+  audit: () => tenantPath("/audit"),
+  users: () => tenantPath("/users"),
+  user: (name) => tenantPath(`/users/${encodeURIComponent(name)}`),
+  tokens: () => tenantPath("/tokens"),
+  token: (id) => tenantPath(`/tokens/${encodeURIComponent(id)}`),
+  subjectExport: () => tenantPath("/subjects/export"),
+  subjectErase: () => tenantPath("/subjects/erase"),
 };
 
 // The header the API reads the CSRF token from.
@@ -29,15 +32,17 @@ const CSRF_HEADER = "X-CSRF-Token";
 const LANGUAGES = ["en", "fr"];
 const ROLES = ["super_admin", "admin", "supervisor", "user"];
 
-// Which operation (as GET /v1/session lists them) opens each page.
+// Which operations (as GET /v1/session lists them) open each page; an empty
+// list: any signed-in member of a tenant. Subject requests appear only once
+// the API lists their operations.
 const PAGES = {
-  calls: ["recordings.list"],
-  retention: ["retention.read"],
-  subjects: ["subjects.export", "subjects.erase"],
-  subprocessors: ["subprocessors.read"],
-  audit: ["audit.export"],
-  users: ["users.manage"],
-  tokens: ["tokens.manage"],
+  calls: ["list_recordings"],
+  retention: ["read_retention"],
+  subjects: ["export_subject", "erase_subject"],
+  subprocessors: [],
+  audit: ["export_audit"],
+  users: ["manage_credentials"],
+  tokens: ["manage_credentials"],
 };
 
 const state = { strings: {}, language: "en", session: null, cursor: null };
@@ -54,7 +59,8 @@ function can(operation) {
 }
 
 function mayOpen(page) {
-  return PAGES[page].some(can);
+  if (!state.session || !state.session.tenant) return false;
+  return PAGES[page].length === 0 || PAGES[page].some(can);
 }
 
 // ---- requests ----
@@ -96,9 +102,9 @@ async function request(method, path, body) {
   return data;
 }
 
-function itemsOf(data) {
+function itemsOf(data, field) {
   if (Array.isArray(data)) return data;
-  return (data && (data.items || data.recordings || data.users || data.tokens || data.sub_processors)) || [];
+  return (data && data[field]) || [];
 }
 
 // ---- language ----
@@ -189,7 +195,7 @@ async function route() {
     return;
   }
   try {
-    if (page === "recording" && argument && can("recordings.read")) {
+    if (page === "recording" && argument && can("read_recording")) {
       show("recording");
       await openRecording(decodeURIComponent(argument));
     } else if (PAGES[page] && mayOpen(page)) {
@@ -228,8 +234,11 @@ async function login(credentials) {
       state.session = await request("GET", api.session);
     }
     applySession();
-    location.hash = "#/calls";
-    await route();
+    if (location.hash === "#/calls") {
+      await route();
+    } else {
+      location.hash = "#/calls";
+    }
   } catch (error) {
     state.session = null;
     showError(error);
@@ -263,8 +272,8 @@ function searchQuery() {
 async function loadCalls(append = false) {
   if (!append) state.cursor = null;
   const query = searchQuery();
-  const data = await request("GET", `${api.recordings}?${query}`);
-  const rows = itemsOf(data);
+  const data = await request("GET", `${api.recordings()}?${query}`);
+  const rows = itemsOf(data, "recordings");
   const body = $("#calls-table tbody");
   if (!append) body.replaceChildren();
   for (const call of rows) {
@@ -276,15 +285,14 @@ async function loadCalls(append = false) {
     const action = document.createElement("td");
     action.append(open);
     row.append(
-      cell(formatDate(call.started || call.started_at)),
-      cell(call.caller || call.from),
-      cell(call.callee || call.to),
-      cell(formatDuration(call.duration_seconds ?? call.duration)),
+      cell(formatDate(call.start)),
+      cell(t(`direction.${call.direction}`)),
+      cell(formatDuration(call.duration_secs)),
       action,
     );
     body.append(row);
   }
-  state.cursor = (data && (data.next_cursor || data.cursor)) || null;
+  state.cursor = (data && data.next_cursor) || null;
   $("#calls-more").hidden = !state.cursor;
   $("#calls-empty").hidden = body.children.length > 0;
   $("#calls-table").hidden = body.children.length === 0;
@@ -295,11 +303,11 @@ async function openRecording(id) {
   const list = $("#recording-meta");
   list.replaceChildren();
   const fields = [
-    ["calls.started", formatDate(meta.started || meta.started_at)],
-    ["calls.caller", meta.caller || meta.from],
-    ["calls.callee", meta.callee || meta.to],
-    ["calls.duration", formatDuration(meta.duration_seconds ?? meta.duration)],
+    ["calls.started", formatDate(meta.start)],
+    ["calls.direction", t(`direction.${meta.direction}`)],
+    ["calls.duration", formatDuration(meta.duration_secs)],
   ];
+  if (meta.incomplete) fields.push(["recording.state", t("recording.incomplete")]);
   for (const [key, value] of fields) {
     const term = document.createElement("dt");
     term.textContent = t(key);
@@ -311,7 +319,7 @@ async function openRecording(id) {
   audio.src = api.audio(id);
   audio.dataset.id = id;
   const remove = $("#recording-delete");
-  remove.hidden = !can("recordings.delete");
+  remove.hidden = !can("delete_recording");
   remove.dataset.id = id;
   await loadTranscript(id);
 }
@@ -320,11 +328,14 @@ async function loadTranscript(id) {
   const box = $("#recording-transcript");
   box.replaceChildren();
   let transcript = null;
-  try {
-    transcript = await request("GET", api.transcript(id));
-  } catch (error) {
-    // No transcript yet (or transcription is off): said plainly.
-    if (!(error instanceof ApiError) || (error.status !== 404 && error.status !== 501)) throw error;
+  // Transcripts are asked for only once the API offers them; until then, and
+  // for a call without one, the page says so plainly.
+  if (can("read_transcript")) {
+    try {
+      transcript = await request("GET", api.transcript(id));
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status !== 404) throw error;
+    }
   }
   const segments = (transcript && (transcript.segments || transcript.items)) || [];
   if (segments.length === 0) {
@@ -357,26 +368,22 @@ async function deleteRecording() {
 
 // Retention.
 
-function bound(bounds, name) {
-  const entry = (bounds && bounds[name]) || {};
-  return { min: entry.min ?? 0, max: entry.max };
-}
-
 async function loadRetention() {
-  const data = await request("GET", api.retention);
+  const data = await request("GET", api.retention());
   const form = $("#retention-form");
   for (const name of ["recordings_days", "transcripts_days"]) {
     const input = form.elements[name];
-    const { min, max } = bound(data.bounds, name);
+    const min = 0;
+    const max = data[`max_${name}`];
     input.value = data[name];
     input.min = min;
     if (max !== undefined && max !== null) input.max = max;
-    input.disabled = !can("retention.write");
+    input.disabled = !can("set_retention");
     const kind = name.split("_")[0];
     $(`#retention-bounds-${kind}`).textContent =
       `${t("retention.bounds")} ${min} – ${max ?? "∞"} ${t("retention.days")}`;
   }
-  $("#retention-form button").hidden = !can("retention.write");
+  $("#retention-form button").hidden = !can("set_retention");
   $("#retention-saved").hidden = true;
 }
 
@@ -385,7 +392,7 @@ async function saveRetention(event) {
   const form = event.target;
   if (!form.reportValidity()) return;
   try {
-    await request("PUT", api.retention, {
+    await request("PUT", api.retention(), {
       recordings_days: Number(form.elements.recordings_days.value),
       transcripts_days: Number(form.elements.transcripts_days.value),
     });
@@ -399,8 +406,8 @@ async function saveRetention(event) {
 // Subject requests: the section exists only when the API advertises them.
 
 async function loadSubjects() {
-  $("#subjects-export").hidden = !can("subjects.export");
-  $("#subjects-erase").hidden = !can("subjects.erase");
+  $("#subjects-export").hidden = !can("export_subject");
+  $("#subjects-erase").hidden = !can("erase_subject");
   $("#subjects-result").hidden = true;
 }
 
@@ -421,40 +428,48 @@ async function subjectRequest(event, path, confirmKey) {
 // Sub-processors.
 
 async function loadSubprocessors() {
-  const rows = itemsOf(await request("GET", api.subprocessors));
+  const rows = itemsOf(await request("GET", api.subprocessors), "subprocessors");
+  const objected = can("read_objections")
+    ? itemsOf(await request("GET", api.objections()), "subprocessors")
+    : [];
+  $("#subprocessors-table th:last-child").hidden = !can("read_objections");
   const body = $("#subprocessors-table tbody");
   body.replaceChildren();
   for (const processor of rows) {
     const row = document.createElement("tr");
-    const objection = document.createElement("td");
-    if (processor.objected) {
-      objection.textContent = t("subprocessors.objected");
-    }
-    if (can("subprocessors.object")) {
-      const objected = !!processor.objected;
-      objection.append(
-        button(
-          t(objected ? "subprocessors.withdraw" : "subprocessors.object"),
-          objected ? "" : "danger",
-          async () => {
-            try {
-              await request(objected ? "DELETE" : "POST", api.objection(processor.name));
-              await loadSubprocessors();
-            } catch (error) {
-              showError(error);
-            }
-          },
-        ),
-      );
-    }
+    row.dataset.name = processor.name;
     row.append(
       cell(processor.name),
       cell(processor.purpose),
       cell(processor.country),
-      cell(processor.transfer_mechanism || processor.transfer),
-      cell(processor.announced || processor.announced_on),
-      objection,
+      cell(processor.transfer_mechanism),
+      cell(processor.announced),
     );
+    if (can("read_objections")) {
+      const isObjected = objected.includes(processor.name);
+      const objection = document.createElement("td");
+      if (isObjected) objection.textContent = `${t("subprocessors.objected")} `;
+      if (can("set_objections")) {
+        const next = isObjected
+          ? objected.filter((name) => name !== processor.name)
+          : objected.concat([processor.name]);
+        objection.append(
+          button(
+            t(isObjected ? "subprocessors.withdraw" : "subprocessors.object"),
+            isObjected ? "" : "danger",
+            async () => {
+              try {
+                await request("PUT", api.objections(), { subprocessors: next });
+                await loadSubprocessors();
+              } catch (error) {
+                showError(error);
+              }
+            },
+          ),
+        );
+      }
+      row.append(objection);
+    }
     body.append(row);
   }
 }
@@ -471,7 +486,7 @@ function downloadAudit(event) {
     if (form.elements[name].value) query.set(name, form.elements[name].value);
   }
   const link = document.createElement("a");
-  link.href = `${api.auditExport}?${query}`;
+  link.href = `${api.audit()}?${query}`;
   link.download = "audit.jsonl";
   document.body.append(link);
   link.click();
@@ -481,7 +496,7 @@ function downloadAudit(event) {
 // Users and tokens.
 
 async function loadUsers() {
-  const rows = itemsOf(await request("GET", api.users));
+  const rows = itemsOf(await request("GET", api.users()), "users");
   const body = $("#users-table tbody");
   body.replaceChildren();
   for (const user of rows) {
@@ -490,7 +505,7 @@ async function loadUsers() {
     actions.append(
       button(t("users.delete"), "danger", async () => {
         try {
-          await request("DELETE", api.user(user.username || user.name));
+          await request("DELETE", api.user(user.username));
           await loadUsers();
         } catch (error) {
           showError(error);
@@ -498,7 +513,7 @@ async function loadUsers() {
       }),
     );
     row.append(
-      cell(user.username || user.name),
+      cell(user.username),
       cell(t(`role.${user.role}`)),
       cell((user.numbers || []).join(", ")),
       actions,
@@ -514,7 +529,7 @@ async function createUser(event) {
     .split(/[\s,]+/)
     .filter((number) => number.length > 0);
   try {
-    await request("POST", api.users, {
+    await request("POST", api.users(), {
       username: form.elements.username.value.trim(),
       password: form.elements.password.value,
       role: form.elements.role.value,
@@ -528,7 +543,7 @@ async function createUser(event) {
 }
 
 async function loadTokens() {
-  const rows = itemsOf(await request("GET", api.tokens));
+  const rows = itemsOf(await request("GET", api.tokens()), "tokens");
   const body = $("#tokens-table tbody");
   body.replaceChildren();
   for (const token of rows) {
@@ -558,9 +573,9 @@ async function createToken(event) {
   event.preventDefault();
   const form = event.target;
   const body = { name: form.elements.name.value.trim(), role: form.elements.role.value };
-  if (form.elements.expires.value) body.expires = form.elements.expires.value;
+  if (form.elements.expires.value) body.expires = `${form.elements.expires.value}T00:00:00Z`;
   try {
-    const created = await request("POST", api.tokens, body);
+    const created = await request("POST", api.tokens(), body);
     const secret = $("#tokens-secret");
     $("code", secret).textContent = created.token;
     secret.hidden = false;
@@ -626,10 +641,10 @@ async function start() {
   $("#recording-delete").addEventListener("click", deleteRecording);
   $("#retention-form").addEventListener("submit", saveRetention);
   $("#subjects-export").addEventListener("submit", (event) =>
-    subjectRequest(event, api.subjectExport, null),
+    subjectRequest(event, api.subjectExport(), null),
   );
   $("#subjects-erase").addEventListener("submit", (event) =>
-    subjectRequest(event, api.subjectErase, "subjects.confirm_erase"),
+    subjectRequest(event, api.subjectErase(), "subjects.confirm_erase"),
   );
   $("#audit-form").addEventListener("submit", downloadAudit);
   $("#users-form").addEventListener("submit", createUser);
