@@ -30,9 +30,21 @@ const ACME_NUMBER: &str = "+33123456789";
 /// The number the second call dials: not the user's.
 const OTHER_DIALLED: &str = "+33198765433";
 const STORED_BOUND: Duration = Duration::from_secs(30);
-/// Cheap Argon2id for the test's credentials (the defaults cost 64 MiB each).
-const CHEAP_ARGON2: &str =
-    "[admin]\nargon2_memory_kib = 64\nargon2_iterations = 1\nargon2_parallelism = 1\n";
+/// Cheap Argon2id for the test's credentials (the defaults cost 64 MiB
+/// each), and one declared sub-processor to object to.
+const SECTIONS: &str = r#"
+[admin]
+argon2_memory_kib = 64
+argon2_iterations = 1
+argon2_parallelism = 1
+
+[[subprocessors]]
+name = "speechco"
+purpose = "transcription"
+country = "FR"
+transfer_mechanism = "none"
+announced = "2025-01-15"
+"#;
 const SUPERVISOR: (&str, &str) = ("sofia", "supervisor password 1");
 const USER: (&str, &str) = ("ugo", "user password 1");
 
@@ -216,7 +228,7 @@ async fn each_role_sees_and_does_only_what_it_may() {
     let carrier = SocketAddr::from((CARRIER_IP, free_port(CARRIER_IP)));
     let mut acme = TenantSpec::new(TENANT, ACME_NUMBER, pbx, carrier);
     acme.recording_policy = "all".to_string();
-    let config = GatewayConfig::write(vec![acme]).with_sections(CHEAP_ARGON2);
+    let config = GatewayConfig::write(vec![acme]).with_sections(SECTIONS);
     let config_path = config.path().to_path_buf();
     add_user(&config_path, SUPERVISOR, "supervisor", &[]);
     add_user(&config_path, USER, "user", &[DIALLED]);
@@ -283,7 +295,15 @@ async fn each_role_sees_and_does_only_what_it_may() {
         403
     );
     browser.click("#nav a[data-page=subprocessors]").await;
-    browser.wait_for("#page-subprocessors").await;
+    browser
+        .wait_for("#subprocessors-table tr[data-name=speechco]")
+        .await;
+    assert!(
+        !browser
+            .displayed("#subprocessors-table tr[data-name=speechco] button")
+            .await,
+        "the supervisor may not object"
+    );
     browser.screenshot("supervisor-subprocessors").await;
     logout(&browser).await;
 
@@ -309,6 +329,24 @@ async fn each_role_sees_and_does_only_what_it_may() {
         }
         browser.screenshot(&format!("super-admin-{page}")).await;
     }
+    // The super administrator objects to the sub-processor; the API keeps it.
+    browser.click("#nav a[data-page=subprocessors]").await;
+    browser
+        .click("#subprocessors-table tr[data-name=speechco] button")
+        .await;
+    browser
+        .wait_text(
+            "#subprocessors-table tr[data-name=speechco] td:last-child button",
+            "Withdraw the objection",
+        )
+        .await;
+    browser.screenshot("super-admin-objection").await;
+    let objections = browser
+        .run(&format!(
+            "return await (await fetch('/v1/tenants/{TENANT}/objections')).json();"
+        ))
+        .await;
+    assert_eq!(objections["subprocessors"], serde_json::json!(["speechco"]));
     logout(&browser).await;
 
     // An admin sees deletion, and sets a retention the next sweep applies.

@@ -143,11 +143,16 @@ impl Browser {
 
     /// The visible text of the first element matching `css`.
     pub(crate) async fn text(&self, css: &str) -> String {
-        self.wait_for(css)
-            .await
-            .text()
-            .await
-            .unwrap_or_else(|error| panic!("text of {css}: {error}"))
+        let deadline = Instant::now() + PAGE_BOUND;
+        loop {
+            match self.wait_for(css).await.text().await {
+                Ok(text) => return text,
+                Err(error) if error.is_stale_element_reference() && Instant::now() < deadline => {
+                    continue
+                }
+                Err(error) => panic!("text of {css}: {error}"),
+            }
+        }
     }
 
     /// Waits until the element matching `css` shows exactly `expected`.
@@ -173,9 +178,19 @@ impl Browser {
         input.send_keys(value).await.expect("type into an input");
     }
 
-    /// Clicks the element matching `css`.
+    /// Clicks the element matching `css`; when the page replaced it between
+    /// finding and clicking (a list re-rendered), finds it again.
     pub(crate) async fn click(&self, css: &str) {
-        self.wait_for(css).await.click().await.expect("click");
+        let deadline = Instant::now() + PAGE_BOUND;
+        loop {
+            match self.wait_for(css).await.click().await {
+                Ok(()) => return,
+                Err(error) if error.is_stale_element_reference() && Instant::now() < deadline => {
+                    continue
+                }
+                Err(error) => panic!("click {css}: {error}"),
+            }
+        }
     }
 
     /// Runs `script` as the body of an async function and returns what it
