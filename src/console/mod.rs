@@ -126,8 +126,14 @@ mod tests {
         let mut missing = Vec::new();
         for source in sources {
             for marker in ["data-text=\"", "t(\"", "data-placeholder=\""] {
-                for piece in source.split(marker).skip(1) {
-                    let key = piece.split('"').next().unwrap_or_default();
+                for (at, _) in source.match_indices(marker) {
+                    // `t("…")` the function, not `request("…")`.
+                    let previous = source[..at].chars().next_back().unwrap_or(' ');
+                    if previous.is_alphanumeric() || previous == '_' || previous == '.' {
+                        continue;
+                    }
+                    let rest = &source[at + marker.len()..];
+                    let key = rest.split('"').next().unwrap_or_default();
                     if !table.contains_key(key) {
                         missing.push(key.to_string());
                     }
