@@ -87,6 +87,25 @@ async fn the_login_page_loads_in_both_languages_and_refuses_inline_scripts() {
         .await;
     assert_eq!(ran, false, "an inline script ran despite the policy");
 
+    // The server's language follows Accept-Language, and every answer
+    // carries the policy.
+    let served = browser
+        .run(
+            "const response = await fetch('/', { headers: { 'Accept-Language': 'fr-CA,fr;q=0.9,en;q=0.5' } });\n\
+             return { page: await response.text(), policy: response.headers.get('content-security-policy') };",
+        )
+        .await;
+    assert!(
+        served["page"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("<html lang=\"fr\">"),
+        "{served}"
+    );
+    let policy = served["policy"].as_str().unwrap_or_default();
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+
     // The switch loads the French table and is remembered.
     let select = browser.wait_for("#language").await;
     select.select_by_value("fr").await.expect("choose French");
@@ -329,6 +348,32 @@ async fn each_role_sees_and_does_only_what_it_may() {
         }
         browser.screenshot(&format!("super-admin-{page}")).await;
     }
+    // A token made on the page is shown once; the audit log downloads.
+    browser.click("#nav a[data-page=tokens]").await;
+    browser
+        .fill("#tokens-form input[name=name]", "from-the-console")
+        .await;
+    browser
+        .wait_for("#tokens-form select[name=role]")
+        .await
+        .select_by_value("supervisor")
+        .await
+        .expect("choose a role");
+    browser.click("#tokens-form button[type=submit]").await;
+    let secret = browser.text("#tokens-secret code").await;
+    assert!(secret.len() > 20, "no token shown: {secret:?}");
+    browser
+        .wait_for("#tokens-table tbody tr:nth-child(3)")
+        .await;
+    browser.screenshot("super-admin-token-created").await;
+    let audit = browser
+        .run(&format!(
+            "const response = await fetch('/v1/tenants/{TENANT}/audit');\n\
+             return {{ status: response.status, body: await response.text() }};"
+        ))
+        .await;
+    assert_eq!(audit["status"], 200, "{audit}");
+
     // The super administrator objects to the sub-processor; the API keeps it.
     browser.click("#nav a[data-page=subprocessors]").await;
     browser
