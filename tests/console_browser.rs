@@ -171,14 +171,14 @@ async fn login_with_password(browser: &Browser, console: &str, (username, passwo
         .fill("#login-password input[name=password]", password)
         .await;
     browser.click("#login-password button[type=submit]").await;
-    browser.wait_for("#nav").await;
+    browser.wait_for("#logout").await;
 }
 
 async fn login_with_token(browser: &Browser, console: &str, token: &str) {
     browser.open(console).await;
     browser.fill("#login-token input[name=token]", token).await;
     browser.click("#login-token button[type=submit]").await;
-    browser.wait_for("#nav").await;
+    browser.wait_for("#logout").await;
 }
 
 async fn logout(browser: &Browser) {
@@ -253,6 +253,12 @@ async fn each_role_sees_and_does_only_what_it_may() {
     add_user(&config_path, USER, "user", &[DIALLED]);
     let admin_token = create_token(&config_path, "admin", "console-admin");
     let super_token = create_token(&config_path, "super_admin", "console-owner");
+    let operator_token = cli_ok(
+        &config_path,
+        &["token", "create", "--operator", "--name", "node-staff"],
+    )
+    .trim()
+    .to_string();
 
     let gateway = Gateway::start(config);
     std::fs::create_dir_all(gateway.config.run_dir()).expect("the run directory");
@@ -392,6 +398,13 @@ async fn each_role_sees_and_does_only_what_it_may() {
         ))
         .await;
     assert_eq!(objections["subprocessors"], serde_json::json!(["speechco"]));
+    logout(&browser).await;
+
+    // The operator has no tenant: the console shows it nothing of one.
+    login_with_token(&browser, &console, &operator_token).await;
+    browser.wait_for("#page-operator").await;
+    assert!(!browser.displayed("#nav a[data-page=calls]").await);
+    browser.screenshot("operator").await;
     logout(&browser).await;
 
     // An admin sees deletion, and sets a retention the next sweep applies.

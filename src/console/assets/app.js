@@ -194,6 +194,11 @@ async function route() {
     show("login");
     return;
   }
+  if (!state.session.tenant) {
+    // The operator belongs to no tenant: nothing here is theirs.
+    show("operator");
+    return;
+  }
   try {
     if (page === "recording" && argument && can("read_recording")) {
       show("recording");
