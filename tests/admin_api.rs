@@ -743,6 +743,18 @@ fn rebinding_and_cross_site_posts_are_refused_and_sessions_need_csrf() {
         None,
     );
     assert_eq!(legacy.status, 421);
+    // The older unauthenticated route refuses a cross-site form too.
+    let legacy_form = send(
+        node.gateway.admin,
+        "POST",
+        "/calls/1/recording/pause",
+        &[
+            ("Origin", "https://evil.example".into()),
+            ("Content-Type", "application/x-www-form-urlencoded".into()),
+        ],
+        Some("x=1"),
+    );
+    assert_eq!(legacy_form.status, 403, "{}", legacy_form.text());
 
     let session = node.login_password("alice", USER_PASSWORD);
     let Credential::Session { cookie, csrf } = &session else {
@@ -839,6 +851,10 @@ fn rebinding_and_cross_site_posts_are_refused_and_sessions_need_csrf() {
     let me = node.request(Some(&session), "GET", "/v1/session", None);
     assert_eq!(me.json()["role"], "user");
     assert_eq!(
+        me.json()["may"],
+        serde_json::json!(["list_calls", "list_recordings", "read_recording"])
+    );
+    assert_eq!(
         node.request(Some(&session), "DELETE", "/v1/session", None)
             .status,
         204
@@ -859,6 +875,15 @@ fn rebinding_and_cross_site_posts_are_refused_and_sessions_need_csrf() {
         401
     );
     let _ = cookie;
+}
+
+/// What must stay secret in a token (`grf_<id>_<secret>`, the secret in
+/// base64url, which may hold `_`) or a password (all of it).
+fn secret_of(credential: &str) -> &str {
+    match credential.strip_prefix("grf_") {
+        Some(rest) => rest.split_once('_').map_or(rest, |(_, secret)| secret),
+        None => credential,
+    }
 }
 
 #[test]
@@ -918,7 +943,7 @@ fn tokens_and_passwords_never_reach_the_log() {
     let log = node.gateway.log_text();
     assert!(!log.is_empty());
     for secret in &node.secrets {
-        let secret_part = secret.rsplit('_').next().unwrap_or(secret);
+        let secret_part = secret_of(secret);
         assert!(
             !log.contains(secret_part),
             "a credential is in the gateway's log"
@@ -927,7 +952,7 @@ fn tokens_and_passwords_never_reach_the_log() {
     let credentials = std::fs::read_to_string(node.config.with_file_name("admin-credentials.json"))
         .expect("the credentials file");
     for secret in &node.secrets {
-        let secret_part = secret.rsplit('_').next().unwrap_or(secret);
+        let secret_part = secret_of(secret);
         assert!(
             !credentials.contains(secret_part),
             "a credential is stored in clear"
@@ -1128,4 +1153,165 @@ fn check_config_refuses_a_wildcard_admin_address_and_warns_on_plain_http() {
         stderr.contains("warning") && stderr.contains("tls_cert"),
         "{stderr}"
     );
+}
+
+/// How many lines of the gateway's log hold `needle`, once there are
+/// `count` of them (within `bound`).
+fn await_log_count(gateway: &Gateway, needle: &str, count: usize, bound: Duration) {
+    let deadline = std::time::Instant::now() + bound;
+    while gateway.log_text().matches(needle).count() < count {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fewer than {count} `{needle}` lines within {bound:?}:\n{}",
+            gateway.stderr_tail(40)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_retention_set_through_the_api_is_what_the_next_sweep_applies() {
+    let mut tree = VaultTree::new().with_sections(SECTIONS);
+    tree.write_tenant("demo", &[DEMO], &KeyMode::Managed);
+    let ten_days_old = record_call(&tree, "demo", ALICE, DEMO, 10 * 24 * 60);
+    let recent = record_call(&tree, "demo", ALICE, DEMO, 24 * 60);
+    let config = tree.config().display().to_string();
+    let mut gateway = Gateway::start(tree.into_gateway());
+    let (ok, token, stderr) = greffier_cli(
+        &[
+            "token", "create", "--config", &config, "--tenant", "demo", "--role", "admin",
+            "--name", "ret",
+        ],
+        &[],
+    );
+    assert!(ok, "{stderr}");
+    let auth = [("Authorization", format!("Bearer {}", token.trim()))];
+    let recording = |gateway: &Gateway, id: &RecordId| {
+        send(
+            gateway.admin,
+            "GET",
+            &format!("/v1/tenants/demo/recordings/{id}"),
+            &auth,
+            None,
+        )
+        .status
+    };
+    const SWEPT: &str = "retention sweep done";
+    await_log_count(&gateway, SWEPT, 1, Duration::from_secs(30));
+    // The tenant file keeps recordings 30 days.
+    assert_eq!(recording(&gateway, &ten_days_old), 200);
+
+    let too_long = send(
+        gateway.admin,
+        "PUT",
+        "/v1/tenants/demo/retention",
+        &auth,
+        Some(r#"{"recordings_days":731,"transcripts_days":5}"#),
+    );
+    assert_eq!(too_long.status, 422, "beyond [limits]: {}", too_long.text());
+    let set = send(
+        gateway.admin,
+        "PUT",
+        "/v1/tenants/demo/retention",
+        &auth,
+        Some(r#"{"recordings_days":5,"transcripts_days":5}"#),
+    );
+    assert_eq!(set.status, 200, "{}", set.text());
+    assert_eq!(set.json()["recordings_days"], 5);
+    let read = send(
+        gateway.admin,
+        "GET",
+        "/v1/tenants/demo/retention",
+        &auth,
+        None,
+    );
+    assert_eq!(read.json()["recordings_days"], 5);
+    assert_eq!(read.json()["max_recordings_days"], 730);
+
+    // The gateway sweeps at each start.
+    gateway.stop(Duration::from_secs(20));
+    gateway.restart();
+    await_log_count(&gateway, SWEPT, 2, Duration::from_secs(30));
+    assert_eq!(recording(&gateway, &ten_days_old), 404);
+    assert_eq!(recording(&gateway, &recent), 200);
+}
+
+#[test]
+fn the_credential_commands_refuse_what_they_cannot_keep_safe() {
+    let mut tree = VaultTree::new().with_sections(SECTIONS);
+    tree.write_tenant("demo", &[DEMO], &KeyMode::Managed);
+    let config = tree.config().display().to_string();
+    let base = ["--config", config.as_str()];
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend_from_slice(&base);
+        greffier_cli(&all, env)
+    };
+    // A user role needs numbers: a console user, not a token.
+    let (ok, _, stderr) = run(
+        &[
+            "token", "create", "--tenant", "demo", "--role", "user", "--name", "u",
+        ],
+        &[],
+    );
+    assert!(!ok && stderr.contains("greffier user add"), "{stderr}");
+    let (ok, _, stderr) = run(
+        &[
+            "token", "create", "--tenant", "nowhere", "--role", "admin", "--name", "x",
+        ],
+        &[],
+    );
+    assert!(!ok && stderr.contains("nowhere"), "{stderr}");
+    let (ok, _, _) = run(&["token", "create", "--name", "x"], &[]);
+    assert!(!ok, "neither a tenant nor --operator");
+    let (ok, _, stderr) = run(
+        &[
+            "user",
+            "add",
+            "--tenant",
+            "demo",
+            "--role",
+            "admin",
+            "--username",
+            "short",
+            "--password-env",
+            "PW",
+        ],
+        &[("PW", "too short")],
+    );
+    assert!(!ok && stderr.contains("12 characters"), "{stderr}");
+    let (ok, _, stderr) = run(
+        &[
+            "user",
+            "add",
+            "--tenant",
+            "demo",
+            "--role",
+            "admin",
+            "--username",
+            "x",
+            "--password",
+            "p",
+        ],
+        &[],
+    );
+    assert!(
+        !ok,
+        "a password on the command line is not an option: {stderr}"
+    );
+
+    let (ok, token, stderr) = run(&["token", "create", "--operator", "--name", "noc"], &[]);
+    assert!(ok, "{stderr}");
+    let (ok, listed, _) = run(&["token", "list"], &[]);
+    assert!(ok);
+    assert!(
+        listed.contains("\"noc\"") && listed.contains("\"operator\""),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains(secret_of(token.trim())) && !listed.contains("argon2"),
+        "{listed}"
+    );
+    let (ok, _, stderr) = run(&["token", "revoke", "--id", "0123456789ab"], &[]);
+    assert!(!ok && stderr.contains("0123456789ab"), "{stderr}");
 }

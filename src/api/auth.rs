@@ -78,7 +78,13 @@ impl Principal {
 pub struct CredentialCache {
     path: PathBuf,
     state: Mutex<Loaded>,
+    /// Argon2 verifications running at once: each takes the configured
+    /// memory, so a flood of wrong passwords queues instead of exhausting it.
+    hashing: tokio::sync::Semaphore,
 }
+
+/// Argon2 verifications at once (64 MiB each with the defaults).
+const CONCURRENT_VERIFICATIONS: usize = 2;
 
 #[derive(Default)]
 struct Loaded {
@@ -92,6 +98,7 @@ impl CredentialCache {
         CredentialCache {
             path,
             state: Mutex::new(Loaded::default()),
+            hashing: tokio::sync::Semaphore::new(CONCURRENT_VERIFICATIONS),
         }
     }
 
@@ -128,6 +135,20 @@ impl CredentialCache {
         state.verified.insert(id.to_string(), digest);
     }
 
+    /// Argon2id verification off the async threads, a few at a time.
+    async fn verify(&self, secret: &str, hash: &str) -> bool {
+        let Ok(_permit) = self.hashing.acquire().await else {
+            return false;
+        };
+        let (secret, hash) = (
+            zeroize::Zeroizing::new(secret.to_string()),
+            hash.to_string(),
+        );
+        tokio::task::spawn_blocking(move || verify_secret(&secret, &hash))
+            .await
+            .unwrap_or(false)
+    }
+
     /// The principal a bearer token stands for, if it is valid now.
     pub async fn by_token(self: &Arc<Self>, text: &str) -> Option<Principal> {
         let presented = PresentedToken::parse(text)?;
@@ -141,11 +162,7 @@ impl CredentialCache {
         let valid = match known {
             Some(known) => bool::from(known.ct_eq(&digest)),
             None => {
-                let secret = presented.secret.to_string();
-                let hash = entry.hash.clone();
-                let valid = tokio::task::spawn_blocking(move || verify_secret(&secret, &hash))
-                    .await
-                    .unwrap_or(false);
+                let valid = self.verify(presented.secret, &entry.hash).await;
                 if valid {
                     self.remember(&entry.id, digest);
                 }
@@ -169,15 +186,9 @@ impl CredentialCache {
     ) -> Option<Principal> {
         let credentials = self.current();
         let entry = credentials.user(username).cloned();
-        let password = password.to_string();
         // A missing user costs the same hash as a wrong password.
-        let hash = entry
-            .as_ref()
-            .map(|user| user.hash.clone())
-            .unwrap_or_else(|| DUMMY_HASH.to_string());
-        let valid = tokio::task::spawn_blocking(move || verify_secret(&password, &hash))
-            .await
-            .unwrap_or(false);
+        let hash = entry.as_ref().map_or(DUMMY_HASH, |user| user.hash.as_str());
+        let valid = self.verify(password, hash).await;
         let entry = entry.filter(|_| valid)?;
         Some(Principal {
             source: Source::User(entry.username.clone()),
@@ -219,7 +230,7 @@ impl CredentialCache {
 
 /// Argon2id of nothing anyone knows, with the default cost: verified
 /// against when the user does not exist.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0c2FsdA$2bV4sE9Q5qg0vVkq7m6c5mNqz5cJqKQ9Zr0Z3lJc0xk";
+pub(crate) const DUMMY_HASH: &str = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0c2FsdA$2bV4sE9Q5qg0vVkq7m6c5mNqz5cJqKQ9Zr0Z3lJc0xk";
 
 fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)

@@ -128,6 +128,12 @@ impl Credentials {
         params: &Argon2Params,
     ) -> anyhow::Result<IssuedToken> {
         check_name(name)?;
+        if grant.role == Role::User {
+            bail!(
+                "the user role sees the calls of its own numbers: give it a console user \
+                 (`greffier user add`), not a token"
+            );
+        }
         if self
             .tokens
             .iter()
@@ -346,6 +352,12 @@ mod tests {
         let json = serde_json::to_string(&credentials).unwrap();
         assert!(!json.contains(presented.secret));
         assert!(entry.hash.starts_with("$argon2id$"));
+    }
+
+    #[test]
+    fn the_stand_in_hash_of_unknown_users_is_a_real_one() {
+        // Otherwise a missing user would answer faster than a wrong password.
+        assert!(PasswordHash::new(crate::api::auth::DUMMY_HASH).is_ok());
     }
 
     #[test]

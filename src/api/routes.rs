@@ -164,9 +164,12 @@ pub struct SessionView {
     pub tenant: Option<String>,
     /// Echo it in `X-CSRF-Token` on every POST, PUT and DELETE.
     pub csrf_token: Option<String>,
-    /// What this role may do (`Operation::key`): the console shows only
-    /// these parts; every endpoint still checks.
-    pub operations: Vec<String>,
+    /// The operations this role may do (`list_calls`, `control_call`,
+    /// `list_recordings`, `read_recording`, `delete_recording`,
+    /// `read_retention`, `set_retention`, `set_hold`, `release_hold`,
+    /// `list_holds`, `export_audit`, `read_objections`, `set_objections`,
+    /// `manage_credentials`), for a console to show only what works.
+    pub may: Vec<String>,
 }
 
 fn session_view(principal: &Principal, csrf: Option<String>) -> SessionView {
@@ -175,10 +178,11 @@ fn session_view(principal: &Principal, csrf: Option<String>) -> SessionView {
         role: role_name::as_str(principal.role()).to_string(),
         tenant: principal.grant.tenant.clone(),
         csrf_token: csrf,
-        operations: Operation::ALL
+        may: Operation::ALL
             .into_iter()
+            .filter(|operation| *operation != Operation::SweepRetention)
             .filter(|operation| permitted(principal.role(), *operation))
-            .map(|operation| operation.key().to_string())
+            .map(|operation| operation.id().to_string())
             .collect(),
     }
 }

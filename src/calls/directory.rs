@@ -272,8 +272,9 @@ mod tests {
     #[test]
     fn the_listing_carries_no_party() {
         let directory = CallDirectory::default();
-        directory.insert(summary(1), None);
+        directory.insert(summary(1).with_parties(["+33612345678".to_string()]), None);
         let json = serde_json::to_value(directory.list()).unwrap();
+        assert!(!json.to_string().contains("+336"));
         let fields: Vec<&str> = json[0]
             .as_object()
             .unwrap()
@@ -282,7 +283,15 @@ mod tests {
             .collect();
         assert_eq!(
             fields,
-            ["direction", "id", "paused", "recorded", "start", "tenant"]
+            [
+                "call_id",
+                "direction",
+                "id",
+                "paused",
+                "recorded",
+                "start",
+                "tenant"
+            ]
         );
     }
 }

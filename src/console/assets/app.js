@@ -55,7 +55,7 @@ function t(key) {
 }
 
 function can(operation) {
-  return !!state.session && (state.session.operations || []).includes(operation);
+  return !!state.session && (state.session.may || []).includes(operation);
 }
 
 function mayOpen(page) {
@@ -235,7 +235,7 @@ async function login(credentials) {
   showError(null);
   try {
     state.session = await request("POST", api.session, credentials);
-    if (!state.session || !state.session.operations) {
+    if (!state.session || !state.session.may) {
       state.session = await request("GET", api.session);
     }
     applySession();
