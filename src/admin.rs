@@ -1,9 +1,10 @@
 //! The admin HTTP endpoint: Prometheus metrics, a health check, the admin
-//! API (`/v1/`, [`crate::api`]), and the older unauthenticated calls routes
-//! kept for the node's own scripts on loopback: whoever reaches those acts
-//! as the operator ([`Actor::admin_endpoint`]), and pause and resume go
-//! through the operations layer ([`crate::ops::calls`]), which checks the
-//! role and audits each order.
+//! API (`/v1/`, [`crate::api`]), the clients' console (`/`,
+//! [`crate::console`]), and the older unauthenticated calls routes kept for
+//! the node's own scripts on loopback: whoever reaches those acts as the
+//! operator ([`Actor::admin_endpoint`]), and pause and resume go through the
+//! operations layer ([`crate::ops::calls`]), which checks the role and audits
+//! each order.
 //!
 //! Every route passes the `Host` and origin checks of [`crate::api::guard`];
 //! with `[admin] tls_cert` the listener speaks TLS only.
@@ -60,6 +61,7 @@ pub async fn serve(
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(calls_router(api.live.clone()))
         .merge(crate::api::routes::router(api))
+        .merge(crate::console::router())
         .layer(axum::middleware::from_fn_with_state(
             hosts,
             crate::api::guard::check_host_and_origin,

@@ -6,6 +6,7 @@ pub mod api;
 pub mod calls;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod gateway;
 pub mod ops;
 pub mod transcription;
