@@ -19,12 +19,12 @@ const PREFIX: &str = "gek";
 
 /// One stored key.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct StoredKey {
-    pub id: String,
-    pub name: String,
+pub(crate) struct StoredKey {
+    pub(crate) id: String,
+    pub(crate) name: String,
     /// PHC string of the secret's Argon2id hash.
-    pub hash: String,
-    pub created: String,
+    pub(crate) hash: String,
+    pub(crate) created: String,
 }
 
 /// Argon2id with RFC 9106's second recommended option (64 MiB, 3 passes,
@@ -34,7 +34,7 @@ fn hasher() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-pub fn read(path: &Path) -> anyhow::Result<Vec<StoredKey>> {
+pub(crate) fn read(path: &Path) -> anyhow::Result<Vec<StoredKey>> {
     match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .with_context(|| format!("{}: not a key file", path.display())),
@@ -58,7 +58,7 @@ fn random_hex(bytes: usize) -> anyhow::Result<String> {
 
 /// Creates a key named `name`, stores its hash, and returns the key: the
 /// only time it is ever shown.
-pub fn create(path: &Path, name: &str) -> anyhow::Result<Zeroizing<String>> {
+pub(crate) fn create(path: &Path, name: &str) -> anyhow::Result<Zeroizing<String>> {
     if name.trim().is_empty() {
         bail!("a key needs a name");
     }
@@ -81,7 +81,7 @@ pub fn create(path: &Path, name: &str) -> anyhow::Result<Zeroizing<String>> {
 }
 
 /// Removes the key `id`; an unknown id is an error.
-pub fn revoke(path: &Path, id: &str) -> anyhow::Result<()> {
+pub(crate) fn revoke(path: &Path, id: &str) -> anyhow::Result<()> {
     let mut keys = read(path)?;
     let before = keys.len();
     keys.retain(|key| key.id != id);
@@ -93,13 +93,13 @@ pub fn revoke(path: &Path, id: &str) -> anyhow::Result<()> {
 
 /// The keys file as the server checks it, re-read when its modification
 /// time changes.
-pub struct KeyFile {
+pub(crate) struct KeyFile {
     path: PathBuf,
     cached: Mutex<(Option<SystemTime>, Vec<StoredKey>)>,
 }
 
 impl KeyFile {
-    pub fn new(path: PathBuf) -> Self {
+    pub(crate) fn new(path: PathBuf) -> Self {
         KeyFile {
             path,
             cached: Mutex::new((None, Vec::new())),
@@ -125,7 +125,7 @@ impl KeyFile {
     }
 
     /// The id of the key `presented` is, if it is a valid key.
-    pub fn check(&self, presented: &str) -> Option<String> {
+    pub(crate) fn check(&self, presented: &str) -> Option<String> {
         let rest = presented.strip_prefix(PREFIX)?.strip_prefix('_')?;
         let (id, secret) = rest.split_once('_')?;
         let stored = self.current().into_iter().find(|key| key.id == id)?;

@@ -15,8 +15,8 @@ use crate::segments::{sentences, Sentence, TimedWord};
 
 /// One channel's transcription.
 #[derive(Debug)]
-pub struct Transcription {
-    pub segments: Vec<Sentence>,
+pub(crate) struct Transcription {
+    pub(crate) segments: Vec<Sentence>,
 }
 
 struct Job {
@@ -27,19 +27,19 @@ struct Job {
 
 /// A handle on the model's thread.
 #[derive(Clone)]
-pub struct Model {
+pub(crate) struct Model {
     jobs: mpsc::SyncSender<Job>,
     /// The rate the model's samples must have.
-    pub sampling_rate: u32,
+    pub(crate) sampling_rate: u32,
     /// The model directory's name, reported as the `model` of responses.
-    pub name: String,
+    pub(crate) name: String,
 }
 
 impl Model {
     /// Loads the model from `dir` (model.bin, config.json, tokenizer.json,
     /// preprocessor_config.json), int8 on the CPU with `threads` threads,
     /// and starts its thread; at most `queue` requests wait for it.
-    pub fn start(dir: &Path, threads: usize, queue: usize) -> anyhow::Result<Self> {
+    pub(crate) fn start(dir: &Path, threads: usize, queue: usize) -> anyhow::Result<Self> {
         let config = Config {
             compute_type: ComputeType::INT8,
             num_threads_per_replica: threads,
@@ -86,7 +86,7 @@ impl Model {
 
     /// Transcribes mono samples in [-1, 1] at [`Model::sampling_rate`].
     /// Fails at once when the queue is full, rather than piling up.
-    pub async fn transcribe(
+    pub(crate) async fn transcribe(
         &self,
         samples: Vec<f32>,
         language: Option<String>,
@@ -109,7 +109,7 @@ impl Model {
 
 /// Why no transcription came back.
 #[derive(Debug)]
-pub enum Busy {
+pub(crate) enum Busy {
     /// Too many requests waiting: the client retries later (503).
     Queue,
     Failed(String),

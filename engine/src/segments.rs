@@ -7,33 +7,38 @@ use serde::Serialize;
 
 /// A timed word, as the model aligned it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TimedWord {
-    pub text: String,
-    pub start: f64,
-    pub end: f64,
+pub(crate) struct TimedWord {
+    pub(crate) text: String,
+    pub(crate) start: f64,
+    pub(crate) end: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Sentence {
-    pub id: usize,
-    pub start: f64,
-    pub end: f64,
-    pub text: String,
+pub(crate) struct Sentence {
+    pub(crate) id: usize,
+    pub(crate) start: f64,
+    pub(crate) end: f64,
+    pub(crate) text: String,
 }
 
 /// A silence at least this long between two words ends a segment.
 const PAUSE_SECONDS: f64 = 1.0;
 
-pub fn sentences(words: &[TimedWord]) -> Vec<Sentence> {
+pub(crate) fn sentences(words: &[TimedWord]) -> Vec<Sentence> {
     let mut out: Vec<Sentence> = Vec::new();
     let mut current: Vec<&TimedWord> = Vec::new();
-    let mut flush = |current: &mut Vec<&TimedWord>, out: &mut Vec<Sentence>| {
+    let flush = |current: &mut Vec<&TimedWord>, out: &mut Vec<Sentence>| {
         if let (Some(first), Some(last)) = (current.first(), current.last()) {
-            let text = current
-                .iter()
-                .map(|word| word.text.trim())
-                .collect::<Vec<_>>()
-                .join(" ");
+            let mut text = String::new();
+            for word in current.iter().map(|word| word.text.trim()) {
+                // Punctuation the model gives as a word of its own sticks to
+                // the word before it.
+                let punctuation = word.starts_with(['.', ',', '?', '!', ';', ':']);
+                if !text.is_empty() && !punctuation {
+                    text.push(' ');
+                }
+                text.push_str(word);
+            }
             out.push(Sentence {
                 id: out.len(),
                 start: first.start,
@@ -80,7 +85,8 @@ mod tests {
             word("you", 1.4, 1.6),
             word("Fine", 3.0, 3.3),
             word("", 3.3, 3.3),
-            word("thanks!", 3.4, 3.8),
+            word("thanks", 3.4, 3.7),
+            word("!", 3.7, 3.8),
         ];
         let texts: Vec<(String, f64, f64)> = sentences(&words)
             .into_iter()

@@ -19,13 +19,13 @@ use serde_json::json;
 use crate::keys::KeyFile;
 use crate::model::{Busy, Model};
 
-pub struct Engine {
-    pub model: Model,
-    pub keys: KeyFile,
-    pub max_audio_seconds: f64,
+pub(crate) struct Engine {
+    pub(crate) model: Model,
+    pub(crate) keys: KeyFile,
+    pub(crate) max_audio_seconds: f64,
 }
 
-pub fn router(engine: Arc<Engine>, max_upload_bytes: usize) -> Router {
+pub(crate) fn router(engine: Arc<Engine>, max_upload_bytes: usize) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/v1/audio/transcriptions", post(transcriptions))
@@ -110,6 +110,20 @@ fn decode_wav(bytes: &[u8]) -> Result<(Vec<f32>, u32), String> {
     Ok((mono, spec.sample_rate))
 }
 
+/// How much of an unauthenticated request's body is read before answering.
+const UNAUTHENTICATED_DRAIN_BYTES: usize = 16 * 1024 * 1024;
+
+async fn drain(mut multipart: Multipart, mut budget: usize) {
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        while let Ok(Some(chunk)) = field.chunk().await {
+            match budget.checked_sub(chunk.len()) {
+                Some(left) => budget = left,
+                None => return,
+            }
+        }
+    }
+}
+
 async fn transcriptions(
     State(engine): State<Arc<Engine>>,
     headers: HeaderMap,
@@ -131,6 +145,9 @@ async fn transcriptions(
         None => None,
     };
     let Some(key_id) = key else {
+        // Read (and drop) a modest upload first, so the client sees the 401
+        // rather than a connection reset mid-upload; a larger one is cut off.
+        drain(multipart, UNAUTHENTICATED_DRAIN_BYTES).await;
         return error(
             StatusCode::UNAUTHORIZED,
             "invalid_request_error",

@@ -162,7 +162,7 @@ async fn the_engine_transcribes_speech_for_a_valid_key_only() {
     let wav = speak(
         dir.path(),
         "invoice",
-        "Please send the invoice to the accounting department before Friday.",
+        "Please send the invoice to the accounting department.",
     );
     let channel = running
         .client(Some(&key))
@@ -175,7 +175,7 @@ async fn the_engine_transcribes_speech_for_a_valid_key_only() {
         .map(|segment| segment.text.to_lowercase())
         .collect::<Vec<_>>()
         .join(" ");
-    for word in ["invoice", "accounting", "friday"] {
+    for word in ["invoice", "accounting", "department"] {
         assert!(text.contains(word), "`{word}` missing from {text:?}");
     }
     let last_end = channel.segments.last().unwrap().end;

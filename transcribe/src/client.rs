@@ -234,16 +234,16 @@ async fn body_of(sent: reqwest::Result<Response>) -> Result<Vec<u8>, Failure> {
 /// What went wrong with a request, without its address (which may carry a
 /// job id) or any header.
 fn request_error(error: &reqwest::Error) -> String {
-    let kind = if error.is_timeout() {
-        "timed out"
+    let what = if error.is_timeout() {
+        "the provider timed out"
     } else if error.is_connect() {
-        "could not connect"
+        "the provider could not connect"
     } else if error.is_body() || error.is_decode() {
-        "the response body broke off"
+        "the provider's response body broke off"
     } else {
-        "the request failed"
+        "the request to the provider failed"
     };
-    format!("the provider {kind}")
+    what.to_owned()
 }
 
 fn status_text(status: StatusCode) -> String {
