@@ -220,7 +220,7 @@ fn sources_and_numbers_find_their_tenant() {
     let found = |text: &str| {
         config
             .tenant_for_source(ip(text))
-            .map(|(tenant, role)| (tenant.id.clone(), role))
+            .map(|(tenant, role)| (tenant.id.to_string(), role))
     };
     assert_eq!(found("127.0.0.1"), Some(("alpha".into(), SourceRole::Pbx)));
     assert_eq!(
@@ -238,7 +238,7 @@ fn sources_and_numbers_find_their_tenant() {
         Some(("beta".into(), SourceRole::Carrier))
     );
     assert_eq!(found("127.0.0.3"), None);
-    let number = |text: &str| config.tenant_for_number(text).map(|t| t.id.clone());
+    let number = |text: &str| config.tenant_for_number(text).map(|t| t.id.to_string());
     assert_eq!(number("+33199000002").as_deref(), Some("alpha"));
     assert_eq!(number("33199000002").as_deref(), Some("alpha"));
     assert_eq!(number("+4930123456").as_deref(), Some("beta"));
@@ -257,7 +257,7 @@ fn the_examples_load_cleanly() {
     let source = |text: &str| {
         local
             .tenant_for_source(text.parse().unwrap())
-            .map(|(tenant, role)| (tenant.id.clone(), role))
+            .map(|(tenant, role)| (tenant.id.to_string(), role))
     };
     assert_eq!(source("127.0.0.1"), Some(("demo".into(), SourceRole::Pbx)));
     assert_eq!(
@@ -1067,7 +1067,7 @@ async fn a_new_tenant_is_published_only_once_prepared_and_a_refusal_keeps_the_ol
     let hook: greffier::config::Prepare = {
         let (prepared, refuse) = (prepared.clone(), refuse.clone());
         Arc::new(move |config: &Config| {
-            let ids: Vec<String> = config.tenants().iter().map(|t| t.id.clone()).collect();
+            let ids: Vec<String> = config.tenants().iter().map(|t| t.id.to_string()).collect();
             prepared.lock().unwrap().push(ids);
             match config.tenant("gamma") {
                 Some(gamma) if refuse.load(std::sync::atomic::Ordering::SeqCst) => {

@@ -22,13 +22,8 @@ const MIX_STEP: Duration = Duration::from_millis(20);
 /// at 50 packets a second on both legs.
 pub const DEFAULT_RAW_PAYLOAD_LIMIT: usize = 64 * 1024 * 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Leg {
-    /// The caller, recorded on the left channel.
-    A,
-    /// The callee, recorded on the right channel.
-    B,
-}
+/// The caller is recorded on the left channel, the callee on the right.
+pub use greffier_types::Leg;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
@@ -222,8 +217,8 @@ impl Recorder {
         };
         let index = leg_index(leg);
         let codecs = match leg {
-            Leg::A => &self.config.leg_a,
-            Leg::B => &self.config.leg_b,
+            Leg::Caller => &self.config.leg_a,
+            Leg::Callee => &self.config.leg_b,
         };
         // RTCP multiplexed on the RTP port reads as payload types 64–95
         // (RFC 5761 §4): not media, nothing to keep.
@@ -438,7 +433,7 @@ impl Recorder {
 
 fn leg_index(leg: Leg) -> usize {
     match leg {
-        Leg::A => 0,
-        Leg::B => 1,
+        Leg::Caller => 0,
+        Leg::Callee => 1,
     }
 }

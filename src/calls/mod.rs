@@ -43,7 +43,7 @@ use greffier_vault::store::RecordId;
 use greffier_vault::TenantId;
 use tokio::sync::mpsc;
 
-use crate::config::{normalize_number, AudioFormat, Config};
+use crate::config::{AudioFormat, Config};
 use crate::vault_setup::Vault;
 use control_header::Control;
 use directory::RecordingControl;
@@ -53,16 +53,9 @@ use machine::{AnchorFailure, CallMedia, Input, MediaSettings, Output};
 /// RTP copies waiting for a recorder: about two seconds of a two-way call.
 const RECORDER_QUEUE: usize = 256;
 
-fn media_leg(leg: Leg) -> greffier_media::Leg {
-    match leg {
-        Leg::Caller => greffier_media::Leg::A,
-        Leg::Callee => greffier_media::Leg::B,
-    }
-}
-
 /// What the relay task of one call is told.
 enum RelayControl {
-    SetRemote(greffier_media::Leg, RemoteMedia),
+    SetRemote(Leg, RemoteMedia),
 }
 
 /// The tasks a call's media runs in, as far as they have started.
@@ -190,11 +183,7 @@ impl Calls {
                 return None;
             }
         };
-        let number = |party: Option<&str>| {
-            party
-                .and_then(normalize_number)
-                .and_then(|number| E164::new(&number).ok())
-        };
+        let number = |party: Option<&str>| party.and_then(E164::normalise);
         let info = CallInfo {
             tenant,
             record_id: RecordId::generate(),
@@ -315,7 +304,7 @@ impl Calls {
                 }
                 Output::SetRemote { leg, remote } => {
                     if let MediaTasks::Relaying { control, .. } = &call.tasks {
-                        let _ = control.send(RelayControl::SetRemote(media_leg(leg), remote));
+                        let _ = control.send(RelayControl::SetRemote(leg, remote));
                     }
                 }
                 Output::StartRecorder { caller, callee } => {
@@ -385,8 +374,8 @@ impl Calls {
             }
         };
         let ports = [
-            handle.local(greffier_media::Leg::A).rtp.port(),
-            handle.local(greffier_media::Leg::B).rtp.port(),
+            handle.local(Leg::Caller).rtp.port(),
+            handle.local(Leg::Callee).rtp.port(),
         ];
         let (control, mut orders) = mpsc::unbounded_channel();
         let commands = self.commands.clone();

@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use greffier_types::{TenantId, E164};
 use serde::de::DeserializeOwned;
 
 use super::keys::{validate_keys, RawKeys};
-use super::mask::mask_number;
 use super::net::overlaps;
 use super::node::{check_slug, validate_limits, validate_node, RawLimits, RawNode};
 use super::paths::PathContext;
@@ -445,8 +445,8 @@ fn tenant_label(table: &toml::Table, file: &Path) -> String {
 
 /// Ids, numbers and source networks must each point at one tenant only.
 fn check_tenants_apart(tenants: &[Tenant], problems: &mut Problems) {
-    let mut ids: HashMap<&str, &Tenant> = HashMap::new();
-    let mut numbers: HashMap<&str, &Tenant> = HashMap::new();
+    let mut ids: HashMap<&TenantId, &Tenant> = HashMap::new();
+    let mut numbers: HashMap<&E164, &Tenant> = HashMap::new();
     for tenant in tenants {
         let prefix = format!("tenants.{}", tenant.id);
         let origin = Origin::new(&tenant.file, &prefix);
@@ -462,18 +462,11 @@ fn check_tenants_apart(tenants: &[Tenant], problems: &mut Problems) {
             );
         }
         for (index, number) in tenant.numbers.iter().enumerate() {
-            if let Some(owner) = numbers
-                .get(number.as_str())
-                .filter(|owner| owner.id != tenant.id)
-            {
+            if let Some(owner) = numbers.get(number).filter(|owner| owner.id != tenant.id) {
                 problems.push(
                     &tenant.file,
                     origin.key(&format!("numbers[{index}]")),
-                    format!(
-                        "{} also belongs to tenant `{}`",
-                        mask_number(number),
-                        owner.id
-                    ),
+                    format!("{number} also belongs to tenant `{}`", owner.id),
                 );
             } else {
                 numbers.insert(number, tenant);

@@ -7,10 +7,8 @@ mod date;
 mod edge;
 mod keys;
 mod load;
-mod mask;
 mod net;
 mod node;
-mod number;
 mod paths;
 mod problems;
 mod registry;
@@ -30,11 +28,10 @@ use ipnet::IpNet;
 pub use country::{CountryCode, EEA_COUNTRIES};
 pub use date::Date;
 pub use edge::EdgeConfig;
+pub use greffier_types::{mask_number, mask_numbers_in_text, NumberError, E164};
 pub use keys::{KeysConfig, MasterKeySource};
-pub use mask::{mask_number, mask_numbers_in_text};
 pub use net::{HttpEndpoint, PortRange, SipListen, Transport};
 pub use node::{Limits, MediaPolicy, NodeConfig};
-pub use number::{normalize_number, parse_e164, NumberError};
 pub use problems::{ConfigErrors, ConfigProblem};
 pub use registry::{Provider, ProviderBackend, Subprocessor, TransferMechanism};
 pub use sip_uri::{NextHopError, SipHost, SipScheme, SipUri, SipUriError, UriTransport};
@@ -89,7 +86,7 @@ pub struct Config {
     pub providers: Vec<Provider>,
     tenants: Vec<Tenant>,
     sources: Vec<(IpNet, usize, SourceRole)>,
-    numbers: HashMap<String, usize>,
+    numbers: HashMap<E164, usize>,
 }
 
 impl Config {
@@ -164,9 +161,9 @@ impl Config {
     }
 
     /// The tenant owning a number: E.164, or the same digits without `+`
-    /// (see [`normalize_number`]).
+    /// (see [`E164::normalise`]).
     pub fn tenant_for_number(&self, e164: &str) -> Option<&Tenant> {
-        let number = normalize_number(e164)?;
+        let number = E164::normalise(e164)?;
         self.numbers
             .get(&number)
             .and_then(|index| self.tenants.get(*index))

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use super::load::{load, LoadOptions};
 use super::paths::process_env;
 use super::{Config, ConfigErrors, ConfigProblem, NodeConfig};
+use greffier_types::TenantId;
 
 /// What triggers a reload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,9 +56,9 @@ pub struct ReloadOutcome {
 /// What an applied reload changed. Ids only: no personal data.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReloadSummary {
-    pub tenants_added: Vec<String>,
-    pub tenants_removed: Vec<String>,
-    pub tenants_changed: Vec<String>,
+    pub tenants_added: Vec<TenantId>,
+    pub tenants_removed: Vec<TenantId>,
+    pub tenants_changed: Vec<TenantId>,
     /// Sub-processors, providers or limits changed.
     pub registry_changed: bool,
     /// Keys whose new values were ignored until the next restart.
@@ -356,7 +357,7 @@ fn log_rejected(problems: &[ConfigProblem]) {
 }
 
 pub(crate) fn summarize(current: &Config, loaded: &Config) -> ReloadSummary {
-    let ids = |config: &Config| -> Vec<String> {
+    let ids = |config: &Config| -> Vec<TenantId> {
         config.tenants().iter().map(|t| t.id.clone()).collect()
     };
     let (old_ids, new_ids) = (ids(current), ids(loaded));
@@ -373,7 +374,11 @@ pub(crate) fn summarize(current: &Config, loaded: &Config) -> ReloadSummary {
     let tenants_changed = loaded
         .tenants()
         .iter()
-        .filter(|new| current.tenant(&new.id).is_some_and(|old| old != *new))
+        .filter(|new| {
+            current
+                .tenant(new.id.as_str())
+                .is_some_and(|old| old != *new)
+        })
         .map(|tenant| tenant.id.clone())
         .collect();
     let registry_changed = current.subprocessors != loaded.subprocessors

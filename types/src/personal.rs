@@ -174,7 +174,13 @@ mod tests {
             call_id: Personal::new("f81d4fae-7dec-11d0-a765-00a0c91e6bf6".to_owned()),
         };
         let text = format!("{event:?} {event:#?}");
-        for clear in ["alice", "example.org", "30123456", "f81d4fae", "00a0c91e6bf6"] {
+        for clear in [
+            "alice",
+            "example.org",
+            "30123456",
+            "f81d4fae",
+            "00a0c91e6bf6",
+        ] {
             assert!(!text.contains(clear), "{clear} in {text}");
         }
     }

@@ -16,21 +16,9 @@ use crate::{Peer, Transport};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DialogId(pub u64);
 
-/// The two sides of a call, named from the initial INVITE.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Leg {
-    Caller,
-    Callee,
-}
-
-impl Leg {
-    pub fn other(self) -> Leg {
-        match self {
-            Leg::Caller => Leg::Callee,
-            Leg::Callee => Leg::Caller,
-        }
-    }
-}
+/// The two sides of a call, named from the initial INVITE: the one `Leg` of
+/// `greffier-types`.
+pub use greffier_types::Leg;
 
 /// Provisional responses may carry To tags of several early dialogs (a forking
 /// next hop); beyond this many, later tags are not learned.

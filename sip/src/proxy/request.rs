@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
+use greffier_types::Personal;
 
 use super::anchoring::{self, anchor_request};
 use super::branch::{is_rfc3261, BranchInputs};
@@ -191,7 +192,7 @@ impl Proxy {
         let callee_peer = Peer::new(target.transport, target.destination);
         let mut hop = Hop {
             peer: callee_peer,
-            request_uri: Some(target.request_uri.clone()),
+            request_uri: Some(target.request_uri.expose().clone()),
             dialog: None,
             from_leg: None,
             record_route: false,
@@ -240,19 +241,21 @@ impl Proxy {
             metrics::counter!(metrics_names::CALLS).increment(1);
             // Delivered at once: the policy must know the call before its first SDP.
             policy.on_event(ProxyEvent::CallStarted {
-                call_id: call_id.to_string(),
+                call_id: Personal::new(call_id.to_string()),
                 dialog: id,
                 tenant: target.tenant,
                 direction: target.direction,
                 callee: request
                     .request_uri()
-                    .and_then(|uri| uri.user().map(str::to_string)),
+                    .and_then(|uri| uri.user().map(str::to_string))
+                    .map(Personal::new),
                 caller: request
                     .headers
                     .get(&HeaderName::From)
                     .and_then(uri_of_name_addr)
                     .and_then(SipUri::parse)
-                    .and_then(|uri| uri.user().map(str::to_string)),
+                    .and_then(|uri| uri.user().map(str::to_string))
+                    .map(Personal::new),
             });
             hop.dialog = Some(id);
             hop.from_leg = Some(Leg::Caller);

@@ -40,8 +40,8 @@ impl ProxyPolicy for TestPolicy {
             .and_then(|uri| uri.user().map(str::to_string))
             .unwrap_or_default();
         RouteDecision::Forward(ForwardTarget {
-            tenant: "demo".into(),
-            request_uri: format!("sip:{user}@{CARRIER}"),
+            tenant: "demo".parse().unwrap(),
+            request_uri: format!("sip:{user}@{CARRIER}").into(),
             destination: addr(CARRIER),
             transport: source.transport,
             direction: Direction::Outbound,
@@ -761,8 +761,8 @@ fn a_call_over_ipv6_is_routed_and_record_routed_with_bracketed_addresses() {
     impl ProxyPolicy for ToV6Carrier {
         fn route(&mut self, source: Peer, _request: &Message) -> RouteDecision {
             RouteDecision::Forward(ForwardTarget {
-                tenant: "demo".into(),
-                request_uri: "sip:+33199000001@[::1]:5070".into(),
+                tenant: "demo".parse().unwrap(),
+                request_uri: "sip:+33199000001@[::1]:5070".to_string().into(),
                 destination: addr("[::1]:5070"),
                 transport: source.transport,
                 direction: Direction::Outbound,
