@@ -125,6 +125,36 @@ mode = "client"
 public_key = "5Q7gu/lmPVWPca7tLzJmMdqmRlFOCCsjZEdrqCbRv+0="
 "#;
 
+#[test]
+fn the_schema_validates_text_without_any_file() {
+    let root = Path::new("/nonexistent/greffier");
+    let tenants = [
+        (root.join("tenants/alpha.toml"), ALPHA.to_string()),
+        (root.join("tenants/beta.toml"), BETA.to_string()),
+    ];
+    let config = Config::parse(&root.join("main.toml"), MAIN, &tenants, &|_| None)
+        .expect("a valid configuration from text alone");
+    let ids: Vec<String> = config.tenants().iter().map(|t| t.id.to_string()).collect();
+    assert_eq!(ids, ["alpha", "beta"]);
+    assert_eq!(
+        config
+            .tenant_for_number("33199000002")
+            .map(|t| t.id.as_str()),
+        Some("alpha")
+    );
+    assert_eq!(config.storage.spool_dir, root.join("spool"));
+
+    let wrong = [(
+        root.join("tenants/alpha.toml"),
+        ALPHA.replace("\"+33199000002\"]", "\"+0199000002\"]"),
+    )];
+    let errors = Config::parse(&root.join("main.toml"), MAIN, &wrong, &|_| None)
+        .expect_err("a number with a leading zero after `+`");
+    let text = errors.to_string();
+    assert!(text.contains("tenants.alpha.numbers[1]"), "{text}");
+    assert!(!text.contains("0199000002"), "the number is masked: {text}");
+}
+
 /// A configuration tree in a temporary directory.
 struct Tree {
     dir: TempDir,
@@ -1002,7 +1032,9 @@ async fn tenants_come_and_go_but_node_changes_wait_for_a_restart() {
     );
     tree.write("greffier.toml", &moved);
     let outcome = wait_for(&mut watcher.reloads, |o: &ReloadOutcome| {
-        o.result.as_ref().is_ok_and(|s| s.registry_changed)
+        o.result
+            .as_ref()
+            .is_ok_and(|s| s.settings_changed.contains(&"limits"))
     })
     .await;
     assert_eq!(

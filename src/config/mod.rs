@@ -12,6 +12,8 @@ mod node;
 mod paths;
 mod problems;
 mod registry;
+mod reload;
+mod schema;
 mod sip_uri;
 mod storage;
 mod sweep;
@@ -34,6 +36,7 @@ pub use net::{HttpEndpoint, PortRange, SipListen, Transport};
 pub use node::{Limits, MediaPolicy, NodeConfig};
 pub use problems::{ConfigErrors, ConfigProblem};
 pub use registry::{Provider, ProviderBackend, Subprocessor, TransferMechanism};
+pub use reload::{ReloadOutcome, ReloadSummary};
 pub use sip_uri::{NextHopError, SipHost, SipScheme, SipUri, SipUriError, UriTransport};
 pub use storage::{S3Config, S3Credentials, StorageBackend, StorageConfig};
 pub use sweep::SweepConfig;
@@ -41,7 +44,7 @@ pub use tenant::{
     AnchorFailurePolicy, AudioFormat, Peer, Recording, RecordingPolicy, Retention, Tenant,
     TenantKeys, TenantMedia, Transcription, CDR_RETENTION_DAYS,
 };
-pub use watcher::{ConfigWatcher, Prepare, ReloadOutcome, WatchOptions};
+pub use watcher::{ConfigWatcher, Prepare, WatchOptions};
 
 /// Which of a tenant's peers a source address belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -100,6 +103,20 @@ impl Config {
                 lookup: &paths::process_env,
             },
         )
+    }
+
+    /// Validates configuration text without reading anything: the main file
+    /// as if at `path` (absolute; relative paths in it are resolved from its
+    /// directory), the tenant files as `(path, text)` in name order, and
+    /// `lookup` for environment variables. What [`Config::load`] does once
+    /// the files are read.
+    pub fn parse(
+        path: &Path,
+        main_text: &str,
+        tenant_texts: &[(PathBuf, String)],
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigErrors> {
+        schema::parse(path, main_text, tenant_texts, lookup)
     }
 
     #[allow(clippy::too_many_arguments)]
