@@ -136,10 +136,10 @@ async fn phones_talk_through_the_relay(ip: IpAddr, ports: std::ops::RangeInclusi
     assert_eq!(stats.b_to_a.packets, u64::from(PACKETS));
     assert_eq!(stats.b_to_a.bytes, u64::from(PACKETS) * 172);
     assert_eq!(
-        stats.leg_a.rtp_source,
+        stats.legs.caller.rtp_source,
         Some(scene.a.rtp.local_addr().unwrap())
     );
-    assert_eq!(stats.leg_b.rtcp_source, None);
+    assert_eq!(stats.legs.callee.rtcp_source, None);
 
     let mut next = [0u16; 2];
     while let Ok(copy) = recorded.try_recv() {

@@ -6,6 +6,7 @@ use super::packet::{classify, Classified};
 use super::silence::SilenceWatch;
 use super::stats::{DirectionStats, LegSummary, RelayStats};
 use super::{leg_index, DropReason, Leg, PacketKind, RemoteMedia};
+use greffier_types::PerLeg;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -261,8 +262,10 @@ impl CallRelay {
             a_to_b: self.forwarded[0],
             b_to_a: self.forwarded[1],
             dropped: self.dropped,
-            leg_a: summary(self.leg(Leg::Caller)),
-            leg_b: summary(self.leg(Leg::Callee)),
+            legs: PerLeg::new(
+                summary(self.leg(Leg::Caller)),
+                summary(self.leg(Leg::Callee)),
+            ),
         }
     }
 

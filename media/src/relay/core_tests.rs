@@ -142,8 +142,8 @@ fn the_sdp_address_latches_and_both_directions_flow() {
             bytes: 172
         }
     );
-    assert_eq!(stats.leg_a.rtp_source, Some(a));
-    assert_eq!(stats.leg_b.rtp_source, Some(b));
+    assert_eq!(stats.legs.caller.rtp_source, Some(a));
+    assert_eq!(stats.legs.callee.rtp_source, Some(b));
 }
 
 #[test]
@@ -165,7 +165,7 @@ fn a_natted_source_is_learned_and_gets_the_answers() {
         call.send(Leg::Callee, call.phone_b, &rtp(2, 1)),
         forward(behind_nat, Leg::Caller)
     );
-    assert_eq!(call.relay.stats().leg_a.rtp_source, Some(behind_nat));
+    assert_eq!(call.relay.stats().legs.caller.rtp_source, Some(behind_nat));
 }
 
 #[test]
@@ -195,7 +195,7 @@ fn a_leg_without_sdp_learns_its_source_but_gets_nothing_back() {
             record: true
         }
     );
-    assert_eq!(relay.stats().leg_a.rtp_source, Some(source));
+    assert_eq!(relay.stats().legs.caller.rtp_source, Some(source));
 }
 
 #[test]
@@ -217,7 +217,7 @@ fn a_third_address_after_latching_is_bleed() {
     let stats = call.relay.stats();
     assert_eq!(stats.dropped.bleed, 10);
     assert_eq!(stats.a_to_b.packets, 2);
-    assert_eq!(stats.leg_a.rtp_source, Some(a));
+    assert_eq!(stats.legs.caller.rtp_source, Some(a));
 }
 
 #[test]
@@ -250,7 +250,7 @@ fn a_reinvite_to_a_new_address_allows_one_new_latch() {
         call.send(Leg::Callee, b, &rtp(2, 2)),
         dropped(DropReason::Bleed)
     );
-    assert_eq!(call.relay.stats().leg_b.rtp_source, Some(transferred));
+    assert_eq!(call.relay.stats().legs.callee.rtp_source, Some(transferred));
 }
 
 #[test]
@@ -315,8 +315,8 @@ fn ssrc_changes_and_sequence_jumps_are_followed() {
         );
     }
     let stats = call.relay.stats();
-    assert_eq!(stats.leg_a.ssrc_changes, 1);
-    assert_eq!(stats.leg_a.sequence_jumps, 1);
+    assert_eq!(stats.legs.caller.ssrc_changes, 1);
+    assert_eq!(stats.legs.caller.sequence_jumps, 1);
     assert_eq!(stats.a_to_b.packets, 6);
 }
 
@@ -487,7 +487,7 @@ fn malformed_packets_are_dropped_and_do_not_latch() {
         ),
         dropped(DropReason::Malformed)
     );
-    assert_eq!(call.relay.stats().leg_a.rtp_source, None);
+    assert_eq!(call.relay.stats().legs.caller.rtp_source, None);
     assert_eq!(call.relay.stats().dropped.malformed, 5);
     assert_eq!(
         call.send(Leg::Caller, call.phone_a, &rtp(1, 1)),

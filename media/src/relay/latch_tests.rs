@@ -76,7 +76,7 @@ fn one_packet_sent_ahead_of_the_peer_neither_steals_nor_injects() {
     );
     let stats = call.relay.stats();
     assert_eq!((stats.dropped.learning, stats.dropped.bleed), (1, 1));
-    assert_eq!(stats.leg_b.rtp_source, Some(b));
+    assert_eq!(stats.legs.callee.rtp_source, Some(b));
 }
 
 #[test]
@@ -129,7 +129,7 @@ fn learning_needs_consecutive_packets_of_one_ssrc_from_one_source() {
         call.send(Leg::Caller, natted, &rtp(8, 3)),
         dropped(DropReason::Learning)
     );
-    assert_eq!(call.relay.stats().leg_a.rtp_source, None);
+    assert_eq!(call.relay.stats().legs.caller.rtp_source, None);
     assert_eq!(call.relay.stats().a_to_b.packets, 0);
 }
 
@@ -141,7 +141,7 @@ fn the_sdp_source_takes_the_leg_back_from_a_learned_source() {
     for sequence in 1..=3 {
         call.send(Leg::Caller, attacker, &rtp(9, sequence));
     }
-    assert_eq!(call.relay.stats().leg_a.rtp_source, Some(attacker));
+    assert_eq!(call.relay.stats().legs.caller.rtp_source, Some(attacker));
     assert_eq!(
         call.send(Leg::Callee, b, &rtp(2, 1)),
         forward(attacker, Leg::Caller),
@@ -162,7 +162,7 @@ fn the_sdp_source_takes_the_leg_back_from_a_learned_source() {
             dropped(DropReason::Bleed)
         );
     }
-    assert_eq!(call.relay.stats().leg_a.rtp_source, Some(a));
+    assert_eq!(call.relay.stats().legs.caller.rtp_source, Some(a));
 }
 
 #[test]
@@ -176,7 +176,7 @@ fn nothing_foreign_is_learned_once_the_sdp_source_has_sent() {
             dropped(DropReason::Bleed)
         );
     }
-    assert_eq!(call.relay.stats().leg_a.rtp_source, Some(a));
+    assert_eq!(call.relay.stats().legs.caller.rtp_source, Some(a));
 }
 
 #[test]
@@ -239,8 +239,8 @@ fn strict_source_drops_everything_not_from_the_sdp_address() {
     );
     let stats = relay.stats();
     assert_eq!(stats.dropped.strict_source, 27);
-    assert_eq!(stats.leg_a.rtp_source, Some(a));
-    assert_eq!(stats.leg_b.rtp_source, None);
+    assert_eq!(stats.legs.caller.rtp_source, Some(a));
+    assert_eq!(stats.legs.callee.rtp_source, None);
 }
 
 #[test]
@@ -288,7 +288,7 @@ fn rtcp_follows_the_same_rules_on_its_own_latch() {
         call.send_rtcp(Leg::Caller, natted_rtcp, &rtcp_from(1)),
         dropped(DropReason::Bleed)
     );
-    assert_eq!(call.relay.stats().leg_a.rtcp_source, Some(a_rtcp));
+    assert_eq!(call.relay.stats().legs.caller.rtcp_source, Some(a_rtcp));
 
     let mut strict_call = answered_call_with(strict());
     strict_call.send(Leg::Caller, strict_call.phone_a, &rtp(1, 1));
