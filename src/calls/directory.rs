@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use greffier_sip::proxy::{DialogId, Direction};
+use greffier_types::TenantId;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -60,7 +61,7 @@ impl OrderSource {
 pub struct CallSummary {
     /// The proxy's dialog number.
     pub id: u64,
-    pub tenant: String,
+    pub tenant: TenantId,
     pub direction: &'static str,
     pub start: DateTime<Utc>,
     pub recorded: bool,
@@ -68,10 +69,10 @@ pub struct CallSummary {
 }
 
 impl CallSummary {
-    pub fn new(dialog: DialogId, tenant: &str, direction: Direction, recorded: bool) -> Self {
+    pub fn new(dialog: DialogId, tenant: &TenantId, direction: Direction, recorded: bool) -> Self {
         CallSummary {
             id: dialog.0,
-            tenant: tenant.to_string(),
+            tenant: tenant.clone(),
             direction: match direction {
                 Direction::Inbound => "inbound",
                 Direction::Outbound => "outbound",
@@ -186,7 +187,8 @@ mod tests {
     use super::*;
 
     fn summary(id: u64) -> CallSummary {
-        CallSummary::new(DialogId(id), "acme", Direction::Outbound, true)
+        let tenant = TenantId::new("acme").expect("a tenant id");
+        CallSummary::new(DialogId(id), &tenant, Direction::Outbound, true)
     }
 
     #[test]

@@ -72,7 +72,7 @@ enum MediaTasks {
 /// One call: its state machine and what the shell holds for it.
 struct Call {
     media: CallMedia,
-    tenant: String,
+    tenant: TenantId,
     direction: Direction,
     /// What its call record (or recording manifest) says; `None` when the vault
     /// has no keys for the tenant.
@@ -125,14 +125,14 @@ impl Calls {
     pub fn started(
         &mut self,
         dialog: DialogId,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         direction: Direction,
         caller: Option<&str>,
         callee: Option<&str>,
         sip_call_id: &str,
     ) {
         let config = self.config.borrow().clone();
-        let Some(tenant) = config.tenant(tenant_id) else {
+        let Some(tenant) = config.tenant(tenant_id.as_str()) else {
             return;
         };
         let record = decision::should_record(tenant, direction, caller, callee);
@@ -158,7 +158,7 @@ impl Calls {
             dialog,
             Call {
                 media: CallMedia::new(settings),
-                tenant: tenant_id.to_string(),
+                tenant: tenant_id.clone(),
                 direction,
                 info,
                 orders,
@@ -169,13 +169,13 @@ impl Calls {
 
     fn call_info(
         &self,
-        tenant_id: &str,
+        tenant: &TenantId,
         direction: Direction,
         caller: Option<&str>,
         callee: Option<&str>,
         sip_call_id: &str,
     ) -> Option<CallInfo> {
-        let tenant = TenantId::new(tenant_id).ok()?;
+        let tenant = tenant.clone();
         let index_key = match self.vault.keys().index_key(&tenant) {
             Ok(key) => key,
             Err(error) => {
@@ -333,10 +333,10 @@ impl Calls {
 
     /// The one place the relay's settings are built from the node's configuration
     /// and the call's tenant.
-    fn relay_config(&self, tenant: &str) -> RelayConfig {
+    fn relay_config(&self, tenant: &TenantId) -> RelayConfig {
         RelayConfig {
             rtp_timeout: self.rtp_timeout,
-            latching: self.config.borrow().latch_rules(tenant),
+            latching: self.config.borrow().latch_rules(tenant.as_str()),
             destinations: Arc::clone(&self.destinations),
         }
     }
@@ -425,7 +425,7 @@ impl Calls {
             return;
         };
         let config = self.config.borrow().clone();
-        let tenant = config.tenant(&call.tenant);
+        let tenant = config.tenant(call.tenant.as_str());
         let format = match tenant.map(|t| t.recording.format) {
             Some(AudioFormat::Opus) => OutputFormat::Opus,
             _ => OutputFormat::Wav,
@@ -510,7 +510,7 @@ impl Calls {
 
 /// Counts and logs a call whose media could not be anchored: the tenant and the
 /// reason, never a party or an address.
-fn anchor_failed(dialog: DialogId, tenant: &str, reason: AnchorFailure, refused: bool) {
+fn anchor_failed(dialog: DialogId, tenant: &TenantId, reason: AnchorFailure, refused: bool) {
     let outcome = if refused {
         "rejected"
     } else {

@@ -64,7 +64,7 @@ impl ProxyPolicy for GatewayPolicy {
                 );
                 self.calls.started(
                     dialog,
-                    tenant.as_str(),
+                    &tenant,
                     direction,
                     caller.as_ref().map(|caller| caller.expose().as_str()),
                     callee.as_ref().map(|callee| callee.expose().as_str()),
