@@ -225,6 +225,38 @@ fn request_between(
 }
 
 #[test]
+fn call_started_carries_the_parties_and_call_id_but_never_prints_them() {
+    let mut h = Harness::new();
+    let call_id = "a84b4c76e66710@pc33.atlanta.example.com";
+    h.receive(udp(PBX), &invite(call_id, "z9hG4bK-personal"));
+    let Some(ProxyEvent::CallStarted {
+        caller,
+        callee,
+        call_id: carried,
+        ..
+    }) = h.policy.events.first()
+    else {
+        panic!("no CallStarted: {:?}", h.policy.events);
+    };
+    assert_eq!(carried.expose(), call_id);
+    assert_eq!(
+        caller.as_ref().map(|c| c.expose().as_str()),
+        Some("+33199000002")
+    );
+    assert_eq!(
+        callee.as_ref().map(|c| c.expose().as_str()),
+        Some("+33199000001")
+    );
+    let printed = format!("{:?} {:#?}", h.policy.events, h.policy.events);
+    for clear in ["33199000002", "33199000001", "a84b4c76e66710", "atlanta"] {
+        assert!(
+            !printed.contains(clear),
+            "{clear} printed in clear: {printed}"
+        );
+    }
+}
+
+#[test]
 fn basic_call_goes_through_and_comes_back_through_the_proxy() {
     let mut h = Harness::new();
     let out = h.receive(udp(PBX), &invite("call-1", "z9hG4bK-inv"));
