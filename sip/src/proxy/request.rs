@@ -4,12 +4,12 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use greffier_types::Personal;
+use greffier_types::{PerLeg, Personal};
 
 use super::anchoring::{self, anchor_request};
 use super::branch::{is_rfc3261, BranchInputs};
 use super::build;
-use super::dialog::{same_endpoint, Dialog, DialogEnds, DialogId, Leg};
+use super::dialog::{same_endpoint, Dialog, DialogEnd, DialogEnds, DialogId, Leg};
 use super::hooks::{InDialogAction, ProxyPolicy, Refusal, RouteDecision, SdpRefusal};
 use super::metrics_names::{self, method_label};
 use super::transactions::{ClientMachine, ClientTx, ServerMachine, ServerTx, Transactions, TxKey};
@@ -224,18 +224,23 @@ impl Proxy {
                 awaiting_ack: false,
                 ends: DialogEnds {
                     call_id: call_id.to_string(),
-                    caller_uri: request
-                        .headers
-                        .get(&HeaderName::From)
-                        .unwrap_or_default()
-                        .to_string(),
-                    caller_target: request
-                        .contacts()
-                        .first()
-                        .and_then(|contact| uri_of_name_addr(contact))
-                        .map(str::to_string),
-                    caller_cseq: request.cseq().map_or(0, |cseq| cseq.seq),
-                    ..DialogEnds::default()
+                    sides: PerLeg {
+                        caller: DialogEnd {
+                            uri: request
+                                .headers
+                                .get(&HeaderName::From)
+                                .unwrap_or_default()
+                                .to_string(),
+                            target: request
+                                .contacts()
+                                .first()
+                                .and_then(|contact| uri_of_name_addr(contact))
+                                .map(str::to_string),
+                            route: Vec::new(),
+                            cseq: request.cseq().map_or(0, |cseq| cseq.seq),
+                        },
+                        callee: DialogEnd::default(),
+                    },
                 },
             });
             metrics::counter!(metrics_names::CALLS).increment(1);
