@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
+# The Whisper model of the transcription engine's tests, fetched once.
+scripts/models.sh >/dev/null
 
 # A target directory outside the clone, so a fresh clone reuses compiled dependencies.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/greffier-target}"

@@ -1,8 +1,11 @@
 //! The admin HTTP endpoint: Prometheus metrics, a health check, the calls in
-//! progress and the pause and resume of their recordings.
+//! progress and the pause and resume of their recordings, through the
+//! operations layer ([`crate::ops::calls`]), which checks the role and
+//! audits each order.
 //!
 //! Nothing here authenticates yet: the admin address belongs on loopback or a
-//! management network (docs/recording.md).
+//! management network (docs/recording.md), so whoever reaches it acts as the
+//! operator ([`Actor::admin_endpoint`]).
 
 use std::net::SocketAddr;
 
@@ -14,7 +17,9 @@ use axum::{Json, Router};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::calls::metrics_names::RECORDER_LAG;
-use crate::calls::{CallDirectory, CallSummary, ControlError, OrderSource, RecordingOrder};
+use crate::calls::{CallSummary, ControlError};
+use crate::ops::calls::{CallOpError, CallRef, LiveCalls};
+use crate::ops::Actor;
 
 /// Recorder lag buckets, in seconds: a healthy recorder stays in the first few.
 const LAG_BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
@@ -32,7 +37,7 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
 pub async fn serve(
     addr: SocketAddr,
     metrics: PrometheusHandle,
-    calls: CallDirectory,
+    calls: LiveCalls,
 ) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
@@ -49,7 +54,7 @@ pub async fn serve(
 }
 
 /// `GET /calls`, `POST /calls/{id}/recording/pause` and `…/resume`.
-pub fn calls_router(calls: CallDirectory) -> Router {
+pub fn calls_router(calls: LiveCalls) -> Router {
     Router::new()
         .route("/calls", get(list_calls))
         .route("/calls/{id}/recording/pause", post(pause))
@@ -57,25 +62,33 @@ pub fn calls_router(calls: CallDirectory) -> Router {
         .with_state(calls)
 }
 
-async fn list_calls(State(calls): State<CallDirectory>) -> Json<Vec<CallSummary>> {
-    Json(calls.list())
+async fn list_calls(State(calls): State<LiveCalls>) -> Json<Vec<CallSummary>> {
+    Json(calls.list(&Actor::admin_endpoint(), None))
 }
 
-async fn pause(State(calls): State<CallDirectory>, Path(id): Path<u64>) -> (StatusCode, String) {
-    order(&calls, id, RecordingOrder::Pause)
+async fn pause(State(calls): State<LiveCalls>, Path(id): Path<u64>) -> (StatusCode, String) {
+    let paused = calls
+        .pause(&Actor::admin_endpoint(), CallRef::any_tenant(id))
+        .await;
+    answer(paused, "pause")
 }
 
-async fn resume(State(calls): State<CallDirectory>, Path(id): Path<u64>) -> (StatusCode, String) {
-    order(&calls, id, RecordingOrder::Resume)
+async fn resume(State(calls): State<LiveCalls>, Path(id): Path<u64>) -> (StatusCode, String) {
+    let resumed = calls
+        .resume(&Actor::admin_endpoint(), CallRef::any_tenant(id))
+        .await;
+    answer(resumed, "resume")
 }
 
-fn order(calls: &CallDirectory, id: u64, order: RecordingOrder) -> (StatusCode, String) {
-    match calls.control(id, order, OrderSource::Admin) {
-        Ok(()) => (StatusCode::OK, format!("{}\n", order.label())),
+fn answer(result: Result<CallSummary, CallOpError>, label: &str) -> (StatusCode, String) {
+    match result {
+        Ok(_) => (StatusCode::OK, format!("{label}\n")),
         Err(error) => {
-            let status = match error {
-                ControlError::UnknownCall => StatusCode::NOT_FOUND,
-                ControlError::NotRecorded => StatusCode::CONFLICT,
+            let status = match &error {
+                CallOpError::Control(ControlError::UnknownCall) => StatusCode::NOT_FOUND,
+                CallOpError::Control(ControlError::NotRecorded) => StatusCode::CONFLICT,
+                CallOpError::Refused { .. } => StatusCode::FORBIDDEN,
+                CallOpError::Audit(_) => StatusCode::SERVICE_UNAVAILABLE,
             };
             (status, format!("{error}\n"))
         }

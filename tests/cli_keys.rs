@@ -204,6 +204,57 @@ fn init_rotate_shred_and_list_round_trip() {
     unknown.says("initech has no keys");
 }
 
+/// The tenant's audit entries, as `audit export` gives them.
+fn audit_export(tree: &VaultTree, tenant: &str) -> Vec<serde_json::Value> {
+    let config = tree.config_arg();
+    greffier(["audit", "export", "--config", &config, "--tenant", tenant])
+        .ok()
+        .json_lines()
+}
+
+#[test]
+fn a_key_rotation_is_audited_as_the_operator_and_so_is_one_that_fails() {
+    let mut tree = VaultTree::new();
+    let public_key = printed_public_key(&generate_client(&tree.scratch("client.key")).ok().stdout);
+    tree.write_tenant("acme", &[ACME], &KeyMode::Managed);
+    tree.write_tenant("cust", &[GLOBEX], &KeyMode::Client(public_key));
+    keys(&tree, "init", &[]).ok();
+
+    keys(&tree, "rotate", &["--tenant", "acme"])
+        .ok()
+        .prints("KEK version 2");
+    keys(&tree, "rotate", &["--tenant", "acme"])
+        .ok()
+        .prints("KEK version 3");
+    let rotated = audit_export(&tree, "acme");
+    assert_eq!(rotated.len(), 2, "{rotated:#?}");
+    for (entry, version) in rotated.iter().zip(["kek:2", "kek:3"]) {
+        assert_eq!(entry["action"], "key_rotated");
+        assert_eq!(entry["actor"], "cli");
+        assert_eq!(entry["role"], "operator");
+        assert_eq!(entry["origin"], "cli");
+        assert_eq!(entry["outcome"], "ok");
+        assert_eq!(entry["objects"], json!([version]));
+    }
+
+    // A client-keyed tenant has no key-encryption key of the gateway's to rotate.
+    let before = keys(&tree, "list", &[]).ok().json_lines();
+    keys(&tree, "rotate", &["--tenant", "cust"]).failed();
+    let failed = audit_export(&tree, "cust");
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert_eq!(failed[0]["action"], "key_rotated");
+    assert_eq!(failed[0]["outcome"], "failed");
+    assert_eq!(failed[0]["objects"], json!([]));
+    assert_eq!(keys(&tree, "list", &[]).ok().json_lines(), before);
+
+    keys(&tree, "rotate", &["--tenant", "initech"])
+        .failed()
+        .says("initech has no keys");
+    greffier(["audit", "verify", "--config", &tree.config_arg()])
+        .ok()
+        .prints("3 entries");
+}
+
 #[test]
 fn a_configured_tenant_without_keys_is_listed_as_missing() {
     let mut tree = VaultTree::new();

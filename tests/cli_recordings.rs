@@ -294,6 +294,91 @@ fn delete_removes_the_recording_from_every_listing() {
     recordings(tree, "delete", &["--id", &third]).ok();
 }
 
+fn hold(tree: &VaultTree, target: &[&str]) -> String {
+    let config = tree.config_arg();
+    let mut args = vec![
+        "hold",
+        "set",
+        "--config",
+        config.as_str(),
+        "--tenant",
+        "demo",
+        "--reason",
+        "court order 2026-17",
+    ];
+    args.extend_from_slice(target);
+    let set = greffier(args).ok().json_lines();
+    set[0]["id"].as_str().expect("a hold id").to_string()
+}
+
+/// The tenant's audit entries whose action is `action`.
+fn audit_entries(tree: &VaultTree, action: &str) -> Vec<serde_json::Value> {
+    let config = tree.config_arg();
+    greffier(["audit", "export", "--config", &config, "--tenant", "demo"])
+        .ok()
+        .json_lines()
+        .into_iter()
+        .filter(|entry| entry["action"] == action)
+        .collect()
+}
+
+#[test]
+fn a_held_recording_is_not_deleted_and_the_refusal_is_audited() {
+    let recorded = three_calls();
+    let tree = &recorded.tree;
+    let (first, second, third) = (
+        recorded.first.to_string(),
+        recorded.second.to_string(),
+        recorded.third.to_string(),
+    );
+    let on_record = hold(tree, &["--record", &second]);
+    let on_alice = hold(tree, &["--number", ALICE]);
+
+    for (id, hold) in [(&second, &on_record), (&third, &on_alice)] {
+        let refused = recordings(tree, "delete", &["--id", id]).failed();
+        refused.says("under legal hold");
+        refused.says(hold);
+        refused.in_one_line();
+        assert!(!refused.stderr.contains(&ALICE[1..]), "{}", refused.stderr);
+    }
+    let all = recordings(
+        tree,
+        "list",
+        &["--from", "2024-03-01", "--to", "2024-03-31"],
+    )
+    .ok();
+    assert_eq!(
+        listed_ids(&all),
+        vec![first.clone(), second.clone(), third.clone()],
+        "nothing held was deleted"
+    );
+    let out = tree.scratch("second.wav");
+    get(tree, &recorded.second, &out).ok();
+
+    let refusals: Vec<_> = audit_entries(tree, "deleted");
+    assert_eq!(refusals.len(), 2, "{refusals:#?}");
+    assert_eq!(refusals[0]["outcome"], "held");
+    assert_eq!(
+        refusals[0]["objects"],
+        json!([format!("record:{second}"), format!("hold:{on_record}")])
+    );
+    assert_eq!(
+        refusals[1]["objects"],
+        json!([format!("record:{third}"), format!("hold:{on_alice}")])
+    );
+
+    let config = tree.config_arg();
+    greffier(["hold", "release", "--config", &config, "--id", &on_record]).ok();
+    recordings(tree, "delete", &["--id", &second]).ok();
+    let deleted = audit_entries(tree, "deleted");
+    assert_eq!(deleted.len(), 3, "{deleted:#?}");
+    assert_eq!(deleted[2]["outcome"], "ok");
+    // The hold on Alice's number still keeps her calls.
+    recordings(tree, "delete", &["--id", &third])
+        .failed()
+        .says("under legal hold");
+}
+
 #[test]
 fn bad_arguments_get_one_clear_line_without_the_number() {
     let recorded = three_calls();

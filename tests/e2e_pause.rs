@@ -2,7 +2,8 @@
 //! capture through the real binary while the recording is paused and resumed,
 //! by an INFO from the tenant's PBX or through the admin API; an INFO from the
 //! carrier pauses nothing. The recording is read back through `greffier
-//! recordings get`, its manifest through the vault.
+//! recordings get`, its manifest through the vault; the admin API's orders
+//! through `greffier audit export`.
 
 mod support;
 
@@ -279,7 +280,7 @@ fn post(gateway: &Gateway, path: &str) -> http::HttpResponse {
 
 #[test]
 fn the_admin_api_lists_the_call_and_pauses_its_recording() {
-    let setup = Setup::start();
+    let mut setup = Setup::start();
     let carrier = setup.echoing_carrier().spawn();
     let caller = setup
         .pbx_caller(&recorded::caller_scenario(&setup.run_dir()))
@@ -331,6 +332,47 @@ fn the_admin_api_lists_the_call_and_pauses_its_recording() {
     assert_eq!(manifest.pauses.len(), 1, "one pause: {:?}", manifest.pauses);
     let pause = &manifest.pauses[0];
     assert_paused_between(&audio.left, pause.from_ms, pause.to_ms);
+
+    // Both orders are in the tenant's audit trail, naming the recording.
+    let record = format!("record:{}", manifest.call.record_id);
+    setup.gateway.stop(STORED_BOUND);
+    let config = setup.gateway.config.path().to_path_buf();
+    let orders: Vec<serde_json::Value> =
+        recorded::cli_ok(&config, &["audit", "export", "--tenant", TENANT])
+            .lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("a JSON line"))
+            .filter(|entry| entry["action"] == "paused" || entry["action"] == "resumed")
+            .collect();
+    let summary: Vec<_> = orders
+        .iter()
+        .map(|entry| {
+            (
+                entry["action"].as_str().unwrap_or_default(),
+                entry["actor"].as_str().unwrap_or_default(),
+                entry["role"].as_str().unwrap_or_default(),
+                entry["origin"].as_str().unwrap_or_default(),
+                entry["outcome"].as_str().unwrap_or_default(),
+                entry["objects"].clone(),
+            )
+        })
+        .collect();
+    let named = serde_json::json!([record]);
+    assert_eq!(
+        summary,
+        [
+            (
+                "paused",
+                "admin-endpoint",
+                "operator",
+                "api",
+                "ok",
+                named.clone()
+            ),
+            ("resumed", "admin-endpoint", "operator", "api", "ok", named),
+        ]
+    );
+    let verified = recorded::cli_ok(&config, &["audit", "verify"]);
+    assert!(verified.contains("intact"), "{verified}");
 }
 
 /// Waits until the recorder has taken `at_least` RTP copies in all (the count of

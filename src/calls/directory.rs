@@ -10,6 +10,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use greffier_sip::proxy::{DialogId, Direction};
 use greffier_types::TenantId;
+use greffier_vault::store::RecordId;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -95,6 +96,8 @@ pub enum ControlError {
 
 struct Entry {
     summary: CallSummary,
+    /// The record its recording and call record are stored under.
+    record: Option<RecordId>,
     /// The recording task's orders; `None` for a call that is not recorded.
     control: Option<mpsc::UnboundedSender<RecordingControl>>,
 }
@@ -111,17 +114,31 @@ impl CallDirectory {
         self.calls.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds a call; `control` reaches its recording, when it is recorded.
+    /// Adds a call, stored as `record`; `control` reaches its recording,
+    /// when it is recorded.
     pub fn insert(
         &self,
         summary: CallSummary,
+        record: Option<RecordId>,
         control: Option<mpsc::UnboundedSender<RecordingControl>>,
     ) {
         let summary = CallSummary {
             recorded: control.is_some(),
             ..summary
         };
-        self.locked().insert(summary.id, Entry { summary, control });
+        self.locked().insert(
+            summary.id,
+            Entry {
+                summary,
+                record,
+                control,
+            },
+        );
+    }
+
+    /// The record a call in progress is stored under.
+    pub fn record_of(&self, id: u64) -> Option<RecordId> {
+        self.locked().get(&id).and_then(|entry| entry.record)
     }
 
     /// The call ended. Its recording task keeps running until its last copies are
@@ -195,8 +212,8 @@ mod tests {
     fn orders_reach_the_recording_and_the_listing_shows_the_pause() {
         let directory = CallDirectory::default();
         let (sender, mut orders) = mpsc::unbounded_channel();
-        directory.insert(summary(7), Some(sender));
-        directory.insert(summary(3), None);
+        directory.insert(summary(7), Some(RecordId::generate()), Some(sender));
+        directory.insert(summary(3), None, None);
 
         directory
             .control(7, RecordingOrder::Pause, OrderSource::Admin)
@@ -220,7 +237,7 @@ mod tests {
     #[test]
     fn unknown_and_unrecorded_calls_are_told_apart() {
         let directory = CallDirectory::default();
-        directory.insert(summary(3), None);
+        directory.insert(summary(3), None, None);
         assert_eq!(
             directory.control(4, RecordingOrder::Pause, OrderSource::Admin),
             Err(ControlError::UnknownCall)
@@ -240,7 +257,7 @@ mod tests {
     fn a_recording_that_stopped_is_no_longer_recorded() {
         let directory = CallDirectory::default();
         let (sender, orders) = mpsc::unbounded_channel();
-        directory.insert(summary(5), Some(sender));
+        directory.insert(summary(5), None, Some(sender));
         drop(orders);
         assert_eq!(
             directory.control(5, RecordingOrder::Pause, OrderSource::Admin),
@@ -253,7 +270,7 @@ mod tests {
     #[test]
     fn the_listing_carries_no_party() {
         let directory = CallDirectory::default();
-        directory.insert(summary(1), None);
+        directory.insert(summary(1), None, None);
         let json = serde_json::to_value(directory.list()).unwrap();
         let fields: Vec<&str> = json[0]
             .as_object()

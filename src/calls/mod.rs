@@ -147,6 +147,7 @@ impl Calls {
         };
         self.directory.insert(
             CallSummary::new(dialog, tenant_id, direction, recorded),
+            info.as_ref().map(|info| info.record_id),
             sender,
         );
         let settings = MediaSettings {

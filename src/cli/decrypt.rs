@@ -138,7 +138,7 @@ fn object_named(path: &Path) -> Option<NamedObject> {
 /// Length of a hyphenated UUID.
 const UUID_TEXT_LEN: usize = 36;
 
-fn read_private_key(path: &Path) -> anyhow::Result<ClientPrivateKey> {
+pub(super) fn read_private_key(path: &Path) -> anyhow::Result<ClientPrivateKey> {
     let bytes = read_key_file(path, "private key")?;
     ClientPrivateKey::from_bytes(*bytes).with_context(|| format!("private key {}", path.display()))
 }

@@ -8,13 +8,14 @@ use anyhow::{bail, Context};
 use base64::Engine;
 use clap::Subcommand;
 use greffier_vault::audit::{Action, ObjectRef, Outcome};
-use greffier_vault::{ClientPrivateKey, Keyring, Sealing, TenantStatus};
+use greffier_vault::{ClientPrivateKey, Sealing, TenantId, TenantStatus};
 use serde_json::json;
 use zeroize::Zeroizing;
 
 use super::audit::CliAudit;
 use super::files::{load_config, write_private_file};
 use crate::config::Config;
+use crate::ops::{Actor, Ops, SystemClock};
 use crate::vault_setup::{self, ensure_tenant_keys, tenant_id};
 
 #[derive(Subcommand)]
@@ -75,8 +76,8 @@ pub(super) fn run(command: KeysCommand) -> ExitCode {
                 tenant,
                 yes,
             } => shred(&config, &tenant, yes).await,
-            KeysCommand::List { config } => list(&config),
-            KeysCommand::ShowSender { config } => show_sender(&config),
+            KeysCommand::List { config } => list(&config).await,
+            KeysCommand::ShowSender { config } => show_sender(&config).await,
             KeysCommand::GenerateClient { out } => generate_client(&out),
         }
     })
@@ -94,20 +95,13 @@ fn init(config_path: &Path) -> anyhow::Result<()> {
 
 async fn rotate(config_path: &Path, tenant: &str) -> anyhow::Result<()> {
     let config = load_config(config_path)?;
-    let mut keyring = vault_setup::open_existing_keyring(&config.keys)?;
-    let id = tenant_id(tenant)?;
-    let version = keyring.rotate(&id)?;
-    let audit = CliAudit::open(&config, &vault_setup::open_store(&config.storage)?).await?;
-    let audited = audit
-        .record(
-            &id,
-            Action::KeyRotated,
-            [ObjectRef::KeyVersion(version)],
-            Outcome::Ok,
-        )
-        .await;
-    audit.close().await;
-    audited.context("the new KEK version is in force")?;
+    let mut ops = Ops::open(config, Box::new(SystemClock)).await?;
+    let rotated = match ops.known_tenant(tenant) {
+        Ok(id) => ops.rotate_key(&Actor::cli_operator(), &id).await,
+        Err(error) => Err(error),
+    };
+    ops.close().await;
+    let version = rotated?;
     println!("{tenant}: KEK version {version} now seals new objects");
     Ok(())
 }
@@ -178,10 +172,13 @@ fn join_versions(versions: &[u32]) -> String {
         .join(", ")
 }
 
-fn list(config_path: &Path) -> anyhow::Result<()> {
+async fn list(config_path: &Path) -> anyhow::Result<()> {
     let config = load_config(config_path)?;
-    let keyring = vault_setup::open_existing_keyring(&config.keys)?;
-    for line in key_listing(&keyring, &config) {
+    let ops = Ops::open(config, Box::new(SystemClock)).await?;
+    let listed = ops.list_keys(&Actor::cli_operator());
+    let lines = listed.map(|known| key_listing(&known, &ops.config));
+    ops.close().await;
+    for line in lines? {
         println!("{line}");
     }
     Ok(())
@@ -189,8 +186,7 @@ fn list(config_path: &Path) -> anyhow::Result<()> {
 
 /// One JSON object per tenant of the keyring, then per configured tenant
 /// the keyring does not know yet.
-fn key_listing(keyring: &Keyring, config: &Config) -> Vec<serde_json::Value> {
-    let known = keyring.tenants();
+fn key_listing(known: &[(TenantId, TenantStatus)], config: &Config) -> Vec<serde_json::Value> {
     let mut lines: Vec<_> = known
         .iter()
         .map(|(tenant, status)| {
@@ -228,13 +224,14 @@ fn key_listing(keyring: &Keyring, config: &Config) -> Vec<serde_json::Value> {
     lines
 }
 
-fn show_sender(config_path: &Path) -> anyhow::Result<()> {
+async fn show_sender(config_path: &Path) -> anyhow::Result<()> {
     let config = load_config(config_path)?;
-    let mut keyring = vault_setup::open_existing_keyring(&config.keys)?;
-    let public_key = keyring.ensure_sender_key()?;
+    let mut ops = Ops::open(config, Box::new(SystemClock)).await?;
+    let public_key = ops.sender_public_key(&Actor::cli_operator());
+    ops.close().await;
     println!(
         "{}",
-        base64::engine::general_purpose::STANDARD.encode(public_key)
+        base64::engine::general_purpose::STANDARD.encode(public_key?)
     );
     Ok(())
 }

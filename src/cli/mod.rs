@@ -6,8 +6,10 @@ mod decrypt;
 mod files;
 mod keys;
 mod recordings;
+mod requisition;
 mod retention;
 mod run;
+mod subject;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,6 +63,16 @@ enum Command {
         #[command(subcommand)]
         command: retention::HoldCommand,
     },
+    /// Exports a number's call records for an authority (operator only).
+    Requisition {
+        #[command(subcommand)]
+        command: requisition::RequisitionCommand,
+    },
+    /// Answers a data subject: exports or erases the calls of one number.
+    Subject {
+        #[command(subcommand)]
+        command: subject::SubjectCommand,
+    },
 }
 
 fn init_logging() {
@@ -85,6 +97,8 @@ pub fn main() -> ExitCode {
         Command::Audit { command } => audit::run(command),
         Command::Retention { command } => retention::run(command),
         Command::Hold { command } => retention::run_hold(command),
+        Command::Requisition { command } => requisition::run(command),
+        Command::Subject { command } => subject::run(command),
     }
 }
 

@@ -95,7 +95,8 @@ pub async fn run(config_path: &Path, master: Option<MasterKey>) -> anyhow::Resul
     server.limit_tcp(tcp_limits);
     let bound = server.local_addrs();
     let directory = CallDirectory::default();
-    let admin_addr = admin::serve(node.admin_listen, metrics, directory.clone())
+    let live_calls = crate::ops::calls::LiveCalls::new(directory.clone(), audit.clone());
+    let admin_addr = admin::serve(node.admin_listen, metrics, live_calls)
         .await
         .with_context(|| format!("cannot serve the admin API on {}", node.admin_listen))?;
     let proxy = Proxy::new(ProxyConfig {

@@ -1,6 +1,6 @@
 //! Legal holds (DPA 8.3, 9): an authority or a court asks that a tenant's
-//! data, one number's calls or one call be kept; the sweeper (and later
-//! subject erasure and termination) skips what a hold protects, and audits
+//! data, one number's calls or one call be kept; the sweeper and subject
+//! erasure (and later termination) skip what a hold protects, and audit
 //! each skip.
 //!
 //! A hold is one object `tenants/{tenant}/holds/{hold id}.json`. What the
@@ -142,7 +142,13 @@ impl Ops {
             HoldSpec::Tenant => HoldTarget::Tenant,
             HoldSpec::Record(id) => HoldTarget::Record(id),
             HoldSpec::Number(number) => {
-                let index_key = self.keyring.index_key(tenant)?;
+                let Some(index_key) = self.keyring.subject_index_key(tenant)? else {
+                    bail!(
+                        "tenant {tenant} keeps its own keys (client mode): the gateway has no \
+                         index to find a number's calls; hold the calls by --record (the \
+                         client finds their ids with its key) or hold the whole tenant"
+                    );
+                };
                 HoldTarget::Subject(BlindIndex::of(&index_key, number.expose())?)
             }
         };

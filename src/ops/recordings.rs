@@ -2,13 +2,15 @@
 
 use std::ops::Range;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use greffier_vault::audit::{Action, ObjectRef, Outcome};
 use greffier_vault::catalog::{RecordingEntry, E164};
-use greffier_vault::store::{RecordId, StoreError};
-use greffier_vault::{TenantId, VaultError};
+use greffier_vault::store::{ObjectKey, RecordId, StoreError};
+use greffier_vault::{TenantId, Uuid, VaultError};
 
+use super::holds::{Hold, HoldTarget};
+use super::retention::{classify, Category};
 use super::{Actor, Operation, Ops};
 
 /// What a read gives back: the decrypted parts asked for, and the encodings
@@ -143,6 +145,22 @@ impl Ops {
     ) -> anyhow::Result<()> {
         self.authorize(actor, Operation::DeleteRecording, tenant, Action::Deleted)
             .await?;
+        let holding = self.holds_on_record(tenant, id).await?;
+        if !holding.is_empty() {
+            let mut objects = vec![ObjectRef::Record(*id)];
+            objects.extend(holding.iter().map(|hold| ObjectRef::Hold(*hold)));
+            self.audit(actor, tenant, Action::Deleted, objects, Outcome::Held)
+                .await?;
+            let holds = holding
+                .iter()
+                .map(|hold| hold.hyphenated().to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            bail!(
+                "recording {id} of tenant {tenant} is under legal hold ({holds}); nothing was \
+                 deleted. `greffier hold list` shows the hold, which only its release lifts"
+            );
+        }
         let deleted = self
             .store
             .delete_recording(&self.keyring, tenant, id)
@@ -159,5 +177,45 @@ impl Ops {
             .await;
         deleted?;
         audited.context("the recording was deleted")
+    }
+
+    /// The holds in force that protect record `id`: on the whole tenant, on
+    /// the record, or on a number whose subject index names the record
+    /// (read from the index itself, so it works without the tenant's keys).
+    pub(crate) async fn holds_on_record(
+        &self,
+        tenant: &TenantId,
+        id: &RecordId,
+    ) -> anyhow::Result<Vec<Uuid>> {
+        let now = self.clock.now();
+        let holds: Vec<Hold> = self
+            .holds_of(tenant)
+            .await?
+            .into_iter()
+            .filter(|hold| hold.active(now))
+            .collect();
+        let mut subjects = Vec::new();
+        if holds
+            .iter()
+            .any(|hold| matches!(hold.target, HoldTarget::Subject(_)))
+        {
+            for marker in self.store.list(&ObjectKey::subjects_prefix(tenant)).await? {
+                let path = marker.path().as_ref().to_owned();
+                if let Some((Category::SubjectIndex, marked, Some(subject))) = classify(&path) {
+                    if marked == *id {
+                        subjects.push(subject);
+                    }
+                }
+            }
+        }
+        Ok(holds
+            .iter()
+            .filter(|hold| match &hold.target {
+                HoldTarget::Tenant => true,
+                HoldTarget::Record(held) => held == id,
+                HoldTarget::Subject(index) => subjects.contains(index),
+            })
+            .map(|hold| hold.id)
+            .collect())
     }
 }

@@ -5,6 +5,11 @@
 //! returned, the tenant's retention, its holds and the date, it says what
 //! goes. [`Ops::sweep`] lists, plans, deletes and audits.
 //!
+//! Every deletion of a set of objects (the sweep, a data subject's erasure,
+//! a termination) is planned by [`plan_deletion`] and carried out by
+//! [`Ops::delete_planned`], so the order and the handling of holds below
+//! hold for all of them.
+//!
 //! Order and concurrency:
 //! - within a record, subject index entries are deleted first, then raw
 //!   payloads and the manifest, the recording last. A sweep that stops
@@ -64,20 +69,22 @@ pub enum Category {
     CallRecord,
 }
 
-/// One object the sweep deletes.
+/// One object a deletion removes (the sweeper's, a subject's erasure, a
+/// termination's).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Expired {
+pub struct PlannedDeletion {
     pub key: String,
     pub category: Category,
     pub record: RecordId,
 }
 
-/// What the sweep of one tenant does.
+/// What one deletion of a tenant's objects does.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct SweepPlan {
-    /// In deletion order.
-    pub delete: Vec<Expired>,
-    /// Records whose expired objects a hold keeps, with the holds.
+pub struct DeletionPlan {
+    /// In deletion order: within a record, index entries first and the
+    /// recording last.
+    pub delete: Vec<PlannedDeletion>,
+    /// Records whose selected objects a hold keeps, with the holds.
     pub held: BTreeMap<RecordId, Vec<uuid::Uuid>>,
 }
 
@@ -142,13 +149,27 @@ pub fn plan(
     days: &RetentionDays,
     holds: &[Hold],
     now: DateTime<Utc>,
-) -> SweepPlan {
+) -> DeletionPlan {
+    plan_deletion(keys, holds, now, |category, record| {
+        expired(category, record.timestamp(), days, now)
+    })
+}
+
+/// The sans-IO core of every deletion: of the objects `keys` names, those
+/// `select` picks go, unless a hold in force at `now` protects their record
+/// (a hold on a number protects every record the subject index links to it).
+/// Keys the layout does not know (holds, anything else) are never picked.
+pub fn plan_deletion(
+    keys: &[String],
+    holds: &[Hold],
+    now: DateTime<Utc>,
+    select: impl Fn(Category, &RecordId) -> bool,
+) -> DeletionPlan {
     let active: Vec<&Hold> = holds.iter().filter(|hold| hold.active(now)).collect();
     let classified: Vec<(&String, Category, RecordId, Option<BlindIndex>)> = keys
         .iter()
         .filter_map(|key| classify(key).map(|(c, r, s)| (key, c, r, s)))
         .collect();
-    // A hold on a number holds every record whose index names it.
     let mut subjects_of: BTreeMap<RecordId, BTreeSet<String>> = BTreeMap::new();
     for (_, _, record, subject) in &classified {
         if let Some(subject) = subject {
@@ -171,10 +192,10 @@ pub fn plan(
             .map(|hold| hold.id)
             .collect()
     };
-    let mut result = SweepPlan::default();
-    let mut delete: Vec<Expired> = Vec::new();
+    let mut result = DeletionPlan::default();
+    let mut delete: Vec<PlannedDeletion> = Vec::new();
     for (key, category, record, _) in classified {
-        if !expired(category, record.timestamp(), days, now) {
+        if !select(category, &record) {
             continue;
         }
         let holding = holds_on(&record);
@@ -182,7 +203,7 @@ pub fn plan(
             result.held.insert(record, holding);
             continue;
         }
-        delete.push(Expired {
+        delete.push(PlannedDeletion {
             key: key.clone(),
             category,
             record,
@@ -193,15 +214,26 @@ pub fn plan(
     result
 }
 
-/// One line of the sweep's report.
+/// One object a deletion removed (or, in a dry run, would remove): one
+/// line of the report.
 #[derive(Debug, Serialize)]
-pub struct SweptObject {
+pub struct DeletedObject {
     pub tenant: String,
     pub category: Category,
     pub record: String,
     pub key: String,
     /// `false` for a dry run: it would be deleted.
     pub deleted: bool,
+}
+
+/// What one [`Ops::delete_planned`] did.
+#[derive(Debug, Default)]
+pub struct DeletionDone {
+    pub deleted: usize,
+    /// Gone before this deletion reached it (another one deleted it).
+    pub already_gone: usize,
+    /// Records with at least one object deleted by this run, in order.
+    pub records: Vec<RecordId>,
 }
 
 /// What one sweep did, for every tenant.
@@ -223,7 +255,7 @@ impl Ops {
         actor: &Actor,
         only: Option<&TenantId>,
         dry_run: bool,
-        mut report: impl FnMut(&SweptObject),
+        mut report: impl FnMut(&DeletedObject),
     ) -> anyhow::Result<SweepSummary> {
         let now = self.clock.now();
         let mut summary = SweepSummary {
@@ -240,66 +272,121 @@ impl Ops {
             summary.tenants += 1;
             let days = RetentionDays::of(&tenant.retention, &self.config.limits);
             let holds = self.holds_of(&id).await?;
-            let keys: Vec<String> = self
-                .store
-                .list(&ObjectKey::tenant_prefix(&id))
-                .await?
-                .iter()
-                .map(|key| key.path().as_ref().to_owned())
-                .collect();
+            let keys = self.tenant_keys(&id).await?;
             let plan = plan(&keys, &days, &holds, now);
+            summary.held_records += plan.held.len();
+            let done = self
+                .delete_planned(actor, &id, Action::Swept, &[], &plan, dry_run, &mut report)
+                .await?;
+            summary.deleted += done.deleted;
+            summary.already_gone += done.already_gone;
+        }
+        Ok(summary)
+    }
+
+    /// Every key stored under the tenant, as `/`-separated text.
+    pub(crate) async fn tenant_keys(&self, tenant: &TenantId) -> anyhow::Result<Vec<String>> {
+        Ok(self
+            .store
+            .list(&ObjectKey::tenant_prefix(tenant))
+            .await?
+            .iter()
+            .map(|key| key.path().as_ref().to_owned())
+            .collect())
+    }
+
+    /// Deletes what `plan` names, in its order, and audits it: one `action`
+    /// entry per record deleted, one `held` entry per record a hold kept,
+    /// each with `context` (the subject of an erasure) among its objects.
+    /// The sweeper, a subject's erasure and a termination all delete
+    /// through here, so the order that never leaves a dangling index entry
+    /// holds for each. An object already gone counts for whoever deleted
+    /// it; an interrupted run is finished by running it again. A dry run
+    /// reports and audits nothing but what `report` gets.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn delete_planned(
+        &self,
+        actor: &Actor,
+        tenant: &TenantId,
+        action: Action,
+        context: &[ObjectRef],
+        plan: &DeletionPlan,
+        dry_run: bool,
+        mut report: impl FnMut(&DeletedObject),
+    ) -> anyhow::Result<DeletionDone> {
+        let with_context = |mut objects: Vec<ObjectRef>| {
+            objects.extend(context.iter().cloned());
+            objects
+        };
+        if !dry_run {
             for (record, holding) in &plan.held {
-                summary.held_records += 1;
-                if !dry_run {
-                    let mut objects = vec![ObjectRef::Record(*record)];
-                    objects.extend(holding.iter().map(|hold| ObjectRef::Hold(*hold)));
-                    self.audit(actor, &id, Action::Swept, objects, Outcome::Held)
-                        .await?;
-                }
+                let mut objects = vec![ObjectRef::Record(*record)];
+                objects.extend(holding.iter().map(|hold| ObjectRef::Hold(*hold)));
+                self.audit(actor, tenant, action, with_context(objects), Outcome::Held)
+                    .await?;
             }
-            let mut swept_records: Vec<RecordId> = Vec::new();
-            for expired in &plan.delete {
-                let deleted = if dry_run {
-                    false
-                } else {
-                    let path = object_store::path::Path::from(expired.key.as_str());
-                    match self.store.object_store().delete(&path).await {
-                        Ok(()) => true,
-                        Err(object_store::Error::NotFound { .. }) => {
-                            summary.already_gone += 1;
-                            continue;
-                        }
-                        Err(error) => {
-                            return Err(anyhow::anyhow!("deleting {}: {error}", expired.key))
-                        }
+        }
+        let mut done = DeletionDone::default();
+        let mut failure = None;
+        for planned in &plan.delete {
+            if !dry_run {
+                let path = object_store::path::Path::from(planned.key.as_str());
+                match self.store.object_store().delete(&path).await {
+                    Ok(()) => {}
+                    Err(object_store::Error::NotFound { .. }) => {
+                        done.already_gone += 1;
+                        continue;
                     }
-                };
-                if deleted {
-                    summary.deleted += 1;
-                    if swept_records.last() != Some(&expired.record) {
-                        swept_records.push(expired.record);
+                    Err(error) => {
+                        failure = Some((
+                            planned.record,
+                            anyhow::anyhow!("deleting {}: {error}", planned.key),
+                        ));
+                        break;
                     }
                 }
-                report(&SweptObject {
-                    tenant: id.as_str().to_owned(),
-                    category: expired.category,
-                    record: expired.record.to_string(),
-                    key: expired.key.clone(),
-                    deleted,
-                });
+                done.deleted += 1;
+                if done.records.last() != Some(&planned.record) {
+                    done.records.push(planned.record);
+                }
             }
-            for record in swept_records {
+            report(&DeletedObject {
+                tenant: tenant.as_str().to_owned(),
+                category: planned.category,
+                record: planned.record.to_string(),
+                key: planned.key.clone(),
+                deleted: !dry_run,
+            });
+        }
+        // What was deleted is audited even when a later deletion failed.
+        for record in &done.records {
+            let outcome = match &failure {
+                Some((failed, _)) if failed == record => Outcome::Failed,
+                _ => Outcome::Ok,
+            };
+            self.audit(
+                actor,
+                tenant,
+                action,
+                with_context(vec![ObjectRef::Record(*record)]),
+                outcome,
+            )
+            .await?;
+        }
+        if let Some((record, error)) = failure {
+            if !done.records.contains(&record) {
                 self.audit(
                     actor,
-                    &id,
-                    Action::Swept,
-                    [ObjectRef::Record(record)],
-                    Outcome::Ok,
+                    tenant,
+                    action,
+                    with_context(vec![ObjectRef::Record(record)]),
+                    Outcome::Failed,
                 )
                 .await?;
             }
+            return Err(error);
         }
-        Ok(summary)
+        Ok(done)
     }
 }
 
@@ -394,7 +481,7 @@ mod tests {
         }
     }
 
-    fn categories(plan: &SweepPlan) -> Vec<Category> {
+    fn categories(plan: &DeletionPlan) -> Vec<Category> {
         plan.delete.iter().map(|expired| expired.category).collect()
     }
 
@@ -484,6 +571,34 @@ mod tests {
         let (held_ids, deleted) = kept(&[hold(HoldTarget::Record(held), Some(ended))]);
         assert!(held_ids.is_empty());
         assert_eq!(deleted.len(), 2);
+    }
+
+    #[test]
+    fn a_selection_deletes_what_it_picks_whatever_the_date_except_what_is_held() {
+        let picked = record_at(day0());
+        let other = record_at(day0() + Duration::hours(1));
+        let held = record_at(day0() + Duration::hours(2));
+        let keys: Vec<String> = [call_keys(&picked), call_keys(&other), call_keys(&held)].concat();
+        // As a subject's erasure selects: that number's records, call
+        // records excepted, on the day of the call.
+        let plan = plan_deletion(
+            &keys,
+            &[hold(HoldTarget::Record(held), None)],
+            day0(),
+            |category, record| *record != other && category != Category::CallRecord,
+        );
+        assert_eq!(plan.held.keys().copied().collect::<Vec<_>>(), [held]);
+        assert!(plan.delete.iter().all(|planned| planned.record == picked));
+        assert_eq!(
+            categories(&plan),
+            [
+                Category::SubjectIndex,
+                Category::RawPayloads,
+                Category::Manifest,
+                Category::Recording,
+                Category::Transcript
+            ]
+        );
     }
 
     #[test]

@@ -101,6 +101,14 @@ pub(crate) fn stream_scenario(
     caller_scenario_with(dir, name, &pcap, sdp_media)
 }
 
+/// The IPv4 address the peers of these calls send from.
+fn ipv4(address: SocketAddr) -> Ipv4Addr {
+    match address {
+        SocketAddr::V4(v4) => *v4.ip(),
+        SocketAddr::V6(_) => panic!("the recorded-call peers are on IPv4 loopback: {address}"),
+    }
+}
+
 /// `greffier ARGS --config CONFIG`.
 pub(crate) fn cli(config: &Path, args: &[&str]) -> Output {
     Command::new(binary())
@@ -152,9 +160,19 @@ pub(crate) fn cli_ok(config: &Path, args: &[&str]) -> String {
 /// Waits up to `bound` until `count` recordings of the tenant are listed;
 /// returns their ids.
 pub(crate) fn wait_recordings(config: &Path, count: usize, bound: Duration) -> Vec<String> {
+    wait_recordings_of(config, TENANT, count, bound)
+}
+
+/// As [`wait_recordings`], for `tenant`.
+pub(crate) fn wait_recordings_of(
+    config: &Path,
+    tenant: &str,
+    count: usize,
+    bound: Duration,
+) -> Vec<String> {
     let deadline = Instant::now() + bound;
     loop {
-        let ids: Vec<String> = cli_ok(config, &["recordings", "list", "--tenant", TENANT])
+        let ids: Vec<String> = cli_ok(config, &["recordings", "list", "--tenant", tenant])
             .lines()
             .map(|line| {
                 let entry: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
@@ -260,11 +278,23 @@ pub(crate) fn pbx_caller(
     scenario: &Path,
     duration_ms: &str,
 ) -> SippCommand {
+    pbx_caller_dialling(gateway, pbx, DIALLED, scenario, duration_ms)
+}
+
+/// As [`pbx_caller`], the PBX (sending from `pbx`'s address) dialling
+/// `dialled`.
+pub(crate) fn pbx_caller_dialling(
+    gateway: &Gateway,
+    pbx: SocketAddr,
+    dialled: &str,
+    scenario: &Path,
+    duration_ms: &str,
+) -> SippCommand {
     let run_dir = gateway.config.run_dir();
-    SippCommand::new("pbx", scenario, &run_dir, Transport::Udp, PBX_IP)
+    SippCommand::new("pbx", scenario, &run_dir, Transport::Udp, ipv4(pbx))
         .local_port(pbx.port())
         .remote(gateway.sip_addr())
-        .service(DIALLED)
+        .service(dialled)
         .args(["-d", duration_ms])
         .timeout(Duration::from_secs(60))
 }
@@ -295,6 +325,30 @@ impl RecordedCall {
         duration_ms: &str,
         scenario: &Path,
     ) -> Self {
+        Self::spawn(gateway, pbx, carrier, DIALLED, duration_ms, scenario)
+    }
+
+    /// As [`RecordedCall::start`], the PBX dialling `dialled`; the PBX and
+    /// the carrier send from their addresses' IPs.
+    pub(crate) fn start_dialling(
+        gateway: &Gateway,
+        pbx: SocketAddr,
+        carrier: SocketAddr,
+        dialled: &str,
+        duration_ms: &str,
+    ) -> Self {
+        let scenario = caller_scenario(&gateway.config.run_dir());
+        Self::spawn(gateway, pbx, carrier, dialled, duration_ms, &scenario)
+    }
+
+    fn spawn(
+        gateway: &Gateway,
+        pbx: SocketAddr,
+        carrier: SocketAddr,
+        dialled: &str,
+        duration_ms: &str,
+        scenario: &Path,
+    ) -> Self {
         super::sipp::require_sipp();
         let run_dir = gateway.config.run_dir();
         let answerer = SippCommand::new(
@@ -302,12 +356,12 @@ impl RecordedCall {
             &peerbench_scenario("uas.xml"),
             &run_dir,
             Transport::Udp,
-            CARRIER_IP,
+            ipv4(carrier),
         )
         .local_port(carrier.port())
         .args(["-rtp_echo"])
         .spawn();
-        let caller = pbx_caller(gateway, pbx, scenario, duration_ms).spawn();
+        let caller = pbx_caller_dialling(gateway, pbx, dialled, scenario, duration_ms).spawn();
         Self { answerer, caller }
     }
 

@@ -1,6 +1,6 @@
 //! What the storage side needs from the keyring: a key to seal new objects,
-//! the index key for blind indexes and Call-ID hashes, and data keys to open
-//! objects again (recovery, listing).
+//! the index key for Call-ID hashes and, for managed tenants only, the
+//! subject index, and data keys to open objects again (recovery, listing).
 
 use std::sync::{Arc, RwLock};
 
@@ -15,6 +15,11 @@ use crate::tenant::TenantId;
 pub trait TenantKeys: DataKeyResolver + Send + Sync {
     fn sealing_key(&self, tenant: &TenantId) -> Result<TenantKey, VaultError>;
     fn index_key(&self, tenant: &TenantId) -> Result<IndexKey, VaultError>;
+    /// The key of the tenant's subject index (blind indexes of numbers);
+    /// `None` for a client-mode tenant: whoever holds this key can find a
+    /// number's calls, which the gateway must not be able to do for a
+    /// tenant that keeps its own keys, so such a tenant has no index.
+    fn subject_index_key(&self, tenant: &TenantId) -> Result<Option<IndexKey>, VaultError>;
 }
 
 impl TenantKeys for Keyring {
@@ -23,6 +28,9 @@ impl TenantKeys for Keyring {
     }
     fn index_key(&self, tenant: &TenantId) -> Result<IndexKey, VaultError> {
         Keyring::index_key(self, tenant)
+    }
+    fn subject_index_key(&self, tenant: &TenantId) -> Result<Option<IndexKey>, VaultError> {
+        Keyring::subject_index_key(self, tenant)
     }
 }
 
@@ -34,6 +42,9 @@ impl TenantKeys for RwLock<Keyring> {
     }
     fn index_key(&self, tenant: &TenantId) -> Result<IndexKey, VaultError> {
         read_keyring(self)?.index_key(tenant)
+    }
+    fn subject_index_key(&self, tenant: &TenantId) -> Result<Option<IndexKey>, VaultError> {
+        read_keyring(self)?.subject_index_key(tenant)
     }
 }
 
@@ -49,6 +60,9 @@ impl<T: TenantKeys + ?Sized> TenantKeys for Arc<T> {
     }
     fn index_key(&self, tenant: &TenantId) -> Result<IndexKey, VaultError> {
         (**self).index_key(tenant)
+    }
+    fn subject_index_key(&self, tenant: &TenantId) -> Result<Option<IndexKey>, VaultError> {
+        (**self).subject_index_key(tenant)
     }
 }
 

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use greffier_test_support::objects::{params, pattern, seal, tenant};
 use greffier_vault::{
-    decrypt_all, KeySlot, Keyring, MasterKey, Sealing, TenantKey, TenantStatus, VaultError,
+    decrypt_all, ClientPrivateKey, KeySlot, Keyring, MasterKey, Sealing, TenantKey, TenantStatus,
+    VaultError,
 };
 
 fn new_keyring(dir: &Path) -> (Keyring, MasterKey) {
@@ -330,6 +331,46 @@ fn blind_indexes_are_stable_per_tenant_and_differ_between_tenants() {
         keyring.blind_index(&tenant("acme"), "0612345678"),
         Err(VaultError::InvalidE164)
     ));
+}
+
+/// A client-mode tenant's calls must not be searchable by number by the
+/// gateway: it has no subject index key, and no blind index is made for it.
+#[test]
+fn a_client_mode_tenant_has_no_subject_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut keyring, _) = new_keyring(dir.path());
+    let (client, public_key) = ClientPrivateKey::generate().unwrap();
+    keyring
+        .add_client_tenant(&tenant("cust"), public_key)
+        .unwrap();
+    keyring.add_managed_tenant(&tenant("acme")).unwrap();
+    assert!(keyring
+        .subject_index_key(&tenant("cust"))
+        .unwrap()
+        .is_none());
+    assert!(matches!(
+        keyring.blind_index(&tenant("cust"), "+33612345678"),
+        Err(VaultError::ClientKeyRequired { .. })
+    ));
+    assert!(keyring
+        .subject_index_key(&tenant("acme"))
+        .unwrap()
+        .is_some());
+    // The client's own index key comes from its private key alone.
+    let own = client.subject_index_key().unwrap();
+    assert_eq!(
+        own.as_bytes(),
+        ClientPrivateKey::from_bytes(*client.as_bytes())
+            .unwrap()
+            .subject_index_key()
+            .unwrap()
+            .as_bytes()
+    );
+    let (other, _) = ClientPrivateKey::generate().unwrap();
+    assert_ne!(
+        own.as_bytes(),
+        other.subject_index_key().unwrap().as_bytes()
+    );
 }
 
 /// A keyring file as written before sender keys existed (FORMAT.md §6

@@ -67,6 +67,11 @@ impl Actor {
         Actor("cli".to_owned())
     }
 
+    /// Whoever reaches the node's admin HTTP address (it has no login).
+    pub fn admin_endpoint() -> Self {
+        Actor("admin-endpoint".to_owned())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -112,6 +117,10 @@ pub enum Action {
     SubjectErase,
     Requisition,
     SentToSubprocessor,
+    /// The recording of a call in progress was paused (it holds silence
+    /// until resumed).
+    Paused,
+    Resumed,
 }
 
 /// How the operation ended.
@@ -256,6 +265,9 @@ mod tests {
         assert_eq!(Actor::new(&long), Err(ActorError::Length));
         for good in ["cli", "gateway", "ops.team-2024", "token_7"] {
             assert!(Actor::new(good).is_ok(), "{good:?}");
+        }
+        for built_in in [Actor::cli(), Actor::gateway(), Actor::admin_endpoint()] {
+            assert_eq!(Actor::new(built_in.as_str()), Ok(built_in.clone()));
         }
     }
 

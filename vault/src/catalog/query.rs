@@ -8,7 +8,9 @@ use crate::catalog::number::E164;
 use crate::catalog::records::{subjects_of, CdrRecord, Direction, Manifest};
 use crate::catalog::sealed::open_json;
 use crate::decrypt::ObjectDecryptor;
+use crate::error::VaultError;
 use crate::format::header::{ObjectKind, ObjectRef};
+use crate::keys::DataKeyResolver;
 use crate::store::{BlindIndex, ObjectKey, RecordId, StoreError, VaultStore};
 use crate::tenant::TenantId;
 use crate::tenant_keys::TenantKeys;
@@ -73,13 +75,19 @@ impl VaultStore {
 
     /// Recordings where `number` was caller or callee, through the subject
     /// index. A marker whose manifest is gone (deleted meanwhile) is skipped.
+    /// A client-mode tenant has no index: refused.
     pub async fn list_by_number(
         &self,
         keys: &dyn TenantKeys,
         tenant: &TenantId,
         number: &E164,
     ) -> Result<Vec<RecordingEntry>, StoreError> {
-        let subject = BlindIndex::of(&keys.index_key(tenant)?, number.expose())?;
+        let index_key =
+            keys.subject_index_key(tenant)?
+                .ok_or_else(|| VaultError::ClientKeyRequired {
+                    tenant: tenant.clone(),
+                })?;
+        let subject = BlindIndex::of(&index_key, number.expose())?;
         let markers = self
             .list(&ObjectKey::subject_prefix(tenant, &subject))
             .await?;
@@ -100,7 +108,7 @@ impl VaultStore {
 
     pub async fn read_manifest(
         &self,
-        keys: &dyn TenantKeys,
+        keys: &dyn DataKeyResolver,
         tenant: &TenantId,
         id: &RecordId,
     ) -> Result<Manifest, StoreError> {
@@ -114,7 +122,7 @@ impl VaultStore {
     /// the object must be the call record of the record its name gives.
     pub async fn read_call_record(
         &self,
-        keys: &dyn TenantKeys,
+        keys: &dyn DataKeyResolver,
         tenant: &TenantId,
         key: &ObjectKey,
     ) -> Result<CdrRecord, StoreError> {
@@ -128,7 +136,7 @@ impl VaultStore {
     /// if any part fails to authenticate or the object is cut short.
     pub async fn read_recording(
         &self,
-        keys: &dyn TenantKeys,
+        keys: &dyn DataKeyResolver,
         tenant: &TenantId,
         id: &RecordId,
     ) -> Result<Vec<u8>, StoreError> {
@@ -137,11 +145,23 @@ impl VaultStore {
             .await
     }
 
+    /// The whole plaintext of a transcript, authenticated, or an error.
+    pub async fn read_transcript(
+        &self,
+        keys: &dyn DataKeyResolver,
+        tenant: &TenantId,
+        id: &RecordId,
+    ) -> Result<Vec<u8>, StoreError> {
+        let key = ObjectKey::transcript(tenant, id.date(), id);
+        self.read_whole(keys, tenant, &key, id, ObjectKind::Transcript)
+            .await
+    }
+
     /// The undecodable payloads kept beside a recording (FORMAT.md §10),
     /// whole and authenticated, or an error.
     pub async fn read_raw_payloads(
         &self,
-        keys: &dyn TenantKeys,
+        keys: &dyn DataKeyResolver,
         tenant: &TenantId,
         id: &RecordId,
     ) -> Result<Vec<u8>, StoreError> {
@@ -154,7 +174,7 @@ impl VaultStore {
     /// authenticated and the header says it is the `kind` of record `id`.
     async fn read_whole(
         &self,
-        keys: &dyn TenantKeys,
+        keys: &dyn DataKeyResolver,
         tenant: &TenantId,
         key: &ObjectKey,
         id: &RecordId,

@@ -8,6 +8,7 @@ use zeroize::Zeroizing;
 use crate::decrypt::ObjectDecryptor;
 use crate::encrypt::ObjectEncryptor;
 use crate::format::header::{ObjectKind, ObjectParams, ObjectRef};
+use crate::keys::DataKeyResolver;
 use crate::store::{RecordId, StoreError};
 use crate::tenant::TenantId;
 use crate::tenant_keys::TenantKeys;
@@ -32,7 +33,7 @@ pub(crate) fn seal_json<T: Serialize>(
 /// Opens the JSON object that must be the `kind` of record `record_id` of
 /// `tenant`: any other object (one copied over this one's key) is refused.
 pub(crate) fn open_json<T: DeserializeOwned>(
-    keys: &dyn TenantKeys,
+    keys: &dyn DataKeyResolver,
     tenant: &TenantId,
     record_id: &RecordId,
     kind: ObjectKind,

@@ -30,7 +30,7 @@ use crate::format::header::{
     Header, KeySlot, ObjectKind, ObjectParams, ENCAPSULATED_KEY_LEN, RECIPIENT_ID_LEN,
     SEALED_DEK_LEN, SENDER_ID_LEN,
 };
-use crate::keys::secret::{fill_random, DataKey, KEY_LEN};
+use crate::keys::secret::{fill_random, hmac_sha256, DataKey, IndexKey, KEY_LEN};
 use crate::keys::DataKeyResolver;
 use crate::tenant::TenantId;
 
@@ -125,6 +125,18 @@ impl ClientPrivateKey {
 
     pub fn public_key(&self) -> Result<[u8; 32], VaultError> {
         public_key_of(&self.0)
+    }
+
+    /// The key of the client's own blind indexes of numbers:
+    /// `HMAC-SHA256(private key, "greffier client subject index")`. The
+    /// gateway never holds it, so a value made with it (in an audit entry
+    /// of a subject request) names the number for the client and for no one
+    /// else; FORMAT.md §7.
+    pub fn subject_index_key(&self) -> Result<IndexKey, VaultError> {
+        Ok(IndexKey::from_bytes(hmac_sha256(
+            &self.0,
+            &[b"greffier client subject index"],
+        )?))
     }
 }
 

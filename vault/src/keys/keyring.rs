@@ -327,9 +327,26 @@ impl Keyring {
         Ok(self.state.active(tenant)?.index_key.clone())
     }
 
-    /// The blind index of a phone number for `tenant`'s subject index.
+    /// The key of `tenant`'s subject index; `None` for a client-mode
+    /// tenant, which has no index the gateway could search
+    /// (docs/subject-requests.md).
+    pub fn subject_index_key(&self, tenant: &TenantId) -> Result<Option<IndexKey>, VaultError> {
+        let keys = self.state.active(tenant)?;
+        Ok(match keys.sealing {
+            Sealing::Managed { .. } => Some(keys.index_key.clone()),
+            Sealing::Client { .. } => None,
+        })
+    }
+
+    /// The blind index of a phone number for `tenant`'s subject index;
+    /// refused for a client-mode tenant, which has none.
     pub fn blind_index(&self, tenant: &TenantId, e164: &str) -> Result<String, VaultError> {
-        blind_index(&self.state.active(tenant)?.index_key, e164)
+        let index_key =
+            self.subject_index_key(tenant)?
+                .ok_or_else(|| VaultError::ClientKeyRequired {
+                    tenant: tenant.clone(),
+                })?;
+        blind_index(&index_key, e164)
     }
 
     pub fn tenants(&self) -> Vec<(TenantId, TenantStatus)> {

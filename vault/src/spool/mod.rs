@@ -93,7 +93,8 @@ impl Spool {
     }
 
     /// Spools what describes a finished (or closed) recording: its manifest
-    /// and the subject markers of both numbers.
+    /// and the subject markers of both numbers (none for a client-mode
+    /// tenant, which has no subject index).
     pub(crate) async fn spool_manifest(
         keys: &dyn TenantKeys,
         files: &RecordFiles,
@@ -108,7 +109,10 @@ impl Spool {
             manifest,
         )?;
         fs::write_atomic(&files.path(SpoolFileKind::Manifest), &sealed).await?;
-        let subjects = subjects_of(&keys.index_key(&call.tenant)?, call)?;
+        let subjects = match keys.subject_index_key(&call.tenant)? {
+            Some(index_key) => subjects_of(&index_key, call)?,
+            None => Vec::new(),
+        };
         let lines: String = subjects
             .iter()
             .map(|s| format!("{}\n", s.as_str()))

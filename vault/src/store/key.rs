@@ -150,6 +150,11 @@ impl ObjectKey {
         ObjectKey(Path::from_iter(["tenants", tenant.as_str(), "subjects"]))
     }
 
+    /// Every call record of a tenant, all days.
+    pub fn cdr_prefix(tenant: &TenantId) -> Self {
+        ObjectKey(Path::from_iter(["tenants", tenant.as_str(), "cdr"]))
+    }
+
     /// The directory of one day's CDR objects; an hour of a node is the
     /// names starting with `{node}-{hh}-` in it.
     pub fn cdr_day_prefix(tenant: &TenantId, date: NaiveDate) -> Self {
