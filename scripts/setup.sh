@@ -12,6 +12,8 @@
 #                        graphical and video front-ends)
 #   linphone-cli         linphonec, a second real SIP phone (another SIP stack and
 #                        media engine) that answers calls in the end-to-end tests
+#   chromium, chromium-driver  a real headless browser and its WebDriver server, which
+#                        drive the console in tests/console_browser.rs
 # Kamailio and rtpengine are not here: they are only the benchmark baseline, installed
 # by ../shared/peerbench/install.sh.
 set -euo pipefail
@@ -27,6 +29,8 @@ packages=(
     libbcg729-dev
     baresip-core
     linphone-cli
+    chromium
+    chromium-driver
 )
 
 is_installed() {

@@ -1,13 +1,16 @@
-//! The admin HTTP endpoint: Prometheus metrics, a health check, the calls in
-//! progress and the pause and resume of their recordings, through the
-//! operations layer ([`crate::ops::calls`]), which checks the role and
-//! audits each order.
+//! The admin HTTP endpoint: Prometheus metrics, a health check, the admin
+//! API (`/v1/`, [`crate::api`]), the clients' console (`/`,
+//! [`crate::console`]), and the older unauthenticated calls routes kept for
+//! the node's own scripts on loopback: whoever reaches those acts as the
+//! operator ([`Actor::admin_endpoint`]), and pause and resume go through the
+//! operations layer ([`crate::ops::calls`]), which checks the role and audits
+//! each order.
 //!
-//! Nothing here authenticates yet: the admin address belongs on loopback or a
-//! management network (docs/recording.md), so whoever reaches it acts as the
-//! operator ([`Actor::admin_endpoint`]).
+//! Every route passes the `Host` and origin checks of [`crate::api::guard`];
+//! with `[admin] tls_cert` the listener speaks TLS only.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use axum::extract::{Path, State};
@@ -16,6 +19,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use tokio_rustls::TlsAcceptor;
+
+use crate::api::guard::AdminHosts;
+use crate::api::Api;
 use crate::calls::metrics_names::RECORDER_LAG;
 use crate::calls::{CallSummary, ControlError};
 use crate::ops::calls::{CallOpError, CallRef, LiveCalls};
@@ -37,20 +44,78 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
 pub async fn serve(
     addr: SocketAddr,
     metrics: PrometheusHandle,
-    calls: LiveCalls,
+    api: Arc<Api>,
 ) -> anyhow::Result<SocketAddr> {
+    let config = api.config();
+    let tls = config
+        .admin
+        .tls
+        .as_ref()
+        .map(crate::api::tls::acceptor)
+        .transpose()?;
+    let hosts = AdminHosts(Arc::new(config.admin.hosts.clone()));
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let app = Router::new()
         .route("/metrics", get(move || async move { metrics.render() }))
         .route("/healthz", get(|| async { "ok\n" }))
-        .merge(calls_router(calls));
-    tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app).await {
-            tracing::error!(%error, "admin endpoint stopped");
+        .merge(calls_router(api.live.clone()))
+        .merge(crate::api::routes::router(api))
+        .merge(crate::console::router())
+        .layer(axum::middleware::from_fn_with_state(
+            hosts,
+            crate::api::guard::check_host_and_origin,
+        ));
+    match tls {
+        None => {
+            tokio::spawn(async move {
+                if let Err(error) = axum::serve(listener, app).await {
+                    tracing::error!(%error, "admin endpoint stopped");
+                }
+            });
         }
-    });
+        Some(acceptor) => {
+            tokio::spawn(serve_tls(listener, acceptor, app));
+        }
+    }
     Ok(local)
+}
+
+/// A TLS handshake that takes longer than this is dropped.
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn serve_tls(listener: tokio::net::TcpListener, acceptor: TlsAcceptor, app: Router) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                tracing::warn!(%error, "admin endpoint: accept failed");
+                continue;
+            }
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            let tls =
+                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(error)) => {
+                        tracing::debug!(%error, "admin endpoint: TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let builder =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            if let Err(error) = builder
+                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                .await
+            {
+                tracing::debug!(%error, "admin endpoint: connection ended");
+            }
+        });
+    }
 }
 
 /// `GET /calls`, `POST /calls/{id}/recording/pause` and `…/resume`.

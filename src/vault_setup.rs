@@ -398,6 +398,9 @@ fn ensure_one(
     let sealing = match status {
         None => None,
         Some(TenantStatus::Active { sealing, .. }) => Some(sealing),
+        // Its calls are refused (docs/termination.md); a reload or a start
+        // is not held up by it.
+        Some(TenantStatus::Terminating { .. }) => return Ok(None),
         Some(TenantStatus::Shredded) => bail!(
             "tenant {id}: its keys were shredded, so nothing can be recorded for it any more; \
              remove its tenant file (a tenant id is never given keys again)"

@@ -407,3 +407,132 @@ fn wait_until_no_call(gateway: &Gateway) -> usize {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// `greffier` run to completion on the gateway's configuration; its stdout.
+fn greffier_cli(gateway: &Gateway, args: &[&str], env: &[(&str, &str)]) -> String {
+    let config = gateway.config.path().display().to_string();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_greffier"))
+        .args(args)
+        .args(["--config", &config])
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run greffier");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// A bearer request to the `/v1/` API.
+fn v1(gateway: &Gateway, method: &str, path: &str, token: &str) -> http::HttpResponse {
+    http::request(
+        gateway.admin,
+        method,
+        path,
+        &[format!("Authorization: Bearer {token}")],
+    )
+    .unwrap_or_else(|error| panic!("{error}"))
+}
+
+#[test]
+fn the_v1_api_pauses_by_call_id_and_shows_a_user_only_its_calls() {
+    let setup = Setup::start();
+    let gateway = &setup.gateway;
+    let admin = greffier_cli(
+        gateway,
+        &[
+            "token", "create", "--tenant", TENANT, "--role", "admin", "--name", "desk",
+        ],
+        &[],
+    );
+    const PASSWORD: &str = "the passphrase of a user";
+    for (username, number) in [("callee", DIALLED_NUMBER), ("stranger", "+33100000099")] {
+        greffier_cli(
+            gateway,
+            &[
+                "user",
+                "add",
+                "--tenant",
+                TENANT,
+                "--role",
+                "user",
+                "--username",
+                username,
+                "--number",
+                number,
+                "--password-env",
+                "PW",
+            ],
+            &[("PW", PASSWORD)],
+        );
+    }
+    let carrier = setup.echoing_carrier().spawn();
+    let caller = setup
+        .pbx_caller(&recorded::caller_scenario(&setup.run_dir()))
+        .args(["-d", "8000"])
+        .timeout(Duration::from_secs(40))
+        .spawn();
+    let legacy = wait_for_call(gateway);
+    let calls_path = format!("/v1/tenants/{TENANT}/calls");
+    let listed: serde_json::Value =
+        serde_json::from_str(&v1(gateway, "GET", &calls_path, &admin).body).expect("JSON");
+    let call_id = listed[0]["call_id"]
+        .as_str()
+        .expect("a call id")
+        .to_string();
+    assert!(uuid::Uuid::parse_str(&call_id).is_ok(), "{call_id}");
+    assert_ne!(call_id, legacy[0]["id"].to_string());
+
+    // Each user logs in; only the callee's session lists the call.
+    for (username, expected) in [("callee", 1), ("stranger", 0)] {
+        let login = std::process::Command::new("curl")
+            .args([
+                "-sS",
+                "-i",
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+            ])
+            .arg(serde_json::json!({"username": username, "password": PASSWORD}).to_string())
+            .arg(format!("http://{}/v1/session", gateway.admin))
+            .output()
+            .expect("curl");
+        let text = String::from_utf8_lossy(&login.stdout).to_string();
+        let cookie = text
+            .lines()
+            .find_map(|line| line.strip_prefix("set-cookie: "))
+            .and_then(|value| value.split(';').next())
+            .unwrap_or_else(|| panic!("no cookie: {text}"))
+            .to_string();
+        let seen = http::request(
+            gateway.admin,
+            "GET",
+            &calls_path,
+            &[format!("Cookie: {cookie}")],
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
+        let seen: serde_json::Value = serde_json::from_str(&seen.body).expect("JSON");
+        assert_eq!(
+            seen.as_array().map(Vec::len),
+            Some(expected),
+            "{username}: {seen}"
+        );
+    }
+
+    let pause = format!("{calls_path}/{call_id}/pause");
+    assert_eq!(v1(gateway, "POST", &pause, &admin).status, 204);
+    let listed: serde_json::Value =
+        serde_json::from_str(&v1(gateway, "GET", &calls_path, &admin).body).expect("JSON");
+    assert_eq!(listed[0]["paused"], true);
+    let resume = format!("{calls_path}/{call_id}/resume");
+    assert_eq!(v1(gateway, "POST", &resume, &admin).status, 204);
+    // The dialog number is not an id the API takes.
+    let by_number = format!("{calls_path}/{}/pause", legacy[0]["id"]);
+    assert_eq!(v1(gateway, "POST", &by_number, &admin).status, 404);
+
+    caller.wait().assert_calls_succeeded(1);
+    carrier.stop();
+}

@@ -62,6 +62,11 @@ impl OrderSource {
 pub struct CallSummary {
     /// The proxy's dialog number.
     pub id: u64,
+    /// The call's identity in the admin API: random, so unguessable.
+    pub call_id: uuid::Uuid,
+    /// The parties' numbers (E.164), for the `user` role's filter; never listed.
+    #[serde(skip)]
+    pub parties: Vec<String>,
     pub tenant: TenantId,
     pub direction: &'static str,
     pub start: DateTime<Utc>,
@@ -73,6 +78,8 @@ impl CallSummary {
     pub fn new(dialog: DialogId, tenant: &TenantId, direction: Direction, recorded: bool) -> Self {
         CallSummary {
             id: dialog.0,
+            call_id: uuid::Uuid::new_v4(),
+            parties: Vec::new(),
             tenant: tenant.clone(),
             direction: match direction {
                 Direction::Inbound => "inbound",
@@ -82,6 +89,12 @@ impl CallSummary {
             recorded,
             paused: false,
         }
+    }
+
+    /// The parties' numbers, as far as they are known.
+    pub fn with_parties(mut self, parties: impl IntoIterator<Item = String>) -> Self {
+        self.parties = parties.into_iter().collect();
+        self
     }
 }
 
@@ -156,6 +169,14 @@ impl CallDirectory {
             .collect();
         calls.sort_by_key(|call| call.id);
         calls
+    }
+
+    /// The dialog number of the call the admin API knows as `call_id`.
+    pub fn find(&self, call_id: uuid::Uuid) -> Option<CallSummary> {
+        self.locked()
+            .values()
+            .find(|entry| entry.summary.call_id == call_id)
+            .map(|entry| entry.summary.clone())
     }
 
     pub fn get(&self, id: u64) -> Option<CallSummary> {
@@ -270,8 +291,13 @@ mod tests {
     #[test]
     fn the_listing_carries_no_party() {
         let directory = CallDirectory::default();
-        directory.insert(summary(1), None, None);
+        directory.insert(
+            summary(1).with_parties(["+33612345678".to_string()]),
+            None,
+            None,
+        );
         let json = serde_json::to_value(directory.list()).unwrap();
+        assert!(!json.to_string().contains("+336"));
         let fields: Vec<&str> = json[0]
             .as_object()
             .unwrap()
@@ -280,7 +306,15 @@ mod tests {
             .collect();
         assert_eq!(
             fields,
-            ["direction", "id", "paused", "recorded", "start", "tenant"]
+            [
+                "call_id",
+                "direction",
+                "id",
+                "paused",
+                "recorded",
+                "start",
+                "tenant"
+            ]
         );
     }
 }

@@ -146,7 +146,12 @@ impl Calls {
             (None, None)
         };
         self.directory.insert(
-            CallSummary::new(dialog, tenant_id, direction, recorded),
+            CallSummary::new(dialog, tenant_id, direction, recorded).with_parties(
+                [caller, callee]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(crate::config::normalize_number),
+            ),
             info.as_ref().map(|info| info.record_id),
             sender,
         );

@@ -4,15 +4,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand};
-use greffier_vault::audit::{
-    read_chains, tenant_lines, verify_chain, Action, AuditLog, ObjectRef, Outcome,
-};
-use greffier_vault::TenantId;
+use greffier_vault::audit::{read_chains, tenant_lines, verify_chain, AuditLog};
 
 use super::files::load_config;
 use crate::vault_setup::{self, node_id, tenant_id};
@@ -142,44 +138,4 @@ async fn export(args: &ExportArgs) -> anyhow::Result<()> {
             .context("cannot write the export")?;
     }
     Ok(())
-}
-
-/// The audit trail of one CLI command: each entry is on disk before the
-/// command reports success; [`CliAudit::close`] seals them into the store.
-pub(super) struct CliAudit {
-    log: Arc<AuditLog>,
-}
-
-impl CliAudit {
-    pub(super) async fn open(
-        config: &crate::config::Config,
-        store: &greffier_vault::store::VaultStore,
-    ) -> anyhow::Result<Self> {
-        Ok(CliAudit {
-            log: vault_setup::open_audit(config, store).await?,
-        })
-    }
-
-    /// Writes the entry of `action` on `objects` of `tenant`.
-    pub(super) async fn record(
-        &self,
-        tenant: &TenantId,
-        action: Action,
-        objects: impl IntoIterator<Item = ObjectRef>,
-        outcome: Outcome,
-    ) -> anyhow::Result<()> {
-        let record = crate::ops::Actor::cli_operator().record(tenant, action, objects, outcome);
-        self.log
-            .append(&record, Utc::now())
-            .await
-            .context("the audit entry cannot be written")
-    }
-
-    /// The command is over: its entries go to the store. One the store
-    /// cannot take now stays in the spool for the next seal.
-    pub(super) async fn close(self) {
-        if let Err(error) = self.log.seal().await {
-            eprintln!("greffier: audit entries kept in the spool until the store answers: {error}");
-        }
-    }
 }

@@ -6,6 +6,9 @@ use crate::config::Config;
 pub(super) fn check_config(path: &Path) -> ExitCode {
     match Config::load(path) {
         Ok(loaded) => {
+            for warning in loaded.warnings() {
+                eprintln!("warning: {warning}");
+            }
             println!(
                 "{}: ok ({} tenants)",
                 path.display(),

@@ -4,15 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use base64::Engine;
 use clap::Subcommand;
-use greffier_vault::audit::{Action, ObjectRef, Outcome};
 use greffier_vault::{ClientPrivateKey, Sealing, TenantId, TenantStatus};
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::audit::CliAudit;
 use super::files::{load_config, write_private_file};
 use crate::config::Config;
 use crate::ops::{Actor, Ops, SystemClock};
@@ -114,33 +112,22 @@ async fn shred(config_path: &Path, tenant: &str, confirmed: bool) -> anyhow::Res
         );
     }
     let config = load_config(config_path)?;
-    let mut keyring = vault_setup::open_existing_keyring(&config.keys)?;
+    let mut ops = Ops::open(config, Box::new(SystemClock)).await?;
     let id = tenant_id(tenant)?;
-    let before = keyring
-        .tenants()
-        .into_iter()
-        .find_map(|(known, status)| (known == id).then_some(status));
-    keyring.shred(&id)?;
-    let audit = CliAudit::open(&config, &vault_setup::open_store(&config.storage)?).await?;
-    let shredded = match &before {
-        Some(TenantStatus::Active { kek_versions, .. }) => kek_versions.clone(),
-        _ => Vec::new(),
-    };
-    let entry = audit
-        .record(
-            &id,
-            Action::KeyShredded,
-            shredded.into_iter().map(ObjectRef::KeyVersion),
-            Outcome::Ok,
-        )
-        .await;
-    audit.close().await;
-    entry.context("the keys are shredded")?;
-    match before {
-        Some(TenantStatus::Active {
-            sealing,
-            kek_versions,
-        }) => {
+    let shredded = ops.shred_keys(&Actor::cli_operator(), &id).await;
+    let configured = ops.config.tenant(tenant).is_some();
+    ops.close().await;
+    match shredded?.before {
+        Some(
+            TenantStatus::Active {
+                sealing,
+                kek_versions,
+            }
+            | TenantStatus::Terminating {
+                sealing,
+                kek_versions,
+            },
+        ) => {
             let versions = join_versions(&kek_versions);
             println!(
                 "{tenant}: shredded KEK versions [{versions}] and the blind index key; \
@@ -155,7 +142,7 @@ async fn shred(config_path: &Path, tenant: &str, confirmed: bool) -> anyhow::Res
         }
         Some(TenantStatus::Shredded) | None => println!("{tenant}: already shredded"),
     }
-    if config.tenant(tenant).is_some() {
+    if configured {
         eprintln!(
             "greffier: tenant {tenant} is still configured; remove its tenant file, \
              the gateway refuses to record for a shredded tenant"
@@ -206,6 +193,10 @@ fn key_listing(known: &[(TenantId, TenantStatus)], config: &Config) -> Vec<serde
                 } => json!({
                     "tenant": tenant.as_str(), "status": "active", "mode": "client",
                     "public_key": base64::engine::general_purpose::STANDARD.encode(public_key),
+                    "kek_versions": kek_versions, "configured": configured,
+                }),
+                TenantStatus::Terminating { kek_versions, .. } => json!({
+                    "tenant": tenant.as_str(), "status": "terminating",
                     "kek_versions": kek_versions, "configured": configured,
                 }),
                 TenantStatus::Shredded => json!({

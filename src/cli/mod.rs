@@ -2,6 +2,7 @@
 
 mod audit;
 mod check_config;
+mod credentials;
 mod decrypt;
 mod files;
 mod keys;
@@ -10,6 +11,7 @@ mod requisition;
 mod retention;
 mod run;
 mod subject;
+mod tenant;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,6 +75,23 @@ enum Command {
         #[command(subcommand)]
         command: subject::SubjectCommand,
     },
+    /// Creates, lists and revokes the admin API's bearer tokens.
+    Token {
+        #[command(subcommand)]
+        command: credentials::TokenCommand,
+    },
+    /// Adds, lists and removes the console's users.
+    User {
+        #[command(subcommand)]
+        command: credentials::UserCommand,
+    },
+    /// Prints the admin API's OpenAPI document (docs/openapi.json).
+    Openapi,
+    /// Ends a tenant's contract: returns or deletes its data, shreds its keys.
+    Tenant {
+        #[command(subcommand)]
+        command: tenant::TenantCommand,
+    },
 }
 
 fn init_logging() {
@@ -99,6 +118,13 @@ pub fn main() -> ExitCode {
         Command::Hold { command } => retention::run_hold(command),
         Command::Requisition { command } => requisition::run(command),
         Command::Subject { command } => subject::run(command),
+        Command::Token { command } => credentials::run_token(command),
+        Command::User { command } => credentials::run_user(command),
+        Command::Openapi => {
+            print!("{}", crate::api::openapi::document());
+            ExitCode::SUCCESS
+        }
+        Command::Tenant { command } => tenant::run(command),
     }
 }
 

@@ -2,6 +2,7 @@
 //! tenant, validated as a whole, plus live reloading of the parts that can
 //! change without a restart. `docs/configuration.md` describes every key.
 
+mod admin;
 mod country;
 mod date;
 mod edge;
@@ -27,10 +28,17 @@ use std::path::{Path, PathBuf};
 use greffier_media::relay::LatchRules;
 use ipnet::IpNet;
 
+pub use admin::{admin_warnings, AdminConfig, AdminTls, Argon2Params};
 pub use country::{CountryCode, EEA_COUNTRIES};
 pub use date::Date;
 pub use edge::EdgeConfig;
 pub use greffier_types::{mask_number, mask_numbers_in_text, NumberError, E164};
+
+/// The old path of [`E164::normalise`], as text: what a SIP user part or a
+/// command line gives, as a canonical number when it can be one.
+pub fn normalize_number(user_part: &str) -> Option<String> {
+    E164::normalise(user_part).map(String::from)
+}
 pub use keys::{KeysConfig, MasterKeySource};
 pub use net::{HttpEndpoint, PortRange, SipListen, Transport};
 pub use node::{Limits, MediaPolicy, NodeConfig};
@@ -80,6 +88,8 @@ pub struct Config {
     /// The main file, absolute.
     pub path: PathBuf,
     pub node: NodeConfig,
+    /// `[admin]`: the admin listener's names, credentials and TLS.
+    pub admin: AdminConfig,
     pub limits: Limits,
     /// `[retention]`: when the gateway sweeps expired data.
     pub sweep: SweepConfig,
@@ -123,6 +133,7 @@ impl Config {
     fn assemble(
         path: PathBuf,
         node: NodeConfig,
+        admin: AdminConfig,
         limits: Limits,
         sweep: SweepConfig,
         storage: StorageConfig,
@@ -146,6 +157,7 @@ impl Config {
         Self {
             path,
             node,
+            admin,
             limits,
             sweep,
             storage,
@@ -156,6 +168,11 @@ impl Config {
             sources,
             numbers,
         }
+    }
+
+    /// What is allowed but unwise (printed by `check-config`, logged at start).
+    pub fn warnings(&self) -> Vec<String> {
+        admin_warnings(self.node.admin_listen, &self.admin)
     }
 
     /// Tenants in the order of their file names.

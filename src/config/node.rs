@@ -21,6 +21,9 @@ pub(crate) struct RawNode {
     media_address: String,
     media_ports: String,
     admin_listen: String,
+    /// Listening on every address (0.0.0.0 or ::) is refused without it.
+    #[serde(default)]
+    admin_public: bool,
     #[serde(default = "default_rtp_timeout_secs")]
     rtp_timeout_secs: u64,
     #[serde(default = "default_dialog_rate")]
@@ -88,6 +91,8 @@ pub struct NodeConfig {
     pub media_address: IpAddr,
     pub media_ports: PortRange,
     pub admin_listen: SocketAddr,
+    /// The operator means the admin listener to face every network.
+    pub admin_public: bool,
     pub rtp_timeout: Duration,
     /// New dialogs (INVITEs outside a dialog) accepted per source address per
     /// second, with `new_dialogs_burst` tokens of slack.
@@ -193,6 +198,16 @@ pub(crate) fn validate_node(
             "the address must be IP:PORT, with IPv6 in brackets",
         );
     });
+    if let Ok(addr) = &admin_listen {
+        if addr.ip().is_unspecified() && !raw.admin_public {
+            problems.push(
+                file,
+                origin.key("admin_listen"),
+                "the admin API would answer on every network (0.0.0.0 or ::); listen on a \
+                 management address, or set admin_public = true with [admin] TLS",
+            );
+        }
+    }
     if let Ok(range) = &media_ports {
         let mut taken: Vec<u16> = sip_listen.iter().map(|l| l.addr.port()).collect();
         taken.extend(admin_listen.iter().map(SocketAddr::port));
@@ -240,6 +255,7 @@ pub(crate) fn validate_node(
             media_address: media_address.ok()?,
             media_ports: media_ports.ok()?,
             admin_listen: admin_listen.ok()?,
+            admin_public: raw.admin_public,
             rtp_timeout: Duration::from_secs(raw.rtp_timeout_secs),
             new_dialogs_per_source_per_sec: raw.new_dialogs_per_source_per_sec,
             new_dialogs_burst: raw.new_dialogs_burst,

@@ -75,6 +75,7 @@ pub(crate) fn summarize(current: &Config, loaded: &Config) -> ReloadSummary {
     .filter_map(|(section, changed)| changed.then_some(section))
     .collect();
     let mut restart_needed = node_changes(&current.node, &loaded.node);
+    restart_needed.extend(admin_changes(&current.admin, &loaded.admin));
     if current.storage != loaded.storage {
         restart_needed.push("storage".to_string());
     }
@@ -88,6 +89,28 @@ pub(crate) fn summarize(current: &Config, loaded: &Config) -> ReloadSummary {
         settings_changed,
         restart_needed,
     }
+}
+
+/// The admin listener's names, TLS, credentials file and session length
+/// are taken at start; the Argon2 cost and the tenant settings file apply
+/// at their next use.
+fn admin_changes(old: &super::AdminConfig, new: &super::AdminConfig) -> Vec<String> {
+    [
+        ("admin.hosts", old.hosts != new.hosts),
+        ("admin.tls_cert", old.tls != new.tls),
+        (
+            "admin.credentials_file",
+            old.credentials_file != new.credentials_file,
+        ),
+        (
+            "admin.session_hours",
+            old.session_hours != new.session_hours,
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, changed)| *changed)
+    .map(|(key, _)| key.to_string())
+    .collect()
 }
 
 fn node_changes(old: &NodeConfig, new: &NodeConfig) -> Vec<String> {

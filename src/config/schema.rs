@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use greffier_types::{TenantId, E164};
 use serde::de::DeserializeOwned;
 
+use super::admin::{validate_admin, RawAdmin};
 use super::keys::{validate_keys, RawKeys};
 use super::net::overlaps;
 use super::node::{check_slug, validate_limits, validate_node, RawLimits, RawNode};
@@ -19,12 +20,13 @@ use super::storage::{validate_storage, RawStorage};
 use super::sweep::{validate_sweep, RawSweep};
 use super::tenant::{validate_tenant, RawTenant, RawTenantHead, Tenant, TenantContext};
 use super::{
-    Config, KeysConfig, Limits, NodeConfig, Provider, SourceRole, StorageConfig, Subprocessor,
-    SweepConfig,
+    AdminConfig, Config, KeysConfig, Limits, NodeConfig, Provider, SourceRole, StorageConfig,
+    Subprocessor, SweepConfig,
 };
 
-const MAIN_SECTIONS: [&str; 7] = [
+const MAIN_SECTIONS: [&str; 8] = [
     "node",
+    "admin",
     "limits",
     "retention",
     "storage",
@@ -47,6 +49,7 @@ const TENANT_SECTIONS: [&str; 7] = [
 /// checked against.
 pub(crate) struct MainPart {
     node: Option<NodeConfig>,
+    admin: Option<AdminConfig>,
     limits: Limits,
     sweep: SweepConfig,
     storage: Option<StorageConfig>,
@@ -114,6 +117,11 @@ pub(crate) fn parse_main(
             Some(raw) => validate_node(raw, Origin::new(file, "node"), &paths, problems),
             None => (None, None),
         };
+    let admin =
+        take_optional_section::<RawAdmin>(&mut table, "admin", root, problems).and_then(|raw| {
+            let listen = node.as_ref().map(|node| node.admin_listen);
+            validate_admin(raw, listen, Origin::new(file, "admin"), &paths, problems)
+        });
     let limits = match take_section::<RawLimits>(&mut table, "limits", root, false, problems) {
         Some(raw) => validate_limits(raw, Origin::new(file, "limits"), problems),
         None => validate_limits(RawLimits::default(), Origin::new(file, "limits"), problems),
@@ -142,6 +150,7 @@ pub(crate) fn parse_main(
     report_unknown_keys(&table, root, &MAIN_SECTIONS, problems);
     Some(MainPart {
         node,
+        admin,
         limits,
         sweep,
         storage,
@@ -166,7 +175,9 @@ pub(crate) fn finish(
     if !problems.is_empty() {
         return Err(problems.into_errors());
     }
-    let (Some(node), Some(storage), Some(keys)) = (main.node, main.storage, main.keys) else {
+    let (Some(node), Some(storage), Some(keys), Some(admin)) =
+        (main.node, main.storage, main.keys, main.admin)
+    else {
         // Every path that leaves one of these out records a problem first.
         problems.push(&path, "", "incomplete configuration");
         return Err(problems.into_errors());
@@ -174,6 +185,7 @@ pub(crate) fn finish(
     Ok(Config::assemble(
         path,
         node,
+        admin,
         main.limits,
         main.sweep,
         storage,

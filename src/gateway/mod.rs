@@ -26,7 +26,7 @@ use crate::config::{Config, ConfigWatcher, NodeConfig, WatchOptions};
 use crate::vault_setup;
 
 pub use policy::GatewayPolicy;
-pub use router::TenantRouter;
+pub use router::{NotServed, TenantRouter};
 
 /// Orders from call tasks (media timeouts) to the proxy task.
 const COMMAND_QUEUE: usize = 1024;
@@ -44,6 +44,9 @@ pub async fn run(config_path: &Path, master: Option<MasterKey>) -> anyhow::Resul
     // Storage and keys are read once: a reload never changes them.
     let first = Config::load(config_path)
         .map_err(|problems| anyhow::anyhow!("the configuration has problems:\n{problems}"))?;
+    for warning in first.warnings() {
+        tracing::warn!("{warning}");
+    }
     let vault = vault_setup::open_with(&first, master).await?;
     // The watcher loads the configuration again and gives every tenant in it
     // its keys before publishing it, now and after each reload.
@@ -95,8 +98,13 @@ pub async fn run(config_path: &Path, master: Option<MasterKey>) -> anyhow::Resul
     server.limit_tcp(tcp_limits);
     let bound = server.local_addrs();
     let directory = CallDirectory::default();
-    let live_calls = crate::ops::calls::LiveCalls::new(directory.clone(), audit.clone());
-    let admin_addr = admin::serve(node.admin_listen, metrics, live_calls)
+    let api = crate::api::Api::new(
+        config.clone(),
+        vault.store.clone(),
+        audit.clone(),
+        directory.clone(),
+    );
+    let admin_addr = admin::serve(node.admin_listen, metrics, api)
         .await
         .with_context(|| format!("cannot serve the admin API on {}", node.admin_listen))?;
     let proxy = Proxy::new(ProxyConfig {
@@ -114,9 +122,12 @@ pub async fn run(config_path: &Path, master: Option<MasterKey>) -> anyhow::Resul
     // Tests and supervisors wait for this exact line on stdout.
     println!("greffier ready sip={sip} admin={admin_addr}");
 
+    let not_served = NotServed::default();
+    check_keyring(&vault.keyring, &not_served);
+    spawn_keyring_watch(vault.keyring.clone(), not_served.clone());
     let (commands, command_queue) = tokio::sync::mpsc::channel(COMMAND_QUEUE);
     let policy = GatewayPolicy {
-        router: TenantRouter::new(config.clone()),
+        router: TenantRouter::new(config.clone(), not_served),
         calls: Calls::new(config, Arc::new(pool), vault, commands, directory),
     };
     tokio::select! {
@@ -143,6 +154,54 @@ async fn audit_recovered(audit: &AuditLog, closed: &[(TenantId, RecordId)]) {
             tracing::error!(%error, "the audit entry of a recovered recording could not be written");
         }
     }
+}
+
+/// How often the node reads the keyring again, to learn of a tenant
+/// terminated (or keys shredded) by the CLI while it runs.
+const KEYRING_CHECK: Duration = Duration::from_secs(2);
+
+/// Reads the keyring every [`KEYRING_CHECK`] and refuses the calls of the
+/// tenants it no longer seals for (terminating or shredded).
+fn spawn_keyring_watch(
+    keyring: Arc<std::sync::RwLock<greffier_vault::Keyring>>,
+    not_served: NotServed,
+) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(KEYRING_CHECK).await;
+            check_keyring(&keyring, &not_served);
+        }
+    });
+}
+
+/// Reloads the keyring and brings `not_served` in line with it, saying
+/// which tenants stopped being served.
+fn check_keyring(keyring: &std::sync::RwLock<greffier_vault::Keyring>, not_served: &NotServed) {
+    let statuses = match keyring.write() {
+        Ok(mut keyring) => match keyring.reload() {
+            Ok(()) => keyring.tenants(),
+            Err(error) => {
+                tracing::error!(%error, "the keyring cannot be read again; tenants served as before");
+                return;
+            }
+        },
+        Err(_) => return,
+    };
+    let refused: std::collections::BTreeSet<String> = statuses
+        .into_iter()
+        .filter(|(_, status)| !status.is_active())
+        .map(|(tenant, _)| tenant.as_str().to_owned())
+        .collect();
+    let Ok(mut current) = not_served.write() else {
+        return;
+    };
+    for tenant in refused.difference(&current) {
+        tracing::warn!(
+            %tenant,
+            "tenant terminated (keys being shredded or shredded): its calls are refused with 403"
+        );
+    }
+    *current = refused;
 }
 
 /// SIGTERM (a supervisor) or SIGINT (Ctrl-C).

@@ -2,8 +2,9 @@
 //! tenant's PBX go to its carrier; calls from its carrier to one of its numbers go
 //! to its PBX; nothing else is forwarded.
 
+use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use greffier_sip::message::Message;
 use greffier_sip::proxy::{Direction, ForwardTarget, Refusal, RouteDecision};
@@ -19,11 +20,25 @@ const DEFAULT_SIP_PORT: u16 = 5060;
 /// applies to the next call without touching calls in progress.
 pub struct TenantRouter {
     config: watch::Receiver<Arc<Config>>,
+    not_served: NotServed,
 }
 
+/// The tenants whose calls are refused although still configured: their
+/// keys are being shredded or were (a terminated contract). The keyring
+/// says so; [`super::spawn_keyring_watch`] keeps this set in line with it.
+pub type NotServed = Arc<RwLock<BTreeSet<String>>>;
+
 impl TenantRouter {
-    pub fn new(config: watch::Receiver<Arc<Config>>) -> TenantRouter {
-        TenantRouter { config }
+    pub fn new(config: watch::Receiver<Arc<Config>>, not_served: NotServed) -> TenantRouter {
+        TenantRouter { config, not_served }
+    }
+
+    fn serves(&self, tenant: &str) -> bool {
+        // A poisoned lock (a panicked writer) refuses nobody: the keyring
+        // itself still refuses to seal for a terminated tenant.
+        self.not_served
+            .read()
+            .map_or(true, |not_served| !not_served.contains(tenant))
     }
 }
 
@@ -87,6 +102,9 @@ impl TenantRouter {
         let Some((tenant, role)) = config.tenant_for_source(source.addr.ip()) else {
             return RouteDecision::Refuse(Refusal::UnknownSource);
         };
+        if !self.serves(tenant.id.as_str()) {
+            return RouteDecision::Refuse(Refusal::NotServed);
+        }
         let uri = request.request_uri();
         let user = uri.as_ref().and_then(|uri| uri.user()).map(str::to_string);
         let (target, direction) = match role {

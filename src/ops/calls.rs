@@ -61,7 +61,7 @@ impl LiveCalls {
     /// The calls in progress the actor may see, oldest first (no numbers,
     /// no addresses: nothing to audit).
     pub fn list(&self, actor: &Actor, tenant: Option<&TenantId>) -> Vec<CallSummary> {
-        if !permitted(actor.role, Operation::PauseRecording) {
+        if !permitted(actor.role, Operation::ListCalls) {
             return Vec::new();
         }
         self.directory
@@ -87,9 +87,10 @@ impl LiveCalls {
         call: CallRef,
         order: RecordingOrder,
     ) -> Result<CallSummary, CallOpError> {
-        let (operation, action) = match order {
-            RecordingOrder::Pause => (Operation::PauseRecording, Action::Paused),
-            RecordingOrder::Resume => (Operation::ResumeRecording, Action::Resumed),
+        let operation = Operation::ControlCall;
+        let action = match order {
+            RecordingOrder::Pause => Action::Paused,
+            RecordingOrder::Resume => Action::Resumed,
         };
         let summary = self
             .directory
@@ -237,10 +238,7 @@ mod tests {
             orders.try_recv().is_err(),
             "a refused order reaches nothing"
         );
-        let resumed = calls
-            .resume(&client(Role::Supervisor), own(7))
-            .await
-            .unwrap();
+        let resumed = calls.resume(&client(Role::Admin), own(7)).await.unwrap();
         assert!(!resumed.paused);
         assert_eq!(
             calls

@@ -14,7 +14,9 @@ pub mod keys;
 pub mod recordings;
 pub mod requisition;
 pub mod retention;
+pub mod settings;
 pub mod subject;
+pub mod terminate;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -93,9 +95,14 @@ impl Actor {
 /// Every operation the layer offers.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Operation {
+    ListCalls,
+    /// Pause or resume the recording of a call in progress.
+    ControlCall,
     ListRecordings,
     ReadRecording,
     DeleteRecording,
+    ReadRetention,
+    SetRetention,
     SweepRetention,
     SetHold,
     ReleaseHold,
@@ -108,19 +115,83 @@ pub enum Operation {
     ListKeys,
     /// Give out the public half of the gateway's sender key (creating it).
     ShowSenderKey,
-    /// Pause or resume the recording of a call in progress.
-    PauseRecording,
-    ResumeRecording,
     SubjectExport,
     SubjectErase,
+    ExportAudit,
+    ReadObjections,
+    SetObjections,
+    /// The tenant's tokens and console users.
+    ManageCredentials,
+    ShredKeys,
+    TerminateTenant,
 }
 
 impl Operation {
+    /// Every operation, in the order of the docs' table.
+    pub const ALL: [Operation; 23] = [
+        Operation::ListCalls,
+        Operation::ControlCall,
+        Operation::ListRecordings,
+        Operation::ReadRecording,
+        Operation::DeleteRecording,
+        Operation::ReadRetention,
+        Operation::SetRetention,
+        Operation::SweepRetention,
+        Operation::SetHold,
+        Operation::ReleaseHold,
+        Operation::ListHolds,
+        Operation::Requisition,
+        Operation::RotateKey,
+        Operation::ListKeys,
+        Operation::ShowSenderKey,
+        Operation::SubjectExport,
+        Operation::SubjectErase,
+        Operation::ExportAudit,
+        Operation::ReadObjections,
+        Operation::SetObjections,
+        Operation::ManageCredentials,
+        Operation::ShredKeys,
+        Operation::TerminateTenant,
+    ];
+
+    /// The operation's identifier in the admin API (`GET /v1/session`).
+    pub fn id(self) -> &'static str {
+        match self {
+            Operation::ListCalls => "list_calls",
+            Operation::ControlCall => "control_call",
+            Operation::ListRecordings => "list_recordings",
+            Operation::ReadRecording => "read_recording",
+            Operation::DeleteRecording => "delete_recording",
+            Operation::ReadRetention => "read_retention",
+            Operation::SetRetention => "set_retention",
+            Operation::SweepRetention => "sweep_retention",
+            Operation::SetHold => "set_hold",
+            Operation::ReleaseHold => "release_hold",
+            Operation::ListHolds => "list_holds",
+            Operation::Requisition => "requisition",
+            Operation::RotateKey => "rotate_key",
+            Operation::ListKeys => "list_keys",
+            Operation::ShowSenderKey => "show_sender_key",
+            Operation::SubjectExport => "subject_export",
+            Operation::SubjectErase => "subject_erase",
+            Operation::ExportAudit => "export_audit",
+            Operation::ReadObjections => "read_objections",
+            Operation::SetObjections => "set_objections",
+            Operation::ManageCredentials => "manage_credentials",
+            Operation::ShredKeys => "shred_keys",
+            Operation::TerminateTenant => "terminate_tenant",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
+            Operation::ListCalls => "list calls in progress",
+            Operation::ControlCall => "pause or resume a recording",
             Operation::ListRecordings => "list recordings",
             Operation::ReadRecording => "read a recording",
             Operation::DeleteRecording => "delete a recording",
+            Operation::ReadRetention => "read the retention",
+            Operation::SetRetention => "set the retention",
             Operation::SweepRetention => "sweep expired data",
             Operation::SetHold => "set a legal hold",
             Operation::ReleaseHold => "release a legal hold",
@@ -129,41 +200,99 @@ impl Operation {
             Operation::RotateKey => "rotate the key-encryption key",
             Operation::ListKeys => "list the keyring",
             Operation::ShowSenderKey => "show the gateway's sender key",
-            Operation::PauseRecording => "pause a recording",
-            Operation::ResumeRecording => "resume a recording",
             Operation::SubjectExport => "export a data subject's calls",
             Operation::SubjectErase => "erase a data subject's recordings",
+            Operation::ExportAudit => "export the audit log",
+            Operation::ReadObjections => "read the objections to sub-processors",
+            Operation::SetObjections => "object to sub-processors",
+            Operation::ManageCredentials => "manage tokens and users",
+            Operation::ShredKeys => "shred the keys",
+            Operation::TerminateTenant => "terminate the tenant",
         }
     }
 }
 
 /// The one table of who may do what (DESIGN.md "Access", mirrored in
-/// docs/retention.md): the processor's `operator` runs the node's retention,
-/// its keys, and the legal holds and requisitions an authority asks for; the
-/// client's classes work on their own tenant's calls, its administrators
-/// answer its data subjects (DPA 9) (a requisition is never theirs: the law
-/// may forbid telling them); the gateway itself (`system`) only sweeps.
+/// docs/retention.md and docs/admin-api.md):
+/// - the processor's `operator` runs the node: holds and requisitions an
+///   authority asks for, keys, audit, credentials, and the control of calls
+///   in progress; it never touches content (its shell does: see
+///   [`permitted_for`]);
+/// - `super_admin` does everything of its tenant but what is the operator's;
+/// - `admin` works on calls, recordings, retention and answers data subjects
+///   (DPA 9);
+/// - `supervisor` lists, plays and reads;
+/// - `user` lists, plays and pauses only the calls one of its numbers is a
+///   party to (the caller filters);
+/// - the gateway itself (`system`) only sweeps.
+///
+/// A requisition is never a client's: the law may forbid telling it.
+/// Shredding keys and terminating a tenant are the processor's, at the end
+/// of the contract: `operator` only.
 pub fn permitted(role: Role, operation: Operation) -> bool {
     use Operation::*;
     match role {
         Role::System => matches!(operation, SweepRetention),
-        Role::Operator => true,
-        Role::SuperAdmin | Role::Admin => matches!(
+        Role::Operator => matches!(
             operation,
-            ListRecordings
+            ListCalls
+                | ControlCall
+                | ReadRetention
+                | SweepRetention
+                | SetHold
+                | ReleaseHold
+                | ListHolds
+                | Requisition
+                | RotateKey
+                | ListKeys
+                | ShowSenderKey
+                | ExportAudit
+                | ReadObjections
+                | ManageCredentials
+                | ShredKeys
+                | TerminateTenant
+        ),
+        Role::SuperAdmin => !matches!(
+            operation,
+            SweepRetention
+                | SetHold
+                | ReleaseHold
+                | Requisition
+                | RotateKey
+                | ListKeys
+                | ShowSenderKey
+                | ShredKeys
+                | TerminateTenant
+        ),
+        Role::Admin => matches!(
+            operation,
+            ListCalls
+                | ControlCall
+                | ListRecordings
                 | ReadRecording
                 | DeleteRecording
+                | ReadRetention
+                | SetRetention
                 | ListHolds
+                | ReadObjections
                 | SubjectExport
                 | SubjectErase
-                | PauseRecording
-                | ResumeRecording
         ),
-        Role::Supervisor | Role::User => matches!(
+        Role::Supervisor => matches!(operation, ListCalls | ListRecordings | ReadRecording),
+        Role::User => matches!(
             operation,
-            ListRecordings | ReadRecording | PauseRecording | ResumeRecording
+            ListCalls | ControlCall | ListRecordings | ReadRecording
         ),
     }
+}
+
+/// The node's shell holds the keyring and the master key: the CLI acts as
+/// the operator with every operation, content included (DESIGN.md "Access").
+pub fn permitted_for(actor: &Actor, operation: Operation) -> bool {
+    if actor.origin == Origin::Cli && actor.role == Role::Operator {
+        return true;
+    }
+    permitted(actor.role, operation)
 }
 
 /// Where the date comes from.
@@ -251,7 +380,7 @@ impl Ops {
         tenant: &TenantId,
         action: Action,
     ) -> anyhow::Result<()> {
-        if permitted(actor.role, operation) {
+        if permitted_for(actor, operation) {
             return Ok(());
         }
         self.audit(actor, tenant, action, [], Outcome::Refused)
@@ -264,10 +393,10 @@ impl Ops {
     }
 
     /// Refuses when `actor` may not do `operation`, for an operation on no
-    /// tenant's data (the keyring's listing): there is no tenant whose trail
-    /// the refusal would go to, so it is only an error.
-    pub fn require(&self, actor: &Actor, operation: Operation) -> anyhow::Result<()> {
-        if permitted(actor.role, operation) {
+    /// tenant's personal data (settings, the keyring's listing): there is no
+    /// trail the refusal would go to, so it is only an error.
+    pub fn permit(&self, actor: &Actor, operation: Operation) -> anyhow::Result<()> {
+        if permitted_for(actor, operation) {
             return Ok(());
         }
         bail!("role {:?} may not {}", actor.role, operation.name())
@@ -345,30 +474,54 @@ mod tests {
     }
 
     #[test]
-    fn every_human_role_pauses_and_resumes_the_gateway_does_not() {
+    fn supervisors_only_read_and_the_gateway_controls_no_call() {
+        for role in [Role::Operator, Role::SuperAdmin, Role::Admin, Role::User] {
+            assert!(permitted(role, Operation::ControlCall), "{role:?}");
+        }
+        assert!(!permitted(Role::Supervisor, Operation::ControlCall));
+        assert!(!permitted(Role::System, Operation::ControlCall));
+    }
+
+    #[test]
+    fn only_the_clients_administrators_and_the_node_shell_answer_data_subjects() {
+        for operation in [Operation::SubjectExport, Operation::SubjectErase] {
+            for role in [Role::SuperAdmin, Role::Admin] {
+                assert!(permitted(role, operation), "{role:?} {operation:?}");
+            }
+            for role in [Role::Operator, Role::System, Role::Supervisor, Role::User] {
+                assert!(!permitted(role, operation), "{role:?} {operation:?}");
+            }
+            assert!(permitted_for(&Actor::cli_operator(), operation));
+        }
+    }
+
+    #[test]
+    fn the_operator_never_touches_content_but_its_shell_does() {
+        for operation in [
+            Operation::ListRecordings,
+            Operation::ReadRecording,
+            Operation::DeleteRecording,
+        ] {
+            assert!(!permitted(Role::Operator, operation), "{operation:?}");
+            assert!(permitted_for(&Actor::cli_operator(), operation));
+        }
+        assert!(permitted(Role::Operator, Operation::ExportAudit));
+    }
+
+    #[test]
+    fn only_the_operator_terminates_and_shreds() {
         for role in [
-            Role::Operator,
+            Role::System,
             Role::SuperAdmin,
             Role::Admin,
             Role::Supervisor,
             Role::User,
         ] {
-            assert!(permitted(role, Operation::PauseRecording), "{role:?}");
-            assert!(permitted(role, Operation::ResumeRecording), "{role:?}");
+            assert!(!permitted(role, Operation::TerminateTenant), "{role:?}");
+            assert!(!permitted(role, Operation::ShredKeys), "{role:?}");
         }
-        assert!(!permitted(Role::System, Operation::PauseRecording));
-    }
-
-    #[test]
-    fn only_the_operator_and_the_clients_administrators_answer_data_subjects() {
-        for operation in [Operation::SubjectExport, Operation::SubjectErase] {
-            for role in [Role::Operator, Role::SuperAdmin, Role::Admin] {
-                assert!(permitted(role, operation), "{role:?} {operation:?}");
-            }
-            for role in [Role::System, Role::Supervisor, Role::User] {
-                assert!(!permitted(role, operation), "{role:?} {operation:?}");
-            }
-        }
+        assert!(permitted(Role::Operator, Operation::TerminateTenant));
+        assert!(permitted(Role::Operator, Operation::ShredKeys));
     }
 
     #[test]

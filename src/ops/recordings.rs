@@ -219,3 +219,60 @@ impl Ops {
             .collect())
     }
 }
+
+impl Ops {
+    /// One recording's catalogue entry, found in the day its id was made
+    /// (ids are UUIDv7 from the call's start); `None` when it is not there.
+    pub async fn find_recording(
+        &self,
+        actor: &Actor,
+        tenant: &TenantId,
+        id: &RecordId,
+    ) -> anyhow::Result<Option<RecordingEntry>> {
+        self.authorize(actor, Operation::ListRecordings, tenant, Action::Read)
+            .await?;
+        let day = id.timestamp();
+        let from = day - chrono::Duration::days(1);
+        let to = day + chrono::Duration::days(1);
+        let entries = self
+            .store
+            .list_recordings(&self.keyring, tenant, from, to)
+            .await?;
+        Ok(entries.into_iter().find(|entry| entry.id == *id))
+    }
+
+    /// The tenant's audit entries written in `range`, as JSON lines, in
+    /// time order; only sealed segments (the gateway seals every few
+    /// minutes and at each stop).
+    pub async fn export_audit(
+        &self,
+        actor: &Actor,
+        tenant: &TenantId,
+        range: Range<DateTime<Utc>>,
+    ) -> anyhow::Result<Vec<u8>> {
+        self.authorize(actor, Operation::ExportAudit, tenant, Action::Exported)
+            .await?;
+        let stored = greffier_vault::audit::read_chains(&self.store)
+            .await
+            .context("cannot read the audit segments")?;
+        let mut lines: Vec<_> = stored
+            .chains
+            .iter()
+            .flat_map(|(_, segments)| {
+                greffier_vault::audit::tenant_lines(
+                    segments,
+                    tenant.as_str(),
+                    range.start,
+                    range.end,
+                )
+            })
+            .collect();
+        lines.sort_by_key(|(time, _)| *time);
+        let mut out = Vec::new();
+        for (_, line) in lines {
+            out.extend_from_slice(line);
+            out.push(b'\n');
+        }
+        Ok(out)
+    }
+}

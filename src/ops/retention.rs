@@ -25,6 +25,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use greffier_vault::audit::{Action, ObjectRef, Outcome};
 use greffier_vault::store::{BlindIndex, ObjectKey, RecordId};
@@ -262,6 +263,11 @@ impl Ops {
             dry_run,
             ..SweepSummary::default()
         };
+        // A tenant's own setting may keep data longer than its file says:
+        // an unreadable settings file stops the sweep rather than guess.
+        let settings = self
+            .settings()
+            .context("the tenant settings file; nothing was swept")?;
         for tenant in self.config.tenants() {
             let id = crate::vault_setup::tenant_id(&tenant.id)?;
             if only.is_some_and(|only| *only != id) {
@@ -270,7 +276,10 @@ impl Ops {
             self.authorize(actor, Operation::SweepRetention, &id, Action::Swept)
                 .await?;
             summary.tenants += 1;
-            let days = RetentionDays::of(&tenant.retention, &self.config.limits);
+            let retention =
+                super::settings::effective_retention(&self.config, &settings, tenant.id.as_str())
+                    .unwrap_or(tenant.retention);
+            let days = RetentionDays::of(&retention, &self.config.limits);
             let holds = self.holds_of(&id).await?;
             let keys = self.tenant_keys(&id).await?;
             let plan = plan(&keys, &days, &holds, now);

@@ -132,6 +132,8 @@ pub(crate) struct GatewayConfig {
     pub(crate) s3: Option<S3StorageSpec>,
     /// Extra `key = value` lines of `[node]`.
     node_settings: String,
+    /// Extra sections of the main file (`[admin]`, `[[subprocessors]]`).
+    extra_sections: String,
     /// `Some(NAME)`: the master key comes from environment variable NAME
     /// (`keys.master_key_env`) instead of `config/master.key`.
     master_key_env: Option<String>,
@@ -173,6 +175,7 @@ impl GatewayConfig {
             tenants,
             s3,
             node_settings: String::new(),
+            extra_sections: String::new(),
             master_key_env: None,
         };
         config.write_files();
@@ -183,6 +186,14 @@ impl GatewayConfig {
     pub(crate) fn with_node_settings(mut self, lines: &str) -> Self {
         self.node_settings.push_str(lines);
         self.node_settings.push('\n');
+        self.write_files();
+        self
+    }
+
+    /// Adds whole sections to the main file (before the gateway starts).
+    pub(crate) fn with_sections(mut self, text: &str) -> Self {
+        self.extra_sections.push_str(text);
+        self.extra_sections.push('\n');
         self.write_files();
         self
     }
@@ -263,7 +274,9 @@ keyring = "../data/keyring.grk"
 {master_key}
 # A fresh node for every test: its first start creates the keyring.
 create_if_missing = true
+{extra_sections}
 "#,
+            extra_sections = self.extra_sections,
             ip = GATEWAY_IP,
             sip = self.sip_port,
             admin = self.admin_port,

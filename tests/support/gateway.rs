@@ -205,6 +205,11 @@ impl Gateway {
         }
     }
 
+    /// Everything the gateway logged so far.
+    pub(crate) fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
+    }
+
     pub(crate) fn stderr_tail(&self, lines: usize) -> String {
         let text = std::fs::read_to_string(&self.stderr_log).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();

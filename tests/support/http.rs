@@ -24,7 +24,26 @@ pub(crate) fn post(addr: SocketAddr, path: &str) -> Result<HttpResponse, String>
     exchange(addr, "POST", path)
 }
 
+/// A request without a body, with extra header lines (`Name: value`).
+pub(crate) fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[String],
+) -> Result<HttpResponse, String> {
+    exchange_with(addr, method, path, headers)
+}
+
 fn exchange(addr: SocketAddr, method: &str, path: &str) -> Result<HttpResponse, String> {
+    exchange_with(addr, method, path, &[])
+}
+
+fn exchange_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[String],
+) -> Result<HttpResponse, String> {
     let fail = |what: &str, error: &dyn std::fmt::Display| {
         format!("{method} {path} from {addr}: {what}: {error}")
     };
@@ -41,9 +60,10 @@ fn exchange(addr: SocketAddr, method: &str, path: &str) -> Result<HttpResponse, 
     } else {
         ""
     };
+    let extra: String = headers.iter().map(|line| format!("{line}\r\n")).collect();
     write!(
         stream,
-        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\n{length}\r\n"
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\n{extra}{length}\r\n"
     )
     .map_err(|e| fail("send", &e))?;
     let mut raw = Vec::new();

@@ -11,6 +11,7 @@
 
 pub(crate) mod audio;
 pub(crate) mod baresip;
+pub(crate) mod browser;
 pub(crate) mod config;
 pub(crate) mod flood;
 pub(crate) mod gateway;

@@ -41,6 +41,17 @@ impl VaultTree {
         }
     }
 
+    /// Adds whole sections to the main file.
+    pub(crate) fn with_sections(mut self, text: &str) -> Self {
+        self.gateway = self.gateway.with_sections(text);
+        self
+    }
+
+    /// The tree as a gateway's configuration, to run the gateway on it.
+    pub(crate) fn into_gateway(self) -> GatewayConfig {
+        self.gateway
+    }
+
     fn root(&self) -> &Path {
         self.gateway
             .path()

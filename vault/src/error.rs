@@ -47,6 +47,8 @@ pub enum VaultError {
     KeyNotFound { tenant: TenantId, version: u32 },
     #[error("keys of tenant {tenant} were shredded: its objects can no longer be decrypted")]
     KeyShredded { tenant: TenantId },
+    #[error("tenant {tenant} is being terminated: nothing new is recorded or sealed for it")]
+    TenantTerminating { tenant: TenantId },
     #[error("tenant {tenant} has no keys in the keyring")]
     UnknownTenant { tenant: TenantId },
     #[error("tenant {tenant} already has keys in the keyring")]

@@ -171,6 +171,56 @@ fn shredding_one_tenant_leaves_the_others_readable() {
 }
 
 #[test]
+fn a_terminating_tenant_opens_what_is_stored_but_seals_nothing_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut keyring, master) = new_keyring(dir.path());
+    let (acme, globex) = (tenant("acme"), tenant("globex"));
+    keyring.add_managed_tenant(&acme).unwrap();
+    keyring.add_managed_tenant(&globex).unwrap();
+    let stored = seal(
+        params("acme", 1024),
+        &keyring.sealing_key(&acme).unwrap(),
+        b"kept",
+    );
+
+    keyring.begin_termination(&acme).unwrap();
+    // Twice is once: a termination run again goes on.
+    keyring.begin_termination(&acme).unwrap();
+
+    let reopened = Keyring::open(keyring.path(), master.clone()).unwrap();
+    for reader in [&keyring, &reopened] {
+        assert_eq!(decrypt_all(reader, acme.clone(), &stored).unwrap(), b"kept");
+        assert!(matches!(
+            reader.sealing_key(&acme),
+            Err(VaultError::TenantTerminating { .. })
+        ));
+        assert!(!reader.tenants()[0].1.is_active(), "{:?}", reader.tenants());
+        assert!(reader.sealing_key(&globex).is_ok());
+    }
+    assert!(matches!(
+        keyring.rotate(&acme),
+        Err(VaultError::TenantTerminating { .. })
+    ));
+    assert!(matches!(
+        keyring.add_managed_tenant(&acme),
+        Err(VaultError::TenantTerminating { .. })
+    ));
+
+    keyring.shred(&acme).unwrap();
+    // Shredded stays shredded: starting again changes nothing.
+    keyring.begin_termination(&acme).unwrap();
+    let reopened = Keyring::open(keyring.path(), master).unwrap();
+    assert!(matches!(
+        decrypt_all(&reopened, acme.clone(), &stored),
+        Err(VaultError::KeyShredded { .. })
+    ));
+    assert!(matches!(
+        keyring.begin_termination(&tenant("initech")),
+        Err(VaultError::UnknownTenant { .. })
+    ));
+}
+
+#[test]
 fn a_stale_handle_cannot_resurrect_shredded_keys() {
     let dir = tempfile::tempdir().unwrap();
     let (mut cli, master) = new_keyring(dir.path());

@@ -22,6 +22,9 @@ pub enum Refusal {
     UnknownNumber,
     /// The application cannot take the call now (no media ports left, …): 503.
     Unavailable,
+    /// The source belongs to a tenant the gateway no longer serves (its
+    /// contract was terminated): 403.
+    NotServed,
 }
 
 /// Where a new dialog-initiating request goes.

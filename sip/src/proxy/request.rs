@@ -181,6 +181,7 @@ impl Proxy {
                     }
                     Refusal::UnknownNumber => (404, "unknown_number"),
                     Refusal::Unavailable => (503, "unavailable"),
+                    Refusal::NotServed => (403, "not_served"),
                 };
                 self.reject(now, peer, &request, key, code, reason, &[]);
                 return;

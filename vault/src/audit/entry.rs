@@ -115,6 +115,8 @@ pub enum Action {
     KeyShredded,
     SubjectExport,
     SubjectErase,
+    /// A terminated tenant's data deleted (DPA 8.3).
+    Terminated,
     Requisition,
     SentToSubprocessor,
     /// The recording of a call in progress was paused (it holds silence

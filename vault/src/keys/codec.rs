@@ -9,6 +9,7 @@
 //!       sealing 2 (client):  public_key[32]
 //!     u32 kek_count, per KEK: u32 version, kek[32]   (versions ascending)
 //!   state 2 (shredded): nothing
+//!   state 3 (terminating): as state 1
 //! then, once the keyring has one: u8 1, sender_private_key[32]
 //! ```
 //!
@@ -28,6 +29,7 @@ use crate::tenant::TenantId;
 
 const ACTIVE: u8 = 1;
 const SHREDDED: u8 = 2;
+const TERMINATING: u8 = 3;
 const SEALING_MANAGED: u8 = 1;
 const SEALING_CLIENT: u8 = 2;
 const SECTION_SENDER: u8 = 1;
@@ -43,8 +45,11 @@ pub(crate) fn encode_state(state: &KeyringState) -> Result<Zeroizing<Vec<u8>>, V
         );
         out.extend_from_slice(id);
         match entry {
-            TenantEntry::Active(keys) => {
-                out.push(ACTIVE);
+            TenantEntry::Active(keys) | TenantEntry::Terminating(keys) => {
+                out.push(match entry {
+                    TenantEntry::Terminating(_) => TERMINATING,
+                    _ => ACTIVE,
+                });
                 out.extend_from_slice(keys.index_key.as_bytes());
                 match &keys.sealing {
                     Sealing::Managed { version } => {
@@ -85,6 +90,7 @@ pub(crate) fn decode_state(bytes: &[u8]) -> Result<KeyringState, &'static str> {
         let entry = match input.u8()? {
             ACTIVE => TenantEntry::Active(decode_keys(&mut input)?),
             SHREDDED => TenantEntry::Shredded,
+            TERMINATING => TenantEntry::Terminating(decode_keys(&mut input)?),
             _ => return Err("unknown tenant state"),
         };
         if state.tenants.insert(tenant, entry).is_some() {

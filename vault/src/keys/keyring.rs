@@ -38,6 +38,10 @@ pub(crate) struct TenantKeys {
 #[derive(Clone, Debug)]
 pub(crate) enum TenantEntry {
     Active(TenantKeys),
+    /// The tenant's contract has ended and its data is being returned and
+    /// deleted: its keys still open what is stored, but nothing new is
+    /// sealed for it (the gateway refuses its calls). Ends in `Shredded`.
+    Terminating(TenantKeys),
     /// Kept as a tombstone so readers report `KeyShredded`, not "unknown".
     Shredded,
 }
@@ -57,27 +61,51 @@ pub enum TenantStatus {
         sealing: Sealing,
         kek_versions: Vec<u32>,
     },
+    /// Being terminated: stored objects still open, nothing new is sealed.
+    Terminating {
+        sealing: Sealing,
+        kek_versions: Vec<u32>,
+    },
     Shredded,
+}
+
+impl TenantStatus {
+    /// Whether new objects may be sealed for the tenant (its calls recorded).
+    pub fn is_active(&self) -> bool {
+        matches!(self, TenantStatus::Active { .. })
+    }
 }
 
 impl KeyringState {
     fn active(&self, tenant: &TenantId) -> Result<&TenantKeys, VaultError> {
         match self.tenants.get(tenant) {
             Some(TenantEntry::Active(keys)) => Ok(keys),
-            other => Err(unavailable(tenant, other.is_some())),
+            other => Err(unavailable(tenant, other)),
+        }
+    }
+
+    /// The keys that open a tenant's stored objects: an active tenant's, or
+    /// one being terminated (its data is still returned).
+    fn readable(&self, tenant: &TenantId) -> Result<&TenantKeys, VaultError> {
+        match self.tenants.get(tenant) {
+            Some(TenantEntry::Active(keys) | TenantEntry::Terminating(keys)) => Ok(keys),
+            other => Err(unavailable(tenant, other)),
         }
     }
 
     fn active_mut(&mut self, tenant: &TenantId) -> Result<&mut TenantKeys, VaultError> {
         match self.tenants.get_mut(tenant) {
             Some(TenantEntry::Active(keys)) => Ok(keys),
-            other => Err(unavailable(tenant, other.is_some())),
+            other => Err(unavailable(tenant, other.map(|entry| &*entry))),
         }
     }
 
     fn insert_new(&mut self, tenant: &TenantId, keys: TenantKeys) -> Result<(), VaultError> {
         match self.tenants.get(tenant) {
             Some(TenantEntry::Active(_)) => Err(VaultError::TenantExists {
+                tenant: tenant.clone(),
+            }),
+            Some(TenantEntry::Terminating(_)) => Err(VaultError::TenantTerminating {
                 tenant: tenant.clone(),
             }),
             Some(TenantEntry::Shredded) => Err(VaultError::KeyShredded {
@@ -136,9 +164,28 @@ impl KeyringState {
         Ok(version)
     }
 
+    /// Active → terminating; a tenant already terminating or shredded stays
+    /// as it is, so a termination run again goes on.
+    fn begin_termination(&mut self, tenant: &TenantId) -> Result<(), VaultError> {
+        match self.tenants.remove(tenant) {
+            Some(TenantEntry::Active(keys)) => {
+                self.tenants
+                    .insert(tenant.clone(), TenantEntry::Terminating(keys));
+                Ok(())
+            }
+            Some(other) => {
+                self.tenants.insert(tenant.clone(), other);
+                Ok(())
+            }
+            None => Err(VaultError::UnknownTenant {
+                tenant: tenant.clone(),
+            }),
+        }
+    }
+
     fn shred(&mut self, tenant: &TenantId) -> Result<(), VaultError> {
         match self.tenants.get(tenant) {
-            Some(TenantEntry::Active(_)) | Some(TenantEntry::Shredded) => {
+            Some(TenantEntry::Active(_) | TenantEntry::Terminating(_) | TenantEntry::Shredded) => {
                 self.tenants.insert(tenant.clone(), TenantEntry::Shredded);
                 Ok(())
             }
@@ -149,16 +196,14 @@ impl KeyringState {
     }
 }
 
-/// Why a tenant has no usable keys: shredded (a tombstone is left) or never added.
-fn unavailable(tenant: &TenantId, shredded: bool) -> VaultError {
-    if shredded {
-        VaultError::KeyShredded {
-            tenant: tenant.clone(),
-        }
-    } else {
-        VaultError::UnknownTenant {
-            tenant: tenant.clone(),
-        }
+/// Why a tenant's keys cannot serve: being terminated (nothing new is
+/// sealed), shredded (a tombstone is left) or never added.
+fn unavailable(tenant: &TenantId, entry: Option<&TenantEntry>) -> VaultError {
+    let tenant = tenant.clone();
+    match entry {
+        Some(TenantEntry::Terminating(_)) => VaultError::TenantTerminating { tenant },
+        Some(_) => VaultError::KeyShredded { tenant },
+        None => VaultError::UnknownTenant { tenant },
     }
 }
 
@@ -288,6 +333,13 @@ impl Keyring {
         self.update(|state| state.rotate(tenant))
     }
 
+    /// Starts a tenant's termination: from now on nothing new is sealed for
+    /// it, while its stored objects still open (to be returned to it).
+    /// Ends with [`Keyring::shred`].
+    pub fn begin_termination(&mut self, tenant: &TenantId) -> Result<(), VaultError> {
+        self.update(|state| state.begin_termination(tenant))
+    }
+
     /// Crypto-shredding: destroys every KEK version and the blind index key
     /// of `tenant`. Its objects, wherever copies of them live, can no longer
     /// be decrypted with this keyring.
@@ -359,6 +411,10 @@ impl Keyring {
                         sealing: keys.sealing.clone(),
                         kek_versions: keys.keks.keys().copied().collect(),
                     },
+                    TenantEntry::Terminating(keys) => TenantStatus::Terminating {
+                        sealing: keys.sealing.clone(),
+                        kek_versions: keys.keks.keys().copied().collect(),
+                    },
                     TenantEntry::Shredded => TenantStatus::Shredded,
                 };
                 (tenant.clone(), status)
@@ -392,7 +448,7 @@ impl std::fmt::Debug for Keyring {
 impl DataKeyResolver for Keyring {
     fn data_key(&self, header: &Header) -> Result<DataKey, VaultError> {
         let tenant = header.tenant();
-        let keys = self.state.active(tenant)?;
+        let keys = self.state.readable(tenant)?;
         unwrap_managed(header, |version| {
             keys.keks
                 .get(&version)

@@ -49,7 +49,7 @@ impl TenantKey {
 /// Finds an object's data key from its header. The header is not yet
 /// authenticated when this runs: the caller verifies the header MAC with the
 /// key returned.
-pub trait DataKeyResolver {
+pub trait DataKeyResolver: Send + Sync {
     fn data_key(&self, header: &Header) -> Result<DataKey, VaultError>;
 }
 

@@ -120,6 +120,16 @@ impl ObjectKey {
         ]))
     }
 
+    /// The record of a tenant's termination: which phase it reached, so a
+    /// run that stopped is finished by the next (no personal data in it).
+    pub fn termination(tenant: &TenantId) -> Self {
+        ObjectKey(Path::from_iter([
+            "tenants",
+            tenant.as_str(),
+            "termination.json",
+        ]))
+    }
+
     /// Every legal hold of a tenant.
     pub fn holds_prefix(tenant: &TenantId) -> Self {
         ObjectKey(Path::from_iter(["tenants", tenant.as_str(), "holds"]))
