@@ -96,7 +96,7 @@ fn recording_path(c: &mut Criterion) {
                 let now = start + Duration::from_millis(u64::from(index) * 20);
                 let seq = index as u16;
                 let timestamp = index.wrapping_mul(SAMPLES_PER_PACKET);
-                for (leg, ssrc) in [(Leg::A, 1), (Leg::B, 2)] {
+                for (leg, ssrc) in [(Leg::Caller, 1), (Leg::Callee, 2)] {
                     recorder
                         .handle_rtp(now, leg, &packet(seq, timestamp, ssrc))
                         .expect("a packet");

@@ -21,8 +21,8 @@ struct ToCarrier;
 impl ProxyPolicy for ToCarrier {
     fn route(&mut self, source: Peer, _request: &Message) -> RouteDecision {
         RouteDecision::Forward(ForwardTarget {
-            tenant: "bench".into(),
-            request_uri: format!("sip:service@{CARRIER}"),
+            tenant: "bench".parse().unwrap(),
+            request_uri: format!("sip:service@{CARRIER}").into(),
             destination: CARRIER.parse().unwrap(),
             transport: source.transport,
             direction: Direction::Outbound,

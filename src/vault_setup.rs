@@ -255,8 +255,9 @@ pub fn node_id(id: &str) -> anyhow::Result<NodeId> {
     NodeId::new(&id.replace('-', "_")).with_context(|| format!("node.id {id:?}"))
 }
 
-/// A tenant id as the vault takes it.
-pub fn tenant_id(id: &str) -> anyhow::Result<TenantId> {
+/// A tenant id from text (a command line, a stored name).
+pub fn tenant_id(id: impl AsRef<str>) -> anyhow::Result<TenantId> {
+    let id = id.as_ref();
     TenantId::new(id).with_context(|| format!("tenant {id:?}"))
 }
 
@@ -350,7 +351,7 @@ pub fn tenant_keys_preparer(keyring: Arc<RwLock<Keyring>>) -> Prepare {
 pub fn ensure_tenant_keys(
     keyring: &mut Keyring,
     tenants: &[Tenant],
-) -> anyhow::Result<Vec<(String, KeyChange)>> {
+) -> anyhow::Result<Vec<(TenantId, KeyChange)>> {
     keyring
         .ensure_sender_key()
         .context("keys.keyring: the gateway sender key")?;
@@ -372,13 +373,13 @@ type TenantProblem<'a> = (&'a Tenant, String);
 fn ensure_each<'a>(
     keyring: &mut Keyring,
     tenants: &'a [Tenant],
-) -> (Vec<(String, KeyChange)>, Vec<TenantProblem<'a>>) {
+) -> (Vec<(TenantId, KeyChange)>, Vec<TenantProblem<'a>>) {
     let known: BTreeMap<TenantId, TenantStatus> = keyring.tenants().into_iter().collect();
     let mut changes = Vec::new();
     let mut problems = Vec::new();
     for tenant in tenants {
-        let result = tenant_id(&tenant.id)
-            .and_then(|id| ensure_one(keyring, &id, &tenant.keys, known.get(&id)));
+        let id = &tenant.id;
+        let result = ensure_one(keyring, id, &tenant.keys, known.get(id));
         match result {
             Ok(Some(change)) => changes.push((tenant.id.clone(), change)),
             Ok(None) => {}

@@ -125,6 +125,36 @@ mode = "client"
 public_key = "5Q7gu/lmPVWPca7tLzJmMdqmRlFOCCsjZEdrqCbRv+0="
 "#;
 
+#[test]
+fn the_schema_validates_text_without_any_file() {
+    let root = Path::new("/nonexistent/greffier");
+    let tenants = [
+        (root.join("tenants/alpha.toml"), ALPHA.to_string()),
+        (root.join("tenants/beta.toml"), BETA.to_string()),
+    ];
+    let config = Config::parse(&root.join("main.toml"), MAIN, &tenants, &|_| None)
+        .expect("a valid configuration from text alone");
+    let ids: Vec<String> = config.tenants().iter().map(|t| t.id.to_string()).collect();
+    assert_eq!(ids, ["alpha", "beta"]);
+    assert_eq!(
+        config
+            .tenant_for_number("33199000002")
+            .map(|t| t.id.as_str()),
+        Some("alpha")
+    );
+    assert_eq!(config.storage.spool_dir, root.join("spool"));
+
+    let wrong = [(
+        root.join("tenants/alpha.toml"),
+        ALPHA.replace("\"+33199000002\"]", "\"+0199000002\"]"),
+    )];
+    let errors = Config::parse(&root.join("main.toml"), MAIN, &wrong, &|_| None)
+        .expect_err("a number with a leading zero after `+`");
+    let text = errors.to_string();
+    assert!(text.contains("tenants.alpha.numbers[1]"), "{text}");
+    assert!(!text.contains("0199000002"), "the number is masked: {text}");
+}
+
 /// A configuration tree in a temporary directory.
 struct Tree {
     dir: TempDir,
@@ -220,7 +250,7 @@ fn sources_and_numbers_find_their_tenant() {
     let found = |text: &str| {
         config
             .tenant_for_source(ip(text))
-            .map(|(tenant, role)| (tenant.id.clone(), role))
+            .map(|(tenant, role)| (tenant.id.to_string(), role))
     };
     assert_eq!(found("127.0.0.1"), Some(("alpha".into(), SourceRole::Pbx)));
     assert_eq!(
@@ -238,7 +268,7 @@ fn sources_and_numbers_find_their_tenant() {
         Some(("beta".into(), SourceRole::Carrier))
     );
     assert_eq!(found("127.0.0.3"), None);
-    let number = |text: &str| config.tenant_for_number(text).map(|t| t.id.clone());
+    let number = |text: &str| config.tenant_for_number(text).map(|t| t.id.to_string());
     assert_eq!(number("+33199000002").as_deref(), Some("alpha"));
     assert_eq!(number("33199000002").as_deref(), Some("alpha"));
     assert_eq!(number("+4930123456").as_deref(), Some("beta"));
@@ -257,7 +287,7 @@ fn the_examples_load_cleanly() {
     let source = |text: &str| {
         local
             .tenant_for_source(text.parse().unwrap())
-            .map(|(tenant, role)| (tenant.id.clone(), role))
+            .map(|(tenant, role)| (tenant.id.to_string(), role))
     };
     assert_eq!(source("127.0.0.1"), Some(("demo".into(), SourceRole::Pbx)));
     assert_eq!(
@@ -1002,7 +1032,9 @@ async fn tenants_come_and_go_but_node_changes_wait_for_a_restart() {
     );
     tree.write("greffier.toml", &moved);
     let outcome = wait_for(&mut watcher.reloads, |o: &ReloadOutcome| {
-        o.result.as_ref().is_ok_and(|s| s.registry_changed)
+        o.result
+            .as_ref()
+            .is_ok_and(|s| s.settings_changed.contains(&"limits"))
     })
     .await;
     assert_eq!(
@@ -1067,7 +1099,7 @@ async fn a_new_tenant_is_published_only_once_prepared_and_a_refusal_keeps_the_ol
     let hook: greffier::config::Prepare = {
         let (prepared, refuse) = (prepared.clone(), refuse.clone());
         Arc::new(move |config: &Config| {
-            let ids: Vec<String> = config.tenants().iter().map(|t| t.id.clone()).collect();
+            let ids: Vec<String> = config.tenants().iter().map(|t| t.id.to_string()).collect();
             prepared.lock().unwrap().push(ids);
             match config.tenant("gamma") {
                 Some(gamma) if refuse.load(std::sync::atomic::Ordering::SeqCst) => {

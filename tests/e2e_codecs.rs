@@ -132,11 +132,13 @@ fn a_call_in_a_codec_without_decoder_keeps_its_payloads() {
     );
     let raw = RawPayloads::parse(&std::fs::read(&raw_path).expect("the raw payloads"))
         .expect("a raw payloads file");
-    assert!(raw.names.contains(&(Leg::A, 96, "AMR/8000".to_string())));
+    assert!(raw
+        .names
+        .contains(&(Leg::Caller, 96, "AMR/8000".to_string())));
     let caller: Vec<&[u8]> = raw
         .packets
         .iter()
-        .filter(|packet| packet.leg == Leg::A)
+        .filter(|packet| packet.leg == Leg::Caller)
         .map(|packet| packet.payload.as_slice())
         .collect();
     let sent: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
@@ -145,7 +147,7 @@ fn a_call_in_a_codec_without_decoder_keeps_its_payloads() {
     let sequences: Vec<u16> = raw
         .packets
         .iter()
-        .filter(|packet| packet.leg == Leg::A)
+        .filter(|packet| packet.leg == Leg::Caller)
         .map(|packet| packet.sequence)
         .collect();
     assert!(sequences

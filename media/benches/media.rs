@@ -118,8 +118,8 @@ fn recorder_per_20ms_packet_both_legs(c: &mut Criterion) {
                 let now = start + Duration::from_millis(20 * u64::from(step));
                 set_sequence(&mut caller, step as u16, step * 160);
                 set_sequence(&mut callee, step as u16, step * 160);
-                recorder.handle_rtp(now, Leg::A, &caller).unwrap();
-                recorder.handle_rtp(now, Leg::B, &callee).unwrap();
+                recorder.handle_rtp(now, Leg::Caller, &caller).unwrap();
+                recorder.handle_rtp(now, Leg::Callee, &callee).unwrap();
                 step += 1;
                 let mut bytes = 0;
                 while let Some(chunk) = recorder.poll_output() {

@@ -36,16 +36,16 @@ fn relay_decision(c: &mut Criterion) {
     );
     relay.set_remote(
         start,
-        Leg::A,
+        Leg::Caller,
         RemoteMedia::from_sdp(phone_a, MediaDirection::SendRecv),
     );
     relay.set_remote(
         start,
-        Leg::B,
+        Leg::Callee,
         RemoteMedia::from_sdp(phone_b, MediaDirection::SendRecv),
     );
     let datagram = g711_datagram(1);
-    relay.handle_packet(start, Leg::A, PacketKind::Rtp, phone_a, &datagram);
+    relay.handle_packet(start, Leg::Caller, PacketKind::Rtp, phone_a, &datagram);
 
     let mut group = c.benchmark_group("relay");
     group.throughput(Throughput::Elements(1));
@@ -53,7 +53,7 @@ fn relay_decision(c: &mut Criterion) {
         b.iter(|| {
             relay.handle_packet(
                 black_box(start),
-                Leg::A,
+                Leg::Caller,
                 PacketKind::Rtp,
                 black_box(phone_a),
                 black_box(&datagram),
@@ -65,7 +65,7 @@ fn relay_decision(c: &mut Criterion) {
         b.iter(|| {
             relay.handle_packet(
                 black_box(start),
-                Leg::A,
+                Leg::Caller,
                 PacketKind::Rtp,
                 black_box(intruder),
                 black_box(&datagram),
@@ -101,7 +101,7 @@ fn relay_loopback_call(c: &mut Criterion) {
         .expect("relay");
         let phone_a = UdpSocket::bind((ip, 0)).await.expect("phone A");
         let phone_b = UdpSocket::bind((ip, 0)).await.expect("phone B");
-        for (leg, phone) in [(Leg::A, &phone_a), (Leg::B, &phone_b)] {
+        for (leg, phone) in [(Leg::Caller, &phone_a), (Leg::Callee, &phone_b)] {
             let address = phone.local_addr().expect("phone address");
             relay
                 .set_remote(
@@ -112,7 +112,7 @@ fn relay_loopback_call(c: &mut Criterion) {
         }
         (relay, phone_a, phone_b, recorded)
     });
-    let to_relay = relay.local(Leg::A).rtp;
+    let to_relay = relay.local(Leg::Caller).rtp;
     let datagrams: Vec<_> = (0..BATCH).map(g711_datagram).collect();
     let mut buffer = vec![0u8; 2048];
 

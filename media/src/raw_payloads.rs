@@ -220,8 +220,8 @@ impl<'a> Reader<'a> {
     fn leg(&mut self) -> Result<Leg, RawPayloadsError> {
         let at = self.at;
         match self.u8()? {
-            0 => Ok(Leg::A),
-            1 => Ok(Leg::B),
+            0 => Ok(Leg::Caller),
+            1 => Ok(Leg::Callee),
             other => Err(RawPayloadsError::BadLeg(other, at)),
         }
     }
@@ -229,8 +229,8 @@ impl<'a> Reader<'a> {
 
 fn leg_code(leg: Leg) -> u8 {
     match leg {
-        Leg::A => 0,
-        Leg::B => 1,
+        Leg::Caller => 0,
+        Leg::Callee => 1,
     }
 }
 
@@ -252,21 +252,31 @@ mod tests {
         let mut log = RawPayloadLog::new(1 << 20);
         let first = datagram(96, 7, true, b"\x01\x02\x03");
         let second = datagram(96, 8, false, b"");
-        log.push(Leg::A, 20, &RtpPacket::parse(&first).unwrap(), "AMR/8000");
-        log.push(Leg::B, 40, &RtpPacket::parse(&second).unwrap(), "AMR/8000");
+        log.push(
+            Leg::Caller,
+            20,
+            &RtpPacket::parse(&first).unwrap(),
+            "AMR/8000",
+        );
+        log.push(
+            Leg::Callee,
+            40,
+            &RtpPacket::parse(&second).unwrap(),
+            "AMR/8000",
+        );
         assert_eq!(log.encodings(), vec!["AMR/8000".to_string()]);
         let read = RawPayloads::parse(&log.to_bytes()).unwrap();
         assert_eq!(
             read.names,
             vec![
-                (Leg::A, 96, "AMR/8000".to_string()),
-                (Leg::B, 96, "AMR/8000".to_string())
+                (Leg::Caller, 96, "AMR/8000".to_string()),
+                (Leg::Callee, 96, "AMR/8000".to_string())
             ]
         );
         assert_eq!(
             read.packets[0],
             RawPacket {
-                leg: Leg::A,
+                leg: Leg::Caller,
                 marker: true,
                 payload_type: 96,
                 sequence: 7,
@@ -276,7 +286,7 @@ mod tests {
                 payload: vec![1, 2, 3],
             }
         );
-        assert_eq!(read.packets[1].leg, Leg::B);
+        assert_eq!(read.packets[1].leg, Leg::Callee);
         assert!(read.packets[1].payload.is_empty());
     }
 
@@ -285,7 +295,12 @@ mod tests {
         let mut log = RawPayloadLog::new(100);
         let packet = datagram(96, 1, false, &[0; 40]);
         for _ in 0..5 {
-            log.push(Leg::A, 0, &RtpPacket::parse(&packet).unwrap(), "AMR/8000");
+            log.push(
+                Leg::Caller,
+                0,
+                &RtpPacket::parse(&packet).unwrap(),
+                "AMR/8000",
+            );
         }
         assert_eq!((log.kept(), log.dropped()), (1, 4));
         assert_eq!(
@@ -298,7 +313,12 @@ mod tests {
     fn damaged_logs_give_errors() {
         let mut log = RawPayloadLog::new(1 << 20);
         let packet = datagram(96, 1, false, &[9; 10]);
-        log.push(Leg::A, 0, &RtpPacket::parse(&packet).unwrap(), "AMR/8000");
+        log.push(
+            Leg::Caller,
+            0,
+            &RtpPacket::parse(&packet).unwrap(),
+            "AMR/8000",
+        );
         let bytes = log.to_bytes();
         let names_end = bytes.len() - (PACKET_HEAD + 10);
         for cut in (0..bytes.len()).filter(|&cut| cut != names_end) {

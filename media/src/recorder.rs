@@ -22,13 +22,8 @@ const MIX_STEP: Duration = Duration::from_millis(20);
 /// at 50 packets a second on both legs.
 pub const DEFAULT_RAW_PAYLOAD_LIMIT: usize = 64 * 1024 * 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Leg {
-    /// The caller, recorded on the left channel.
-    A,
-    /// The callee, recorded on the right channel.
-    B,
-}
+/// The caller is recorded on the left channel, the callee on the right.
+pub use greffier_types::{Leg, PerLeg};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
@@ -40,8 +35,8 @@ pub enum OutputFormat {
 #[derive(Debug, Clone)]
 pub struct RecorderConfig {
     pub format: OutputFormat,
-    pub leg_a: CodecMap,
-    pub leg_b: CodecMap,
+    /// Each leg's negotiated payload types.
+    pub codecs: PerLeg<CodecMap>,
     /// Silence the audio around every telephone-event.
     pub mask_dtmf: bool,
     /// Call start: time zero of the recording.
@@ -59,11 +54,10 @@ pub struct RecorderConfig {
 }
 
 impl RecorderConfig {
-    pub fn new(format: OutputFormat, leg_a: CodecMap, leg_b: CodecMap, start: Instant) -> Self {
+    pub fn new(format: OutputFormat, caller: CodecMap, callee: CodecMap, start: Instant) -> Self {
         Self {
             format,
-            leg_a,
-            leg_b,
+            codecs: PerLeg::new(caller, callee),
             mask_dtmf: false,
             start,
             jitter: JitterConfig::default(),
@@ -79,9 +73,10 @@ impl RecorderConfig {
     /// G.722, else 8 kHz. Known before the first packet, so the header can go out.
     pub fn sample_rate(&self) -> u32 {
         let codecs = || {
-            self.leg_a
+            self.codecs
+                .caller
                 .negotiated_codecs()
-                .chain(self.leg_b.negotiated_codecs())
+                .chain(self.codecs.callee.negotiated_codecs())
         };
         if codecs().any(|c| c == Codec::Opus) {
             48_000
@@ -165,8 +160,8 @@ impl Recorder {
             })
         };
         let legs = [
-            leg(&config.leg_a, Side::Left),
-            leg(&config.leg_b, Side::Right),
+            leg(&config.codecs.caller, Side::Left),
+            leg(&config.codecs.callee, Side::Right),
         ];
         let mut output = VecDeque::new();
         let encoder = match config.format {
@@ -221,10 +216,7 @@ impl Recorder {
             }
         };
         let index = leg_index(leg);
-        let codecs = match leg {
-            Leg::A => &self.config.leg_a,
-            Leg::B => &self.config.leg_b,
-        };
+        let codecs = &self.config.codecs[leg];
         // RTCP multiplexed on the RTP port reads as payload types 64–95
         // (RFC 5761 §4): not media, nothing to keep.
         let rtcp = (64..96).contains(&packet.payload_type);
@@ -438,7 +430,7 @@ impl Recorder {
 
 fn leg_index(leg: Leg) -> usize {
     match leg {
-        Leg::A => 0,
-        Leg::B => 1,
+        Leg::Caller => 0,
+        Leg::Callee => 1,
     }
 }

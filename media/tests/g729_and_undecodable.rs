@@ -26,7 +26,7 @@ fn record(
     let mut now = start;
     for packet in packets {
         now += PACKET_TIME;
-        recorder.handle_rtp(now, Leg::A, packet).unwrap();
+        recorder.handle_rtp(now, Leg::Caller, packet).unwrap();
         recorder.drain_into(&mut sink).unwrap();
     }
     let summary = finish_into(&mut recorder, &mut sink, now + Duration::from_millis(500));
@@ -91,7 +91,7 @@ fn payloads_without_a_decoder_are_kept_as_received() {
     assert_eq!(summary.undecodable, vec!["AMR/8000".to_string()]);
     assert!(left.iter().all(|&s| s == 0), "no audio was made up");
     let raw = RawPayloads::parse(&recorder.raw_payloads().expect("payloads kept")).unwrap();
-    assert_eq!(raw.names, vec![(Leg::A, 96, "AMR/8000".to_string())]);
+    assert_eq!(raw.names, vec![(Leg::Caller, 96, "AMR/8000".to_string())]);
     let kept: Vec<Vec<u8>> = raw.packets.iter().map(|p| p.payload.clone()).collect();
     assert_eq!(kept, payloads);
     assert!(raw

@@ -218,7 +218,7 @@ fn record(
     for (index, (caller, callee)) in frames.enumerate() {
         let now = start + Duration::from_millis(20 * index as u64);
         let timestamp = (index * samples(20)) as u32;
-        for (leg, frame) in [(Leg::A, caller), (Leg::B, callee)] {
+        for (leg, frame) in [(Leg::Caller, caller), (Leg::Callee, callee)] {
             let packet = pcma_packet(index as u16, timestamp, frame);
             recorder.handle_rtp(now, leg, &packet).unwrap();
         }

@@ -57,7 +57,7 @@ fn two_way_alaw_call_with_events_and_loss() {
     let caller = capture
         .streams
         .iter()
-        .find(|s| capture.leg_of(s) == Leg::A)
+        .find(|s| capture.leg_of(s) == Leg::Caller)
         .unwrap();
     let position = |time: Duration| ((time - first).as_nanos() * 8000 / 1_000_000_000) as usize;
     let caller_start = position(caller.packets.first().unwrap().0);
@@ -95,7 +95,7 @@ fn two_way_alaw_call_with_events_and_loss() {
 fn assert_one_way_call(name: &str, codec: Codec, rate: u32) {
     let (capture, replay) = replay_capture(name, &ReplayOptions::default());
     let timeline = capture.timeline();
-    assert!(timeline.iter().all(|(_, leg, _)| *leg == Leg::B));
+    assert!(timeline.iter().all(|(_, leg, _)| *leg == Leg::Callee));
     let summary = &replay.summary;
     assert_eq!(summary.sample_rate, rate);
     assert_eq!(summary.codecs, vec![codec]);
@@ -243,8 +243,8 @@ fn bursty_two_way_call_with_early_media_has_no_holes() {
     // packet to its last, whatever the arrival bursts (gaps up to 66 ms).
     for stream in &capture.streams {
         let channel = match capture.leg_of(stream) {
-            Leg::A => &left,
-            Leg::B => &right,
+            Leg::Caller => &left,
+            Leg::Callee => &right,
         };
         let position = |time: Duration| ((time - first).as_nanos() * 8000 / 1_000_000_000) as usize;
         let from = position(stream.packets[0].0);

@@ -131,7 +131,7 @@ proptest! {
             if bytes.len() >= 2 && step_ms % 2 == 0 {
                 bytes[0] = 0x80 | (bytes[0] & 0x3f);
             }
-            let _ = recorder.handle_rtp(now, if caller { Leg::A } else { Leg::B }, &bytes);
+            let _ = recorder.handle_rtp(now, if caller { Leg::Caller } else { Leg::Callee }, &bytes);
         }
         let summary = recorder.finish(now).unwrap();
         prop_assert!(summary.duration >= now - start);

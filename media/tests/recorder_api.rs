@@ -41,7 +41,7 @@ fn a_call_nobody_speaks_in_records_wall_time_as_silence() {
     assert_eq!(left.len(), 80_000);
     assert!(left.iter().chain(&right).all(|&s| s == 0));
     assert!(matches!(
-        recorder.handle_rtp(end, Leg::A, &[0x80; 20]),
+        recorder.handle_rtp(end, Leg::Caller, &[0x80; 20]),
         Err(RecorderError::Finished)
     ));
     assert!(matches!(recorder.finish(end), Err(RecorderError::Finished)));

@@ -92,8 +92,8 @@ async fn scene_with(
     )
     .unwrap();
     let (a, b) = (Phone::bind(ip).await, Phone::bind(ip).await);
-    relay.set_remote(Leg::A, a.sdp()).unwrap();
-    relay.set_remote(Leg::B, b.sdp()).unwrap();
+    relay.set_remote(Leg::Caller, a.sdp()).unwrap();
+    relay.set_remote(Leg::Callee, b.sdp()).unwrap();
     Scene { pool, relay, a, b }
 }
 
@@ -101,8 +101,8 @@ impl Scene {
     /// Both phones send `PACKETS` RTP packets in turn; each must arrive
     /// unchanged, from the relay's port facing the receiver.
     async fn talk(&self) {
-        let to_relay_a = self.relay.local(Leg::A).rtp;
-        let to_relay_b = self.relay.local(Leg::B).rtp;
+        let to_relay_a = self.relay.local(Leg::Caller).rtp;
+        let to_relay_b = self.relay.local(Leg::Callee).rtp;
         for sequence in 0..PACKETS {
             let from_a = rtp(0xaaaa, sequence);
             self.a.rtp.send_to(&from_a, to_relay_a).await.unwrap();
@@ -123,12 +123,12 @@ async fn phones_talk_through_the_relay(ip: IpAddr, ports: std::ops::RangeInclusi
     scene
         .a
         .rtcp
-        .send_to(&rtcp, scene.relay.local(Leg::A).rtcp)
+        .send_to(&rtcp, scene.relay.local(Leg::Caller).rtcp)
         .await
         .unwrap();
     assert_eq!(
         receive(&scene.b.rtcp).await,
-        (rtcp.to_vec(), scene.relay.local(Leg::B).rtcp)
+        (rtcp.to_vec(), scene.relay.local(Leg::Callee).rtcp)
     );
 
     let stats = scene.relay.stop().await.unwrap();
@@ -136,16 +136,16 @@ async fn phones_talk_through_the_relay(ip: IpAddr, ports: std::ops::RangeInclusi
     assert_eq!(stats.b_to_a.packets, u64::from(PACKETS));
     assert_eq!(stats.b_to_a.bytes, u64::from(PACKETS) * 172);
     assert_eq!(
-        stats.leg_a.rtp_source,
+        stats.legs.caller.rtp_source,
         Some(scene.a.rtp.local_addr().unwrap())
     );
-    assert_eq!(stats.leg_b.rtcp_source, None);
+    assert_eq!(stats.legs.callee.rtcp_source, None);
 
     let mut next = [0u16; 2];
     while let Ok(copy) = recorded.try_recv() {
         let (ssrc, slot) = match copy.leg {
-            Leg::A => (0xaaaa, 0),
-            Leg::B => (0xbbbb, 1),
+            Leg::Caller => (0xaaaa, 0),
+            Leg::Callee => (0xbbbb, 1),
         };
         assert_eq!(copy.datagram, rtp(ssrc, next[slot]));
         next[slot] += 1;
@@ -174,7 +174,7 @@ async fn every_packet_arrives_unchanged_over_ipv6() {
 #[tokio::test]
 async fn a_third_party_is_dropped_as_bleed() {
     let scene = scene(IpAddr::V4(Ipv4Addr::LOCALHOST), 47020..=47029, None).await;
-    let relay_a = scene.relay.local(Leg::A).rtp;
+    let relay_a = scene.relay.local(Leg::Caller).rtp;
     scene.a.rtp.send_to(&rtp(1, 0), relay_a).await.unwrap();
     assert_eq!(receive(&scene.b.rtp).await.0, rtp(1, 0));
 
@@ -200,7 +200,10 @@ async fn stopping_the_call_returns_its_ports() {
     let pool = scene.pool.clone();
     assert_eq!(pool.in_use(), 2);
     assert!(pool.allocate().is_err(), "both pairs are the call's");
-    let ports = [scene.relay.local(Leg::A), scene.relay.local(Leg::B)];
+    let ports = [
+        scene.relay.local(Leg::Caller),
+        scene.relay.local(Leg::Callee),
+    ];
     scene.relay.stop().await.unwrap();
     assert_eq!(pool.in_use(), 0);
     let again = [pool.bind_pair().unwrap(), pool.bind_pair().unwrap()];
@@ -285,7 +288,10 @@ async fn a_packet_sent_ahead_of_the_peer_gets_no_audio_and_is_not_recorded() {
     )
     .await;
     let attacker = attacker().await;
-    let (relay_a, relay_b) = (scene.relay.local(Leg::A).rtp, scene.relay.local(Leg::B).rtp);
+    let (relay_a, relay_b) = (
+        scene.relay.local(Leg::Caller).rtp,
+        scene.relay.local(Leg::Callee).rtp,
+    );
     // Two packets to each leg before either phone speaks: the old
     // first-packet latch gave the attacker both legs' audio.
     for relay in [relay_a, relay_b] {
@@ -329,7 +335,10 @@ async fn with_strict_source_a_burst_from_elsewhere_gets_nothing() {
     let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let scene = scene_with(RTP_TIMEOUT, strict, ip, 47080..=47089, None).await;
     let attacker = attacker().await;
-    let (relay_a, relay_b) = (scene.relay.local(Leg::A).rtp, scene.relay.local(Leg::B).rtp);
+    let (relay_a, relay_b) = (
+        scene.relay.local(Leg::Caller).rtp,
+        scene.relay.local(Leg::Callee).rtp,
+    );
     // Enough packets of one SSRC to be learned, were learning allowed.
     for relay in [relay_a, relay_b] {
         for sequence in 0..10 {
@@ -346,11 +355,14 @@ async fn with_strict_source_a_burst_from_elsewhere_gets_nothing() {
 #[tokio::test]
 async fn a_peer_cannot_aim_the_relay_at_its_own_ports() {
     let mut scene = scene(IpAddr::V4(Ipv4Addr::LOCALHOST), 47090..=47099, None).await;
-    let (relay_a, relay_b) = (scene.relay.local(Leg::A), scene.relay.local(Leg::B));
+    let (relay_a, relay_b) = (
+        scene.relay.local(Leg::Caller),
+        scene.relay.local(Leg::Callee),
+    );
     // A's SDP names B's relay port: had the relay obeyed, every packet from
     // B would have come back into B's port.
     let looped = RemoteMedia::from_sdp(relay_b.rtp, MediaDirection::SendRecv);
-    scene.relay.set_remote(Leg::A, looped).unwrap();
+    scene.relay.set_remote(Leg::Caller, looped).unwrap();
     // Sent without yielding, so the relay reads all five in one go, and
     // reports B's latch once it has.
     for sequence in 0..5 {
@@ -363,7 +375,13 @@ async fn a_peer_cannot_aim_the_relay_at_its_own_ports() {
     }
     let latched = timeout(PATIENCE, scene.relay.next_event()).await.unwrap();
     assert!(
-        matches!(latched, Some(RelayEvent::Latched { leg: Leg::B, .. })),
+        matches!(
+            latched,
+            Some(RelayEvent::Latched {
+                leg: Leg::Callee,
+                ..
+            })
+        ),
         "{latched:?}"
     );
     // The refused address is unknown, so A's real source is learned (its

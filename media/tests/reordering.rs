@@ -7,7 +7,7 @@ use std::time::Duration;
 /// Shuffles each leg on its own: the first packet of a leg anchors its timeline
 /// on its arrival time, so it stays first.
 fn shuffle(packets: &[(Duration, Leg, Vec<u8>)]) -> Vec<(Duration, Leg, Vec<u8>)> {
-    let mut shuffled: Vec<_> = [Leg::A, Leg::B]
+    let mut shuffled: Vec<_> = [Leg::Caller, Leg::Callee]
         .into_iter()
         .flat_map(|leg| {
             let one_leg: Vec<_> = packets.iter().filter(|p| p.1 == leg).cloned().collect();

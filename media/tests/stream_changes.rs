@@ -129,7 +129,11 @@ fn garbage_datagrams_are_rejected_without_stopping_the_recording() {
             datagram[0] = 0x80;
             datagram[1] = [0u8, 8, 9, 13, 96, 111][(random() % 6) as usize];
         }
-        let leg = if random() % 2 == 0 { Leg::A } else { Leg::B };
+        let leg = if random() % 2 == 0 {
+            Leg::Caller
+        } else {
+            Leg::Callee
+        };
         if recorder.handle_rtp(now, leg, &datagram).is_err() {
             rejected += 1;
         }

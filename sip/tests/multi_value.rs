@@ -36,8 +36,8 @@ struct ForwardAll {
 impl ProxyPolicy for ForwardAll {
     fn route(&mut self, source: Peer, _request: &Message) -> RouteDecision {
         RouteDecision::Forward(ForwardTarget {
-            tenant: "devices".into(),
-            request_uri: format!("sip:+33100000001@{NEXT_HOP}"),
+            tenant: "devices".parse().unwrap(),
+            request_uri: format!("sip:+33100000001@{NEXT_HOP}").into(),
             destination: NEXT_HOP.parse().unwrap(),
             transport: source.transport,
             direction: Direction::Outbound,

@@ -28,8 +28,8 @@ struct ForwardAll;
 impl ProxyPolicy for ForwardAll {
     fn route(&mut self, source: Peer, _request: &Message) -> RouteDecision {
         RouteDecision::Forward(ForwardTarget {
-            tenant: "corpus".into(),
-            request_uri: format!("sip:corpus@{NEXT_HOP}"),
+            tenant: "corpus".parse().unwrap(),
+            request_uri: format!("sip:corpus@{NEXT_HOP}").into(),
             destination: NEXT_HOP.parse().unwrap(),
             transport: source.transport,
             direction: Direction::Outbound,

@@ -4,7 +4,7 @@
 
 use greffier_sip::proxy::Direction;
 
-use crate::config::{normalize_number, RecordingPolicy, Tenant};
+use crate::config::{RecordingPolicy, Tenant, E164};
 
 pub fn should_record(
     tenant: &Tenant,
@@ -22,7 +22,7 @@ pub fn should_record(
         RecordingPolicy::Outbound => direction == Direction::Outbound,
     };
     let objected = [caller, callee].into_iter().flatten().any(|party| {
-        normalize_number(party).is_some_and(|number| {
+        E164::normalise(party).is_some_and(|number| {
             tenant
                 .recording
                 .do_not_record
@@ -72,7 +72,7 @@ mod tests {
     #[test]
     fn an_objecting_number_is_never_recorded_either_way() {
         let tenant = demo();
-        let objector = tenant.recording.do_not_record[0].clone();
+        let objector = tenant.recording.do_not_record[0].expose().to_string();
         assert!(!should_record(
             &tenant,
             Direction::Outbound,

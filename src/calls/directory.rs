@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use greffier_sip::proxy::{DialogId, Direction};
+use greffier_types::TenantId;
 use greffier_vault::store::RecordId;
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -66,7 +67,7 @@ pub struct CallSummary {
     /// The parties' numbers (E.164), for the `user` role's filter; never listed.
     #[serde(skip)]
     pub parties: Vec<String>,
-    pub tenant: String,
+    pub tenant: TenantId,
     pub direction: &'static str,
     pub start: DateTime<Utc>,
     pub recorded: bool,
@@ -74,12 +75,12 @@ pub struct CallSummary {
 }
 
 impl CallSummary {
-    pub fn new(dialog: DialogId, tenant: &str, direction: Direction, recorded: bool) -> Self {
+    pub fn new(dialog: DialogId, tenant: &TenantId, direction: Direction, recorded: bool) -> Self {
         CallSummary {
             id: dialog.0,
             call_id: uuid::Uuid::new_v4(),
             parties: Vec::new(),
-            tenant: tenant.to_string(),
+            tenant: tenant.clone(),
             direction: match direction {
                 Direction::Inbound => "inbound",
                 Direction::Outbound => "outbound",
@@ -224,7 +225,8 @@ mod tests {
     use super::*;
 
     fn summary(id: u64) -> CallSummary {
-        CallSummary::new(DialogId(id), "acme", Direction::Outbound, true)
+        let tenant = TenantId::new("acme").expect("a tenant id");
+        CallSummary::new(DialogId(id), &tenant, Direction::Outbound, true)
     }
 
     #[test]

@@ -43,7 +43,7 @@ use greffier_vault::store::RecordId;
 use greffier_vault::TenantId;
 use tokio::sync::mpsc;
 
-use crate::config::{normalize_number, AudioFormat, Config};
+use crate::config::{AudioFormat, Config};
 use crate::vault_setup::Vault;
 use control_header::Control;
 use directory::RecordingControl;
@@ -53,16 +53,9 @@ use machine::{AnchorFailure, CallMedia, Input, MediaSettings, Output};
 /// RTP copies waiting for a recorder: about two seconds of a two-way call.
 const RECORDER_QUEUE: usize = 256;
 
-fn media_leg(leg: Leg) -> greffier_media::Leg {
-    match leg {
-        Leg::Caller => greffier_media::Leg::A,
-        Leg::Callee => greffier_media::Leg::B,
-    }
-}
-
 /// What the relay task of one call is told.
 enum RelayControl {
-    SetRemote(greffier_media::Leg, RemoteMedia),
+    SetRemote(Leg, RemoteMedia),
 }
 
 /// The tasks a call's media runs in, as far as they have started.
@@ -79,7 +72,7 @@ enum MediaTasks {
 /// One call: its state machine and what the shell holds for it.
 struct Call {
     media: CallMedia,
-    tenant: String,
+    tenant: TenantId,
     direction: Direction,
     /// What its call record (or recording manifest) says; `None` when the vault
     /// has no keys for the tenant.
@@ -132,14 +125,14 @@ impl Calls {
     pub fn started(
         &mut self,
         dialog: DialogId,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         direction: Direction,
         caller: Option<&str>,
         callee: Option<&str>,
         sip_call_id: &str,
     ) {
         let config = self.config.borrow().clone();
-        let Some(tenant) = config.tenant(tenant_id) else {
+        let Some(tenant) = config.tenant(tenant_id.as_str()) else {
             return;
         };
         let record = decision::should_record(tenant, direction, caller, callee);
@@ -171,7 +164,7 @@ impl Calls {
             dialog,
             Call {
                 media: CallMedia::new(settings),
-                tenant: tenant_id.to_string(),
+                tenant: tenant_id.clone(),
                 direction,
                 info,
                 orders,
@@ -182,13 +175,13 @@ impl Calls {
 
     fn call_info(
         &self,
-        tenant_id: &str,
+        tenant: &TenantId,
         direction: Direction,
         caller: Option<&str>,
         callee: Option<&str>,
         sip_call_id: &str,
     ) -> Option<CallInfo> {
-        let tenant = TenantId::new(tenant_id).ok()?;
+        let tenant = tenant.clone();
         let index_key = match self.vault.keys().index_key(&tenant) {
             Ok(key) => key,
             Err(error) => {
@@ -196,11 +189,7 @@ impl Calls {
                 return None;
             }
         };
-        let number = |party: Option<&str>| {
-            party
-                .and_then(normalize_number)
-                .and_then(|number| E164::new(&number).ok())
-        };
+        let number = |party: Option<&str>| party.and_then(E164::normalise);
         let info = CallInfo {
             tenant,
             record_id: RecordId::generate(),
@@ -321,7 +310,7 @@ impl Calls {
                 }
                 Output::SetRemote { leg, remote } => {
                     if let MediaTasks::Relaying { control, .. } = &call.tasks {
-                        let _ = control.send(RelayControl::SetRemote(media_leg(leg), remote));
+                        let _ = control.send(RelayControl::SetRemote(leg, remote));
                     }
                 }
                 Output::StartRecorder { caller, callee } => {
@@ -350,10 +339,10 @@ impl Calls {
 
     /// The one place the relay's settings are built from the node's configuration
     /// and the call's tenant.
-    fn relay_config(&self, tenant: &str) -> RelayConfig {
+    fn relay_config(&self, tenant: &TenantId) -> RelayConfig {
         RelayConfig {
             rtp_timeout: self.rtp_timeout,
-            latching: self.config.borrow().latch_rules(tenant),
+            latching: self.config.borrow().latch_rules(tenant.as_str()),
             destinations: Arc::clone(&self.destinations),
         }
     }
@@ -391,8 +380,8 @@ impl Calls {
             }
         };
         let ports = [
-            handle.local(greffier_media::Leg::A).rtp.port(),
-            handle.local(greffier_media::Leg::B).rtp.port(),
+            handle.local(Leg::Caller).rtp.port(),
+            handle.local(Leg::Callee).rtp.port(),
         ];
         let (control, mut orders) = mpsc::unbounded_channel();
         let commands = self.commands.clone();
@@ -442,7 +431,7 @@ impl Calls {
             return;
         };
         let config = self.config.borrow().clone();
-        let tenant = config.tenant(&call.tenant);
+        let tenant = config.tenant(call.tenant.as_str());
         let format = match tenant.map(|t| t.recording.format) {
             Some(AudioFormat::Opus) => OutputFormat::Opus,
             _ => OutputFormat::Wav,
@@ -527,7 +516,7 @@ impl Calls {
 
 /// Counts and logs a call whose media could not be anchored: the tenant and the
 /// reason, never a party or an address.
-fn anchor_failed(dialog: DialogId, tenant: &str, reason: AnchorFailure, refused: bool) {
+fn anchor_failed(dialog: DialogId, tenant: &TenantId, reason: AnchorFailure, refused: bool) {
     let outcome = if refused {
         "rejected"
     } else {

@@ -13,7 +13,7 @@ use greffier_vault::TenantId;
 use serde_json::json;
 
 use super::files::{load_config, playable, write_private_file};
-use crate::config::{mask_number, normalize_number};
+use crate::config::mask_number;
 use crate::ops::{Actor, Ops, SystemClock};
 
 #[derive(Subcommand)]
@@ -136,14 +136,12 @@ fn day_range(from: Option<NaiveDate>, to: Option<NaiveDate>) -> std::ops::Range<
 }
 
 pub(super) fn parse_number(text: &str) -> anyhow::Result<E164> {
-    normalize_number(text)
-        .and_then(|number| E164::new(&number).ok())
-        .ok_or_else(|| {
-            anyhow!(
-                "--number {}: expected an E.164 number (`+` and 8 to 15 digits)",
-                mask_number(text)
-            )
-        })
+    E164::normalise(text).ok_or_else(|| {
+        anyhow!(
+            "--number {}: expected an E.164 number (`+` and 8 to 15 digits)",
+            mask_number(text)
+        )
+    })
 }
 
 fn entry_json(entry: &RecordingEntry) -> serde_json::Value {

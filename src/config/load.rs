@@ -1,47 +1,14 @@
-//! Reading the main file and the tenant files, section by section, into a
-//! validated [`Config`], collecting every problem on the way.
+//! Loading: reading the main file and the tenant files from disk, and the
+//! environment, for the pure schema (`schema.rs`) to validate.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use serde::de::DeserializeOwned;
-
-use super::admin::{validate_admin, RawAdmin};
-use super::keys::{validate_keys, RawKeys};
-use super::mask::mask_number;
-use super::net::overlaps;
-use super::node::{check_slug, validate_limits, validate_node, RawLimits, RawNode};
-use super::paths::PathContext;
-use super::problems::{join_key, ConfigErrors, Origin, Problems};
-use super::registry::{validate_provider, validate_subprocessor, RawProvider, RawSubprocessor};
-use super::storage::{validate_storage, RawStorage};
-use super::sweep::{validate_sweep, RawSweep};
-use super::tenant::{validate_tenant, RawTenant, RawTenantHead, Tenant, TenantContext};
-use super::{Config, SourceRole};
+use super::problems::{ConfigErrors, Problems};
+use super::schema::{self, MainPart};
+use super::{Config, Tenant};
 
 /// A configuration file larger than this is a mistake, not a configuration.
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
-
-const MAIN_SECTIONS: [&str; 8] = [
-    "node",
-    "admin",
-    "limits",
-    "retention",
-    "storage",
-    "keys",
-    "subprocessors",
-    "providers",
-];
-const TENANT_HEAD_KEYS: [&str; 2] = ["id", "numbers"];
-const TENANT_SECTIONS: [&str; 7] = [
-    "pbx",
-    "carrier",
-    "recording",
-    "retention",
-    "transcription",
-    "keys",
-    "media",
-];
 
 pub(crate) struct LoadOptions<'a> {
     /// Read tenants from here instead of `node.tenants_dir` (a reload keeps
@@ -53,106 +20,26 @@ pub(crate) struct LoadOptions<'a> {
 pub(crate) fn load(path: &Path, options: &LoadOptions<'_>) -> Result<Config, ConfigErrors> {
     let mut problems = Problems::default();
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let Some(mut table) = read_table(&path, &mut problems) else {
+    let Some(text) = read_text(&path, &mut problems) else {
         return Err(problems.into_errors());
     };
-    let base_dir = path.parent().unwrap_or(Path::new("/")).to_path_buf();
-    let paths = PathContext {
-        base_dir: &base_dir,
-        lookup: options.lookup,
+    let Some(main) = schema::parse_main(&path, &text, options.lookup, &mut problems) else {
+        return Err(problems.into_errors());
     };
-    let file = path.as_path();
-    let root = Origin::new(file, "");
-
-    let (node, node_tenants_dir) =
-        match take_section::<RawNode>(&mut table, "node", root, true, &mut problems) {
-            Some(raw) => validate_node(raw, Origin::new(file, "node"), &paths, &mut problems),
-            None => (None, None),
-        };
-    let admin = take_optional_section::<RawAdmin>(&mut table, "admin", root, &mut problems)
-        .and_then(|raw| {
-            let listen = node.as_ref().map(|node| node.admin_listen);
-            validate_admin(
-                raw,
-                listen,
-                Origin::new(file, "admin"),
-                &paths,
-                &mut problems,
-            )
-        });
-    let limits = match take_section::<RawLimits>(&mut table, "limits", root, false, &mut problems) {
-        Some(raw) => validate_limits(raw, Origin::new(file, "limits"), &mut problems),
-        None => validate_limits(
-            RawLimits::default(),
-            Origin::new(file, "limits"),
-            &mut problems,
-        ),
-    };
-    let sweep = take_section::<RawSweep>(&mut table, "retention", root, false, &mut problems)
-        .map(|raw| validate_sweep(raw, Origin::new(file, "retention"), &mut problems))
-        .unwrap_or_default();
-    let storage = take_section::<RawStorage>(&mut table, "storage", root, true, &mut problems)
-        .and_then(|raw| validate_storage(raw, Origin::new(file, "storage"), &paths, &mut problems));
-    let keys = take_section::<RawKeys>(&mut table, "keys", root, true, &mut problems)
-        .and_then(|raw| validate_keys(raw, Origin::new(file, "keys"), &paths, &mut problems));
-    let (subprocessors, subprocessor_names) = load_declarations::<RawSubprocessor, _>(
-        &mut table,
-        "subprocessors",
-        file,
-        &mut problems,
-        validate_subprocessor,
-    );
-    let (providers, provider_names) = load_declarations::<RawProvider, _>(
-        &mut table,
-        "providers",
-        file,
-        &mut problems,
-        |raw, origin, problems| validate_provider(raw, origin, &subprocessor_names, problems),
-    );
-    report_unknown_keys(&table, root, &MAIN_SECTIONS, &mut problems);
-
     let tenants_dir = options
         .tenants_dir
         .map(Path::to_path_buf)
-        .or(node_tenants_dir);
-    let context = TenantContext {
-        limits: &limits,
-        subprocessors: &subprocessors,
-        subprocessor_names: &subprocessor_names,
-        providers: &providers,
-        provider_names: &provider_names,
-    };
+        .or_else(|| main.tenants_dir.clone());
     let tenants = match &tenants_dir {
-        Some(dir) => load_tenants(dir, file, &context, &mut problems),
+        Some(dir) => load_tenants(dir, &path, &main, &mut problems),
         None => Vec::new(),
     };
-    check_tenants_apart(&tenants, &mut problems);
-
-    if !problems.is_empty() {
-        return Err(problems.into_errors());
-    }
-    let (Some(node), Some(storage), Some(keys), Some(admin)) = (node, storage, keys, admin) else {
-        // Every path that leaves one of these out records a problem first.
-        problems.push(file, "", "incomplete configuration");
-        return Err(problems.into_errors());
-    };
-    Ok(Config::assemble(
-        path.clone(),
-        node,
-        admin,
-        limits,
-        sweep,
-        storage,
-        keys,
-        subprocessors,
-        providers,
-        tenants,
-    ))
+    schema::finish(path, main, tenants, problems)
 }
 
-/// Reads and parses one TOML file; its problems are recorded with an empty key.
-fn read_table(path: &Path, problems: &mut Problems) -> Option<toml::Table> {
-    let text = match std::fs::metadata(path) {
+/// Reads one file as UTF-8 text; its problems are recorded with an empty key.
+fn read_text(path: &Path, problems: &mut Problems) -> Option<String> {
+    let bytes = match std::fs::metadata(path) {
         Ok(meta) if meta.len() > MAX_FILE_BYTES => {
             problems.push(path, "", format!("larger than {MAX_FILE_BYTES} bytes"));
             return None;
@@ -160,199 +47,20 @@ fn read_table(path: &Path, problems: &mut Problems) -> Option<toml::Table> {
         Ok(_) => std::fs::read(path),
         Err(error) => Err(error),
     };
-    let bytes = match text {
+    let bytes = match bytes {
         Ok(bytes) => bytes,
         Err(error) => {
             problems.push(path, "", format!("cannot read the file: {error}"));
             return None;
         }
     };
-    let Ok(text) = String::from_utf8(bytes) else {
-        problems.push(path, "", "not valid UTF-8");
-        return None;
-    };
-    match toml::from_str::<toml::Table>(&text) {
-        Ok(table) => Some(table),
-        Err(error) => {
-            problems.push(path, "", syntax_reason(&text, &error));
+    match String::from_utf8(bytes) {
+        Ok(text) => Some(text),
+        Err(_) => {
+            problems.push(path, "", "not valid UTF-8");
             None
         }
     }
-}
-
-fn syntax_reason(text: &str, error: &toml::de::Error) -> String {
-    let message = error.message().trim();
-    match error.span() {
-        Some(span) => {
-            let before = text.get(..span.start).unwrap_or(text);
-            let line = before.matches('\n').count() + 1;
-            let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
-            format!("TOML syntax error at line {line}, column {column}: {message}")
-        }
-        None => format!("TOML syntax error: {message}"),
-    }
-}
-
-/// Deserialises `value`, recording the first error with the key it concerns.
-fn deserialize<T: DeserializeOwned>(
-    value: toml::Value,
-    origin: Origin<'_>,
-    problems: &mut Problems,
-) -> Option<T> {
-    match serde_path_to_error::deserialize::<_, T>(value) {
-        Ok(parsed) => Some(parsed),
-        Err(error) => {
-            let path = error.path().to_string();
-            let message = error.inner().message().trim().to_string();
-            let mut key = if path == "." {
-                origin.prefix.to_string()
-            } else {
-                origin.key(&path)
-            };
-            if let Some(field) = named_field(&message) {
-                let named_already = key == field || key.ends_with(&format!(".{field}"));
-                if !named_already {
-                    key = join_key(&key, field);
-                }
-            }
-            problems.push(origin.file, key, message);
-            None
-        }
-    }
-}
-
-/// The field an "unknown field `x`" or "missing field `x`" message names.
-fn named_field(message: &str) -> Option<&str> {
-    let rest = message
-        .strip_prefix("unknown field `")
-        .or_else(|| message.strip_prefix("missing field `"))?;
-    rest.split('`').next()
-}
-
-fn take_section<T: DeserializeOwned>(
-    table: &mut toml::Table,
-    name: &str,
-    parent: Origin<'_>,
-    required: bool,
-    problems: &mut Problems,
-) -> Option<T> {
-    let key = parent.key(name);
-    match table.remove(name) {
-        Some(value @ toml::Value::Table(_)) => {
-            deserialize(value, Origin::new(parent.file, &key), problems)
-        }
-        Some(_) => {
-            problems.push(parent.file, key, format!("must be a table: [{name}]"));
-            None
-        }
-        None if required => {
-            problems.push(parent.file, key, format!("the section [{name}] is missing"));
-            None
-        }
-        None => None,
-    }
-}
-
-/// An optional section: its defaults when absent, `None` when it is present
-/// but wrong (the problem is recorded).
-fn take_optional_section<T: DeserializeOwned + Default>(
-    table: &mut toml::Table,
-    name: &str,
-    parent: Origin<'_>,
-    problems: &mut Problems,
-) -> Option<T> {
-    if table.contains_key(name) {
-        take_section(table, name, parent, false, problems)
-    } else {
-        Some(T::default())
-    }
-}
-
-/// Each element of an array of tables, deserialised on its own; the result
-/// keeps the element's index for its problem keys.
-fn take_array<T: DeserializeOwned>(
-    table: &mut toml::Table,
-    name: &str,
-    file: &Path,
-    problems: &mut Problems,
-) -> Vec<(usize, T)> {
-    let items = match table.remove(name) {
-        None => return Vec::new(),
-        Some(toml::Value::Array(items)) => items,
-        Some(_) => {
-            problems.push(
-                file,
-                name,
-                format!("must be an array of tables: [[{name}]]"),
-            );
-            return Vec::new();
-        }
-    };
-    items
-        .into_iter()
-        .enumerate()
-        .filter_map(|(index, value)| {
-            let key = format!("{name}[{index}]");
-            deserialize(value, Origin::new(file, &key), problems).map(|parsed| (index, parsed))
-        })
-        .collect()
-}
-
-fn report_unknown_keys(
-    table: &toml::Table,
-    origin: Origin<'_>,
-    known: &[&str],
-    problems: &mut Problems,
-) {
-    for name in table.keys() {
-        problems.push(
-            origin.file,
-            origin.key(name),
-            format!("unknown key; expected one of {}", known.join(", ")),
-        );
-    }
-}
-
-/// A `[[section]]` entry with a unique name.
-pub(crate) trait Named {
-    fn name(&self) -> &str;
-}
-
-/// The valid entries of an array of named tables, and the names of all
-/// declared ones: a name declared with a mistake elsewhere in its entry still
-/// counts as declared, so that one mistake is not reported again wherever the
-/// name is used.
-fn load_declarations<R, T>(
-    table: &mut toml::Table,
-    section: &str,
-    file: &Path,
-    problems: &mut Problems,
-    mut validate: impl FnMut(R, Origin<'_>, &mut Problems) -> Option<T>,
-) -> (Vec<T>, Vec<String>)
-where
-    R: DeserializeOwned + Named,
-    T: Named,
-{
-    let mut valid: Vec<T> = Vec::new();
-    let mut names = Vec::new();
-    for (index, raw) in take_array::<R>(table, section, file, problems) {
-        names.push(raw.name().to_string());
-        let key = format!("{section}[{index}]");
-        let origin = Origin::new(file, &key);
-        let Some(entry) = validate(raw, origin, problems) else {
-            continue;
-        };
-        if valid.iter().any(|other| other.name() == entry.name()) {
-            problems.push(
-                file,
-                origin.key("name"),
-                format!("`{}` is declared twice", entry.name()),
-            );
-            continue;
-        }
-        valid.push(entry);
-    }
-    (valid, names)
 }
 
 /// Every `*.toml` file of `dir` (hidden files and editors' leftovers aside),
@@ -377,7 +85,7 @@ pub(crate) fn tenant_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 fn load_tenants(
     dir: &Path,
     main_file: &Path,
-    context: &TenantContext<'_>,
+    main: &MainPart,
     problems: &mut Problems,
 ) -> Vec<Tenant> {
     let files = match tenant_files(dir) {
@@ -391,145 +99,12 @@ fn load_tenants(
             return Vec::new();
         }
     };
+    let context = main.tenant_context();
     files
         .into_iter()
-        .filter_map(|file| load_tenant(file, context, problems))
-        .collect()
-}
-
-fn load_tenant(
-    file: PathBuf,
-    context: &TenantContext<'_>,
-    problems: &mut Problems,
-) -> Option<Tenant> {
-    let mut table = read_table(&file, problems)?;
-    let prefix = format!("tenants.{}", tenant_label(&table, &file));
-    let origin = Origin::new(&file, &prefix);
-    let pbx = take_section(&mut table, "pbx", origin, true, problems);
-    let carrier = take_section(&mut table, "carrier", origin, true, problems);
-    let recording = take_section(&mut table, "recording", origin, true, problems);
-    let retention = take_section(&mut table, "retention", origin, true, problems);
-    let transcription = take_optional_section(&mut table, "transcription", origin, problems);
-    let keys = take_optional_section(&mut table, "keys", origin, problems);
-    let media = take_optional_section(&mut table, "media", origin, problems);
-    let unknown: toml::Table = table
-        .iter()
-        .filter(|(name, _)| !TENANT_HEAD_KEYS.contains(&name.as_str()))
-        .map(|(name, value)| (name.clone(), value.clone()))
-        .collect();
-    table.retain(|name, _| TENANT_HEAD_KEYS.contains(&name));
-    let known: Vec<&str> = TENANT_HEAD_KEYS
-        .iter()
-        .chain(&TENANT_SECTIONS)
-        .copied()
-        .collect();
-    report_unknown_keys(&unknown, origin, &known, problems);
-    let head = deserialize::<RawTenantHead>(toml::Value::Table(table), origin, problems);
-    let raw = RawTenant {
-        head,
-        pbx,
-        carrier,
-        recording,
-        retention,
-        transcription,
-        keys,
-        media,
-    };
-    let origin_file = file.clone();
-    validate_tenant(
-        raw,
-        file,
-        Origin::new(&origin_file, &prefix),
-        context,
-        problems,
-    )
-}
-
-/// What a tenant's problems are filed under: its id when it has a usable one,
-/// else the file's name.
-fn tenant_label(table: &toml::Table, file: &Path) -> String {
-    match table.get("id").and_then(toml::Value::as_str) {
-        Some(id) if check_slug(id).is_ok() => id.to_string(),
-        _ => file
-            .file_stem()
-            .map(|stem| stem.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-    }
-}
-
-/// Ids, numbers and source networks must each point at one tenant only.
-fn check_tenants_apart(tenants: &[Tenant], problems: &mut Problems) {
-    let mut ids: HashMap<&str, &Tenant> = HashMap::new();
-    let mut numbers: HashMap<&str, &Tenant> = HashMap::new();
-    for tenant in tenants {
-        let prefix = format!("tenants.{}", tenant.id);
-        let origin = Origin::new(&tenant.file, &prefix);
-        if let Some(first) = ids.insert(&tenant.id, tenant) {
-            problems.push(
-                &tenant.file,
-                origin.key("id"),
-                format!(
-                    "`{}` is also the id of the tenant in {}",
-                    tenant.id,
-                    first.file.display()
-                ),
-            );
-        }
-        for (index, number) in tenant.numbers.iter().enumerate() {
-            if let Some(owner) = numbers
-                .get(number.as_str())
-                .filter(|owner| owner.id != tenant.id)
-            {
-                problems.push(
-                    &tenant.file,
-                    origin.key(&format!("numbers[{index}]")),
-                    format!(
-                        "{} also belongs to tenant `{}`",
-                        mask_number(number),
-                        owner.id
-                    ),
-                );
-            } else {
-                numbers.insert(number, tenant);
-            }
-        }
-    }
-    check_sources_apart(tenants, problems);
-}
-
-fn check_sources_apart(tenants: &[Tenant], problems: &mut Problems) {
-    let entries: Vec<(&Tenant, SourceRole, usize)> = tenants
-        .iter()
-        .flat_map(|tenant| {
-            let pbx = (0..tenant.pbx.sources.len()).map(move |i| (tenant, SourceRole::Pbx, i));
-            let carrier =
-                (0..tenant.carrier.sources.len()).map(move |i| (tenant, SourceRole::Carrier, i));
-            pbx.chain(carrier)
+        .filter_map(|file| {
+            let text = read_text(&file, problems)?;
+            schema::parse_tenant(file, &text, &context, problems)
         })
-        .collect();
-    for (position, &(tenant, role, index)) in entries.iter().enumerate() {
-        let net = tenant.peer(role).sources.get(index);
-        let earlier = entries
-            .iter()
-            .take(position)
-            .find(|(other, other_role, other_index)| {
-                let other_net = other.peer(*other_role).sources.get(*other_index);
-                matches!((net, other_net), (Some(a), Some(b)) if overlaps(a, b))
-            });
-        let (Some(net), Some((other, other_role, other_index))) = (net, earlier) else {
-            continue;
-        };
-        let other_net = other.peer(*other_role).sources.get(*other_index);
-        let prefix = format!("tenants.{}", tenant.id);
-        problems.push(
-            &tenant.file,
-            Origin::new(&tenant.file, &prefix).key(&format!("{}.sources[{index}]", role.section())),
-            format!(
-                "{net} overlaps {} of tenant `{}` ({}): a source address must identify one tenant and one role",
-                other_net.map(ToString::to_string).unwrap_or_default(),
-                other.id,
-                other_role.section()
-            ),
-        );
-    }
+        .collect()
 }

@@ -8,13 +8,13 @@ mod date;
 mod edge;
 mod keys;
 mod load;
-mod mask;
 mod net;
 mod node;
-mod number;
 mod paths;
 mod problems;
 mod registry;
+mod reload;
+mod schema;
 mod sip_uri;
 mod storage;
 mod sweep;
@@ -32,13 +32,19 @@ pub use admin::{admin_warnings, AdminConfig, AdminTls, Argon2Params};
 pub use country::{CountryCode, EEA_COUNTRIES};
 pub use date::Date;
 pub use edge::EdgeConfig;
+pub use greffier_types::{mask_number, mask_numbers_in_text, NumberError, E164};
+
+/// The old path of [`E164::normalise`], as text: what a SIP user part or a
+/// command line gives, as a canonical number when it can be one.
+pub fn normalize_number(user_part: &str) -> Option<String> {
+    E164::normalise(user_part).map(String::from)
+}
 pub use keys::{KeysConfig, MasterKeySource};
-pub use mask::{mask_number, mask_numbers_in_text};
 pub use net::{HttpEndpoint, PortRange, SipListen, Transport};
 pub use node::{Limits, MediaPolicy, NodeConfig};
-pub use number::{normalize_number, parse_e164, NumberError};
 pub use problems::{ConfigErrors, ConfigProblem};
 pub use registry::{Provider, ProviderBackend, Subprocessor, TransferMechanism};
+pub use reload::{ReloadOutcome, ReloadSummary};
 pub use sip_uri::{NextHopError, SipHost, SipScheme, SipUri, SipUriError, UriTransport};
 pub use storage::{S3Config, S3Credentials, StorageBackend, StorageConfig};
 pub use sweep::SweepConfig;
@@ -46,7 +52,7 @@ pub use tenant::{
     AnchorFailurePolicy, AudioFormat, Peer, Recording, RecordingPolicy, Retention, Tenant,
     TenantKeys, TenantMedia, Transcription, CDR_RETENTION_DAYS,
 };
-pub use watcher::{ConfigWatcher, Prepare, ReloadOutcome, WatchOptions};
+pub use watcher::{ConfigWatcher, Prepare, WatchOptions};
 
 /// Which of a tenant's peers a source address belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -93,7 +99,7 @@ pub struct Config {
     pub providers: Vec<Provider>,
     tenants: Vec<Tenant>,
     sources: Vec<(IpNet, usize, SourceRole)>,
-    numbers: HashMap<String, usize>,
+    numbers: HashMap<E164, usize>,
 }
 
 impl Config {
@@ -107,6 +113,20 @@ impl Config {
                 lookup: &paths::process_env,
             },
         )
+    }
+
+    /// Validates configuration text without reading anything: the main file
+    /// as if at `path` (absolute; relative paths in it are resolved from its
+    /// directory), the tenant files as `(path, text)` in name order, and
+    /// `lookup` for environment variables. What [`Config::load`] does once
+    /// the files are read.
+    pub fn parse(
+        path: &Path,
+        main_text: &str,
+        tenant_texts: &[(PathBuf, String)],
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigErrors> {
+        schema::parse(path, main_text, tenant_texts, lookup)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -175,9 +195,9 @@ impl Config {
     }
 
     /// The tenant owning a number: E.164, or the same digits without `+`
-    /// (see [`normalize_number`]).
+    /// (see [`E164::normalise`]).
     pub fn tenant_for_number(&self, e164: &str) -> Option<&Tenant> {
-        let number = normalize_number(e164)?;
+        let number = E164::normalise(e164)?;
         self.numbers
             .get(&number)
             .and_then(|index| self.tenants.get(*index))

@@ -13,9 +13,6 @@ use super::paths::PathContext;
 use super::problems::{Origin, Problems};
 use greffier_media::relay::MediaDestinations;
 
-/// Longest node or tenant identifier: it ends up in object keys.
-pub(crate) const MAX_ID_LEN: usize = 63;
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawNode {
@@ -323,22 +320,14 @@ fn is_loopback_only(network: &IpNet) -> bool {
     network.network().is_loopback() && network.broadcast().is_loopback()
 }
 
-/// Lowercase slug: `a-z`, `0-9` and inner `-`, at most 63 characters.
+/// The one slug rule of `greffier-types` (node ids follow it as tenant ids do),
+/// with the offending value quoted for the file's author.
 pub(crate) fn check_slug(id: &str) -> Result<(), String> {
-    let chars_ok = id
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if id.is_empty()
-        || id.len() > MAX_ID_LEN
-        || !chars_ok
-        || id.starts_with('-')
-        || id.ends_with('-')
-    {
-        return Err(format!(
-            "`{id}` must be a lowercase slug: a-z, 0-9 and inner `-`, 1 to {MAX_ID_LEN} characters"
-        ));
-    }
-    Ok(())
+    greffier_types::check_slug(id).map_err(|invalid| slug_problem(id, invalid))
+}
+
+pub(crate) fn slug_problem(id: &str, invalid: greffier_types::InvalidSlug) -> String {
+    format!("`{id}` {invalid}")
 }
 
 #[derive(Debug, Deserialize)]

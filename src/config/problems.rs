@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::mask::mask_numbers_in_text;
+use greffier_types::mask_numbers_in_text;
 
 /// One thing wrong in one file, at one key.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,9 +7,9 @@ use serde::Deserialize;
 
 use super::country::CountryCode;
 use super::date::Date;
-use super::load::Named;
 use super::net::HttpEndpoint;
 use super::problems::{Origin, Problems};
+use super::schema::Named;
 
 /// Legal basis for a transfer of personal data (GDPR chapter V).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]

@@ -6,13 +6,12 @@ use base64::Engine as _;
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use super::mask::mask_number;
 use super::net::parse_cidr;
-use super::node::{check_slug, Limits};
-use super::number::parse_e164;
+use super::node::{slug_problem, Limits};
 use super::problems::{Origin, Problems};
 use super::registry::{Provider, Subprocessor, TransferMechanism};
 use super::sip_uri::SipUri;
+use greffier_types::{TenantId, E164};
 
 /// Call records are kept one year by law, whatever the tenant prefers.
 pub const CDR_RETENTION_DAYS: u32 = 365;
@@ -120,12 +119,12 @@ pub(crate) struct TenantContext<'a> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tenant {
-    /// Lowercase slug, unique; used in object keys.
-    pub id: String,
+    /// Unique; used in object keys.
+    pub id: TenantId,
     /// The file this tenant was read from.
     pub file: PathBuf,
-    /// The tenant's numbers, E.164 (`+` and 8–15 digits), unique across tenants.
-    pub numbers: Vec<String>,
+    /// The tenant's numbers, unique across tenants.
+    pub numbers: Vec<E164>,
     /// The tenant's PBX: calls from it go out; calls to its numbers go to it.
     pub pbx: Peer,
     /// The tenant's SIP trunk carrier.
@@ -187,7 +186,7 @@ pub enum AnchorFailurePolicy {
 pub struct Recording {
     pub policy: RecordingPolicy,
     /// Numbers whose calls are never recorded (data subjects' objections).
-    pub do_not_record: Vec<String>,
+    pub do_not_record: Vec<E164>,
     pub format: AudioFormat,
     /// Replace DTMF tones in the recording with silence.
     pub mask_dtmf: bool,
@@ -231,11 +230,20 @@ pub(crate) fn validate_tenant(
     problems: &mut Problems,
 ) -> Option<Tenant> {
     let before = problems.len();
-    if let Some(head) = &raw.head {
-        if let Err(reason) = check_slug(&head.id) {
-            problems.push(origin.file, origin.key("id"), reason);
-        }
-    }
+    let id = raw
+        .head
+        .as_ref()
+        .and_then(|head| match TenantId::new(&head.id) {
+            Ok(id) => Some(id),
+            Err(invalid) => {
+                problems.push(
+                    origin.file,
+                    origin.key("id"),
+                    slug_problem(&head.id, invalid),
+                );
+                None
+            }
+        });
     let numbers = raw
         .head
         .as_ref()
@@ -281,7 +289,7 @@ pub(crate) fn validate_tenant(
         return None;
     }
     Some(Tenant {
-        id: raw.head?.id,
+        id: id?,
         file,
         numbers: numbers?,
         pbx: pbx?,
@@ -301,17 +309,13 @@ fn validate_numbers(
     origin: Origin<'_>,
     field: &str,
     problems: &mut Problems,
-) -> Vec<String> {
-    let mut numbers: Vec<String> = Vec::new();
+) -> Vec<E164> {
+    let mut numbers: Vec<E164> = Vec::new();
     for (index, text) in texts.iter().enumerate() {
         let key = origin.key(&format!("{field}[{index}]"));
-        match parse_e164(text) {
+        match E164::new(text) {
             Ok(number) if numbers.contains(&number) => {
-                problems.push(
-                    origin.file,
-                    key,
-                    format!("{} is listed twice", mask_number(&number)),
-                );
+                problems.push(origin.file, key, format!("{number} is listed twice"));
             }
             Ok(number) => numbers.push(number),
             Err(reason) => problems.push(origin.file, key, reason),

@@ -1,4 +1,5 @@
 //! Live reloading: on SIGHUP and when the main file or a tenant file changes.
+//! What each reload changed goes out on the reload bus (`reload.rs`).
 //! Only tenants, limits, sub-processors and providers change at run time; the
 //! rest of the main file (sockets, storage, keys) needs a restart.
 
@@ -14,7 +15,8 @@ use tokio::task::JoinHandle;
 
 use super::load::{load, LoadOptions};
 use super::paths::process_env;
-use super::{Config, ConfigErrors, ConfigProblem, NodeConfig};
+use super::reload::{summarize, ReloadOutcome, ReloadSummary};
+use super::{Config, ConfigErrors, ConfigProblem};
 
 /// What triggers a reload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,35 +45,6 @@ impl Default for WatchOptions {
 /// that changes something, on a thread that may block. An error rejects the
 /// reload, so nothing ever routes to a tenant that is not ready.
 pub type Prepare = Arc<dyn Fn(&Config) -> Result<(), ConfigErrors> + Send + Sync>;
-
-/// The result of the latest reload attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReloadOutcome {
-    /// 0 before any reload, then one more per attempt.
-    pub attempt: u64,
-    pub result: Result<ReloadSummary, ConfigErrors>,
-}
-
-/// What an applied reload changed. Ids only: no personal data.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReloadSummary {
-    pub tenants_added: Vec<String>,
-    pub tenants_removed: Vec<String>,
-    pub tenants_changed: Vec<String>,
-    /// Sub-processors, providers or limits changed.
-    pub registry_changed: bool,
-    /// Keys whose new values were ignored until the next restart.
-    pub restart_needed: Vec<String>,
-}
-
-impl ReloadSummary {
-    pub fn changed_anything(&self) -> bool {
-        !(self.tenants_added.is_empty()
-            && self.tenants_removed.is_empty()
-            && self.tenants_changed.is_empty()
-            && !self.registry_changed)
-    }
-}
 
 /// A running reloader.
 #[derive(Debug)]
@@ -313,7 +286,7 @@ impl Reloader {
                 added = ?summary.tenants_added,
                 removed = ?summary.tenants_removed,
                 changed = ?summary.tenants_changed,
-                registry_changed = summary.registry_changed,
+                settings = ?summary.settings_changed,
                 "configuration reloaded"
             );
             self.config_tx.send_replace(merged);
@@ -353,105 +326,4 @@ fn log_rejected(problems: &[ConfigProblem]) {
             "configuration reload rejected; keeping the current configuration"
         );
     }
-}
-
-pub(crate) fn summarize(current: &Config, loaded: &Config) -> ReloadSummary {
-    let ids = |config: &Config| -> Vec<String> {
-        config.tenants().iter().map(|t| t.id.clone()).collect()
-    };
-    let (old_ids, new_ids) = (ids(current), ids(loaded));
-    let tenants_added = new_ids
-        .iter()
-        .filter(|id| !old_ids.contains(id))
-        .cloned()
-        .collect();
-    let tenants_removed = old_ids
-        .iter()
-        .filter(|id| !new_ids.contains(id))
-        .cloned()
-        .collect();
-    let tenants_changed = loaded
-        .tenants()
-        .iter()
-        .filter(|new| current.tenant(&new.id).is_some_and(|old| old != *new))
-        .map(|tenant| tenant.id.clone())
-        .collect();
-    let registry_changed = current.subprocessors != loaded.subprocessors
-        || current.providers != loaded.providers
-        || current.limits != loaded.limits;
-    let mut restart_needed = node_changes(&current.node, &loaded.node);
-    restart_needed.extend(admin_changes(&current.admin, &loaded.admin));
-    if current.storage != loaded.storage {
-        restart_needed.push("storage".to_string());
-    }
-    if current.keys != loaded.keys {
-        restart_needed.push("keys".to_string());
-    }
-    ReloadSummary {
-        tenants_added,
-        tenants_removed,
-        tenants_changed,
-        registry_changed,
-        restart_needed,
-    }
-}
-
-/// The admin listener's names, TLS, credentials file and session length
-/// are taken at start; the Argon2 cost and the tenant settings file apply
-/// at their next use.
-fn admin_changes(old: &super::AdminConfig, new: &super::AdminConfig) -> Vec<String> {
-    [
-        ("admin.hosts", old.hosts != new.hosts),
-        ("admin.tls_cert", old.tls != new.tls),
-        (
-            "admin.credentials_file",
-            old.credentials_file != new.credentials_file,
-        ),
-        (
-            "admin.session_hours",
-            old.session_hours != new.session_hours,
-        ),
-    ]
-    .into_iter()
-    .filter(|(_, changed)| *changed)
-    .map(|(key, _)| key.to_string())
-    .collect()
-}
-
-fn node_changes(old: &NodeConfig, new: &NodeConfig) -> Vec<String> {
-    let fields = [
-        ("node.id", old.id != new.id),
-        ("node.sip_listen", old.sip_listen != new.sip_listen),
-        ("node.media_address", old.media_address != new.media_address),
-        ("node.media_ports", old.media_ports != new.media_ports),
-        ("node.admin_listen", old.admin_listen != new.admin_listen),
-        ("node.rtp_timeout_secs", old.rtp_timeout != new.rtp_timeout),
-        (
-            "node.new_dialogs_per_source_per_sec",
-            old.new_dialogs_per_source_per_sec != new.new_dialogs_per_source_per_sec,
-        ),
-        (
-            "node.new_dialogs_burst",
-            old.new_dialogs_burst != new.new_dialogs_burst,
-        ),
-        ("node.tenants_dir", old.tenants_dir != new.tenants_dir),
-        // Media sources and destinations.
-        (
-            "node.strict_source",
-            old.media_policy.strict_source != new.media_policy.strict_source,
-        ),
-        (
-            "node.rtp_learning_packets",
-            old.media_policy.learning_packets != new.media_policy.learning_packets,
-        ),
-        (
-            "node.media_destinations",
-            old.media_policy.destinations != new.media_policy.destinations,
-        ),
-    ];
-    fields
-        .into_iter()
-        .filter(|(_, changed)| *changed)
-        .map(|(key, _)| key.to_string())
-        .collect()
 }

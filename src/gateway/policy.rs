@@ -9,7 +9,7 @@ use greffier_sip::Peer;
 
 use super::TenantRouter;
 use crate::calls::Calls;
-use crate::config::mask_number;
+use greffier_types::Personal;
 
 pub struct GatewayPolicy {
     pub router: TenantRouter,
@@ -58,17 +58,17 @@ impl ProxyPolicy for GatewayPolicy {
                     call = dialog.0,
                     %tenant,
                     ?direction,
-                    caller = %caller.as_deref().map(mask_number).unwrap_or_default(),
-                    callee = %callee.as_deref().map(mask_number).unwrap_or_default(),
+                    caller = %Personal::new(caller.as_ref().map(Personal::expose)),
+                    callee = %Personal::new(callee.as_ref().map(Personal::expose)),
                     "call started"
                 );
                 self.calls.started(
                     dialog,
                     &tenant,
                     direction,
-                    caller.as_deref(),
-                    callee.as_deref(),
-                    &call_id,
+                    caller.as_ref().map(|caller| caller.expose().as_str()),
+                    callee.as_ref().map(|callee| callee.expose().as_str()),
+                    call_id.expose(),
                 );
             }
             ProxyEvent::CallAnswered { dialog } => {

@@ -11,7 +11,8 @@ use greffier_sip::proxy::{Direction, ForwardTarget, Refusal, RouteDecision};
 use greffier_sip::Peer;
 use tokio::sync::watch;
 
-use crate::config::{normalize_number, Config, SipHost, SipUri, SourceRole};
+use crate::config::{Config, SipHost, SipUri, SourceRole};
+use greffier_types::Personal;
 
 const DEFAULT_SIP_PORT: u16 = 5060;
 
@@ -101,7 +102,7 @@ impl TenantRouter {
         let Some((tenant, role)) = config.tenant_for_source(source.addr.ip()) else {
             return RouteDecision::Refuse(Refusal::UnknownSource);
         };
-        if !self.serves(&tenant.id) {
+        if !self.serves(tenant.id.as_str()) {
             return RouteDecision::Refuse(Refusal::NotServed);
         }
         let uri = request.request_uri();
@@ -111,8 +112,7 @@ impl TenantRouter {
             SourceRole::Carrier => {
                 let own_number = user
                     .as_deref()
-                    .and_then(normalize_number)
-                    .and_then(|number| config.tenant_for_number(&number))
+                    .and_then(|number| config.tenant_for_number(number))
                     .is_some_and(|owner| owner.id == tenant.id);
                 if !own_number {
                     return RouteDecision::Refuse(Refusal::UnknownNumber);
@@ -125,8 +125,8 @@ impl TenantRouter {
             return RouteDecision::Refuse(Refusal::Unavailable);
         };
         let request_uri = match &user {
-            Some(user) => format!("sip:{user}@{hostport}"),
-            None => format!("sip:{hostport}"),
+            Some(user) => Personal::new(format!("sip:{user}@{hostport}")),
+            None => Personal::new(format!("sip:{hostport}")),
         };
         RouteDecision::Forward(ForwardTarget {
             tenant: tenant.id.clone(),

@@ -101,8 +101,7 @@ impl LiveCalls {
                     .is_none_or(|tenant| summary.tenant == tenant.as_str())
             })
             .ok_or(ControlError::UnknownCall)?;
-        // A listed call's tenant passed the same check when it was configured.
-        let tenant = TenantId::new(&summary.tenant).map_err(|_| ControlError::UnknownCall)?;
+        let tenant = summary.tenant.clone();
         let record = self.directory.record_of(call.id);
         let objects: Vec<ObjectRef> = record.into_iter().map(ObjectRef::Record).collect();
         if !permitted(actor.role, operation) {
@@ -196,12 +195,22 @@ mod tests {
         let record = RecordId::generate();
         let (sender, mut orders) = mpsc::unbounded_channel();
         directory.insert(
-            CallSummary::new(DialogId(7), "acme", Direction::Outbound, true),
+            CallSummary::new(
+                DialogId(7),
+                &TenantId::new("acme").unwrap(),
+                Direction::Outbound,
+                true,
+            ),
             Some(record),
             Some(sender),
         );
         directory.insert(
-            CallSummary::new(DialogId(8), "globex", Direction::Inbound, false),
+            CallSummary::new(
+                DialogId(8),
+                &TenantId::new("globex").unwrap(),
+                Direction::Inbound,
+                false,
+            ),
             None,
             None,
         );

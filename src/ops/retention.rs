@@ -277,7 +277,7 @@ impl Ops {
                 .await?;
             summary.tenants += 1;
             let retention =
-                super::settings::effective_retention(&self.config, &settings, &tenant.id)
+                super::settings::effective_retention(&self.config, &settings, tenant.id.as_str())
                     .unwrap_or(tenant.retention);
             let days = RetentionDays::of(&retention, &self.config.limits);
             let holds = self.holds_of(&id).await?;

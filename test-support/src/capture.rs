@@ -127,9 +127,9 @@ impl Capture {
                 .is_some_and(|first| first.source == stream.source && first.ssrc == stream.ssrc),
         };
         if is_caller {
-            Leg::A
+            Leg::Caller
         } else {
-            Leg::B
+            Leg::Callee
         }
     }
 

@@ -6,7 +6,7 @@ use crate::error::VaultError;
 use crate::keys::secret::{hmac_sha256, IndexKey};
 
 /// Lowercase hex of `HMAC-SHA256(index_key, e164)`. The number must be in
-/// canonical E.164 form (`+` then 1 to 15 digits, no leading zero), so the
+/// canonical E.164 form (`+` then 8 to 15 digits, the first not 0), so the
 /// same subject always gets the same index.
 pub fn blind_index(index_key: &IndexKey, e164: &str) -> Result<String, VaultError> {
     if !is_canonical_e164(e164) {
@@ -18,13 +18,9 @@ pub fn blind_index(index_key: &IndexKey, e164: &str) -> Result<String, VaultErro
     )?))
 }
 
+/// The one E.164 rule of `greffier-types`.
 pub(crate) fn is_canonical_e164(number: &str) -> bool {
-    let Some(digits) = number.strip_prefix('+') else {
-        return false;
-    };
-    (1..=15).contains(&digits.len())
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && !digits.starts_with('0')
+    greffier_types::E164::new(number).is_ok()
 }
 
 #[cfg(test)]

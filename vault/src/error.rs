@@ -77,7 +77,7 @@ pub enum VaultError {
     InvalidPrivateKey,
     #[error("invalid tenant id: {0}")]
     InvalidTenantId(&'static str),
-    #[error("invalid E.164 number (expected '+' and 1 to 15 digits)")]
+    #[error("invalid E.164 number (expected '+' and 8 to 15 digits, the first not 0)")]
     InvalidE164,
 
     // --- keyring file and master key ---
@@ -122,5 +122,19 @@ impl VaultError {
             path: path.into(),
             source,
         }
+    }
+}
+
+impl From<greffier_types::InvalidSlug> for VaultError {
+    fn from(_: greffier_types::InvalidSlug) -> Self {
+        VaultError::InvalidTenantId(
+            "must be a lowercase slug: a-z, 0-9 and inner '-', 1 to 63 characters",
+        )
+    }
+}
+
+impl From<greffier_types::NumberError> for VaultError {
+    fn from(_: greffier_types::NumberError) -> Self {
+        VaultError::InvalidE164
     }
 }

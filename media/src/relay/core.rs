@@ -5,7 +5,8 @@ use super::latch::{Admission, Latch, LatchRules, Learnable};
 use super::packet::{classify, Classified};
 use super::silence::SilenceWatch;
 use super::stats::{DirectionStats, LegSummary, RelayStats};
-use super::{leg_index, other_leg, DropReason, Leg, PacketKind, RemoteMedia};
+use super::{leg_index, DropReason, Leg, PacketKind, RemoteMedia};
+use greffier_types::PerLeg;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -206,7 +207,7 @@ impl CallRelay {
             }
             Classified::Rtcp { .. } => false,
         };
-        let via = other_leg(leg);
+        let via = leg.other();
         let other = self.leg(via).latch(kind);
         let Some(to) = other.destination() else {
             let reason = if other.refused() {
@@ -261,8 +262,10 @@ impl CallRelay {
             a_to_b: self.forwarded[0],
             b_to_a: self.forwarded[1],
             dropped: self.dropped,
-            leg_a: summary(self.leg(Leg::A)),
-            leg_b: summary(self.leg(Leg::B)),
+            legs: PerLeg::new(
+                summary(self.leg(Leg::Caller)),
+                summary(self.leg(Leg::Callee)),
+            ),
         }
     }
 
@@ -274,8 +277,8 @@ impl CallRelay {
     fn leg(&self, leg: Leg) -> &LegState {
         let [a, b] = &self.legs;
         match leg {
-            Leg::A => a,
-            Leg::B => b,
+            Leg::Caller => a,
+            Leg::Callee => b,
         }
     }
 
@@ -284,8 +287,8 @@ impl CallRelay {
     fn leg_and_destinations(&mut self, leg: Leg) -> (&mut LegState, &MediaDestinations) {
         let [a, b] = &mut self.legs;
         let state = match leg {
-            Leg::A => a,
-            Leg::B => b,
+            Leg::Caller => a,
+            Leg::Callee => b,
         };
         (state, &self.destinations)
     }
@@ -293,8 +296,8 @@ impl CallRelay {
     fn leg_mut(&mut self, leg: Leg) -> &mut LegState {
         let [a, b] = &mut self.legs;
         match leg {
-            Leg::A => a,
-            Leg::B => b,
+            Leg::Caller => a,
+            Leg::Callee => b,
         }
     }
 }

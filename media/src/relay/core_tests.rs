@@ -56,8 +56,8 @@ pub(super) fn answered_call_with(config: RelayConfig) -> Call {
     let phone_a = address(20000);
     let phone_b = address(30000);
     let mut relay = CallRelay::new(start, config);
-    relay.set_remote(start, Leg::A, sendrecv(phone_a));
-    relay.set_remote(start, Leg::B, sendrecv(phone_b));
+    relay.set_remote(start, Leg::Caller, sendrecv(phone_a));
+    relay.set_remote(start, Leg::Callee, sendrecv(phone_b));
     Call {
         relay,
         start,
@@ -104,18 +104,24 @@ impl Call {
 fn the_sdp_address_latches_and_both_directions_flow() {
     let mut call = answered_call();
     let (a, b) = (call.phone_a, call.phone_b);
-    assert_eq!(call.send(Leg::A, a, &rtp(1, 1)), forward(b, Leg::B));
-    assert_eq!(call.send(Leg::B, b, &rtp(2, 1)), forward(a, Leg::A));
+    assert_eq!(
+        call.send(Leg::Caller, a, &rtp(1, 1)),
+        forward(b, Leg::Callee)
+    );
+    assert_eq!(
+        call.send(Leg::Callee, b, &rtp(2, 1)),
+        forward(a, Leg::Caller)
+    );
     assert_eq!(
         events(&mut call.relay),
         vec![
             RelayEvent::Latched {
-                leg: Leg::A,
+                leg: Leg::Caller,
                 kind: PacketKind::Rtp,
                 source: a
             },
             RelayEvent::Latched {
-                leg: Leg::B,
+                leg: Leg::Callee,
                 kind: PacketKind::Rtp,
                 source: b
             },
@@ -136,8 +142,8 @@ fn the_sdp_address_latches_and_both_directions_flow() {
             bytes: 172
         }
     );
-    assert_eq!(stats.leg_a.rtp_source, Some(a));
-    assert_eq!(stats.leg_b.rtp_source, Some(b));
+    assert_eq!(stats.legs.caller.rtp_source, Some(a));
+    assert_eq!(stats.legs.callee.rtp_source, Some(b));
 }
 
 #[test]
@@ -146,20 +152,20 @@ fn a_natted_source_is_learned_and_gets_the_answers() {
     let behind_nat = address(45678);
     for sequence in 1..DEFAULT_LEARNING_PACKETS.into() {
         assert_eq!(
-            call.send(Leg::A, behind_nat, &rtp(1, sequence)),
+            call.send(Leg::Caller, behind_nat, &rtp(1, sequence)),
             dropped(DropReason::Learning)
         );
     }
     assert_eq!(
-        call.send(Leg::A, behind_nat, &rtp(1, 3)),
-        forward(call.phone_b, Leg::B)
+        call.send(Leg::Caller, behind_nat, &rtp(1, 3)),
+        forward(call.phone_b, Leg::Callee)
     );
     // Symmetric RTP: B's media goes where A really sends from.
     assert_eq!(
-        call.send(Leg::B, call.phone_b, &rtp(2, 1)),
-        forward(behind_nat, Leg::A)
+        call.send(Leg::Callee, call.phone_b, &rtp(2, 1)),
+        forward(behind_nat, Leg::Caller)
     );
-    assert_eq!(call.relay.stats().leg_a.rtp_source, Some(behind_nat));
+    assert_eq!(call.relay.stats().legs.caller.rtp_source, Some(behind_nat));
 }
 
 #[test]
@@ -167,15 +173,21 @@ fn a_leg_without_sdp_learns_its_source_but_gets_nothing_back() {
     let start = Instant::now();
     let mut relay = CallRelay::new(start, config());
     let phone_b = address(30000);
-    relay.set_remote(start, Leg::B, sendrecv(phone_b));
+    relay.set_remote(start, Leg::Callee, sendrecv(phone_b));
     let source = address(20002);
     for sequence in 1..3 {
-        relay.handle_packet(start, Leg::A, PacketKind::Rtp, source, &rtp(1, sequence));
+        relay.handle_packet(
+            start,
+            Leg::Caller,
+            PacketKind::Rtp,
+            source,
+            &rtp(1, sequence),
+        );
     }
-    let decision = relay.handle_packet(start, Leg::A, PacketKind::Rtp, source, &rtp(1, 3));
-    assert_eq!(decision, forward(phone_b, Leg::B));
+    let decision = relay.handle_packet(start, Leg::Caller, PacketKind::Rtp, source, &rtp(1, 3));
+    assert_eq!(decision, forward(phone_b, Leg::Callee));
     // Nothing goes back to a leg that announced no address.
-    let back = relay.handle_packet(start, Leg::B, PacketKind::Rtp, phone_b, &rtp(2, 1));
+    let back = relay.handle_packet(start, Leg::Callee, PacketKind::Rtp, phone_b, &rtp(2, 1));
     assert_eq!(
         back,
         Decision {
@@ -183,89 +195,104 @@ fn a_leg_without_sdp_learns_its_source_but_gets_nothing_back() {
             record: true
         }
     );
-    assert_eq!(relay.stats().leg_a.rtp_source, Some(source));
+    assert_eq!(relay.stats().legs.caller.rtp_source, Some(source));
 }
 
 #[test]
 fn a_third_address_after_latching_is_bleed() {
     let mut call = answered_call();
     let (a, b) = (call.phone_a, call.phone_b);
-    call.send(Leg::A, a, &rtp(1, 1));
+    call.send(Leg::Caller, a, &rtp(1, 1));
     let intruder = address(40000);
     for sequence in 2..12 {
         assert_eq!(
-            call.send(Leg::A, intruder, &rtp(9, sequence)),
+            call.send(Leg::Caller, intruder, &rtp(9, sequence)),
             dropped(DropReason::Bleed)
         );
     }
-    assert_eq!(call.send(Leg::A, a, &rtp(1, 2)), forward(b, Leg::B));
+    assert_eq!(
+        call.send(Leg::Caller, a, &rtp(1, 2)),
+        forward(b, Leg::Callee)
+    );
     let stats = call.relay.stats();
     assert_eq!(stats.dropped.bleed, 10);
     assert_eq!(stats.a_to_b.packets, 2);
-    assert_eq!(stats.leg_a.rtp_source, Some(a));
+    assert_eq!(stats.legs.caller.rtp_source, Some(a));
 }
 
 #[test]
 fn a_reinvite_to_a_new_address_allows_one_new_latch() {
     let mut call = answered_call();
     let (a, b) = (call.phone_a, call.phone_b);
-    call.send(Leg::B, b, &rtp(2, 1));
+    call.send(Leg::Callee, b, &rtp(2, 1));
     let transferred = address(31000);
     assert_eq!(
-        call.send(Leg::B, transferred, &rtp(3, 1)),
+        call.send(Leg::Callee, transferred, &rtp(3, 1)),
         dropped(DropReason::Bleed)
     );
     // Same address again: the latch stays.
-    call.relay.set_remote(call.start, Leg::B, sendrecv(b));
+    call.relay.set_remote(call.start, Leg::Callee, sendrecv(b));
     assert_eq!(
-        call.send(Leg::B, transferred, &rtp(3, 1)),
+        call.send(Leg::Callee, transferred, &rtp(3, 1)),
         dropped(DropReason::Bleed)
     );
     call.relay
-        .set_remote(call.start, Leg::B, sendrecv(transferred));
+        .set_remote(call.start, Leg::Callee, sendrecv(transferred));
     assert_eq!(
-        call.send(Leg::B, transferred, &rtp(3, 2)),
-        forward(a, Leg::A)
+        call.send(Leg::Callee, transferred, &rtp(3, 2)),
+        forward(a, Leg::Caller)
     );
     assert_eq!(
-        call.send(Leg::A, a, &rtp(1, 1)),
-        forward(transferred, Leg::B)
+        call.send(Leg::Caller, a, &rtp(1, 1)),
+        forward(transferred, Leg::Callee)
     );
-    assert_eq!(call.send(Leg::B, b, &rtp(2, 2)), dropped(DropReason::Bleed));
-    assert_eq!(call.relay.stats().leg_b.rtp_source, Some(transferred));
+    assert_eq!(
+        call.send(Leg::Callee, b, &rtp(2, 2)),
+        dropped(DropReason::Bleed)
+    );
+    assert_eq!(call.relay.stats().legs.callee.rtp_source, Some(transferred));
 }
 
 #[test]
 fn hold_stops_sending_to_the_held_leg_and_resume_restores_both_directions() {
     let mut call = answered_call();
     let (a, b) = (call.phone_a, call.phone_b);
-    call.send(Leg::A, a, &rtp(1, 1));
-    call.send(Leg::B, b, &rtp(2, 1));
+    call.send(Leg::Caller, a, &rtp(1, 1));
+    call.send(Leg::Callee, b, &rtp(2, 1));
     // B puts the call on hold the RFC 2543 way.
     let held = RemoteMedia::from_sdp(
         SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 30000),
         MediaDirection::SendOnly,
     );
     assert_eq!(held.rtp, None);
-    call.relay.set_remote(call.start, Leg::B, held);
+    call.relay.set_remote(call.start, Leg::Callee, held);
     call.relay.set_remote(
         call.start,
-        Leg::A,
+        Leg::Caller,
         RemoteMedia::from_sdp(a, MediaDirection::RecvOnly),
     );
     assert_eq!(
-        call.send(Leg::A, a, &rtp(1, 2)),
+        call.send(Leg::Caller, a, &rtp(1, 2)),
         Decision {
             action: Action::Drop(DropReason::NoDestination),
             record: true
         }
     );
     // Music on hold from B still reaches A.
-    assert_eq!(call.send(Leg::B, b, &rtp(2, 2)), forward(a, Leg::A));
-    call.relay.set_remote(call.start, Leg::B, sendrecv(b));
-    call.relay.set_remote(call.start, Leg::A, sendrecv(a));
-    assert_eq!(call.send(Leg::A, a, &rtp(1, 3)), forward(b, Leg::B));
-    assert_eq!(call.send(Leg::B, b, &rtp(2, 3)), forward(a, Leg::A));
+    assert_eq!(
+        call.send(Leg::Callee, b, &rtp(2, 2)),
+        forward(a, Leg::Caller)
+    );
+    call.relay.set_remote(call.start, Leg::Callee, sendrecv(b));
+    call.relay.set_remote(call.start, Leg::Caller, sendrecv(a));
+    assert_eq!(
+        call.send(Leg::Caller, a, &rtp(1, 3)),
+        forward(b, Leg::Callee)
+    );
+    assert_eq!(
+        call.send(Leg::Callee, b, &rtp(2, 3)),
+        forward(a, Leg::Caller)
+    );
     assert_eq!(call.relay.stats().dropped.no_destination, 1);
 }
 
@@ -283,13 +310,13 @@ fn ssrc_changes_and_sequence_jumps_are_followed() {
     ];
     for (ssrc, sequence) in stream {
         assert_eq!(
-            call.send(Leg::A, a, &rtp(ssrc, sequence)),
-            forward(b, Leg::B)
+            call.send(Leg::Caller, a, &rtp(ssrc, sequence)),
+            forward(b, Leg::Callee)
         );
     }
     let stats = call.relay.stats();
-    assert_eq!(stats.leg_a.ssrc_changes, 1);
-    assert_eq!(stats.leg_a.sequence_jumps, 1);
+    assert_eq!(stats.legs.caller.ssrc_changes, 1);
+    assert_eq!(stats.legs.caller.sequence_jumps, 1);
     assert_eq!(stats.a_to_b.packets, 6);
 }
 
@@ -300,7 +327,7 @@ fn rtcp_is_forwarded_to_the_rtcp_address_and_not_recorded() {
     let b_rtcp = address(30001);
     let decision = call.relay.handle_packet(
         call.start,
-        Leg::A,
+        Leg::Caller,
         PacketKind::Rtcp,
         a_rtcp,
         &RTCP_RECEIVER_REPORT,
@@ -310,7 +337,7 @@ fn rtcp_is_forwarded_to_the_rtcp_address_and_not_recorded() {
         Decision {
             action: Action::Forward {
                 to: b_rtcp,
-                via: Leg::B
+                via: Leg::Callee
             },
             record: false
         }
@@ -318,7 +345,7 @@ fn rtcp_is_forwarded_to_the_rtcp_address_and_not_recorded() {
     // Multiplexed RTCP on the RTP port follows the RTP path, unrecorded.
     let muxed = call.relay.handle_packet(
         call.start,
-        Leg::A,
+        Leg::Caller,
         PacketKind::Rtp,
         call.phone_a,
         &RTCP_RECEIVER_REPORT,
@@ -328,7 +355,7 @@ fn rtcp_is_forwarded_to_the_rtcp_address_and_not_recorded() {
         Decision {
             action: Action::Forward {
                 to: call.phone_b,
-                via: Leg::B
+                via: Leg::Callee
             },
             record: false
         }
@@ -339,8 +366,8 @@ fn rtcp_is_forwarded_to_the_rtcp_address_and_not_recorded() {
 fn the_media_timeout_fires_after_the_configured_silence() {
     let mut call = answered_call();
     let (a, b) = (call.phone_a, call.phone_b);
-    call.send_at(Duration::from_secs(1), Leg::A, a);
-    call.send_at(Duration::from_secs(5), Leg::B, b);
+    call.send_at(Duration::from_secs(1), Leg::Caller, a);
+    call.send_at(Duration::from_secs(5), Leg::Callee, b);
     // The call is quiet once both legs are: B spoke last.
     assert_eq!(
         call.relay.poll_timeout(),
@@ -368,7 +395,7 @@ fn the_media_timeout_fires_after_the_configured_silence() {
     call.relay
         .handle_timeout(call.start + Duration::from_secs(99));
     assert_eq!(events(&mut call.relay), vec![]);
-    call.send_at(Duration::from_secs(100), Leg::A, a);
+    call.send_at(Duration::from_secs(100), Leg::Caller, a);
     assert_eq!(
         call.relay.poll_timeout(),
         Some(call.start + Duration::from_secs(100) + TIMEOUT)
@@ -380,7 +407,7 @@ fn one_leg_talking_keeps_the_call_alive() {
     let mut call = answered_call();
     let a = call.phone_a;
     for second in 1..100 {
-        call.send_at(Duration::from_secs(second), Leg::A, a);
+        call.send_at(Duration::from_secs(second), Leg::Caller, a);
         call.relay
             .handle_timeout(call.start + Duration::from_secs(second));
     }
@@ -396,12 +423,12 @@ fn a_held_call_does_not_time_out_and_resume_restarts_the_clock() {
     let hold_at = call.start + Duration::from_secs(10);
     call.relay.set_remote(
         hold_at,
-        Leg::A,
+        Leg::Caller,
         RemoteMedia::from_sdp(a, MediaDirection::SendOnly),
     );
     call.relay.set_remote(
         hold_at,
-        Leg::B,
+        Leg::Callee,
         RemoteMedia::from_sdp(b, MediaDirection::RecvOnly),
     );
     assert_eq!(call.relay.poll_timeout(), None);
@@ -410,8 +437,8 @@ fn a_held_call_does_not_time_out_and_resume_restarts_the_clock() {
     assert_eq!(events(&mut call.relay), vec![]);
 
     let resume_at = call.start + Duration::from_secs(3600);
-    call.relay.set_remote(resume_at, Leg::A, sendrecv(a));
-    call.relay.set_remote(resume_at, Leg::B, sendrecv(b));
+    call.relay.set_remote(resume_at, Leg::Caller, sendrecv(a));
+    call.relay.set_remote(resume_at, Leg::Callee, sendrecv(b));
     assert_eq!(call.relay.poll_timeout(), Some(resume_at + TIMEOUT));
     call.relay
         .handle_timeout(resume_at + Duration::from_secs(1));
@@ -429,14 +456,14 @@ fn a_held_call_does_not_time_out_and_resume_restarts_the_clock() {
 fn an_unanswered_call_does_not_time_out() {
     let start = Instant::now();
     let mut relay = CallRelay::new(start, config());
-    relay.set_remote(start, Leg::A, sendrecv(address(20000)));
+    relay.set_remote(start, Leg::Caller, sendrecv(address(20000)));
     assert_eq!(relay.poll_timeout(), None);
-    relay.set_remote(start, Leg::B, RemoteMedia::default());
+    relay.set_remote(start, Leg::Callee, RemoteMedia::default());
     assert_eq!(relay.poll_timeout(), None);
     relay.handle_timeout(start + Duration::from_secs(3600));
     assert_eq!(events(&mut relay), vec![]);
     let answered_at = start + Duration::from_secs(40);
-    relay.set_remote(answered_at, Leg::B, sendrecv(address(30000)));
+    relay.set_remote(answered_at, Leg::Callee, sendrecv(address(30000)));
     assert_eq!(relay.poll_timeout(), Some(answered_at + TIMEOUT));
 }
 
@@ -446,25 +473,30 @@ fn malformed_packets_are_dropped_and_do_not_latch() {
     let garbage = address(40000);
     for datagram in [&[][..], &[0x80], &[0x40; 20], &[0x80, 0, 0, 1]] {
         assert_eq!(
-            call.send(Leg::A, garbage, datagram),
+            call.send(Leg::Caller, garbage, datagram),
             dropped(DropReason::Malformed)
         );
     }
     assert_eq!(
-        call.relay
-            .handle_packet(call.start, Leg::A, PacketKind::Rtcp, garbage, &rtp(1, 1)),
+        call.relay.handle_packet(
+            call.start,
+            Leg::Caller,
+            PacketKind::Rtcp,
+            garbage,
+            &rtp(1, 1)
+        ),
         dropped(DropReason::Malformed)
     );
-    assert_eq!(call.relay.stats().leg_a.rtp_source, None);
+    assert_eq!(call.relay.stats().legs.caller.rtp_source, None);
     assert_eq!(call.relay.stats().dropped.malformed, 5);
     assert_eq!(
-        call.send(Leg::A, call.phone_a, &rtp(1, 1)),
-        forward(call.phone_b, Leg::B)
+        call.send(Leg::Caller, call.phone_a, &rtp(1, 1)),
+        forward(call.phone_b, Leg::Callee)
     );
 }
 
 fn any_leg() -> impl Strategy<Value = Leg> {
-    prop_oneof![Just(Leg::A), Just(Leg::B)]
+    prop_oneof![Just(Leg::Caller), Just(Leg::Callee)]
 }
 
 fn any_kind() -> impl Strategy<Value = PacketKind> {

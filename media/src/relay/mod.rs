@@ -160,15 +160,8 @@ impl RemoteMedia {
 
 fn leg_index(leg: Leg) -> usize {
     match leg {
-        Leg::A => 0,
-        Leg::B => 1,
-    }
-}
-
-fn other_leg(leg: Leg) -> Leg {
-    match leg {
-        Leg::A => Leg::B,
-        Leg::B => Leg::A,
+        Leg::Caller => 0,
+        Leg::Callee => 1,
     }
 }
 

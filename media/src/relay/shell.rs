@@ -68,8 +68,8 @@ impl RelayHandle {
     pub fn local(&self, leg: Leg) -> LocalAddresses {
         let [a, b] = self.local;
         match leg {
-            Leg::A => a,
-            Leg::B => b,
+            Leg::Caller => a,
+            Leg::Callee => b,
         }
     }
 
@@ -172,8 +172,8 @@ impl LegSockets {
 fn sockets_of(legs: &[LegSockets; 2], leg: Leg) -> &LegSockets {
     let [a, b] = legs;
     match leg {
-        Leg::A => a,
-        Leg::B => b,
+        Leg::Caller => a,
+        Leg::Callee => b,
     }
 }
 
@@ -204,10 +204,10 @@ impl RelayTask {
         loop {
             self.rearm(timer.as_mut(), &mut armed);
             let wake = tokio::select! {
-                ready = a.rtp.readable() => Wake::Readable(Leg::A, PacketKind::Rtp, ready),
-                ready = a.rtcp.readable() => Wake::Readable(Leg::A, PacketKind::Rtcp, ready),
-                ready = b.rtp.readable() => Wake::Readable(Leg::B, PacketKind::Rtp, ready),
-                ready = b.rtcp.readable() => Wake::Readable(Leg::B, PacketKind::Rtcp, ready),
+                ready = a.rtp.readable() => Wake::Readable(Leg::Caller, PacketKind::Rtp, ready),
+                ready = a.rtcp.readable() => Wake::Readable(Leg::Caller, PacketKind::Rtcp, ready),
+                ready = b.rtp.readable() => Wake::Readable(Leg::Callee, PacketKind::Rtp, ready),
+                ready = b.rtcp.readable() => Wake::Readable(Leg::Callee, PacketKind::Rtcp, ready),
                 message = control.recv() => Wake::Control(message),
                 () = &mut timer, if armed.is_some() => Wake::Timer,
             };

@@ -1,7 +1,10 @@
 //! Per-call counters, read at any time and reported when the call stops.
 
-use super::DropReason;
 use std::net::SocketAddr;
+
+use greffier_types::PerLeg;
+
+use super::DropReason;
 
 /// Datagrams forwarded in one direction (RTP and RTCP together).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -68,6 +71,5 @@ pub struct RelayStats {
     pub a_to_b: DirectionStats,
     pub b_to_a: DirectionStats,
     pub dropped: DropCounts,
-    pub leg_a: LegSummary,
-    pub leg_b: LegSummary,
+    pub legs: PerLeg<LegSummary>,
 }

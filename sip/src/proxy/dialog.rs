@@ -16,21 +16,10 @@ use crate::{Peer, Transport};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DialogId(pub u64);
 
-/// The two sides of a call, named from the initial INVITE.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Leg {
-    Caller,
-    Callee,
-}
-
-impl Leg {
-    pub fn other(self) -> Leg {
-        match self {
-            Leg::Caller => Leg::Callee,
-            Leg::Callee => Leg::Caller,
-        }
-    }
-}
+/// The two sides of a call, named from the initial INVITE: the one `Leg` of
+/// `greffier-types`.
+pub use greffier_types::Leg;
+use greffier_types::PerLeg;
 
 /// Provisional responses may carry To tags of several early dialogs (a forking
 /// next hop); beyond this many, later tags are not learned.
@@ -64,19 +53,21 @@ pub(crate) struct Dialog {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DialogEnds {
     pub call_id: String,
-    /// From of the INVITE (caller's tag) and To of the 2xx (callee's tag).
-    pub caller_uri: String,
-    pub callee_uri: String,
-    /// Remote targets (Contact URIs), learned when the dialog was set up and never
-    /// changed by a later message: they are only written into Request-URIs.
-    pub caller_target: Option<String>,
-    pub callee_target: Option<String>,
-    /// Route sets from the proxy towards each side, from the 2xx Record-Route.
-    pub route_to_caller: Vec<String>,
-    pub route_to_callee: Vec<String>,
-    /// Highest CSeq each side has used.
-    pub caller_cseq: u32,
-    pub callee_cseq: u32,
+    pub sides: PerLeg<DialogEnd>,
+}
+
+/// One side of a dialog.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DialogEnd {
+    /// From of the INVITE for the caller (its tag), To of the 2xx for the callee.
+    pub uri: String,
+    /// Remote target (Contact URI), learned when the dialog was set up and never
+    /// changed by a later message: it is only written into Request-URIs.
+    pub target: Option<String>,
+    /// Route set from the proxy towards this side, from the 2xx Record-Route.
+    pub route: Vec<String>,
+    /// Highest CSeq this side has used.
+    pub cseq: u32,
 }
 
 /// Whether a message from `source` comes from the leg learned as `leg`: same
@@ -100,10 +91,7 @@ pub(crate) struct TaggedDialog<'a> {
 impl Dialog {
     /// Notes the CSeq of an in-dialog request from `leg`.
     pub(crate) fn saw_cseq(&mut self, leg: Leg, cseq: u32) {
-        let highest = match leg {
-            Leg::Caller => &mut self.ends.caller_cseq,
-            Leg::Callee => &mut self.ends.callee_cseq,
-        };
+        let highest = &mut self.ends.sides[leg].cseq;
         *highest = (*highest).max(cseq);
     }
 

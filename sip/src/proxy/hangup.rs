@@ -108,11 +108,8 @@ impl Proxy {
     /// learned address ([`Dialog::peer`]), never one its Contact or Route names:
     /// those only fill the Request-URI and Route headers, for the leg to read.
     pub(super) fn bye_to(&self, dialog: &Dialog, leg: Leg) -> Option<(Peer, Message)> {
-        let ends = &dialog.ends;
-        let cseq = match leg {
-            Leg::Caller => ends.callee_cseq,
-            Leg::Callee => ends.caller_cseq,
-        };
+        // The BYE comes from the other side's identity, and continues its CSeq.
+        let cseq = dialog.ends.sides[leg.other()].cseq;
         self.request_to(dialog, leg, Method::Bye, cseq.saturating_add(1))
     }
 
@@ -126,20 +123,8 @@ impl Proxy {
         cseq: u32,
     ) -> Option<(Peer, Message)> {
         let ends = &dialog.ends;
-        let (target, route, from, to) = match leg {
-            Leg::Caller => (
-                ends.caller_target.as_ref()?,
-                &ends.route_to_caller,
-                &ends.callee_uri,
-                &ends.caller_uri,
-            ),
-            Leg::Callee => (
-                ends.callee_target.as_ref()?,
-                &ends.route_to_callee,
-                &ends.caller_uri,
-                &ends.callee_uri,
-            ),
-        };
+        let (end, other) = (&ends.sides[leg], &ends.sides[leg.other()]);
+        let (target, route, from, to) = (end.target.as_ref()?, &end.route, &other.uri, &end.uri);
         let peer = dialog.peer(leg);
         let branch = self.branches.make(&super::branch::BranchInputs {
             upstream_branch: "",

@@ -8,6 +8,8 @@ use crate::Peer;
 
 use bytes::Bytes;
 
+use greffier_types::{Personal, TenantId};
+
 use super::{DialogId, Leg};
 use crate::message::{HeaderName, Message};
 
@@ -36,9 +38,9 @@ pub enum RouteDecision {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForwardTarget {
     /// Tenant the dialog belongs to (an identifier, never personal data).
-    pub tenant: String,
-    /// The Request-URI to put in the forwarded request.
-    pub request_uri: String,
+    pub tenant: TenantId,
+    /// The Request-URI to put in the forwarded request: it names the callee.
+    pub request_uri: Personal<String>,
     /// Where to send it.
     pub destination: SocketAddr,
     pub transport: crate::Transport,

@@ -32,6 +32,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
+use greffier_types::{Personal, TenantId};
 
 pub use dialog::{DialogId, Leg};
 pub use hooks::{
@@ -122,14 +123,14 @@ pub enum ProxyEvent {
     /// An INVITE opened a call and was forwarded.
     CallStarted {
         dialog: DialogId,
-        tenant: String,
+        tenant: TenantId,
         direction: Direction,
-        /// Request-URI user of the incoming INVITE and From user: personal data, for
-        /// the encrypted call record only.
-        callee: Option<String>,
-        caller: Option<String>,
+        /// Request-URI user of the incoming INVITE and From user, for the
+        /// encrypted call record only.
+        callee: Option<Personal<String>>,
+        caller: Option<Personal<String>>,
         /// The SIP Call-ID, to be hashed before it is stored (it can carry addresses).
-        call_id: String,
+        call_id: Personal<String>,
     },
     /// The callee answered (2xx).
     CallAnswered {

@@ -4,11 +4,12 @@
 use std::time::Instant;
 
 use bytes::Bytes;
+use greffier_types::{PerLeg, Personal};
 
 use super::anchoring::{self, anchor_request};
 use super::branch::{is_rfc3261, BranchInputs};
 use super::build;
-use super::dialog::{same_endpoint, Dialog, DialogEnds, DialogId, Leg};
+use super::dialog::{same_endpoint, Dialog, DialogEnd, DialogEnds, DialogId, Leg};
 use super::hooks::{InDialogAction, ProxyPolicy, Refusal, RouteDecision, SdpRefusal};
 use super::metrics_names::{self, method_label};
 use super::transactions::{ClientMachine, ClientTx, ServerMachine, ServerTx, Transactions, TxKey};
@@ -192,7 +193,7 @@ impl Proxy {
         let callee_peer = Peer::new(target.transport, target.destination);
         let mut hop = Hop {
             peer: callee_peer,
-            request_uri: Some(target.request_uri.clone()),
+            request_uri: Some(target.request_uri.expose().clone()),
             dialog: None,
             from_leg: None,
             record_route: false,
@@ -224,36 +225,43 @@ impl Proxy {
                 awaiting_ack: false,
                 ends: DialogEnds {
                     call_id: call_id.to_string(),
-                    caller_uri: request
-                        .headers
-                        .get(&HeaderName::From)
-                        .unwrap_or_default()
-                        .to_string(),
-                    caller_target: request
-                        .contacts()
-                        .first()
-                        .and_then(|contact| uri_of_name_addr(contact))
-                        .map(str::to_string),
-                    caller_cseq: request.cseq().map_or(0, |cseq| cseq.seq),
-                    ..DialogEnds::default()
+                    sides: PerLeg {
+                        caller: DialogEnd {
+                            uri: request
+                                .headers
+                                .get(&HeaderName::From)
+                                .unwrap_or_default()
+                                .to_string(),
+                            target: request
+                                .contacts()
+                                .first()
+                                .and_then(|contact| uri_of_name_addr(contact))
+                                .map(str::to_string),
+                            route: Vec::new(),
+                            cseq: request.cseq().map_or(0, |cseq| cseq.seq),
+                        },
+                        callee: DialogEnd::default(),
+                    },
                 },
             });
             metrics::counter!(metrics_names::CALLS).increment(1);
             // Delivered at once: the policy must know the call before its first SDP.
             policy.on_event(ProxyEvent::CallStarted {
-                call_id: call_id.to_string(),
+                call_id: Personal::new(call_id.to_string()),
                 dialog: id,
                 tenant: target.tenant,
                 direction: target.direction,
                 callee: request
                     .request_uri()
-                    .and_then(|uri| uri.user().map(str::to_string)),
+                    .and_then(|uri| uri.user().map(str::to_string))
+                    .map(Personal::new),
                 caller: request
                     .headers
                     .get(&HeaderName::From)
                     .and_then(uri_of_name_addr)
                     .and_then(SipUri::parse)
-                    .and_then(|uri| uri.user().map(str::to_string)),
+                    .and_then(|uri| uri.user().map(str::to_string))
+                    .map(Personal::new),
             });
             hop.dialog = Some(id);
             hop.from_leg = Some(Leg::Caller);

@@ -478,12 +478,13 @@ fn learn_dialog_ends(
     response: &Message,
     locality: &super::locality::Locality,
 ) {
-    ends.callee_uri = response
+    let callee = &mut ends.sides.callee;
+    callee.uri = response
         .headers
         .get(&HeaderName::To)
         .unwrap_or_default()
         .to_string();
-    ends.callee_target = response
+    callee.target = response
         .contacts()
         .first()
         .and_then(|contact| crate::message::uri_of_name_addr(contact))
@@ -507,7 +508,7 @@ fn learn_dialog_ends(
             })
             .last()
             .map_or(own + 1, |(at, _)| at + 1);
-        ends.route_to_callee = record_route[..own].iter().rev().cloned().collect();
-        ends.route_to_caller = record_route[after_own..].to_vec();
+        ends.sides.callee.route = record_route[..own].iter().rev().cloned().collect();
+        ends.sides.caller.route = record_route[after_own..].to_vec();
     }
 }

@@ -40,8 +40,8 @@ impl ProxyPolicy for TestPolicy {
             .and_then(|uri| uri.user().map(str::to_string))
             .unwrap_or_default();
         RouteDecision::Forward(ForwardTarget {
-            tenant: "demo".into(),
-            request_uri: format!("sip:{user}@{CARRIER}"),
+            tenant: "demo".parse().unwrap(),
+            request_uri: format!("sip:{user}@{CARRIER}").into(),
             destination: addr(CARRIER),
             transport: source.transport,
             direction: Direction::Outbound,
@@ -222,6 +222,38 @@ fn request_between(
          Max-Forwards: 70\r\n\
          Content-Length: 0\r\n\r\n"
     )
+}
+
+#[test]
+fn call_started_carries_the_parties_and_call_id_but_never_prints_them() {
+    let mut h = Harness::new();
+    let call_id = "a84b4c76e66710@pc33.atlanta.example.com";
+    h.receive(udp(PBX), &invite(call_id, "z9hG4bK-personal"));
+    let Some(ProxyEvent::CallStarted {
+        caller,
+        callee,
+        call_id: carried,
+        ..
+    }) = h.policy.events.first()
+    else {
+        panic!("no CallStarted: {:?}", h.policy.events);
+    };
+    assert_eq!(carried.expose(), call_id);
+    assert_eq!(
+        caller.as_ref().map(|c| c.expose().as_str()),
+        Some("+33199000002")
+    );
+    assert_eq!(
+        callee.as_ref().map(|c| c.expose().as_str()),
+        Some("+33199000001")
+    );
+    let printed = format!("{:?} {:#?}", h.policy.events, h.policy.events);
+    for clear in ["33199000002", "33199000001", "a84b4c76e66710", "atlanta"] {
+        assert!(
+            !printed.contains(clear),
+            "{clear} printed in clear: {printed}"
+        );
+    }
 }
 
 #[test]
@@ -761,8 +793,8 @@ fn a_call_over_ipv6_is_routed_and_record_routed_with_bracketed_addresses() {
     impl ProxyPolicy for ToV6Carrier {
         fn route(&mut self, source: Peer, _request: &Message) -> RouteDecision {
             RouteDecision::Forward(ForwardTarget {
-                tenant: "demo".into(),
-                request_uri: "sip:+33199000001@[::1]:5070".into(),
+                tenant: "demo".parse().unwrap(),
+                request_uri: "sip:+33199000001@[::1]:5070".to_string().into(),
                 destination: addr("[::1]:5070"),
                 transport: source.transport,
                 direction: Direction::Outbound,

@@ -119,3 +119,9 @@ impl StoreError {
         }
     }
 }
+
+impl From<greffier_types::InvalidRecordId> for StoreError {
+    fn from(error: greffier_types::InvalidRecordId) -> Self {
+        StoreError::InvalidRecordId(error.0)
+    }
+}

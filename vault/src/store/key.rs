@@ -3,11 +3,9 @@
 //! there is no constructor that takes free text.
 
 use std::fmt;
-use std::str::FromStr;
 
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use object_store::path::Path;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::blind_index::blind_index;
@@ -15,79 +13,8 @@ use crate::keys::secret::IndexKey;
 use crate::store::error::StoreError;
 use crate::tenant::TenantId;
 
-/// A record id: a UUIDv7, drawn when the call starts. The UTC day of its
-/// timestamp is the day partition of every object of the record, so a
-/// reader goes from the id to the keys without an index.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "Uuid", into = "Uuid")]
-pub struct RecordId(Uuid);
-
-impl RecordId {
-    pub fn generate() -> Self {
-        RecordId(Uuid::now_v7())
-    }
-
-    pub fn from_uuid(uuid: Uuid) -> Result<Self, StoreError> {
-        if uuid.get_version_num() != 7 {
-            return Err(StoreError::InvalidRecordId("not a UUIDv7"));
-        }
-        Ok(RecordId(uuid))
-    }
-
-    pub fn uuid(&self) -> Uuid {
-        self.0
-    }
-
-    /// The instant in the UUIDv7 timestamp (millisecond precision).
-    pub fn timestamp(&self) -> DateTime<Utc> {
-        let (secs, nanos) = self
-            .0
-            .get_timestamp()
-            .map(|ts| ts.to_unix())
-            .unwrap_or_default();
-        i64::try_from(secs)
-            .ok()
-            .and_then(|secs| DateTime::from_timestamp(secs, nanos))
-            .unwrap_or_default()
-    }
-
-    pub fn date(&self) -> NaiveDate {
-        self.timestamp().date_naive()
-    }
-}
-
-impl TryFrom<Uuid> for RecordId {
-    type Error = StoreError;
-    fn try_from(uuid: Uuid) -> Result<Self, Self::Error> {
-        RecordId::from_uuid(uuid)
-    }
-}
-
-impl From<RecordId> for Uuid {
-    fn from(id: RecordId) -> Uuid {
-        id.0
-    }
-}
-
-impl FromStr for RecordId {
-    type Err = StoreError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let uuid = Uuid::try_parse(s).map_err(|_| StoreError::InvalidRecordId("not a UUID"))?;
-        RecordId::from_uuid(uuid)
-    }
-}
-
-impl fmt::Display for RecordId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0.hyphenated(), f)
-    }
-}
-
-impl fmt::Debug for RecordId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RecordId({})", self.0.hyphenated())
-    }
-}
+/// A record id: the one [`RecordId`] of `greffier-types`.
+pub use greffier_types::RecordId;
 
 /// The name of a gateway node in CDR keys: 1 to 32 ASCII letters, digits or
 /// `_`. No `-`, which separates the node from the hour in a CDR key, so one

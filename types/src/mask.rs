@@ -1,5 +1,5 @@
-//! Masking of telephone numbers, so that error messages and logs never carry
-//! one in clear.
+//! The one mask for telephone numbers, so that error messages and logs never
+//! carry one in clear.
 
 /// Masks a telephone number for display: the first four and the last two
 /// characters stay, the rest becomes `…` (`+33612345678` → `+336…78`).
@@ -45,17 +45,26 @@ pub fn mask_numbers_in_text(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn keeps_first_four_and_last_two() {
-        assert_eq!(mask_number("+33612345678"), "+336…78");
-        assert_eq!(mask_number("0612345678"), "0612…78");
+        for (number, masked) in [
+            ("+33612345678", "+336…78"),
+            ("0612345678", "0612…78"),
+            ("+4930123456", "+493…56"),
+            ("+123456789012345", "+123…45"),
+            ("1234567", "1234…67"),
+        ] {
+            assert_eq!(mask_number(number), masked, "{number}");
+        }
     }
 
     #[test]
     fn short_values_are_fully_masked() {
-        assert_eq!(mask_number("+3312"), "…");
-        assert_eq!(mask_number(""), "…");
+        for short in ["", "+", "+3312", "123456"] {
+            assert_eq!(mask_number(short), "…", "{short}");
+        }
     }
 
     #[test]
@@ -76,5 +85,17 @@ mod tests {
     #[test]
     fn lone_plus_signs_stay() {
         assert_eq!(mask_numbers_in_text("a + b"), "a + b");
+    }
+
+    proptest! {
+        #[test]
+        fn a_masked_number_never_holds_its_middle(digits in "[0-9]{7,15}") {
+            let number = format!("+{digits}");
+            let masked = mask_number(&number);
+            prop_assert!(!masked.contains(&digits));
+            prop_assert_eq!(masked.chars().count(), 7);
+            let in_text = mask_numbers_in_text(&format!("call from {number} refused"));
+            prop_assert!(!in_text.contains(&digits));
+        }
     }
 }
