@@ -333,21 +333,7 @@ fn export_then_erase_a_number_in_one_tenant_keeps_call_records_holds_and_the_oth
 #[test]
 fn a_client_mode_tenant_is_searched_only_with_its_private_key() {
     let mut tree = VaultTree::new();
-    let key_file = tree.scratch("client.key");
-    let generated = greffier([
-        OsStr::new("keys"),
-        OsStr::new("generate-client"),
-        OsStr::new("--out"),
-        key_file.as_os_str(),
-    ])
-    .ok();
-    let public_key = generated
-        .stdout
-        .lines()
-        .find_map(|line| line.strip_prefix("public_key = \""))
-        .and_then(|rest| rest.strip_suffix('"'))
-        .expect("a public key")
-        .to_string();
+    let (key_file, public_key) = tree.client_key_pair("client.key");
     tree.write_tenant("cust", &[CUST_LINE], &KeyMode::Client(public_key));
     greffier(["keys", "init", "--config", &tree.config_arg()]).ok();
     let config = tree.load();

@@ -426,21 +426,7 @@ fn a_client_mode_tenant_is_not_returned_by_the_gateway_but_can_be_deleted() {
     use support::vault::{greffier, record_blocking, streamed_wav, KeyMode, TestCall, VaultTree};
 
     let mut tree = VaultTree::new();
-    let key_file = tree.scratch("client.key");
-    let generated = greffier([
-        OsStr::new("keys"),
-        OsStr::new("generate-client"),
-        OsStr::new("--out"),
-        key_file.as_os_str(),
-    ])
-    .ok();
-    let public_key = generated
-        .stdout
-        .lines()
-        .find_map(|line| line.strip_prefix("public_key = \""))
-        .and_then(|rest| rest.strip_suffix('"'))
-        .expect("a public key")
-        .to_string();
+    let (_private_key, public_key) = tree.client_key_pair("client.key");
     tree.write_tenant("cust", &["+33199000003"], &KeyMode::Client(public_key));
     greffier(["keys", "init", "--config", &tree.config_arg()]).ok();
     let config = tree.load();

@@ -1,7 +1,6 @@
 //! What the CLI reads and writes besides the vault: the configuration, and
 //! private output files (decrypted recordings, client keys).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context};
@@ -21,7 +20,7 @@ pub(super) fn write_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()
         bail!("{} already exists; choose another file", path.display());
     }
     let temp = temp_path(path)?;
-    let written = write_new(&temp, bytes).and_then(|()| {
+    let written = crate::ops::export::write_new_file(&temp, bytes).and_then(|()| {
         if path.exists() {
             bail!("{} already exists; choose another file", path.display());
         }
@@ -43,22 +42,6 @@ fn temp_path(path: &Path) -> anyhow::Result<PathBuf> {
     temp_name.push(name);
     temp_name.push(format!(".{}.partial", std::process::id()));
     Ok(path.with_file_name(temp_name))
-}
-
-fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// A recording export is made playable: a streamed WAV carries "unknown"

@@ -286,7 +286,7 @@ fn create_private_dir(path: &Path) -> anyhow::Result<()> {
 }
 
 /// A new file, owner-only, synced; an existing one is never replaced.
-fn write_new_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_new_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -77,6 +77,27 @@ impl VaultTree {
     }
 
     /// A scratch path outside the configuration and data directories.
+    /// A client key pair made by `keys generate-client`: the private key
+    /// file (in the scratch directory) and the public key as printed.
+    pub(crate) fn client_key_pair(&self, name: &str) -> (PathBuf, String) {
+        let key_file = self.scratch(name);
+        let generated = greffier([
+            std::ffi::OsStr::new("keys"),
+            std::ffi::OsStr::new("generate-client"),
+            std::ffi::OsStr::new("--out"),
+            key_file.as_os_str(),
+        ])
+        .ok();
+        let public_key = generated
+            .stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("public_key = \""))
+            .and_then(|rest| rest.strip_suffix('"'))
+            .expect("a public key")
+            .to_string();
+        (key_file, public_key)
+    }
+
     pub(crate) fn scratch(&self, name: &str) -> PathBuf {
         let dir = self.root().join("scratch");
         std::fs::create_dir_all(&dir).expect("create the scratch directory");
