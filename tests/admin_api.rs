@@ -23,6 +23,8 @@ const DEMO: &str = "+33199000001";
 const OTHER: &str = "+33199000002";
 const ALICE: &str = "+33612345678";
 const BOB: &str = "+33698765432";
+/// A number no call of either tenant has.
+const NOBODY: &str = "+33600000999";
 const USER_PASSWORD: &str = "a long passphrase for alice";
 
 /// Cheap Argon2 for the tests (the defaults take 64 MiB and three passes
@@ -60,6 +62,8 @@ enum Fixture {
     FreshToken,
     /// A user made for this one request.
     FreshUser,
+    /// A data-subject export job of demo.
+    Export,
 }
 
 struct Row {
@@ -109,6 +113,9 @@ const TABLE: &[Row] = &[
     row("POST", "/v1/tenants/{tenant}/holds", F::None, [201, 403, 403, 403, 403], [201, 404, 404, 404, 404]),
     row("DELETE", "/v1/tenants/{tenant}/holds/{hold}", F::FreshHold, [204, 403, 403, 403, 403], [204, 404, 404, 404, 404]),
     row("GET", "/v1/tenants/{tenant}/audit", F::None, [200, 200, 403, 403, 403], [200, 404, 404, 404, 404]),
+    row("POST", "/v1/tenants/{tenant}/subjects/export", F::None, [403, 202, 202, 403, 403], [403, 404, 404, 404, 404]),
+    row("GET", "/v1/tenants/{tenant}/subjects/exports/{job}", F::Export, [403, 200, 200, 403, 403], [403, 404, 404, 404, 404]),
+    row("POST", "/v1/tenants/{tenant}/subjects/erase", F::None, [403, 200, 200, 403, 403], [403, 404, 404, 404, 404]),
     row("GET", "/v1/tenants/{tenant}/tokens", F::None, [200, 200, 403, 403, 403], [200, 404, 404, 404, 404]),
     row("POST", "/v1/tenants/{tenant}/tokens", F::None, [201, 201, 403, 403, 403], [201, 404, 404, 404, 404]),
     row("DELETE", "/v1/tenants/{tenant}/tokens/{token}", F::FreshToken, [204, 204, 403, 403, 403], [204, 404, 404, 404, 404]),
@@ -472,6 +479,17 @@ impl Node {
                 self.add_user(tenant, &name, "supervisor", &[]);
                 path = path.replace("{username}", &name);
             }
+            F::Export => {
+                let body = serde_json::json!({ "number": NOBODY }).to_string();
+                let made = self.as_role(
+                    "super_admin",
+                    "POST",
+                    "/v1/tenants/demo/subjects/export",
+                    Some(&body),
+                );
+                assert_eq!(made.status, 202, "{}", made.text());
+                path = path.replace("{job}", made.json()["id"].as_str().expect("a job id"));
+            }
         }
         let body = match (row.method, row.path) {
             ("PUT", p) if p.ends_with("/objections") => Some(r#"{"subprocessors":[]}"#.to_string()),
@@ -482,6 +500,9 @@ impl Node {
                 serde_json::json!({"record": RecordId::generate().uuid(), "reason": "case 2"})
                     .to_string(),
             ),
+            ("POST", p) if p.ends_with("/subjects/export") || p.ends_with("/subjects/erase") => {
+                Some(serde_json::json!({ "number": NOBODY }).to_string())
+            }
             ("POST", p) if p.ends_with("/tokens") => Some(
                 serde_json::json!({"name": self.unique("made"), "role": "supervisor"}).to_string(),
             ),
@@ -714,6 +735,115 @@ fn recordings_page_by_cursor_and_audio_honours_ranges() {
         send(node.gateway.admin, "GET", &audio_path, &headers, None).status,
         416
     );
+}
+
+/// A data-subject export through the API is a job whose zip holds every
+/// call of that number in the tenant and nothing else; an erasure deletes
+/// its recordings and keeps its call records; another tenant sees neither.
+#[test]
+fn a_subject_export_is_a_zip_of_the_numbers_calls_and_an_erasure_reports() {
+    let node = Node::start();
+    let body = serde_json::json!({ "number": ALICE }).to_string();
+    let started = node.as_role(
+        "admin",
+        "POST",
+        "/v1/tenants/demo/subjects/export",
+        Some(&body),
+    );
+    assert_eq!(started.status, 202, "{}", started.text());
+    let job = started.json()["id"].as_str().expect("a job id").to_string();
+    let job_path = format!("/v1/tenants/demo/subjects/exports/{job}");
+    // The export runs in the gateway: poll its state, bounded.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let ready = loop {
+        let status = node.as_role("admin", "GET", &job_path, None).json();
+        match status["state"].as_str() {
+            Some("ready") => break status,
+            Some("running") => {}
+            other => panic!("the export ended {other:?}: {status}"),
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the export never ended"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // ALICE called demo once long ago and once for each of the five spares.
+    assert_eq!(ready["records"], 6, "{ready}");
+    let zip_reply = node.as_role("admin", "GET", &format!("{job_path}/zip"), None);
+    assert_eq!(zip_reply.status, 200, "{}", zip_reply.text());
+    assert_eq!(zip_reply.header("content-type"), Some("application/zip"));
+    let mut archive =
+        zip::ZipArchive::new(std::io::Cursor::new(zip_reply.body.clone())).expect("a zip");
+    let mut manifest = String::new();
+    archive
+        .by_name("manifest.json")
+        .expect("a manifest")
+        .read_to_string(&mut manifest)
+        .unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).expect("JSON");
+    let files = manifest["files"].as_array().expect("files");
+    let recordings = files
+        .iter()
+        .filter(|file| file["kind"] == "recording")
+        .count();
+    assert_eq!(recordings, 6, "{manifest}");
+    let wav = files
+        .iter()
+        .find(|file| file["kind"] == "recording")
+        .and_then(|file| file["file"].as_str())
+        .expect("a recording's path");
+    let mut riff = [0u8; 4];
+    archive.by_name(wav).unwrap().read_exact(&mut riff).unwrap();
+    assert_eq!(&riff, b"RIFF");
+    // Another tenant's view of the job, and a supervisor's: nothing.
+    let elsewhere = format!("/v1/tenants/other/subjects/exports/{job}");
+    assert_eq!(node.as_role("admin", "GET", &elsewhere, None).status, 404);
+    assert_eq!(
+        node.as_role("supervisor", "GET", &job_path, None).status,
+        403
+    );
+
+    let erased = node.as_role(
+        "admin",
+        "POST",
+        "/v1/tenants/demo/subjects/erase",
+        Some(&body),
+    );
+    assert_eq!(erased.status, 200, "{}", erased.text());
+    let report = erased.json();
+    assert_eq!(report["records"], 6, "{report}");
+    assert_eq!(report["call_records_kept"], 6, "{report}");
+    assert!(report["deleted"].as_u64().unwrap_or(0) >= 6, "{report}");
+    let left = node.as_role(
+        "admin",
+        "GET",
+        &format!("/v1/tenants/demo/recordings?number=%2B{}", &ALICE[1..]),
+        None,
+    );
+    assert_eq!(
+        left.json()["recordings"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        left.text()
+    );
+    let bob = node.as_role(
+        "admin",
+        "GET",
+        &format!("/v1/tenants/demo/recordings?number=%2B{}", &BOB[1..]),
+        None,
+    );
+    assert_eq!(bob.json()["recordings"].as_array().map(Vec::len), Some(1));
+    let other = node.as_role("operator", "GET", "/v1/tenants/other/audit", None);
+    assert!(!other.text().contains("subject_erase"), "{}", other.text());
+    let number = serde_json::json!({ "number": "not a number" }).to_string();
+    let refused = node.as_role(
+        "admin",
+        "POST",
+        "/v1/tenants/demo/subjects/erase",
+        Some(&number),
+    );
+    assert_eq!(refused.status, 422, "{}", refused.text());
 }
 
 #[test]

@@ -415,6 +415,25 @@ async fn each_role_sees_and_does_only_what_it_may() {
     browser.wait_for("#recording-delete").await;
     browser.screenshot("admin-recording").await;
     assert!(!browser.displayed("#nav a[data-page=users]").await);
+    // A data subject's export: a job in the gateway, then its zip.
+    browser.click("#nav a[data-page=subjects]").await;
+    browser.wait_for("#subjects-export").await;
+    browser
+        .fill("#subjects-export input[name=number]", DIALLED)
+        .await;
+    browser.click("#subjects-export button[type=submit]").await;
+    let link = browser.wait_for("#subjects-download").await;
+    let href = link
+        .attr("href")
+        .await
+        .expect("the link's href")
+        .expect("a download link");
+    assert!(href.ends_with("/zip"), "{href}");
+    let path = href
+        .trim_start_matches(&console[..console.len() - 1])
+        .to_string();
+    assert_eq!(fetch_status(&browser, "GET", &path).await, 200, "{path}");
+    browser.screenshot("admin-subject-export").await;
     let before = sweep_at(&config_path, 11);
     assert_eq!(
         before["deleted"], 0,

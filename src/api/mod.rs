@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod problem;
 pub mod routes;
 pub mod sessions;
+pub mod subjects;
 pub mod tls;
 
 use std::sync::Arc;
@@ -40,6 +41,8 @@ pub struct Api {
     pub calls: CallDirectory,
     /// Pause and resume, role-checked and audited by the operations layer.
     pub live: LiveCalls,
+    /// Data-subject export jobs.
+    pub exports: subjects::SubjectExports,
     pub credentials: Arc<CredentialCache>,
     pub sessions: Sessions,
 }
@@ -60,6 +63,7 @@ impl Api {
                 admin.tls.is_some(),
             ),
             live: LiveCalls::new(calls.clone(), audit.clone()),
+            exports: subjects::SubjectExports::default(),
             config,
             store,
             audit,

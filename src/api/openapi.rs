@@ -9,6 +9,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::problem::Problem;
 use super::routes::*;
+use super::subjects::*;
 
 struct Security;
 
@@ -53,6 +54,7 @@ impl Modify for Security {
         get_retention, put_retention,
         list_holds, create_hold, release_hold,
         export_audit,
+        start_subject_export, get_subject_export, download_subject_export, erase_subject,
         list_tokens, create_token, revoke_token,
         list_users, create_user, remove_user,
     ),

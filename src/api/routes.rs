@@ -68,6 +68,22 @@ pub fn router(api: Arc<Api>) -> Router {
         )
         .route("/v1/tenants/{tenant}/audit", get(export_audit))
         .route(
+            "/v1/tenants/{tenant}/subjects/export",
+            post(super::subjects::start_subject_export),
+        )
+        .route(
+            "/v1/tenants/{tenant}/subjects/exports/{job}",
+            get(super::subjects::get_subject_export),
+        )
+        .route(
+            "/v1/tenants/{tenant}/subjects/exports/{job}/zip",
+            get(super::subjects::download_subject_export),
+        )
+        .route(
+            "/v1/tenants/{tenant}/subjects/erase",
+            post(super::subjects::erase_subject),
+        )
+        .route(
             "/v1/tenants/{tenant}/objections",
             get(get_objections).put(put_objections),
         )
@@ -93,7 +109,7 @@ pub fn router(api: Arc<Api>) -> Router {
 // --- Common steps --------------------------------------------------------
 
 /// The tenant of the path, if this caller may see it; else 404.
-fn scope(api: &Api, principal: &Principal, tenant: &str) -> ApiResult<TenantId> {
+pub(super) fn scope(api: &Api, principal: &Principal, tenant: &str) -> ApiResult<TenantId> {
     let configured = api.config().tenant(tenant).is_some();
     if !configured || !principal.sees_tenant(tenant) {
         return Err(Problem::not_found());
@@ -102,7 +118,7 @@ fn scope(api: &Api, principal: &Principal, tenant: &str) -> ApiResult<TenantId> 
 }
 
 /// 403 unless the role may; a refused operation on personal data is audited.
-async fn allow(
+pub(super) async fn allow(
     api: &Api,
     principal: &Principal,
     tenant: &TenantId,
@@ -121,15 +137,15 @@ async fn allow(
     Err(Problem::forbidden())
 }
 
-fn ops(api: &Api) -> ApiResult<Ops> {
+pub(super) fn ops(api: &Api) -> ApiResult<Ops> {
     api.ops().map_err(|error| Problem::internal(&error))
 }
 
-fn internal(error: anyhow::Error) -> Problem {
+pub(super) fn internal(error: anyhow::Error) -> Problem {
     Problem::internal(&error)
 }
 
-fn parse_uuid(text: &str) -> ApiResult<Uuid> {
+pub(super) fn parse_uuid(text: &str) -> ApiResult<Uuid> {
     // A malformed id names nothing: the same answer as a missing one.
     Uuid::parse_str(text).map_err(|_| Problem::not_found())
 }

@@ -24,6 +24,8 @@ const api = {
   tokens: () => tenantPath("/tokens"),
   token: (id) => tenantPath(`/tokens/${encodeURIComponent(id)}`),
   subjectExport: () => tenantPath("/subjects/export"),
+  subjectExportJob: (id) => tenantPath(`/subjects/exports/${encodeURIComponent(id)}`),
+  subjectExportZip: (id) => tenantPath(`/subjects/exports/${encodeURIComponent(id)}/zip`),
   subjectErase: () => tenantPath("/subjects/erase"),
 };
 
@@ -33,12 +35,11 @@ const LANGUAGES = ["en", "fr"];
 const ROLES = ["super_admin", "admin", "supervisor", "user"];
 
 // Which operations (as GET /v1/session lists them) open each page; an empty
-// list: any signed-in member of a tenant. Subject requests appear only once
-// the API lists their operations.
+// list: any signed-in member of a tenant.
 const PAGES = {
   calls: ["list_recordings"],
   retention: ["read_retention"],
-  subjects: ["export_subject", "erase_subject"],
+  subjects: ["subject_export", "subject_erase"],
   subprocessors: [],
   audit: ["export_audit"],
   users: ["manage_credentials"],
@@ -408,23 +409,69 @@ async function saveRetention(event) {
   }
 }
 
-// Subject requests: the section exists only when the API advertises them.
+// Subject requests (DPA 9): an export is a job whose zip is offered for
+// download once ready; an erasure reports what it deleted and kept.
+
+const EXPORT_POLL_MS = 1000;
+const EXPORT_POLL_LIMIT = 300;
 
 async function loadSubjects() {
-  $("#subjects-export").hidden = !can("export_subject");
-  $("#subjects-erase").hidden = !can("erase_subject");
+  $("#subjects-export").hidden = !can("subject_export");
+  $("#subjects-erase").hidden = !can("subject_erase");
   $("#subjects-result").hidden = true;
 }
 
-async function subjectRequest(event, path, confirmKey) {
+function showSubjectResult(text, link) {
+  const box = $("#subjects-result");
+  box.textContent = text;
+  if (link) {
+    const anchor = document.createElement("a");
+    anchor.id = "subjects-download";
+    anchor.href = link;
+    anchor.setAttribute("download", "");
+    anchor.textContent = t("subjects.download");
+    box.append(" ", anchor);
+  }
+  box.hidden = false;
+}
+
+async function subjectExport(event) {
   event.preventDefault();
-  if (confirmKey && !window.confirm(t(confirmKey))) return;
   const number = event.target.elements.number.value.trim();
   try {
-    const result = await request("POST", path, { number });
-    const box = $("#subjects-result");
-    box.textContent = `${t("subjects.done")} ${result && result.id ? result.id : ""}`;
-    box.hidden = false;
+    const job = await request("POST", api.subjectExport(), { number });
+    showSubjectResult(t("subjects.running"));
+    for (let attempt = 0; attempt < EXPORT_POLL_LIMIT; attempt += 1) {
+      const status = await request("GET", api.subjectExportJob(job.id));
+      if (status.state === "ready") {
+        showSubjectResult(
+          `${t("subjects.ready")} ${status.records}`,
+          api.subjectExportZip(job.id),
+        );
+        return;
+      }
+      if (status.state === "failed") {
+        showSubjectResult(`${t("subjects.failed")} ${status.detail || ""}`);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, EXPORT_POLL_MS));
+    }
+    showSubjectResult(t("subjects.still_running"));
+  } catch (error) {
+    showError(error);
+  }
+}
+
+async function subjectErase(event) {
+  event.preventDefault();
+  if (!window.confirm(t("subjects.confirm_erase"))) return;
+  const number = event.target.elements.number.value.trim();
+  try {
+    const result = await request("POST", api.subjectErase(), { number });
+    showSubjectResult(
+      `${t("subjects.erased")} ${result.deleted}; ${t("subjects.kept_records")} ` +
+        `${result.call_records_kept}; ${t("subjects.held")} ${result.held_records}`,
+    );
   } catch (error) {
     showError(error);
   }
@@ -646,10 +693,10 @@ async function start() {
   $("#recording-delete").addEventListener("click", deleteRecording);
   $("#retention-form").addEventListener("submit", saveRetention);
   $("#subjects-export").addEventListener("submit", (event) =>
-    subjectRequest(event, api.subjectExport(), null),
+    subjectExport(event),
   );
   $("#subjects-erase").addEventListener("submit", (event) =>
-    subjectRequest(event, api.subjectErase(), "subjects.confirm_erase"),
+    subjectErase(event),
   );
   $("#audit-form").addEventListener("submit", downloadAudit);
   $("#users-form").addEventListener("submit", createUser);
