@@ -108,30 +108,28 @@ pub fn router(api: Arc<Api>) -> Router {
 
 // --- Common steps --------------------------------------------------------
 
-/// The tenant of the path, if this caller may see it; else 404.
-pub(super) fn scope(api: &Api, principal: &Principal, tenant: &str) -> ApiResult<TenantId> {
+/// The tenant of the path, if this caller may see it (else 404) and its role
+/// may do `operation` there (else 403; a refused operation on personal data,
+/// `audited`, leaves its audit entry).
+pub(super) async fn scoped(
+    api: &Api,
+    principal: &Principal,
+    tenant: &str,
+    operation: Operation,
+    audited: Option<Action>,
+) -> ApiResult<TenantId> {
     let configured = api.config().tenant(tenant).is_some();
     if !configured || !principal.sees_tenant(tenant) {
         return Err(Problem::not_found());
     }
-    crate::vault_setup::tenant_id(tenant).map_err(|_| Problem::not_found())
-}
-
-/// 403 unless the role may; a refused operation on personal data is audited.
-pub(super) async fn allow(
-    api: &Api,
-    principal: &Principal,
-    tenant: &TenantId,
-    operation: Operation,
-    audited: Option<Action>,
-) -> ApiResult<()> {
+    let tenant = crate::vault_setup::tenant_id(tenant).map_err(|_| Problem::not_found())?;
     if permitted(principal.role(), operation) {
-        return Ok(());
+        return Ok(tenant);
     }
     if let (Some(action), Ok(ops)) = (audited, api.ops()) {
         // It fails by design: this writes the refusal's entry.
         let _refused = ops
-            .authorize(&principal.actor(), operation, tenant, action)
+            .authorize(&principal.actor(), operation, &tenant, action)
             .await;
     }
     Err(Problem::forbidden())
@@ -306,8 +304,7 @@ pub async fn get_objections(
     principal: Principal,
     Path(tenant): Path<String>,
 ) -> ApiResult<Json<Objections>> {
-    let tenant = scope(&api, &principal, &tenant)?;
-    allow(&api, &principal, &tenant, Operation::ReadObjections, None).await?;
+    let tenant = scoped(&api, &principal, &tenant, Operation::ReadObjections, None).await?;
     let names = ops(&api)?
         .objections(&principal.actor(), &tenant)
         .await
@@ -327,8 +324,7 @@ pub async fn put_objections(
     Path(tenant): Path<String>,
     Json(body): Json<Objections>,
 ) -> ApiResult<Json<Objections>> {
-    let tenant = scope(&api, &principal, &tenant)?;
-    allow(&api, &principal, &tenant, Operation::SetObjections, None).await?;
+    let tenant = scoped(&api, &principal, &tenant, Operation::SetObjections, None).await?;
     let names = ops(&api)?
         .set_objections(&principal.actor(), &tenant, body.subprocessors)
         .await
@@ -360,8 +356,7 @@ pub async fn list_calls(
     principal: Principal,
     Path(tenant): Path<String>,
 ) -> ApiResult<Json<Vec<CallView>>> {
-    let tenant = scope(&api, &principal, &tenant)?;
-    allow(&api, &principal, &tenant, Operation::ListCalls, None).await?;
+    let tenant = scoped(&api, &principal, &tenant, Operation::ListCalls, None).await?;
     let own = own_numbers(&principal);
     let calls = api
         .calls
@@ -413,8 +408,7 @@ async fn control_call(
     call: &str,
     order: RecordingOrder,
 ) -> ApiResult<StatusCode> {
-    let tenant = scope(api, principal, tenant)?;
-    allow(api, principal, &tenant, Operation::ControlCall, None).await?;
+    let tenant = scoped(api, principal, tenant, Operation::ControlCall, None).await?;
     let call_id = parse_uuid(call)?;
     let own = own_numbers(principal);
     // A user's order about a call none of its numbers is in is answered as
@@ -595,8 +589,7 @@ pub async fn list_recordings(
     Path(tenant): Path<String>,
     Query(query): Query<RecordingQuery>,
 ) -> ApiResult<Json<RecordingPage>> {
-    let tenant = scope(&api, &principal, &tenant)?;
-    allow(
+    let tenant = scoped(
         &api,
         &principal,
         &tenant,
@@ -658,8 +651,7 @@ pub async fn get_recording(
     principal: Principal,
     Path((tenant, record)): Path<(String, String)>,
 ) -> ApiResult<Json<RecordingView>> {
-    let tenant = scope(&api, &principal, &tenant)?;
-    allow(
+    let tenant = scoped(
         &api,
         &principal,
         &tenant,
@@ -686,8 +678,7 @@ pub async fn recording_audio(
     Path((tenant, record)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let tenant = scope(&api, &principal, &tenant)?;
-    allow(
+    let tenant = scoped(
         &api,
         &principal,
         &tenant,
@@ -773,8 +764,7 @@ pub async fn delete_recording(
     principal: Principal,
     Path((tenant, record)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let tenant = scope(&api, &principal, &tenant)?;
-    allow(
+    let tenant = scoped(
         &api,
         &principal,
         &tenant,
@@ -838,8 +828,7 @@ pub async fn get_retention(
     principal: Principal,
     Path(tenant): Path<String>,
 ) -> ApiResult<Json<RetentionView>> {
-    let tenant = scope(&api, &principal, &tenant)?;
-    allow(&api, &principal, &tenant, Operation::ReadRetention, None).await?;
+    let tenant = scoped(&api, &principal, &tenant, Operation::ReadRetention, None).await?;
     retention_view(&api, &principal, &tenant).await
 }
 
@@ -872,8 +861,7 @@ pub async fn put_retention(
     Path(tenant): Path<String>,
     Json(body): Json<RetentionRequest>,
 ) -> ApiResult<Json<RetentionView>> {
-    let tenant = scope(&api, &principal, &tenant)?;
-    allow(&api, &principal, &tenant, Operation::SetRetention, None).await?;
+    let tenant = scoped(&api, &principal, &tenant, Operation::SetRetention, None).await?;
     ops(&api)?
         .set_retention(
             &principal.actor(),
@@ -933,8 +921,7 @@ pub async fn list_holds(
     principal: Principal,
     Path(tenant): Path<String>,
 ) -> ApiResult<Json<Vec<HoldView>>> {
-    let tenant = scope(&api, &principal, &tenant)?;
-    allow(&api, &principal, &tenant, Operation::ListHolds, None).await?;
+    let tenant = scoped(&api, &principal, &tenant, Operation::ListHolds, None).await?;
     let holds = ops(&api)?
         .list_holds(&principal.actor(), &tenant)
         .await
@@ -952,8 +939,7 @@ pub async fn create_hold(
     Path(tenant): Path<String>,
     Json(body): Json<HoldRequest>,
 ) -> ApiResult<(StatusCode, Json<HoldView>)> {
-    let tenant = scope(&api, &principal, &tenant)?;
-    allow(
+    let tenant = scoped(
         &api,
         &principal,
         &tenant,
@@ -988,8 +974,7 @@ pub async fn release_hold(
     principal: Principal,
     Path((tenant, hold)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let tenant = scope(&api, &principal, &tenant)?;
-    allow(
+    let tenant = scoped(
         &api,
         &principal,
         &tenant,
@@ -1037,8 +1022,7 @@ pub async fn export_audit(
     Path(tenant): Path<String>,
     Query(query): Query<AuditQuery>,
 ) -> ApiResult<Response> {
-    let tenant = scope(&api, &principal, &tenant)?;
-    allow(
+    let tenant = scoped(
         &api,
         &principal,
         &tenant,
@@ -1158,8 +1142,7 @@ pub async fn list_tokens(
     principal: Principal,
     Path(tenant): Path<String>,
 ) -> ApiResult<Json<Vec<TokenView>>> {
-    let tenant = scope(&api, &principal, &tenant)?;
-    allow(
+    let tenant = scoped(
         &api,
         &principal,
         &tenant,
@@ -1188,8 +1171,7 @@ pub async fn create_token(
     Path(tenant): Path<String>,
     Json(body): Json<TokenRequest>,
 ) -> ApiResult<(StatusCode, Json<IssuedTokenView>)> {
-    let tenant = scope(&api, &principal, &tenant)?;
-    allow(
+    let tenant = scoped(
         &api,
         &principal,
         &tenant,
@@ -1225,8 +1207,7 @@ pub async fn revoke_token(
     principal: Principal,
     Path((tenant, token)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let tenant = scope(&api, &principal, &tenant)?;
-    allow(
+    let tenant = scoped(
         &api,
         &principal,
         &tenant,
@@ -1259,8 +1240,7 @@ pub async fn list_users(
     principal: Principal,
     Path(tenant): Path<String>,
 ) -> ApiResult<Json<Vec<UserView>>> {
-    let tenant = scope(&api, &principal, &tenant)?;
-    allow(
+    let tenant = scoped(
         &api,
         &principal,
         &tenant,
@@ -1294,8 +1274,7 @@ pub async fn create_user(
     Path(tenant): Path<String>,
     Json(body): Json<UserRequest>,
 ) -> ApiResult<(StatusCode, Json<UserView>)> {
-    let tenant = scope(&api, &principal, &tenant)?;
-    allow(
+    let tenant = scoped(
         &api,
         &principal,
         &tenant,
@@ -1340,8 +1319,7 @@ pub async fn remove_user(
     principal: Principal,
     Path((tenant, username)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let tenant = scope(&api, &principal, &tenant)?;
-    allow(
+    let tenant = scoped(
         &api,
         &principal,
         &tenant,

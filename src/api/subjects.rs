@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 use super::auth::Principal;
 use super::problem::{ApiResult, Problem};
-use super::routes::{allow, internal, ops, parse_uuid, scope};
+use super::routes::{internal, ops, parse_uuid, scoped};
 use super::Api;
 use crate::config::TenantKeys;
 use crate::ops::subject::SubjectEraseSummary;
@@ -129,8 +129,7 @@ async fn admit(
     action: Action,
     number: &str,
 ) -> ApiResult<(TenantId, E164)> {
-    let tenant = scope(api, principal, tenant)?;
-    allow(api, principal, &tenant, operation, Some(action)).await?;
+    let tenant = scoped(api, principal, tenant, operation, Some(action)).await?;
     let client_keys = api
         .config()
         .tenant(tenant.as_str())
@@ -243,8 +242,7 @@ async fn job_state(
     tenant: &str,
     job: &str,
 ) -> ApiResult<(Uuid, JobState)> {
-    let tenant = scope(api, principal, tenant)?;
-    allow(api, principal, &tenant, Operation::SubjectExport, None).await?;
+    let tenant = scoped(api, principal, tenant, Operation::SubjectExport, None).await?;
     let id = parse_uuid(job)?;
     api.exports.forget_old();
     let jobs = api.exports.jobs.lock().unwrap_or_else(|e| e.into_inner());
