@@ -268,13 +268,17 @@ accepted_transfer_mechanisms = [{accepted}]
         )
     }
 
-    fn load(tenant_file: &str) -> (tempfile::TempDir, Config) {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("tenants")).unwrap();
-        std::fs::write(dir.path().join("greffier.toml"), MAIN).unwrap();
-        std::fs::write(dir.path().join("tenants/acme.toml"), tenant_file).unwrap();
-        let config = Config::load(&dir.path().join("greffier.toml")).unwrap();
-        (dir, config)
+    /// The configuration of MAIN and one tenant file, through the pure
+    /// schema: no file is written.
+    fn load(tenant_file: &str) -> Config {
+        let root = std::path::Path::new("/etc/greffier");
+        Config::parse(
+            &root.join("greffier.toml"),
+            MAIN,
+            &[(root.join("tenants/acme.toml"), tenant_file.to_owned())],
+            &|_| None,
+        )
+        .unwrap()
     }
 
     fn day(text: &str) -> NaiveDate {
@@ -283,7 +287,7 @@ accepted_transfer_mechanisms = [{accepted}]
 
     #[test]
     fn a_new_subprocessor_waits_for_its_notice_period() {
-        let (_dir, config) = load(&tenant("paris", 30, ""));
+        let config = load(&tenant("paris", 30, ""));
         // Announced Monday 2026-11-16: ten working days end on Monday the 30th.
         let refusal = check(&config, "acme", &[], day("2026-11-30")).unwrap_err();
         assert_eq!(
@@ -301,7 +305,7 @@ accepted_transfer_mechanisms = [{accepted}]
 
     #[test]
     fn an_objection_made_through_the_api_stops_the_next_send() {
-        let (_dir, config) = load(&tenant("far", 30, "\"scc\""));
+        let config = load(&tenant("far", 30, "\"scc\""));
         assert!(check(&config, "acme", &[], day("2026-12-04")).is_ok());
         let refusal = check(
             &config,
@@ -329,14 +333,14 @@ accepted_transfer_mechanisms = [{accepted}]
 
     #[test]
     fn a_local_provider_sends_nothing_out_and_needs_no_notice() {
-        let (_dir, config) = load(&tenant("local", 30, ""));
+        let config = load(&tenant("local", 30, ""));
         let allowed = check(&config, "acme", &[], day("2020-01-01")).unwrap();
         assert_eq!(allowed.subprocessor, None);
     }
 
     #[test]
     fn a_tenant_that_does_not_transcribe_sends_nothing() {
-        let (_dir, config) = load(&tenant("paris", 0, ""));
+        let config = load(&tenant("paris", 0, ""));
         assert_eq!(
             check(&config, "acme", &[], day("2027-01-01")),
             Err(Refusal::NotEnabled)

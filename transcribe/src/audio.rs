@@ -60,14 +60,6 @@ fn blackman(position: f64) -> f64 {
     0.42 - 0.5 * phase.cos() + 0.08 * (2.0 * phase).cos()
 }
 
-/// 16-bit linear PCM to samples in [-1, 1].
-pub fn from_pcm16(samples: &[i16]) -> Vec<f32> {
-    samples
-        .iter()
-        .map(|&sample| f32::from(sample) / 32768.0)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +124,5 @@ mod tests {
         assert!(resample(&[0.5], 0, 16_000).is_empty());
         assert_eq!(resample(&[0.25, -0.25], 8000, 8000), vec![0.25, -0.25]);
         assert_eq!(resample(&[1.0], 8000, 16_000).len(), 2);
-        assert_eq!(from_pcm16(&[i16::MIN, 0, 16384]), vec![-1.0, 0.0, 0.5]);
     }
 }
