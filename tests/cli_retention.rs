@@ -16,8 +16,8 @@ use support::config::{GatewayConfig, TenantSpec};
 use support::gateway::{binary, Gateway};
 use support::ports::free_port;
 use support::recorded::{
-    cli_ok, files_under, output_text, wait_recordings, RecordedCall, CARRIER_IP, DIALLED, PBX_IP,
-    TENANT,
+    cli_ok, files_under, hold_record, output_text, wait_recordings, RecordedCall, CARRIER_IP,
+    DIALLED, PBX_IP, TENANT,
 };
 
 const STORED_BOUND: Duration = Duration::from_secs(30);
@@ -125,21 +125,7 @@ fn the_sweeper_removes_exactly_what_expired_keeps_held_calls_and_call_records() 
         "a number in an object key"
     );
 
-    let hold = cli_ok(
-        config,
-        &[
-            "hold",
-            "set",
-            "--tenant",
-            TENANT,
-            "--record",
-            held,
-            "--reason",
-            "court order 2026-17",
-        ],
-    );
-    let hold: serde_json::Value = serde_json::from_str(hold.trim()).expect("the hold as JSON");
-    let hold_id = hold["id"].as_str().expect("a hold id").to_string();
+    let hold_id = hold_record(config, TENANT, held, "court order 2026-17");
     let holds_stored = stored(store);
     let hold_object = holds_stored
         .iter()

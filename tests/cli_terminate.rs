@@ -21,8 +21,8 @@ use support::config::{GatewayConfig, TenantSpec};
 use support::gateway::Gateway;
 use support::ports::free_port;
 use support::recorded::{
-    caller_scenario, cli, cli_ok, files_under, output_text, pbx_caller, wait_listed_for,
-    wait_recordings, RecordedCall, CARRIER_IP, DIALLED, PBX_IP, TENANT,
+    caller_scenario, cli, cli_ok, files_under, hold_record, output_text, pbx_caller,
+    wait_listed_for, wait_recordings, RecordedCall, CARRIER_IP, DIALLED, PBX_IP, TENANT,
 };
 use support::sipp::{peerbench_scenario, scenario, SippCommand};
 use support::sockets::Transport;
@@ -214,21 +214,7 @@ fn return_then_delete_everything_but_call_records_waiting_for_a_hold_and_finishi
         .collect();
     assert_eq!(call_records.len(), 2, "{acme_before:#?}");
 
-    let hold = cli_ok(
-        config,
-        &[
-            "hold",
-            "set",
-            "--tenant",
-            TENANT,
-            "--record",
-            held,
-            "--reason",
-            "court order 2026-17",
-        ],
-    );
-    let hold: serde_json::Value = serde_json::from_str(hold.trim()).expect("the hold as JSON");
-    let hold_id = hold["id"].as_str().expect("a hold id").to_string();
+    let hold_id = hold_record(config, TENANT, held, "court order 2026-17");
 
     // First run: the return is written, what is not held is deleted, and
     // the run stops before the shred, which would destroy the held call.

@@ -157,6 +157,18 @@ pub(crate) fn cli_ok(config: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// `greffier hold set` on one record of `tenant`; returns the hold's id.
+pub(crate) fn hold_record(config: &Path, tenant: &str, record: &str, reason: &str) -> String {
+    let printed = cli_ok(
+        config,
+        &[
+            "hold", "set", "--tenant", tenant, "--record", record, "--reason", reason,
+        ],
+    );
+    let hold: serde_json::Value = serde_json::from_str(printed.trim()).expect("the hold as JSON");
+    hold["id"].as_str().expect("a hold id").to_string()
+}
+
 /// Waits up to `bound` until `count` recordings of the tenant are listed;
 /// returns their ids.
 pub(crate) fn wait_recordings(config: &Path, count: usize, bound: Duration) -> Vec<String> {
