@@ -3,8 +3,6 @@
 # are missing, so running it again costs nothing.
 #   sip-tester           sipp, the SIP peer of the end-to-end tests
 #   cmake, pkg-config    build tools of the -sys crates
-#   libpocketsphinx-dev  offline speech recognition (local transcription provider)
-#   pocketsphinx-en-us   its acoustic and language model
 #   festival, festvox-us-slt-hts  speech synthesis: spoken test audio made on the machine
 #   libbcg729-dev        the G.729 codec: recordings of G.729 calls, and the test streams
 #   baresip-core         baresip, a real SIP phone of the end-to-end tests, with the
@@ -22,8 +20,6 @@ packages=(
     sip-tester
     cmake
     pkg-config
-    libpocketsphinx-dev
-    pocketsphinx-en-us
     festival
     festvox-us-slt-hts
     libbcg729-dev

@@ -6,6 +6,7 @@ mod admin;
 mod country;
 mod date;
 mod edge;
+mod jobs;
 mod keys;
 mod load;
 mod net;
@@ -33,6 +34,7 @@ pub use country::{CountryCode, EEA_COUNTRIES};
 pub use date::Date;
 pub use edge::EdgeConfig;
 pub use greffier_types::{mask_number, mask_numbers_in_text, NumberError, E164};
+pub use jobs::JobsConfig;
 
 /// The old path of [`E164::normalise`], as text: what a SIP user part or a
 /// command line gives, as a canonical number when it can be one.
@@ -43,7 +45,7 @@ pub use keys::{KeysConfig, MasterKeySource};
 pub use net::{HttpEndpoint, PortRange, SipListen, Transport};
 pub use node::{Limits, MediaPolicy, NodeConfig};
 pub use problems::{ConfigErrors, ConfigProblem};
-pub use registry::{Provider, ProviderBackend, Subprocessor, TransferMechanism};
+pub use registry::{Provider, ProviderKey, ProviderKind, Subprocessor, TransferMechanism};
 pub use reload::{ReloadOutcome, ReloadSummary};
 pub use sip_uri::{NextHopError, SipHost, SipScheme, SipUri, SipUriError, UriTransport};
 pub use storage::{S3Config, S3Credentials, StorageBackend, StorageConfig};
@@ -93,6 +95,8 @@ pub struct Config {
     pub limits: Limits,
     /// `[retention]`: when the gateway sweeps expired data.
     pub sweep: SweepConfig,
+    /// `[transcription]`: how this node works through transcription jobs.
+    pub jobs: JobsConfig,
     pub storage: StorageConfig,
     pub keys: KeysConfig,
     pub subprocessors: Vec<Subprocessor>,
@@ -136,6 +140,7 @@ impl Config {
         admin: AdminConfig,
         limits: Limits,
         sweep: SweepConfig,
+        jobs: JobsConfig,
         storage: StorageConfig,
         keys: KeysConfig,
         subprocessors: Vec<Subprocessor>,
@@ -160,6 +165,7 @@ impl Config {
             admin,
             limits,
             sweep,
+            jobs,
             storage,
             keys,
             subprocessors,
@@ -172,7 +178,15 @@ impl Config {
 
     /// What is allowed but unwise (printed by `check-config`, logged at start).
     pub fn warnings(&self) -> Vec<String> {
-        admin_warnings(self.node.admin_listen, &self.admin)
+        let mut warnings = admin_warnings(self.node.admin_listen, &self.admin);
+        for tenant in &self.tenants {
+            warnings.extend(tenant::transcription_warnings(
+                tenant,
+                &self.providers,
+                &self.subprocessors,
+            ));
+        }
+        warnings
     }
 
     /// Tenants in the order of their file names.

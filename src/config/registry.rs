@@ -2,12 +2,15 @@
 //! transcription services that send it to them.
 
 use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::country::CountryCode;
 use super::date::Date;
 use super::net::HttpEndpoint;
+use super::paths::{is_env_name, PathContext};
 use super::problems::{Origin, Problems};
 use super::schema::Named;
 
@@ -80,26 +83,20 @@ pub(crate) fn validate_subprocessor(
     if raw.purpose.trim().is_empty() {
         problems.push(file, origin.key("purpose"), "must not be empty");
     }
+    // Outside the EEA without a transfer mechanism is declared, not refused:
+    // the gate refuses to send there, and a reload that reclassifies a
+    // sub-processor must take effect rather than leave the old, permissive
+    // configuration running (`Config::warnings` names it).
     let country = CountryCode::parse(&raw.country);
-    match country {
-        None => problems.push(
+    if country.is_none() {
+        problems.push(
             file,
             origin.key("country"),
             format!(
                 "`{}` is not an ISO 3166-1 alpha-2 code in upper case, such as `FR`",
                 raw.country
             ),
-        ),
-        Some(country) if !country.is_eea() && raw.transfer_mechanism == TransferMechanism::None => {
-            problems.push(
-                file,
-                origin.key("transfer_mechanism"),
-                format!(
-                    "{country} is outside the EEA: a transfer mechanism such as `scc` is required"
-                ),
-            );
-        }
-        Some(_) => {}
+        );
     }
     let announced = parse_announced(&raw.announced);
     if announced.is_none() {
@@ -132,12 +129,32 @@ fn parse_announced(value: &toml::Value) -> Option<Date> {
     }
 }
 
+/// The API dialect a provider speaks (docs/transcription.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-enum ProviderKind {
-    Pocketsphinx,
-    Http,
+pub enum ProviderKind {
+    /// OpenAI-compatible `/v1/audio/transcriptions`: OpenAI, Scaleway,
+    /// greffier's own engine and other self-hosted servers.
+    OpenAi,
+    /// Mistral AI (Voxtral).
+    Mistral,
+    /// Gladia: upload, start a job, poll it.
+    Gladia,
 }
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::OpenAi => "openai",
+            ProviderKind::Mistral => "mistral",
+            ProviderKind::Gladia => "gladia",
+        }
+    }
+}
+
+/// A request longer than this is given up (and retried later).
+const DEFAULT_PROVIDER_TIMEOUT: Duration = Duration::from_secs(300);
+const MAX_PROVIDER_TIMEOUT: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -146,6 +163,11 @@ pub(crate) struct RawProvider {
     kind: ProviderKind,
     subprocessor: Option<String>,
     endpoint: Option<String>,
+    model: Option<String>,
+    language: Option<String>,
+    key_env: Option<String>,
+    key_file: Option<String>,
+    timeout_secs: Option<u64>,
 }
 
 impl Named for RawProvider {
@@ -160,28 +182,43 @@ impl Named for Provider {
     }
 }
 
-/// A transcription provider.
+/// Where a provider's API key is read, each time a job sends (so a rotated
+/// key takes effect without a reload). Never in the configuration itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderKey {
+    /// The service needs no key (a self-hosted engine on loopback).
+    None,
+    /// An environment variable of the gateway's process.
+    Env(String),
+    /// A file holding the key (an owner-only file).
+    File(PathBuf),
+}
+
+/// A transcription provider: a remote service that receives the audio and
+/// the sub-processor it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Provider {
     pub name: String,
-    pub backend: ProviderBackend,
-    /// The declared sub-processor that receives the audio; `None` only for a
-    /// provider running on this node.
-    pub subprocessor: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProviderBackend {
-    /// PocketSphinx on this node: no audio leaves it.
-    Pocketsphinx,
-    /// A remote service over HTTP(S).
-    Http { endpoint: HttpEndpoint },
+    pub kind: ProviderKind,
+    /// The base address; the dialect adds its path.
+    pub endpoint: HttpEndpoint,
+    /// The model asked for (`whisper-large-v3`, `voxtral-mini-2507`); empty
+    /// for Gladia, which chooses its own.
+    pub model: String,
+    /// The language spoken, when known (`fr`); else the provider detects it.
+    pub language: Option<String>,
+    pub key: ProviderKey,
+    /// Each HTTP request's limit.
+    pub timeout: Duration,
+    /// The declared sub-processor that receives the audio.
+    pub subprocessor: String,
 }
 
 pub(crate) fn validate_provider(
     raw: RawProvider,
     origin: Origin<'_>,
     declared_subprocessors: &[String],
+    paths: &PathContext<'_>,
     problems: &mut Problems,
 ) -> Option<Provider> {
     let file = origin.file;
@@ -189,55 +226,100 @@ pub(crate) fn validate_provider(
     if raw.name.trim().is_empty() {
         problems.push(file, origin.key("name"), "must not be empty");
     }
-    if let Some(name) = &raw.subprocessor {
-        if !declared_subprocessors.contains(name) {
+    match &raw.subprocessor {
+        Some(name) if !declared_subprocessors.contains(name) => problems.push(
+            file,
+            origin.key("subprocessor"),
+            format!("`{name}` is not a declared sub-processor"),
+        ),
+        Some(_) => {}
+        None => problems.push(
+            file,
+            origin.key("subprocessor"),
+            "required: the sub-processor that receives the audio (one in France for an \
+             engine the operator hosts)",
+        ),
+    }
+    let endpoint = http_endpoint(raw.endpoint.as_deref(), origin, problems);
+    let model = raw.model.unwrap_or_default();
+    if model.trim().is_empty() && raw.kind != ProviderKind::Gladia {
+        problems.push(
+            file,
+            origin.key("model"),
+            format!("required when kind = \"{}\"", raw.kind.as_str()),
+        );
+    }
+    if let Some(language) = &raw.language {
+        let plain =
+            (2..=3).contains(&language.len()) && language.chars().all(|c| c.is_ascii_lowercase());
+        if !plain {
             problems.push(
                 file,
-                origin.key("subprocessor"),
-                format!("`{name}` is not a declared sub-processor"),
+                origin.key("language"),
+                "an ISO 639-1 code in lower case, such as `fr`",
             );
         }
     }
-    let backend = match raw.kind {
-        ProviderKind::Pocketsphinx => {
-            if raw.endpoint.is_some() {
-                problems.push(
-                    file,
-                    origin.key("endpoint"),
-                    "a local provider has no endpoint",
-                );
-            }
-            Some(ProviderBackend::Pocketsphinx)
+    let key = match (raw.key_env, raw.key_file) {
+        (Some(_), Some(_)) => {
+            problems.push(
+                file,
+                origin.key("key_file"),
+                "give `key_env` or `key_file`, not both",
+            );
+            None
         }
-        ProviderKind::Http => {
-            if raw.subprocessor.is_none() {
-                problems.push(
-                    file,
-                    origin.key("subprocessor"),
-                    "a remote provider must name the sub-processor that receives the audio",
-                );
-            }
-            http_backend(raw.endpoint.as_deref(), origin, problems)
+        (Some(name), None) if !is_env_name(&name) => {
+            problems.push(
+                file,
+                origin.key("key_env"),
+                "an environment variable name, such as `SCALEWAY_API_KEY`",
+            );
+            None
         }
+        (Some(name), None) => Some(ProviderKey::Env(name)),
+        (None, Some(text)) => match paths.resolve(&text) {
+            Ok(path) => Some(ProviderKey::File(path)),
+            Err(reason) => {
+                problems.push(file, origin.key("key_file"), reason);
+                None
+            }
+        },
+        (None, None) => Some(ProviderKey::None),
     };
+    let timeout = raw
+        .timeout_secs
+        .map_or(DEFAULT_PROVIDER_TIMEOUT, Duration::from_secs);
+    if timeout.is_zero() || timeout > MAX_PROVIDER_TIMEOUT {
+        problems.push(
+            file,
+            origin.key("timeout_secs"),
+            "must be between 1 and 3600",
+        );
+    }
     if problems.len() != before {
         return None;
     }
     Some(Provider {
         name: raw.name,
-        backend: backend?,
-        subprocessor: raw.subprocessor,
+        kind: raw.kind,
+        endpoint: endpoint?,
+        model,
+        language: raw.language,
+        key: key?,
+        timeout,
+        subprocessor: raw.subprocessor?,
     })
 }
 
-fn http_backend(
+fn http_endpoint(
     endpoint: Option<&str>,
     origin: Origin<'_>,
     problems: &mut Problems,
-) -> Option<ProviderBackend> {
+) -> Option<HttpEndpoint> {
     let key = origin.key("endpoint");
     let Some(text) = endpoint else {
-        problems.push(origin.file, key, "required when kind = \"http\"");
+        problems.push(origin.file, key, "required: the provider's base address");
         return None;
     };
     match HttpEndpoint::parse(text) {
@@ -249,7 +331,7 @@ fn http_backend(
             );
             None
         }
-        Ok(endpoint) => Some(ProviderBackend::Http { endpoint }),
+        Ok(endpoint) => Some(endpoint),
         Err(reason) => {
             problems.push(origin.file, key, reason);
             None

@@ -10,6 +10,7 @@ use greffier_types::{TenantId, E164};
 use serde::de::DeserializeOwned;
 
 use super::admin::{validate_admin, RawAdmin};
+use super::jobs::{validate_jobs, RawJobs};
 use super::keys::{validate_keys, RawKeys};
 use super::net::overlaps;
 use super::node::{check_slug, validate_limits, validate_node, RawLimits, RawNode};
@@ -20,11 +21,11 @@ use super::storage::{validate_storage, RawStorage};
 use super::sweep::{validate_sweep, RawSweep};
 use super::tenant::{validate_tenant, RawTenant, RawTenantHead, Tenant, TenantContext};
 use super::{
-    AdminConfig, Config, KeysConfig, Limits, NodeConfig, Provider, SourceRole, StorageConfig,
-    Subprocessor, SweepConfig,
+    AdminConfig, Config, JobsConfig, KeysConfig, Limits, NodeConfig, Provider, SourceRole,
+    StorageConfig, Subprocessor, SweepConfig,
 };
 
-const MAIN_SECTIONS: [&str; 8] = [
+const MAIN_SECTIONS: [&str; 9] = [
     "node",
     "admin",
     "limits",
@@ -33,6 +34,7 @@ const MAIN_SECTIONS: [&str; 8] = [
     "keys",
     "subprocessors",
     "providers",
+    "transcription",
 ];
 const TENANT_HEAD_KEYS: [&str; 2] = ["id", "numbers"];
 const TENANT_SECTIONS: [&str; 7] = [
@@ -52,6 +54,7 @@ pub(crate) struct MainPart {
     admin: Option<AdminConfig>,
     limits: Limits,
     sweep: SweepConfig,
+    jobs: JobsConfig,
     storage: Option<StorageConfig>,
     keys: Option<KeysConfig>,
     subprocessors: Vec<Subprocessor>,
@@ -66,9 +69,7 @@ impl MainPart {
     pub(crate) fn tenant_context(&self) -> TenantContext<'_> {
         TenantContext {
             limits: &self.limits,
-            subprocessors: &self.subprocessors,
             subprocessor_names: &self.subprocessor_names,
-            providers: &self.providers,
             provider_names: &self.provider_names,
         }
     }
@@ -129,6 +130,9 @@ pub(crate) fn parse_main(
     let sweep = take_section::<RawSweep>(&mut table, "retention", root, false, problems)
         .map(|raw| validate_sweep(raw, Origin::new(file, "retention"), problems))
         .unwrap_or_default();
+    let jobs = take_section::<RawJobs>(&mut table, "transcription", root, false, problems)
+        .map(|raw| validate_jobs(raw, Origin::new(file, "transcription"), problems))
+        .unwrap_or_default();
     let storage = take_section::<RawStorage>(&mut table, "storage", root, true, problems)
         .and_then(|raw| validate_storage(raw, Origin::new(file, "storage"), &paths, problems));
     let keys = take_section::<RawKeys>(&mut table, "keys", root, true, problems)
@@ -145,7 +149,9 @@ pub(crate) fn parse_main(
         "providers",
         file,
         problems,
-        |raw, origin, problems| validate_provider(raw, origin, &subprocessor_names, problems),
+        |raw, origin, problems| {
+            validate_provider(raw, origin, &subprocessor_names, &paths, problems)
+        },
     );
     report_unknown_keys(&table, root, &MAIN_SECTIONS, problems);
     Some(MainPart {
@@ -153,6 +159,7 @@ pub(crate) fn parse_main(
         admin,
         limits,
         sweep,
+        jobs,
         storage,
         keys,
         subprocessors,
@@ -188,6 +195,7 @@ pub(crate) fn finish(
         admin,
         main.limits,
         main.sweep,
+        main.jobs,
         storage,
         keys,
         main.subprocessors,

@@ -64,7 +64,7 @@ pub(crate) fn validate_sweep(
 }
 
 /// `"90s"`, `"15m"`, `"1h"`.
-fn parse_duration(text: &str) -> Option<Duration> {
+pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
     let unit_at = text.find(|c: char| !c.is_ascii_digit())?;
     let (digits, unit) = text.split_at(unit_at);
     let count: u64 = digits.parse().ok()?;

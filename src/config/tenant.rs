@@ -110,10 +110,8 @@ pub(crate) struct RawTenant {
 /// What the tenant file is checked against: the operator's declarations.
 pub(crate) struct TenantContext<'a> {
     pub(crate) limits: &'a Limits,
-    pub(crate) subprocessors: &'a [Subprocessor],
     /// Declared names, valid entries or not.
     pub(crate) subprocessor_names: &'a [String],
-    pub(crate) providers: &'a [Provider],
     pub(crate) provider_names: &'a [String],
 }
 
@@ -431,8 +429,7 @@ fn validate_transcription(
             );
         }
     }
-    let provider = raw.provider.as_deref().and_then(|name| {
-        let found = context.providers.iter().find(|p| p.name == name);
+    if let Some(name) = raw.provider.as_deref() {
         if !context
             .provider_names
             .iter()
@@ -444,8 +441,7 @@ fn validate_transcription(
                 format!("`{name}` is not a declared provider"),
             );
         }
-        found
-    });
+    }
     if raw.enabled {
         if raw.provider.is_none() {
             problems.push(
@@ -471,9 +467,6 @@ fn validate_transcription(
             );
         }
     }
-    if let Some(provider) = provider.filter(|_| raw.enabled) {
-        check_provider_allowed(provider, &raw, origin, context, problems);
-    }
     Transcription {
         enabled: raw.enabled,
         provider: raw.provider,
@@ -482,46 +475,52 @@ fn validate_transcription(
     }
 }
 
-/// The residency rule (DPA 8.2) and objections (DPA 4.4), checked once at
-/// load time; the ten-working-day notice depends on the date and is checked
-/// before each send.
-fn check_provider_allowed(
-    provider: &Provider,
-    raw: &RawTranscription,
-    origin: Origin<'_>,
-    context: &TenantContext<'_>,
-    problems: &mut Problems,
-) {
-    let Some(name) = &provider.subprocessor else {
-        return;
+/// The residency rule (DPA 8.2) and objections (DPA 4.4) as the files state
+/// them: warnings, not errors. The gate checks them again before each send
+/// (with the objections made through the admin API and the notice period),
+/// and refuses; a reload that makes a provider unacceptable must take
+/// effect, not be refused and leave the permissive configuration running.
+pub(crate) fn transcription_warnings(
+    tenant: &Tenant,
+    providers: &[Provider],
+    subprocessors: &[Subprocessor],
+) -> Vec<String> {
+    let transcription = &tenant.transcription;
+    if !transcription.enabled {
+        return Vec::new();
+    }
+    let Some(provider) = transcription
+        .provider
+        .as_deref()
+        .and_then(|name| providers.iter().find(|p| p.name == name))
+    else {
+        return Vec::new();
     };
-    let Some(subprocessor) = context.subprocessors.iter().find(|s| &s.name == name) else {
-        return;
+    let name = &provider.subprocessor;
+    let Some(subprocessor) = subprocessors.iter().find(|s| &s.name == name) else {
+        return Vec::new();
     };
-    let key = origin.key("transcription.provider");
-    if raw.objections.contains(name) {
-        problems.push(
-            origin.file,
-            key,
-            format!(
-                "provider `{}` sends audio to `{name}`, to which this tenant objected",
-                provider.name
-            ),
-        );
+    let tenant_id = &tenant.id;
+    if transcription.objections.contains(name) {
+        vec![format!(
+            "tenant {tenant_id}: provider `{}` sends audio to `{name}`, to which the tenant \
+             objected; nothing will be sent",
+            provider.name
+        )]
     } else if !subprocessor.country.is_eea()
-        && !raw
-            .accepted_transfer_mechanisms
-            .contains(&subprocessor.transfer_mechanism)
+        && (subprocessor.transfer_mechanism == TransferMechanism::None
+            || !transcription
+                .accepted_transfer_mechanisms
+                .contains(&subprocessor.transfer_mechanism))
     {
-        problems.push(
-            origin.file,
-            key,
-            format!(
-                "provider `{}` sends audio to `{name}` in {} (outside the EEA) under `{}`, \
-                 which accepted_transfer_mechanisms does not include",
-                provider.name, subprocessor.country, subprocessor.transfer_mechanism
-            ),
-        );
+        vec![format!(
+            "tenant {tenant_id}: provider `{}` sends audio to `{name}` in {} (outside the \
+             EEA) under `{}`, which its accepted_transfer_mechanisms does not include; \
+             nothing will be sent",
+            provider.name, subprocessor.country, subprocessor.transfer_mechanism
+        )]
+    } else {
+        Vec::new()
     }
 }
 

@@ -13,13 +13,12 @@ use chrono::NaiveDate;
 use super::notice;
 use crate::config::{Config, Provider, Subprocessor, TransferMechanism};
 
-/// What the gate lets through: the provider and, for a remote one, the
-/// sub-processor that will receive the audio.
+/// What the gate lets through: the provider and the sub-processor that will
+/// receive the audio.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Allowed<'a> {
     pub provider: &'a Provider,
-    /// `None` for a provider running on this node: no audio leaves it.
-    pub subprocessor: Option<&'a Subprocessor>,
+    pub subprocessor: &'a Subprocessor,
 }
 
 /// Why nothing is sent. Names only configuration entries, never personal data.
@@ -129,12 +128,7 @@ pub fn check<'a>(
         .ok_or_else(|| Refusal::UnknownProvider {
             provider: provider_name.to_owned(),
         })?;
-    let Some(subprocessor_name) = provider.subprocessor.as_deref() else {
-        return Ok(Allowed {
-            provider,
-            subprocessor: None,
-        });
-    };
+    let subprocessor_name = provider.subprocessor.as_str();
     let subprocessor =
         config
             .subprocessor(subprocessor_name)
@@ -181,7 +175,7 @@ pub fn check<'a>(
     }
     Ok(Allowed {
         provider,
-        subprocessor: Some(subprocessor),
+        subprocessor,
     })
 }
 
@@ -221,21 +215,32 @@ country = "US"
 transfer_mechanism = "scc"
 announced = "2024-02-01"
 
+[[subprocessors]]
+name = "NoClauses"
+purpose = "transcription"
+country = "US"
+transfer_mechanism = "none"
+announced = "2024-02-01"
+
 [[providers]]
 name = "paris"
-kind = "http"
+kind = "openai"
 subprocessor = "ParisScribe"
-endpoint = "https://paris.example.net/v1"
+endpoint = "https://paris.example.net"
+model = "whisper-large-v3"
 
 [[providers]]
 name = "far"
-kind = "http"
+kind = "mistral"
 subprocessor = "FarScribe"
 endpoint = "https://far.example.com"
+model = "voxtral-mini-2507"
 
 [[providers]]
-name = "local"
-kind = "pocketsphinx"
+name = "lawless"
+kind = "gladia"
+subprocessor = "NoClauses"
+endpoint = "https://lawless.example.com"
 "#;
 
     fn tenant(provider: &str, transcripts_days: u32, accepted: &str) -> String {
@@ -300,7 +305,7 @@ accepted_transfer_mechanisms = [{accepted}]
         assert_eq!(refusal.retry_on(), Some(day("2026-12-01")));
         let allowed = check(&config, "acme", &[], day("2026-12-01")).unwrap();
         assert_eq!(allowed.provider.name, "paris");
-        assert_eq!(allowed.subprocessor.unwrap().name, "ParisScribe");
+        assert_eq!(allowed.subprocessor.name, "ParisScribe");
     }
 
     #[test]
@@ -332,10 +337,19 @@ accepted_transfer_mechanisms = [{accepted}]
     }
 
     #[test]
-    fn a_local_provider_sends_nothing_out_and_needs_no_notice() {
-        let config = load(&tenant("local", 30, ""));
-        let allowed = check(&config, "acme", &[], day("2020-01-01")).unwrap();
-        assert_eq!(allowed.subprocessor, None);
+    fn outside_the_eea_needs_a_mechanism_the_tenant_accepts() {
+        // Loadable (a reload that reclassifies a sub-processor must take
+        // effect), warned about, and refused at send time.
+        for (provider, accepted) in [("lawless", "\"scc\", \"adequacy\""), ("far", "")] {
+            let config = load(&tenant(provider, 30, accepted));
+            assert_eq!(config.warnings().len(), 1, "{:?}", config.warnings());
+            let refusal = check(&config, "acme", &[], day("2026-12-04")).unwrap_err();
+            assert_eq!(refusal.code(), "transfer_not_accepted", "{provider}");
+            assert_eq!(refusal.retry_on(), None);
+        }
+        let config = load(&tenant("far", 30, "\"scc\""));
+        assert!(config.warnings().is_empty());
+        assert!(check(&config, "acme", &[], day("2026-12-04")).is_ok());
     }
 
     #[test]

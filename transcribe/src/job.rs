@@ -20,7 +20,9 @@ pub struct RetryPolicy {
     pub first_retry: Duration,
     /// The longest wait between two attempts.
     pub max_retry: Duration,
-    /// A job not done this long after it was queued ends `failed`.
+    /// A job not done this long after it was queued ends `failed`; time
+    /// spent refused by the gate does not count (a notice period is ten
+    /// working days, and the job must be sent when it ends).
     pub give_up_after: Duration,
     /// How often a refused job asks the gate again when the refusal names no
     /// date (an objection or a transfer mechanism can be lifted by a reload).
@@ -62,6 +64,13 @@ pub struct Job {
     /// Attempts that reached the provider.
     pub attempts: u32,
     pub next_attempt: DateTime<Utc>,
+    /// When the current refusal began (absent when not refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_since: Option<DateTime<Utc>>,
+    /// Seconds spent refused before the current refusal: they move the
+    /// deadline.
+    #[serde(default)]
+    pub refused_seconds: i64,
     #[serde(flatten)]
     pub state: JobState,
 }
@@ -107,26 +116,56 @@ impl Job {
             queued_at: now,
             attempts: 0,
             next_attempt: now,
+            refused_since: None,
+            refused_seconds: 0,
             state: JobState::Pending,
         }
     }
 
+    /// When a job that is not refused gives up.
     fn deadline(&self, policy: &RetryPolicy) -> DateTime<Utc> {
-        self.queued_at + delta(policy.give_up_after)
+        self.queued_at + delta(policy.give_up_after) + TimeDelta::seconds(self.refused_seconds)
     }
 
-    /// What to do at `now`. A job past its deadline fails here, whatever it
-    /// was waiting for.
+    /// The gate let the job through: the time it spent refused moves its
+    /// deadline, and it is pending again. Called before sending.
+    pub fn allowed(&mut self, now: DateTime<Utc>) {
+        if let Some(since) = self.refused_since.take() {
+            self.refused_seconds = self
+                .refused_seconds
+                .saturating_add((now - since).num_seconds().max(0));
+        }
+        if matches!(self.state, JobState::Refused { .. }) {
+            self.state = JobState::Pending;
+        }
+    }
+
+    /// What to do at `now`. A pending job past its deadline fails here; a
+    /// refused one waits for the gate (it is visible as refused, and goes
+    /// with its recording when that is deleted).
     pub fn poll(&mut self, now: DateTime<Utc>, policy: &RetryPolicy) -> (Step, Option<Event>) {
-        match self.state {
+        let refused = match self.state {
             JobState::Done | JobState::Failed { .. } => return (Step::Finished, None),
-            JobState::Pending | JobState::Refused { .. } => {}
+            JobState::Pending => false,
+            JobState::Refused { .. } => true,
+        };
+        if refused {
+            return if now >= self.next_attempt {
+                (Step::Attempt, None)
+            } else {
+                (
+                    Step::Wait {
+                        until: self.next_attempt,
+                    },
+                    None,
+                )
+            };
         }
         if now >= self.deadline(policy) {
-            let reason = match &self.state {
-                JobState::Refused { reason, .. } => format!("gave up while refused: {reason}"),
-                _ if self.attempts == 0 => "gave up before any attempt".to_owned(),
-                _ => format!("gave up after {} attempts", self.attempts),
+            let reason = if self.attempts == 0 {
+                "gave up before any attempt".to_owned()
+            } else {
+                format!("gave up after {} attempts", self.attempts)
             };
             self.state = JobState::Failed {
                 reason: reason.clone(),
@@ -157,6 +196,7 @@ impl Job {
     ) -> Event {
         let recheck = now + delta(policy.recheck_refused);
         self.next_attempt = retry_on.map_or(recheck, |on| on.max(now).min(recheck));
+        self.refused_since.get_or_insert(now);
         self.state = JobState::Refused {
             code: code.to_owned(),
             reason: reason.to_owned(),
@@ -174,6 +214,7 @@ impl Job {
         outcome: Attempt,
         policy: &RetryPolicy,
     ) -> Event {
+        self.allowed(now);
         self.attempts = self.attempts.saturating_add(1);
         match outcome {
             Attempt::Transcribed => {
@@ -326,12 +367,21 @@ mod tests {
     #[test]
     fn a_job_past_its_deadline_fails_with_a_reason() {
         let mut job = Job::new(at(0));
-        job.refused(at(0), "objected", "the tenant objected", None, &policy());
-        assert_eq!(job.poll(at(99), &policy()).0, Step::Wait { until: at(100) });
-        job.refused(at(250), "objected", "the tenant objected", None, &policy());
-        // The next recheck would be after the deadline: the wait ends there.
+        let transient = || Attempt::Transient {
+            reason: "503".into(),
+            retry_after: None,
+        };
+        job.attempted(at(0), transient(), &policy());
+        job.attempted(at(250), transient(), &policy());
         assert_eq!(
             job.poll(at(251), &policy()).0,
+            Step::Wait { until: at(270) }
+        );
+        job.attempted(at(270), transient(), &policy());
+        // The next retry (at 310) would be after the deadline: the wait ends
+        // there.
+        assert_eq!(
+            job.poll(at(271), &policy()).0,
             Step::Wait { until: at(300) }
         );
         let (step, event) = job.poll(at(300), &policy());
@@ -339,10 +389,47 @@ mod tests {
         assert_eq!(
             event,
             Some(Event::Failed {
-                reason: "gave up while refused: the tenant objected".into()
+                reason: "gave up after 3 attempts".into()
             })
         );
         assert!(matches!(job.state, JobState::Failed { .. }));
+    }
+
+    #[test]
+    fn time_refused_does_not_count_towards_giving_up() {
+        let mut job = Job::new(at(0));
+        // Ten working days of notice: far beyond give_up_after (300 s).
+        job.refused(
+            at(0),
+            "notice_running",
+            "notice",
+            Some(at(5_000)),
+            &policy(),
+        );
+        let mut now = at(0);
+        while now < at(5_000) {
+            let (step, event) = job.poll(now, &policy());
+            assert_eq!(event, None);
+            if step == Step::Attempt {
+                job.refused(now, "notice_running", "notice", Some(at(5_000)), &policy());
+            }
+            now = job.next_attempt;
+        }
+        assert_eq!(job.poll(at(5_000), &policy()).0, Step::Attempt);
+        job.allowed(at(5_000));
+        assert_eq!(job.state, JobState::Pending);
+        assert_eq!(job.refused_seconds, 5_000);
+        // The deadline moved by the time refused: 5 000 + 300.
+        job.attempted(
+            at(5_001),
+            Attempt::Transient {
+                reason: "503".into(),
+                retry_after: None,
+            },
+            &policy(),
+        );
+        assert_eq!(job.poll(at(5_299), &policy()).0, Step::Attempt);
+        assert_eq!(job.poll(at(5_300), &policy()).0, Step::Finished);
     }
 
     #[test]

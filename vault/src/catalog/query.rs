@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::catalog::number::E164;
 use crate::catalog::records::{subjects_of, CdrRecord, Direction, Manifest};
-use crate::catalog::sealed::open_json;
+use crate::catalog::sealed::{open_json, seal_json};
 use crate::decrypt::ObjectDecryptor;
 use crate::error::VaultError;
 use crate::format::header::{ObjectKind, ObjectRef};
@@ -155,6 +155,34 @@ impl VaultStore {
         let key = ObjectKey::transcript(tenant, id.date(), id);
         self.read_whole(keys, tenant, &key, id, ObjectKind::Transcript)
             .await
+    }
+
+    /// Seals `transcript` (its JSON) for `tenant` as the transcript of
+    /// record `id` and stores it, replacing an earlier one: a job that is
+    /// retried after its write was lost writes the same record again.
+    pub async fn write_transcript<T: serde::Serialize>(
+        &self,
+        keys: &dyn TenantKeys,
+        tenant: &TenantId,
+        id: &RecordId,
+        transcript: &T,
+    ) -> Result<(), StoreError> {
+        let sealed = seal_json(keys, tenant, id, ObjectKind::Transcript, transcript)?;
+        self.put(&ObjectKey::transcript(tenant, id.date(), id), sealed)
+            .await
+    }
+
+    /// A stored transcript, authenticated and parsed.
+    pub async fn read_transcript_json<T: serde::de::DeserializeOwned>(
+        &self,
+        keys: &dyn DataKeyResolver,
+        tenant: &TenantId,
+        id: &RecordId,
+    ) -> Result<T, StoreError> {
+        let object = self
+            .get(&ObjectKey::transcript(tenant, id.date(), id))
+            .await?;
+        open_json(keys, tenant, id, ObjectKind::Transcript, &object)
     }
 
     /// The undecodable payloads kept beside a recording (FORMAT.md §10),

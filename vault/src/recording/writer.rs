@@ -222,6 +222,14 @@ impl RecordingWriter {
         write_atomic(&self.files.path(SpoolFileKind::RawPayloads), &sealed).await
     }
 
+    /// Queues `job` (opaque bytes: the first state of the record's
+    /// transcription job) to be written to the store once the recording and
+    /// its manifest are there. Kept in the spool with the recording, so a
+    /// crash or an unreachable store delays the job but never loses it.
+    pub async fn queue_job(&mut self, job: &[u8]) -> Result<(), StoreError> {
+        write_atomic(&self.files.path(SpoolFileKind::Job), job).await
+    }
+
     /// Seals the last chunk, closes the spool file, spools the manifest,
     /// call record and subject markers, then uploads what the streaming
     /// upload did not already deliver. Store failures after the bounded

@@ -9,6 +9,7 @@
 //! | `{id}.manifest.grf` | the sealed manifest, waiting for upload |
 //! | `{id}.cdr.grf` | the sealed call record, waiting for upload |
 //! | `{id}.subjects` | blind indexes (hex, one a line) whose markers wait for upload |
+//! | `{id}.job.json` | the transcription job to queue once the record is stored |
 
 use std::path::PathBuf;
 
@@ -23,10 +24,11 @@ pub(crate) enum SpoolFileKind {
     Manifest,
     Cdr,
     Subjects,
+    Job,
 }
 
 impl SpoolFileKind {
-    const ALL: [SpoolFileKind; 7] = [
+    const ALL: [SpoolFileKind; 8] = [
         SpoolFileKind::Part,
         SpoolFileKind::Call,
         SpoolFileKind::Recording,
@@ -34,6 +36,7 @@ impl SpoolFileKind {
         SpoolFileKind::Manifest,
         SpoolFileKind::Cdr,
         SpoolFileKind::Subjects,
+        SpoolFileKind::Job,
     ];
 
     fn suffix(self) -> &'static str {
@@ -45,6 +48,7 @@ impl SpoolFileKind {
             SpoolFileKind::Manifest => ".manifest.grf",
             SpoolFileKind::Cdr => ".cdr.grf",
             SpoolFileKind::Subjects => ".subjects",
+            SpoolFileKind::Job => ".job.json",
         }
     }
 

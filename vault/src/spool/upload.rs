@@ -1,7 +1,8 @@
 //! Sending one record's spooled files to the store, in an order that keeps
 //! the store consistent at every step: recording and its undecodable
 //! payloads, then manifest (so a listed manifest always has them), call
-//! record, subject markers. Each
+//! record, subject markers, and last the transcription job (so a worker
+//! never finds a job whose recording is not there yet). Each
 //! file is removed from the spool only once the store has confirmed it.
 
 use bytes::Bytes;
@@ -58,7 +59,9 @@ pub(crate) async fn upload_record(
         }
         fs::remove(&subjects).await?;
     }
-    Ok(())
+
+    let job = ObjectKey::transcription_job(tenant, id);
+    put_spooled(target, &files.path(SpoolFileKind::Job), &job).await
 }
 
 async fn put_spooled(

@@ -68,6 +68,13 @@ impl BlindIndex {
     }
 }
 
+/// The objects of one transcription job.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum JobObject {
+    State,
+    Lease(u64),
+}
+
 /// A key in the object store, following the layout of FORMAT.md §8.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct ObjectKey(Path);
@@ -128,6 +135,52 @@ impl ObjectKey {
             tenant.as_str(),
             "termination.json",
         ]))
+    }
+
+    /// A transcription job's state (JSON in clear: states, times, and
+    /// reasons that name configuration entries, never personal data). Only
+    /// the node holding the job's lease writes it.
+    pub fn transcription_job(tenant: &TenantId, id: &RecordId) -> Self {
+        Self::job_object(tenant, &format!("{id}.json"))
+    }
+
+    /// Generation `generation` of a job's lease: created once (create-only
+    /// where the store honours it), so two nodes cannot both take the same
+    /// generation.
+    pub fn job_lease(tenant: &TenantId, id: &RecordId, generation: u64) -> Self {
+        Self::job_object(tenant, &format!("{id}.lease-{generation:012}"))
+    }
+
+    /// Every transcription job of a tenant and their leases.
+    pub fn jobs_prefix(tenant: &TenantId) -> Self {
+        ObjectKey(Path::from_iter(["tenants", tenant.as_str(), "jobs"]))
+    }
+
+    /// What a key listed under [`ObjectKey::jobs_prefix`] is.
+    pub fn parse_job_object(&self) -> Option<(RecordId, JobObject)> {
+        let name = self.0.filename()?;
+        if let Some(id) = name.strip_suffix(".json") {
+            return Some((id.parse().ok()?, JobObject::State));
+        }
+        let (id, generation) = name.split_once(".lease-")?;
+        if generation.len() != 12 || !generation.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some((id.parse().ok()?, JobObject::Lease(generation.parse().ok()?)))
+    }
+
+    fn job_object(tenant: &TenantId, name: &str) -> Self {
+        ObjectKey(Path::from_iter(["tenants", tenant.as_str(), "jobs", name]))
+    }
+
+    /// Every transcript of a tenant, all days.
+    pub fn transcripts_prefix(tenant: &TenantId) -> Self {
+        ObjectKey(Path::from_iter(["tenants", tenant.as_str(), "transcripts"]))
+    }
+
+    /// The transcripts of one day.
+    pub fn transcripts_day_prefix(tenant: &TenantId, date: NaiveDate) -> Self {
+        Self::day(tenant, "transcripts", date)
     }
 
     /// Every legal hold of a tenant.
@@ -293,6 +346,18 @@ mod tests {
                 id.timestamp().hour()
             )
         );
+        let job = ObjectKey::transcription_job(&tenant(), &id);
+        assert_eq!(
+            job.to_string(),
+            "tenants/acme/jobs/01890a5d-ac96-774b-bcce-b302099a8057.json"
+        );
+        assert_eq!(job.parse_job_object(), Some((id, JobObject::State)));
+        let lease = ObjectKey::job_lease(&tenant(), &id, 7);
+        assert_eq!(
+            lease.to_string(),
+            "tenants/acme/jobs/01890a5d-ac96-774b-bcce-b302099a8057.lease-000000000007"
+        );
+        assert_eq!(lease.parse_job_object(), Some((id, JobObject::Lease(7))));
         let subject = BlindIndex::of(&IndexKey::from_bytes([7; 32]), "+33612345678").unwrap();
         let marker = ObjectKey::subject_marker(&tenant(), &subject, &id).to_string();
         assert!(marker.starts_with("tenants/acme/subjects/"));

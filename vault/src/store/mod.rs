@@ -18,7 +18,7 @@ use tokio::io::AsyncReadExt;
 pub(crate) use config::Backend;
 pub use config::{S3Config, S3Credentials, StoreConfig};
 pub use error::{SpoolProblem, StoreError};
-pub use key::{BlindIndex, NodeId, ObjectKey, RecordId};
+pub use key::{BlindIndex, JobObject, NodeId, ObjectKey, RecordId};
 pub use retry::Backoff;
 
 /// S3's smallest part size (every part but the last).
@@ -77,6 +77,45 @@ impl VaultStore {
             Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
             Err(error) => Err(StoreError::backend(&key.to_string(), error)),
         }
+    }
+
+    /// Creates an object only if none is there: `Ok(false)` when another
+    /// writer got there first. On a store that ignores conditional writes
+    /// (Garage, FORMAT.md §8) the object is written over and `Ok(true)`
+    /// returned: callers that coordinate nodes this way say so.
+    pub async fn create_exclusive(
+        &self,
+        key: &ObjectKey,
+        bytes: Bytes,
+    ) -> Result<bool, StoreError> {
+        let mode = if self.conditional_create() {
+            PutMode::Create
+        } else {
+            PutMode::Overwrite
+        };
+        let options = PutOptions {
+            mode,
+            ..PutOptions::default()
+        };
+        match self
+            .inner
+            .put_opts(key.path(), PutPayload::from(bytes), options)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(error) => Err(StoreError::backend(&key.to_string(), error)),
+        }
+    }
+
+    /// Writes an object, replacing what was there (small mutable state that
+    /// one writer owns at a time: a termination's phase, a job's state).
+    pub async fn put(&self, key: &ObjectKey, bytes: Bytes) -> Result<(), StoreError> {
+        self.inner
+            .put(key.path(), PutPayload::from(bytes))
+            .await
+            .map(|_| ())
+            .map_err(|error| StoreError::backend(&key.to_string(), error))
     }
 
     pub async fn get(&self, key: &ObjectKey) -> Result<Bytes, StoreError> {
