@@ -62,6 +62,8 @@ struct Body<'a> {
     outcome: Outcome,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     confidential: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
     prev: String,
 }
 
@@ -97,6 +99,7 @@ impl ChainWriter {
             objects: &record.objects,
             outcome: record.outcome,
             confidential: record.confidential,
+            reason: record.reason,
             prev: hex::encode(self.head.last_hash),
         };
         // Serialising plain strings, enums and integers cannot fail.

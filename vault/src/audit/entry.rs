@@ -118,7 +118,12 @@ pub enum Action {
     /// A terminated tenant's data deleted (DPA 8.3).
     Terminated,
     Requisition,
+    /// A call's audio sent to a sub-processor (`ok`), or not sent because
+    /// the sub-processor gate refused (`refused`, with the gate's reason).
     SentToSubprocessor,
+    /// A call's transcript stored (`ok`), or its job given up (`failed`,
+    /// with the reason).
+    Transcribed,
     /// The recording of a call in progress was paused (it holds silence
     /// until resumed).
     Paused,
@@ -173,6 +178,8 @@ pub enum ObjectRef {
     Hold(Uuid),
     /// A version of the tenant's key-encryption key.
     KeyVersion(u32),
+    /// A declared sub-processor, by its name in the configuration.
+    Subprocessor(String),
 }
 
 impl fmt::Display for ObjectRef {
@@ -183,6 +190,7 @@ impl fmt::Display for ObjectRef {
             ObjectRef::Number(masked) => write!(f, "number:{}", masked.0),
             ObjectRef::Hold(id) => write!(f, "hold:{}", id.hyphenated()),
             ObjectRef::KeyVersion(version) => write!(f, "kek:{version}"),
+            ObjectRef::Subprocessor(name) => write!(f, "subprocessor:{name}"),
         }
     }
 }
@@ -207,6 +215,10 @@ pub struct AuditRecord {
     /// The law forbids telling the tenant (a confidential requisition): the
     /// entry is in the chain but not in the tenant's export.
     pub confidential: bool,
+    /// Why the outcome is not `ok`, as a fixed code (`objected`,
+    /// `notice_running`, `gave_up`): static text, so no personal data can
+    /// reach it.
+    pub reason: Option<&'static str>,
 }
 
 impl AuditRecord {
@@ -220,7 +232,14 @@ impl AuditRecord {
             objects: Vec::new(),
             outcome: Outcome::Ok,
             confidential: false,
+            reason: None,
         }
+    }
+
+    /// The code that says why the outcome is what it is.
+    pub fn reason(mut self, code: &'static str) -> Self {
+        self.reason = Some(code);
+        self
     }
 
     pub fn object(mut self, object: ObjectRef) -> Self {
