@@ -76,6 +76,13 @@ pub async fn run(config_path: &Path, master: Option<MasterKey>) -> anyhow::Resul
     let audit = vault.audit.clone();
     audit.clone().spawn_sealer(AUDIT_SEAL_CHECK);
     crate::ops::retention::spawn_sweeper(config.clone(), vault.store.clone(), audit.clone());
+    crate::transcription::worker::spawn_worker(
+        config.clone(),
+        vault.store.clone(),
+        vault_setup::node_id(&initial.node.id)?,
+        vault.keys(),
+        audit.clone(),
+    );
     let vault = Arc::new(vault);
 
     let node = &initial.node;
