@@ -529,6 +529,35 @@ pub fn spawn_worker(
     .spawn()
 }
 
+/// One pass from the command line (`greffier transcripts run --once`): the
+/// node's vault as the configuration names it, the clock at `now` (or the
+/// machine's), the audit entries sealed before returning so they are in
+/// the store when the command ends.
+pub async fn run_once(config: Config, now: Option<DateTime<Utc>>) -> anyhow::Result<PassSummary> {
+    let keyring = crate::vault_setup::open_existing_keyring(&config.keys)?;
+    let store = crate::vault_setup::open_store(&config.storage)?;
+    let audit = crate::vault_setup::open_audit(&config, &store).await?;
+    let node = crate::vault_setup::node_id(&config.node.id)?;
+    let clock: Box<dyn Clock> = match now {
+        Some(now) => Box::new(crate::ops::FixedClock(now)),
+        None => Box::new(crate::ops::SystemClock),
+    };
+    let (_keep, receiver) = watch::channel(Arc::new(config));
+    let worker = Worker::new(
+        receiver,
+        JobQueue::new(store, node),
+        Arc::new(keyring),
+        audit.clone(),
+        clock,
+    );
+    let summary = worker.run_pass().await;
+    audit
+        .seal()
+        .await
+        .context("the audit entries of the pass could not be sealed")?;
+    summary
+}
+
 #[cfg(test)]
 #[path = "worker_tests.rs"]
 mod tests;
