@@ -1,8 +1,10 @@
 //! Metric names of transcription (Prometheus). Labels never carry personal
 //! data: states, refusal codes and outcomes only.
 
-/// Jobs by `state` (pending, refused, done, failed), as the last pass saw them.
+/// Jobs in progress by `state` (pending, refused), as the last pass saw them.
 pub const JOBS: &str = "greffier_transcription_jobs";
+/// Jobs finished, by `state` (done, failed).
+pub const FINISHED: &str = "greffier_transcription_jobs_finished_total";
 /// Refusals by the sub-processor gate, by `code`, counted when a job's
 /// refusal starts or changes.
 pub const REFUSALS: &str = "greffier_transcription_refusals_total";

@@ -3,6 +3,11 @@
 //! the node that holds the job's lease, and the leases themselves
 //! (`{id}.lease-{generation}`).
 //!
+//! A finished job (done or failed) is moved to `jobs/finished/{id}.json`
+//! with its lease deleted: workers list only the top of `jobs/` (a shallow
+//! listing), so their cost follows the jobs in progress, not every call
+//! ever transcribed.
+//!
 //! A node takes a job by creating the next lease generation, create-only:
 //! of two nodes racing for the same generation the store lets one win. A
 //! lease names its node and the time it runs out; a node that dies holding
@@ -66,7 +71,11 @@ impl JobQueue {
     /// Every job of `tenant`, with its lease generations.
     pub async fn list(&self, tenant: &TenantId) -> Result<Vec<Listed>, StoreError> {
         let mut jobs: BTreeMap<RecordId, (bool, Vec<u64>)> = BTreeMap::new();
-        for key in self.store.list(&ObjectKey::jobs_prefix(tenant)).await? {
+        for key in self
+            .store
+            .list_shallow(&ObjectKey::jobs_prefix(tenant))
+            .await?
+        {
             let Some((record, object)) = key.parse_job_object() else {
                 continue;
             };
@@ -160,6 +169,23 @@ impl JobQueue {
             Err(StoreError::NotFound { .. }) => Ok(None),
             Err(error) => Err(error.into()),
         }
+    }
+
+    /// Files a finished job: its last state under `finished/`, then the
+    /// job and its lease gone from the directory workers scan.
+    pub async fn finish(&self, held: &Held, job: &Job) -> Result<(), StoreError> {
+        let finished = ObjectKey::finished_job(&held.tenant, &held.record);
+        self.store.put(&finished, to_json(job)).await?;
+        self.store
+            .delete(&ObjectKey::transcription_job(&held.tenant, &held.record))
+            .await?;
+        self.store
+            .delete(&ObjectKey::job_lease(
+                &held.tenant,
+                &held.record,
+                held.generation,
+            ))
+            .await
     }
 
     /// Writes the state of a job this node holds.

@@ -7,8 +7,7 @@
 //! The gateway runs it every `[transcription] poll_every`; `greffier
 //! transcripts run --once` runs one pass, with an injected clock.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -18,7 +17,7 @@ use greffier_transcribe::{
     ProviderClient, ProviderSettings, RetryPolicy, Step,
 };
 use greffier_vault::audit::{Action, AuditLog, ObjectRef, Outcome};
-use greffier_vault::store::{NodeId, RecordId, StoreError};
+use greffier_vault::store::{NodeId, StoreError};
 use greffier_vault::{TenantId, TenantKeys};
 use tokio::sync::watch;
 
@@ -33,7 +32,8 @@ use crate::ops::{Actor, Clock};
 /// What one pass did, for the CLI and the tests.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PassSummary {
-    /// Jobs seen, by the state they were left in.
+    /// Jobs in progress seen, by the state they were left in (`done` and
+    /// `failed`: finished during this pass).
     pub pending: usize,
     pub refused: usize,
     pub done: usize,
@@ -51,8 +51,6 @@ pub struct Worker {
     keys: Arc<dyn TenantKeys>,
     audit: Arc<AuditLog>,
     clock: Box<dyn Clock>,
-    /// Jobs seen finished: never read again by this process.
-    finished: Mutex<HashSet<(TenantId, RecordId)>>,
 }
 
 impl Worker {
@@ -69,7 +67,6 @@ impl Worker {
             keys,
             audit,
             clock,
-            finished: Mutex::new(HashSet::new()),
         }
     }
 
@@ -100,13 +97,7 @@ impl Worker {
             let listed = self.queue.list(&tenant_id).await.with_context(|| {
                 format!("the transcription jobs of tenant {tenant_id} cannot be listed")
             })?;
-            for job in listed {
-                if self.is_finished(&tenant_id, &job.record) {
-                    summary.done += 1;
-                    continue;
-                }
-                due.push((tenant_id.clone(), job));
-            }
+            due.extend(listed.into_iter().map(|job| (tenant_id.clone(), job)));
         }
         for batch in due.chunks(workers) {
             let outcomes = futures::future::join_all(
@@ -134,28 +125,10 @@ impl Worker {
                 }
             }
         }
-        for (state, count) in [
-            ("pending", summary.pending),
-            ("refused", summary.refused),
-            ("done", summary.done),
-            ("failed", summary.failed),
-        ] {
+        for (state, count) in [("pending", summary.pending), ("refused", summary.refused)] {
             metrics::gauge!(metrics_names::JOBS, "state" => state).set(count as f64);
         }
         Ok(summary)
-    }
-
-    fn is_finished(&self, tenant: &TenantId, record: &RecordId) -> bool {
-        self.finished
-            .lock()
-            .map(|finished| finished.contains(&(tenant.clone(), *record)))
-            .unwrap_or(false)
-    }
-
-    fn mark_finished(&self, tenant: &TenantId, record: &RecordId) {
-        if let Ok(mut finished) = self.finished.lock() {
-            finished.insert((tenant.clone(), *record));
-        }
     }
 
     /// Reads a job, and takes and works on it when something is due.
@@ -173,11 +146,7 @@ impl Worker {
         // Look before taking the lease: most jobs are waiting or finished,
         // and a lease is a write.
         match job.clone().poll(now, &policy) {
-            (Step::Finished, None) => {
-                self.mark_finished(tenant, &listed.record);
-                return Ok(JobOutcome::state(job.state));
-            }
-            (Step::Wait { .. }, None) => return Ok(JobOutcome::state(job.state)),
+            (Step::Finished | Step::Wait { .. }, None) => return Ok(JobOutcome::state(job.state)),
             // Something to send, or a transition to write (giving up).
             _ => {}
         }
@@ -196,10 +165,22 @@ impl Worker {
             }
             None => Ok(JobOutcome::default()),
         };
-        let released = self.queue.release(&held, self.clock.now()).await;
-        let outcome = outcome?;
-        released.context("the job's lease cannot be released; it runs out by itself")?;
-        Ok(outcome)
+        let outcome = outcome;
+        let filed = matches!(
+            &outcome,
+            Ok(JobOutcome {
+                state: Some(JobState::Done | JobState::Failed { .. }),
+                ..
+            })
+        );
+        // A filed job's lease went with it; any other is given back.
+        if !filed {
+            self.queue
+                .release(&held, self.clock.now())
+                .await
+                .context("the job's lease cannot be released; it runs out by itself")?;
+        }
+        outcome
     }
 
     /// One transition of a job this node holds, written back.
@@ -244,12 +225,22 @@ impl Worker {
                 }
             }
         }
-        self.queue
-            .write(held, job)
-            .await
-            .context("the job's new state cannot be written")?;
         if matches!(job.state, JobState::Done | JobState::Failed { .. }) {
-            self.mark_finished(&held.tenant, &held.record);
+            let state = if job.state == JobState::Done {
+                "done"
+            } else {
+                "failed"
+            };
+            metrics::counter!(metrics_names::FINISHED, "state" => state).increment(1);
+            self.queue
+                .finish(held, job)
+                .await
+                .context("the finished job cannot be filed")?;
+        } else {
+            self.queue
+                .write(held, job)
+                .await
+                .context("the job's new state cannot be written")?;
         }
         Ok(JobOutcome {
             state: Some(job.state.clone()),
