@@ -143,12 +143,11 @@ impl Worker {
         let Some(mut job) = self.queue.read(tenant, &listed.record).await? else {
             return Ok(JobOutcome::default());
         };
-        // Look before taking the lease: most jobs are waiting or finished,
-        // and a lease is a write.
-        match job.clone().poll(now, &policy) {
-            (Step::Finished | Step::Wait { .. }, None) => return Ok(JobOutcome::state(job.state)),
-            // Something to send, or a transition to write (giving up).
-            _ => {}
+        // Look before taking the lease: most jobs are waiting, and a lease
+        // is a write. Anything else is something to send, or a transition
+        // to write (giving up).
+        if let (Step::Finished | Step::Wait { .. }, None) = job.clone().poll(now, &policy) {
+            return Ok(JobOutcome::state(job.state));
         }
         let until = now + delta(config.jobs.lease);
         let Some(held) = self.queue.take(tenant, listed, now, until).await? else {
