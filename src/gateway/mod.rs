@@ -41,6 +41,9 @@ fn rate_limit(node: &NodeConfig) -> RateLimit {
 /// Runs the gateway until the process is stopped. `master` is the master key when
 /// it was read before the runtime started (from the environment).
 pub async fn run(config_path: &Path, master: Option<MasterKey>) -> anyhow::Result<()> {
+    // Caught from the first instant: a supervisor's SIGTERM during start-up
+    // must stop the node cleanly, not kill it before its handler exists.
+    let stop = stop_requested();
     // Storage and keys are read once: a reload never changes them.
     let first = Config::load(config_path)
         .map_err(|problems| anyhow::anyhow!("the configuration has problems:\n{problems}"))?;
@@ -139,7 +142,7 @@ pub async fn run(config_path: &Path, master: Option<MasterKey>) -> anyhow::Resul
     };
     tokio::select! {
         () = server.run(proxy, policy, command_queue) => {}
-        () = stop_requested() => tracing::info!("stopping: sealing the audit log"),
+        () = stop => tracing::info!("stopping: sealing the audit log"),
     }
     // A clean stop puts every audit entry of the node into the store.
     audit
@@ -211,19 +214,25 @@ fn check_keyring(keyring: &std::sync::RwLock<greffier_vault::Keyring>, not_serve
     *current = refused;
 }
 
-/// SIGTERM (a supervisor) or SIGINT (Ctrl-C).
-async fn stop_requested() {
+/// SIGTERM (a supervisor) or SIGINT (Ctrl-C): both are caught as soon as
+/// this is called, and the future ends when one arrives.
+fn stop_requested() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut terminate) => {
-            tokio::select! {
-                _ = terminate.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
+    let terminate = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    async move {
+        match (terminate, interrupt) {
+            (Ok(mut terminate), Ok(mut interrupt)) => {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = interrupt.recv() => {}
+                }
             }
-        }
-        Err(error) => {
-            tracing::warn!(%error, "SIGTERM cannot be caught; only Ctrl-C stops cleanly");
-            let _ = tokio::signal::ctrl_c().await;
+            (terminate, interrupt) => {
+                let error = terminate.err().or(interrupt.err());
+                tracing::warn!(error = ?error, "SIGTERM or SIGINT cannot be caught; only Ctrl-C stops cleanly");
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }

@@ -35,6 +35,8 @@ pub(crate) struct Gateway {
     stderr_log: PathBuf,
     /// Environment variables set for the process, beyond the log filter.
     env: Vec<(String, String)>,
+    /// Options given before `run` (`--log-format json`).
+    global_args: Vec<String>,
 }
 
 impl Gateway {
@@ -46,13 +48,24 @@ impl Gateway {
 
     /// As [`Self::start`], with `env` set in the process's environment.
     pub(crate) fn start_with_env(config: GatewayConfig, env: &[(&str, &str)]) -> Self {
+        Self::start_with_options(config, env, &[])
+    }
+
+    /// As [`Self::start`], with `env` in the environment and `global_args`
+    /// before `run` on the command line.
+    pub(crate) fn start_with_options(
+        config: GatewayConfig,
+        env: &[(&str, &str)],
+        global_args: &[&str],
+    ) -> Self {
+        let global_args: Vec<String> = global_args.iter().map(|arg| arg.to_string()).collect();
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(name, value)| (name.to_string(), value.to_string()))
             .collect();
         let stderr_log = config.run_dir().join("greffier.stderr.log");
         let stderr = std::fs::File::create(&stderr_log).expect("create the gateway's stderr log");
-        let (child, lines_rx) = spawn(&config, stderr, &env);
+        let (child, lines_rx) = spawn(&config, stderr, &env, &global_args);
         let mut gateway = Self {
             child: RefCell::new(child),
             config,
@@ -60,6 +73,7 @@ impl Gateway {
             admin: "0.0.0.0:0".parse().expect("placeholder address"),
             stderr_log,
             env,
+            global_args,
         };
         gateway.await_ready(&lines_rx);
         gateway
@@ -123,7 +137,7 @@ impl Gateway {
             .append(true)
             .open(&self.stderr_log)
             .expect("reopen the gateway's stderr log");
-        let (child, lines_rx) = spawn(&self.config, stderr, &self.env);
+        let (child, lines_rx) = spawn(&self.config, stderr, &self.env, &self.global_args);
         *self.child.get_mut() = child;
         self.await_ready(&lines_rx);
     }
@@ -249,9 +263,11 @@ fn spawn(
     config: &GatewayConfig,
     stderr: std::fs::File,
     env: &[(String, String)],
+    global_args: &[String],
 ) -> (Child, mpsc::Receiver<String>) {
     let mut child = Command::new(binary())
         .envs(env.iter().map(|(name, value)| (name, value)))
+        .args(global_args)
         .arg("run")
         .arg("--config")
         .arg(config.path())
