@@ -2,7 +2,7 @@
 //! binds the SIP listeners and the admin endpoint, then serves calls with the
 //! configuration in force, reloading tenants as their files change.
 
-mod descriptors;
+pub(crate) mod descriptors;
 mod policy;
 mod router;
 
@@ -95,16 +95,18 @@ pub async fn run(config_path: &Path, master: Option<MasterKey>) -> anyhow::Resul
         .map(|listen| (listen.transport, listen.addr))
         .collect();
     let metrics = admin::install_metrics()?;
+    let mut tcp_limits = node.edge.tcp_limits();
+    let descriptors = descriptors::plan_for(node.media_ports.len(), tcp_limits.max_connections);
+    descriptors::report(&descriptors);
     // After the metrics recorder: the pool registers its gauges on creation.
-    let pool = PortPool::new(
+    let pool = PortPool::with_max_pairs(
         node.media_address,
         node.media_ports.first..=node.media_ports.last,
+        descriptors.media_pairs(),
     )
     .context("node.media_ports")?;
     let mut server = SipServer::bind(&listeners).await?;
-    let mut tcp_limits = node.edge.tcp_limits();
-    tcp_limits.max_connections =
-        descriptors::tcp_connections_allowed(tcp_limits.max_connections, node.media_ports.len());
+    tcp_limits.max_connections = usize::try_from(descriptors.tcp).unwrap_or(usize::MAX);
     server.limit_tcp(tcp_limits);
     let bound = server.local_addrs();
     let directory = CallDirectory::default();
