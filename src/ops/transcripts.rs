@@ -206,6 +206,23 @@ impl Ops {
         })
     }
 
+    /// Which of `records` have a transcript stored (for a listing: no
+    /// content is read, so no entry is written).
+    pub async fn with_transcript(
+        &self,
+        tenant: &TenantId,
+        records: &[RecordId],
+    ) -> anyhow::Result<BTreeSet<RecordId>> {
+        let days: BTreeSet<_> = records.iter().map(RecordId::date).collect();
+        let mut stored = BTreeSet::new();
+        for day in days {
+            let prefix = ObjectKey::transcripts_day_prefix(tenant, day);
+            stored.extend(self.stored_transcripts(&prefix).await?);
+        }
+        stored.retain(|id| records.contains(id));
+        Ok(stored)
+    }
+
     /// Every transcription job of the tenant, by record, as stored.
     pub async fn transcription_jobs(
         &self,
