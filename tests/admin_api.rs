@@ -326,11 +326,23 @@ impl Node {
         let done = job_json(serde_json::json!({"state": "done"}), 1);
         for tenant in ["demo", "other"] {
             let transcript = sample_transcript(&format!("bonjour {tenant}"));
-            store_transcription(&config, tenant, &kept[tenant], Some(&transcript), Some(&done));
+            store_transcription(
+                &config,
+                tenant,
+                &kept[tenant],
+                Some(&transcript),
+                Some(&done),
+            );
         }
         let refused = serde_json::json!({"state": "refused", "code": "objected",
             "reason": "the tenant objects to sub-processor speechco"});
-        store_transcription(&config, "demo", &kept["bob"], None, Some(&job_json(refused, 0)));
+        store_transcription(
+            &config,
+            "demo",
+            &kept["bob"],
+            None,
+            Some(&job_json(refused, 0)),
+        );
         let mut spare_transcripts: HashMap<&'static str, Vec<RecordId>> = HashMap::new();
         for (tenant, number) in [("demo", DEMO), ("other", OTHER)] {
             for minutes in 0..ROLES.len() {
@@ -339,7 +351,10 @@ impl Node {
                 let transcribed = RecordId::generate();
                 let transcript = sample_transcript("à supprimer");
                 store_transcription(&config, tenant, &transcribed, Some(&transcript), None);
-                spare_transcripts.entry(tenant).or_default().push(transcribed);
+                spare_transcripts
+                    .entry(tenant)
+                    .or_default()
+                    .push(transcribed);
             }
         }
         let config = tree.config();
@@ -601,8 +616,16 @@ fn transcripts_are_read_by_whoever_reads_recordings_and_kept_by_holds() {
         ("user", true, false),
     ] {
         let may = may(role);
-        assert_eq!(may.contains(&"read_transcript".to_string()), read, "{role}: {may:?}");
-        assert_eq!(may.contains(&"delete_transcript".to_string()), delete, "{role}: {may:?}");
+        assert_eq!(
+            may.contains(&"read_transcript".to_string()),
+            read,
+            "{role}: {may:?}"
+        );
+        assert_eq!(
+            may.contains(&"delete_transcript".to_string()),
+            delete,
+            "{role}: {may:?}"
+        );
     }
 
     // The list says which calls have a transcript.
@@ -626,7 +649,10 @@ fn transcripts_are_read_by_whoever_reads_recordings_and_kept_by_holds() {
     assert_eq!(reply.json(), sample_transcript("bonjour demo"));
     assert_eq!(reply.header("cache-control"), Some("no-store"));
     // The operator never reads content; a user only its own calls'.
-    assert_eq!(node.as_role("operator", "GET", &transcript, None).status, 403);
+    assert_eq!(
+        node.as_role("operator", "GET", &transcript, None).status,
+        403
+    );
     let status = node.as_role(
         "user",
         "GET",
@@ -673,9 +699,15 @@ fn transcripts_are_read_by_whoever_reads_recordings_and_kept_by_holds() {
         None,
     );
     assert_eq!(released.status, 204);
-    assert_eq!(node.as_role("admin", "DELETE", &transcript, None).status, 204);
+    assert_eq!(
+        node.as_role("admin", "DELETE", &transcript, None).status,
+        204
+    );
     assert_eq!(node.as_role("admin", "GET", &transcript, None).status, 404);
-    assert_eq!(node.as_role("admin", "DELETE", &transcript, None).status, 404);
+    assert_eq!(
+        node.as_role("admin", "DELETE", &transcript, None).status,
+        404
+    );
     let entry = node
         .as_role(
             "admin",
@@ -1126,7 +1158,8 @@ fn rebinding_and_cross_site_posts_are_refused_and_sessions_need_csrf() {
             "list_calls",
             "control_call",
             "list_recordings",
-            "read_recording"
+            "read_recording",
+            "read_transcript"
         ])
     );
     assert_eq!(
