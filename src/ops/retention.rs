@@ -103,7 +103,8 @@ pub fn classify(key: &str) -> Option<(Category, RecordId, Option<BlindIndex>)> {
             id.parse().ok()?,
             Some(BlindIndex::parse(index).ok()?),
         )),
-        ["tenants", _, "jobs", name] => {
+        // A job in progress and its leases, or a finished job's last state.
+        ["tenants", _, "jobs", name] | ["tenants", _, "jobs", "finished", name] => {
             let (record, _) = JobObject::parse_name(name)?;
             Some((Category::TranscriptionJob, record, None))
         }
@@ -484,6 +485,7 @@ mod tests {
             ObjectKey::transcript(&tenant, id.date(), id),
             ObjectKey::transcription_job(&tenant, id),
             ObjectKey::job_lease(&tenant, id, 1),
+            ObjectKey::finished_job(&tenant, id),
             ObjectKey::cdr(&tenant, id.timestamp(), &node, id),
             ObjectKey::subject_marker(&tenant, &index(), id),
             ObjectKey::hold(&tenant, &id.uuid()),
@@ -541,6 +543,7 @@ mod tests {
                 Category::SubjectIndex,
                 Category::TranscriptionJob,
                 Category::TranscriptionJob,
+                Category::TranscriptionJob,
                 Category::RawPayloads,
                 Category::Manifest,
                 Category::Recording,
@@ -551,7 +554,7 @@ mod tests {
             .delete
             .iter()
             .all(|expired| expired.category != Category::CallRecord));
-        assert_eq!(plan(&keys, &days, &[], at(366)).delete.len(), 8);
+        assert_eq!(plan(&keys, &days, &[], at(366)).delete.len(), 9);
     }
 
     #[test]
@@ -566,6 +569,7 @@ mod tests {
                 Category::SubjectIndex,
                 Category::TranscriptionJob,
                 Category::TranscriptionJob,
+                Category::TranscriptionJob,
                 Category::RawPayloads,
                 Category::Manifest,
                 Category::Recording,
@@ -575,6 +579,7 @@ mod tests {
             categories(&plan(&keys, &days, &[], at(30))),
             [
                 Category::SubjectIndex,
+                Category::TranscriptionJob,
                 Category::TranscriptionJob,
                 Category::TranscriptionJob,
                 Category::RawPayloads,
@@ -649,6 +654,7 @@ mod tests {
             categories(&plan),
             [
                 Category::SubjectIndex,
+                Category::TranscriptionJob,
                 Category::TranscriptionJob,
                 Category::TranscriptionJob,
                 Category::RawPayloads,

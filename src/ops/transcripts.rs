@@ -1,9 +1,10 @@
 //! A tenant's transcripts and the transcription jobs that make them
 //! (docs/transcription.md).
 //!
-//! A job is JSON in clear under `tenants/{tenant}/jobs/` (states, times and
-//! reasons that name configuration entries: no personal data); it is read
-//! here and nowhere else in this layer ([`Ops::transcription_jobs`],
+//! A job is JSON in clear under `tenants/{tenant}/jobs/`, or
+//! `jobs/finished/` once done or failed (states, times and reasons that
+//! name configuration entries: no personal data); it is read here and
+//! nowhere else in this layer ([`Ops::transcription_jobs`],
 //! [`Ops::transcription_job`]). A transcript is sealed like a recording and
 //! read like one: by the roles that may read content, never the operator,
 //! and only once its `read` entry is on disk. Deleting one goes through the
@@ -223,16 +224,25 @@ impl Ops {
         Ok(stored)
     }
 
-    /// Every transcription job of the tenant, by record, as stored.
+    /// Every transcription job of the tenant, by record, as stored: in
+    /// progress (`jobs/{id}.json`) or finished (`jobs/finished/{id}.json`;
+    /// when a job is caught between the two, the finished state is the
+    /// newer: it is written before the other is deleted).
     pub async fn transcription_jobs(
         &self,
         tenant: &TenantId,
     ) -> anyhow::Result<BTreeMap<RecordId, Job>> {
-        let mut jobs = BTreeMap::new();
+        let mut states: BTreeMap<RecordId, ObjectKey> = BTreeMap::new();
         for key in self.store.list(&ObjectKey::jobs_prefix(tenant)).await? {
             let Some((id, JobObject::State)) = key.parse_job_object() else {
                 continue;
             };
+            if key == ObjectKey::finished_job(tenant, &id) || !states.contains_key(&id) {
+                states.insert(id, key);
+            }
+        }
+        let mut jobs = BTreeMap::new();
+        for (id, key) in states {
             // Deleted meanwhile (its record was): not a job any more.
             if let Some(job) = self.read_job(&key).await? {
                 jobs.insert(id, job);
@@ -241,12 +251,16 @@ impl Ops {
         Ok(jobs)
     }
 
-    /// Record `id`'s transcription job, as stored; `None` when it has none.
+    /// Record `id`'s transcription job, as stored (finished, else in
+    /// progress); `None` when it has none.
     pub async fn transcription_job(
         &self,
         tenant: &TenantId,
         id: &RecordId,
     ) -> anyhow::Result<Option<Job>> {
+        if let Some(job) = self.read_job(&ObjectKey::finished_job(tenant, id)).await? {
+            return Ok(Some(job));
+        }
         self.read_job(&ObjectKey::transcription_job(tenant, id))
             .await
     }

@@ -403,7 +403,8 @@ pub(crate) fn job_json(state: serde_json::Value, attempts: u32) -> serde_json::V
 
 /// Stores what a transcription leaves for record `id` of `tenant`: the
 /// transcript sealed with the tenant's key through the vault, as the
-/// worker writes it, and the job's state with one lease.
+/// worker writes it, and the job: a finished one filed under `finished/`,
+/// one in progress with a lease.
 pub(crate) fn store_transcription(
     config: &Config,
     tenant: &str,
@@ -428,14 +429,21 @@ pub(crate) fn store_transcription(
             }
             if let Some(job) = job {
                 let bytes = serde_json::to_vec(job).expect("job JSON");
-                store
-                    .put(&ObjectKey::transcription_job(&tenant, id), bytes.into())
-                    .await
-                    .expect("store the job");
-                store
-                    .put(&ObjectKey::job_lease(&tenant, id, 1), Vec::new().into())
-                    .await
-                    .expect("store the lease");
+                if matches!(job["state"].as_str(), Some("done" | "failed")) {
+                    store
+                        .put(&ObjectKey::finished_job(&tenant, id), bytes.into())
+                        .await
+                        .expect("store the finished job");
+                } else {
+                    store
+                        .put(&ObjectKey::transcription_job(&tenant, id), bytes.into())
+                        .await
+                        .expect("store the job");
+                    store
+                        .put(&ObjectKey::job_lease(&tenant, id, 1), Vec::new().into())
+                        .await
+                        .expect("store the lease");
+                }
             }
         });
 }

@@ -76,8 +76,8 @@ pub enum JobObject {
 }
 
 impl JobObject {
-    /// What a file name under [`ObjectKey::jobs_prefix`] is:
-    /// `{record_id}.json` or `{record_id}.lease-{12 digits}`.
+    /// What a file name under [`ObjectKey::jobs_prefix`] (or its
+    /// `finished/`) is: `{record_id}.json` or `{record_id}.lease-{12 digits}`.
     pub fn parse_name(name: &str) -> Option<(RecordId, JobObject)> {
         if let Some(id) = name.strip_suffix(".json") {
             return Some((id.parse().ok()?, JobObject::State));
