@@ -387,12 +387,13 @@ pub(crate) fn sample_transcript(words: &str) -> serde_json::Value {
 }
 
 /// A transcription job in `state` (`{"state": "done"}`, `{"state":
-/// "refused", "code": …, "reason": …}`), as the worker stores it.
+/// "refused", "code": …, "reason": …}`), as the worker stores it. Its next
+/// attempt is far ahead, so a gateway's worker leaves it as it is.
 pub(crate) fn job_json(state: serde_json::Value, attempts: u32) -> serde_json::Value {
     let mut job = serde_json::json!({
         "queued_at": "2026-12-01T10:00:00Z",
         "attempts": attempts,
-        "next_attempt": "2026-12-01T10:00:30Z",
+        "next_attempt": "2099-01-01T00:00:00Z",
         "refused_seconds": 0,
     });
     if let (Some(job), Some(state)) = (job.as_object_mut(), state.as_object()) {
