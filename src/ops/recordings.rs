@@ -8,6 +8,7 @@ use greffier_vault::audit::{Action, ObjectRef, Outcome};
 use greffier_vault::catalog::{RecordingEntry, E164};
 use greffier_vault::store::{ObjectKey, RecordId, StoreError};
 use greffier_vault::{TenantId, Uuid, VaultError};
+use object_store::ObjectStoreExt;
 
 use super::holds::{Hold, HoldTarget};
 use super::retention::{classify, plan_deletion, Category};
@@ -195,26 +196,41 @@ impl Ops {
 
     /// Every stored key of record `id` but its call record, as the planner
     /// reads keys: the day's recording objects and transcript, the job's
-    /// objects, and the subject index entries (from the manifest's parties,
+    /// objects (in progress, leases, finished), and the subject index entries (from the manifest's parties,
     /// or a scan of the index when the manifest cannot be read).
     pub(crate) async fn record_keys(
         &self,
         tenant: &TenantId,
         id: &RecordId,
     ) -> anyhow::Result<Vec<String>> {
-        let mut keys = Vec::new();
-        for prefix in [
-            ObjectKey::recordings_day_prefix(tenant, id.date()),
-            ObjectKey::transcripts_day_prefix(tenant, id.date()),
-            ObjectKey::jobs_prefix(tenant),
-        ] {
-            for key in self.store.list(&prefix).await? {
-                let path = key.path().as_ref().to_owned();
-                if classify(&path).is_some_and(|(_, record, _)| record == *id) {
-                    keys.push(path);
-                }
-            }
+        let mut listed = self
+            .store
+            .list(&ObjectKey::recordings_day_prefix(tenant, id.date()))
+            .await?;
+        listed.extend(
+            self.store
+                .list(&ObjectKey::transcripts_day_prefix(tenant, id.date()))
+                .await?,
+        );
+        // Jobs in progress and leases are at the top of `jobs/`; finished
+        // jobs pile up below it with every call, so that one is asked for
+        // by name rather than listed.
+        listed.extend(
+            self.store
+                .list_shallow(&ObjectKey::jobs_prefix(tenant))
+                .await?,
+        );
+        let finished = ObjectKey::finished_job(tenant, id);
+        match self.store.object_store().head(finished.path()).await {
+            Ok(_) => listed.push(finished),
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(error) => return Err(anyhow::anyhow!("reading {finished}: {error}")),
         }
+        let mut keys: Vec<String> = listed
+            .iter()
+            .map(|key| key.path().as_ref().to_owned())
+            .filter(|path| classify(path).is_some_and(|(_, record, _)| record == *id))
+            .collect();
         for marker in self.store.markers_of(&self.keyring, tenant, id).await? {
             keys.push(marker.path().as_ref().to_owned());
         }
