@@ -39,6 +39,20 @@ pub(super) enum TranscriptsCommand {
         #[arg(long, value_name = "ID")]
         id: String,
     },
+    /// Works through the node's due transcription jobs once, as the
+    /// gateway's worker does every `poll_every`: asks the sub-processor gate,
+    /// sends, stores, audits. Prints what the pass did as one JSON line.
+    Run {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// One pass, then exit (the only mode: the gateway runs the loop).
+        #[arg(long, required = true)]
+        once: bool,
+        /// The time the pass takes as now (RFC 3339), for a notice period
+        /// or a backoff to be seen as over; default: the clock.
+        #[arg(long, value_name = "RFC3339")]
+        now: Option<chrono::DateTime<chrono::Utc>>,
+    },
 }
 
 pub(super) fn run(command: TranscriptsCommand) -> ExitCode {
@@ -47,8 +61,30 @@ pub(super) fn run(command: TranscriptsCommand) -> ExitCode {
             TranscriptsCommand::List { target } => list(&target).await,
             TranscriptsCommand::Get { target, id, out } => get(&target, &id, out.as_deref()).await,
             TranscriptsCommand::Delete { target, id } => delete(&target, &id).await,
+            TranscriptsCommand::Run { config, now, .. } => run_once(&config, now).await,
         }
     })
+}
+
+async fn run_once(
+    config_path: &Path,
+    now: Option<chrono::DateTime<chrono::Utc>>,
+) -> anyhow::Result<()> {
+    let config = crate::config::Config::load(config_path)
+        .map_err(|problems| anyhow::anyhow!("the configuration has problems:\n{problems}"))?;
+    let pass = crate::transcription::worker::run_once(config, now).await?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "pending": pass.pending,
+            "refused": pass.refused,
+            "done": pass.done,
+            "failed": pass.failed,
+            "sent": pass.sent,
+            "busy": pass.busy,
+        })
+    );
+    Ok(())
 }
 
 async fn list(target: &Target) -> anyhow::Result<()> {
