@@ -15,7 +15,7 @@ use chrono::{DateTime, Duration as Days, NaiveDate, Utc};
 use greffier_media::wav::{wav_stream_header, write_pcm};
 use greffier_test_support::storage::{self, Local};
 use greffier_transcribe::{Job, JobState, Transcript};
-use greffier_vault::audit::{read_chains, tenant_lines, AuditLog};
+use greffier_vault::audit::AuditLog;
 use greffier_vault::catalog::CallInfo;
 use greffier_vault::store::{NodeId, ObjectKey, VaultStore};
 use tokio::sync::watch;
@@ -231,21 +231,10 @@ async fn audit_log(local: &Local) -> Arc<AuditLog> {
 
 /// The tenant's audit entries as `action outcome reason objects`.
 async fn trail(audit: &AuditLog, store: &VaultStore) -> Vec<String> {
-    audit.seal().await.unwrap();
-    let chains = read_chains(store).await.unwrap();
-    chains
-        .chains
+    crate::ops::sealed_entries(audit, store, "acme")
+        .await
         .iter()
-        .flat_map(|(_, segments)| {
-            tenant_lines(
-                segments,
-                "acme",
-                DateTime::<Utc>::MIN_UTC,
-                DateTime::<Utc>::MAX_UTC,
-            )
-        })
-        .map(|(_, line)| {
-            let entry: serde_json::Value = serde_json::from_slice(line).unwrap();
+        .map(|entry| {
             format!(
                 "{} {} {} {}",
                 entry["action"].as_str().unwrap(),
