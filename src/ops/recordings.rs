@@ -156,7 +156,20 @@ impl Ops {
         let plan = plan_deletion(&keys, &holds, self.clock.now(), |category, record| {
             record == id && category != Category::CallRecord
         });
-        // A record already gone is not an error: the deletion is done.
+        if plan.delete.is_empty() && plan.held.is_empty() {
+            // Nothing stored under that id (never recorded, or deleted
+            // already): the deletion is done, and the attempt is audited
+            // all the same.
+            return self
+                .audit(
+                    actor,
+                    tenant,
+                    Action::Deleted,
+                    [ObjectRef::Record(*id)],
+                    Outcome::Ok,
+                )
+                .await;
+        }
         self.delete_planned(actor, tenant, Action::Deleted, &[], &plan, false, |_| {})
             .await
             .with_context(|| format!("recording {id} of tenant {tenant}"))?;
