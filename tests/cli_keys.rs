@@ -532,3 +532,40 @@ fn the_master_key_must_open_the_keyring() {
     refused.says("wrong master key");
     assert!(!refused.stderr.contains("d4d4"), "{}", refused.stderr);
 }
+
+/// The master key is replaced without touching a tenant key or an object:
+/// the keyring opens with the new key only, and what it sealed before still
+/// decrypts.
+#[test]
+fn the_master_key_rotates_and_every_recording_stays_readable() {
+    let mut tree = VaultTree::new();
+    tree.write_tenant("acme", &[ACME], &KeyMode::Managed);
+    keys(&tree, "init", &[]).ok();
+    let config = tree.load();
+    let audio = streamed_wav(20_000);
+    let start = Utc.with_ymd_and_hms(2024, 5, 6, 9, 30, 0).unwrap();
+    let id = record_blocking(&config, &TestCall::new("acme", CALLER, ACME, start), &audio);
+    let listed_before = keys(&tree, "list", &[]).ok().json_lines();
+
+    let new_key = tree.scratch("new-master.key");
+    let new_key_arg = new_key.display().to_string();
+    greffier(["keys", "generate-master", "--out", &new_key_arg]).ok();
+    let mode = std::fs::metadata(&new_key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "the new key is owner-only: {mode:o}");
+    greffier(["keys", "generate-master", "--out", &new_key_arg])
+        .failed()
+        .says("exists");
+
+    keys(&tree, "rotate-master", &["--new-key-file", &new_key_arg])
+        .ok()
+        .prints("now sealed by the key in");
+    // The old key no longer opens the keyring.
+    keys(&tree, "list", &[]).failed();
+    let master = tree.config().with_file_name("master.key");
+    std::fs::copy(&new_key, &master).unwrap();
+    std::fs::set_permissions(&master, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(keys(&tree, "list", &[]).ok().json_lines(), listed_before);
+    let out = tree.scratch("after-rotation.wav");
+    get(&tree, "acme", &id.to_string(), &out).ok();
+    assert_eq!(std::fs::read(&out).unwrap(), with_real_sizes(&audio));
+}

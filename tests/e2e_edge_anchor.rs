@@ -400,6 +400,74 @@ fn with_the_port_pool_exhausted_the_next_call_gets_503_with_retry_after() {
     );
 }
 
+/// A limit far below what 30 000 media ports need: the node says so with
+/// the numbers, keeps the calls that fit (here one) and refuses the next
+/// cleanly, before any port or file is opened, rather than answer a call
+/// it could not record.
+#[test]
+fn under_a_low_descriptor_limit_calls_beyond_what_fits_get_503() {
+    let pbx = SocketAddr::from((PBX_IP, free_port(PBX_IP)));
+    let carrier = SocketAddr::from((CARRIER_IP, free_port(CARRIER_IP)));
+    let mut tenant = TenantSpec::new(TENANT, "+33123456789", pbx, carrier);
+    tenant.recording_policy = "all".to_string();
+    let config = GatewayConfig::write(vec![tenant]);
+    let run_dir = config.run_dir();
+    std::fs::create_dir_all(&run_dir).unwrap();
+    let edge = Edge {
+        gateway: Gateway::start_with_descriptor_limit(config, 300),
+        pbx,
+        carrier,
+        run_dir,
+    };
+    let warning = edge.gateway.wait_for_log(
+        &["only 1 concurrent calls and 64 TCP connections are kept"],
+        Duration::from_secs(10),
+    );
+    assert!(warning.contains("the limit is 300"), "{warning}");
+    assert_eq!(
+        edge.gateway
+            .metrics()
+            .count("greffier_media_calls_capacity", &[]),
+        1.0
+    );
+    let carrier = edge.answerer(1);
+    let held = edge.call_scenario(
+        "uac_held_call",
+        "application/sdp",
+        &sdp("m=audio [media_port] RTP/AVP 8", ""),
+    );
+    let held = std::fs::read_to_string(&held).unwrap().replace(
+        r#"<pause milliseconds="200"/>"#,
+        r#"<pause milliseconds="8000"/>"#,
+    );
+    let held = edge.write_scenario("uac_held_call", &held);
+    let first = edge
+        .caller("first", &held)
+        .local_port(edge.pbx.port())
+        .spawn();
+    wait_for_one_call(&edge.gateway);
+    let second = edge
+        .caller(
+            "second",
+            &edge.refused_scenario(
+                "uac_expect_503",
+                &sdp("m=audio [media_port] RTP/AVP 8", ""),
+                503,
+            ),
+        )
+        .run();
+    assert!(second.succeeded(), "no 503\n{}", second.report());
+    let first = first.wait();
+    let carrier = carrier.wait();
+    assert!(first.succeeded(), "{}", first.report());
+    assert_eq!(
+        carrier.received_requests("INVITE"),
+        1,
+        "the refused call was forwarded\n{}",
+        carrier.report()
+    );
+}
+
 #[test]
 fn pass_unrecorded_lets_the_call_through_and_its_call_record_says_unrecorded() {
     let edge = Edge::start(Some("pass_unrecorded"), None);
@@ -459,4 +527,53 @@ fn wait_call_record(edge: &Edge) -> serde_json::Value {
     let json = greffier_vault::decrypt_all(keyring, TenantId::new(TENANT).unwrap(), &object)
         .expect("the call record decrypts");
     serde_json::from_slice(&json).expect("a JSON call record")
+}
+
+/// `check-config` tells the operator the same numbers before a start.
+#[test]
+fn check_config_reports_what_the_descriptor_limit_would_keep() {
+    use std::os::unix::process::CommandExt;
+    let pbx = SocketAddr::from((PBX_IP, free_port(PBX_IP)));
+    let carrier = SocketAddr::from((CARRIER_IP, free_port(CARRIER_IP)));
+    let config = GatewayConfig::write(vec![TenantSpec::new(TENANT, "+33123456789", pbx, carrier)]);
+    let check = |nofile: Option<u64>| {
+        let mut command = std::process::Command::new(support::gateway::binary());
+        command
+            .args(["check-config", "--config"])
+            .arg(config.path());
+        // SAFETY: only setrlimit runs between fork and exec.
+        if let Some(nofile) = nofile {
+            unsafe {
+                command.pre_exec(move || {
+                    let limit = libc::rlimit {
+                        rlim_cur: nofile,
+                        rlim_max: nofile,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success());
+        String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr)
+    };
+    let short = check(Some(300));
+    assert!(
+        short.contains("warning: the configuration needs"),
+        "{short}"
+    );
+    assert!(short.contains("the limit is 300"), "{short}");
+    assert!(short.contains("only 1 concurrent calls"), "{short}");
+    // The test configuration's few media ports fit this process's limit.
+    let ample = check(None);
+    assert!(
+        ample.contains("descriptors: the configuration needs"),
+        "{ample}"
+    );
+    assert!(!ample.contains("warning"), "{ample}");
 }

@@ -53,6 +53,10 @@ pub enum BindError {
     Exhausted(#[from] PoolExhausted),
     #[error("none of the {tried} free port pairs could be bound (last error: {last})")]
     NoBindablePair { tried: usize, last: io::Error },
+    /// The process (or the system) is out of file descriptors: no other
+    /// pair would bind either, so the search stops at once.
+    #[error("out of file descriptors: {0}")]
+    NoDescriptors(io::Error),
 }
 
 /// Hands out port pairs from a configured range on one local address.
@@ -115,7 +119,17 @@ impl PortPool {
     /// A pool over every (even, odd) pair inside `range` on `ip`, handed out
     /// in an order seeded by the operating system.
     pub fn new(ip: IpAddr, range: RangeInclusive<u16>) -> Result<Self, PortRangeError> {
-        Self::with_rng(ip, range, StdRng::from_os_rng())
+        Self::with_rng(ip, range, StdRng::from_os_rng(), usize::MAX)
+    }
+
+    /// As [`PortPool::new`], keeping at most `max_pairs` of the range's
+    /// pairs: what the node's descriptor limit allows.
+    pub fn with_max_pairs(
+        ip: IpAddr,
+        range: RangeInclusive<u16>,
+        max_pairs: usize,
+    ) -> Result<Self, PortRangeError> {
+        Self::with_rng(ip, range, StdRng::from_os_rng(), max_pairs)
     }
 
     /// As [`PortPool::new`], with a fixed order: for tests only, since a
@@ -125,19 +139,20 @@ impl PortPool {
         range: RangeInclusive<u16>,
         seed: u64,
     ) -> Result<Self, PortRangeError> {
-        Self::with_rng(ip, range, StdRng::seed_from_u64(seed))
+        Self::with_rng(ip, range, StdRng::seed_from_u64(seed), usize::MAX)
     }
 
     fn with_rng(
         ip: IpAddr,
         range: RangeInclusive<u16>,
         rng: StdRng,
+        max_pairs: usize,
     ) -> Result<Self, PortRangeError> {
         let (start, end) = (*range.start(), *range.end());
         let lowest = start.max(2);
         let first_even = lowest.saturating_add(lowest % 2);
         // `first_even` is odd only when it saturated at 65535, past any `end`.
-        let pairs: Vec<u16> = (first_even..end).step_by(2).collect();
+        let pairs: Vec<u16> = (first_even..end).step_by(2).take(max_pairs).collect();
         if pairs.is_empty() {
             return Err(PortRangeError::NoPair { start, end });
         }
@@ -226,6 +241,9 @@ impl PortPool {
             };
             match bind_both(self.shared.ip, lease.pair()) {
                 Ok((rtp, rtcp)) => return Ok(BoundPair { lease, rtp, rtcp }),
+                Err(error) if is_out_of_descriptors(&error) => {
+                    return Err(BindError::NoDescriptors(error));
+                }
                 Err(error) => {
                     last_error = Some(error);
                     // Held until the search ends so the same pair is not retried.
@@ -243,6 +261,15 @@ impl Shared {
         // cannot panic.
         self.free.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// `ENFILE` and `EMFILE` on Linux (asm-generic/errno-base.h): the system's
+/// and the process's descriptor tables are full.
+const ENFILE: i32 = 23;
+const EMFILE: i32 = 24;
+
+fn is_out_of_descriptors(error: &io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(ENFILE | EMFILE))
 }
 
 fn bind_both(ip: IpAddr, pair: PortPair) -> io::Result<(UdpSocket, UdpSocket)> {

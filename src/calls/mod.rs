@@ -437,6 +437,15 @@ impl Calls {
             _ => OutputFormat::Wav,
         };
         let mask_dtmf = tenant.is_some_and(|tenant| tenant.recording.mask_dtmf);
+        // Queued now, kept in the spool with the recording, written to the
+        // store once the record is: the gate decides at send time.
+        let transcribe = tenant.is_some_and(|tenant| tenant.transcribes()).then(|| {
+            (
+                config.admin.tenant_settings_file.clone(),
+                config.clone(),
+                call.tenant.as_str().to_owned(),
+            )
+        });
         let (map_a, map_b) = (
             CodecMap::from_formats(caller),
             CodecMap::from_formats(callee),
@@ -474,7 +483,24 @@ impl Calls {
             )
             .await;
             match writer {
-                Ok(writer) => {
+                Ok(mut writer) => {
+                    // `transcripts_days = 0` set through the API means
+                    // never: no job.
+                    let transcribe = transcribe.filter(|(settings, config, tenant)| {
+                        crate::ops::settings::SettingsFile::load(settings)
+                            .ok()
+                            .and_then(|file| {
+                                crate::ops::settings::effective_retention(config, &file, tenant)
+                            })
+                            .is_some_and(|retention| retention.transcripts_days > 0)
+                    });
+                    if transcribe.is_some() {
+                        let job = greffier_transcribe::Job::new(chrono::Utc::now());
+                        let json = serde_json::to_vec(&job).unwrap_or_default();
+                        if let Err(error) = writer.queue_job(&json).await {
+                            tracing::error!(call = dialog.0, %error, "the transcription job could not be queued in the spool; this call will not be transcribed");
+                        }
+                    }
                     let options = recording::RecordOptions {
                         sip_status: 200,
                         mask_dtmf,

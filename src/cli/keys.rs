@@ -1,6 +1,7 @@
 //! `greffier keys …`: the keyring (create, rotate, shred, list) and client
 //! key pairs.
 
+use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -56,6 +57,23 @@ pub(super) enum KeysCommand {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Seals the keyring under a new master key, read from an owner-only
+    /// file (hex or base64 of 32 bytes). Tenant keys and objects do not
+    /// change. Point `keys.master_key_file` (or the variable) at the new key
+    /// and restart the gateway right after: until then it cannot re-read
+    /// the keyring.
+    RotateMaster {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        new_key_file: PathBuf,
+    },
+    /// Writes a new master key (32 random bytes, base64) to an owner-only
+    /// file that must not exist yet.
+    GenerateMaster {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Writes a new client private key (owner-only file) and prints the
     /// public key for the tenant file's `[keys]` section.
     GenerateClient {
@@ -76,6 +94,16 @@ pub(super) fn run(command: KeysCommand) -> ExitCode {
             } => shred(&config, &tenant, yes).await,
             KeysCommand::List { config } => list(&config).await,
             KeysCommand::ShowSender { config } => show_sender(&config).await,
+            KeysCommand::RotateMaster {
+                config,
+                new_key_file,
+            } => rotate_master(&config, &new_key_file),
+            KeysCommand::GenerateMaster { out } => {
+                greffier_vault::MasterKey::generate_file(&out)
+                    .with_context(|| format!("cannot write {}", out.display()))?;
+                println!("wrote a new master key to {} (owner-only)", out.display());
+                Ok(())
+            }
             KeysCommand::GenerateClient { out } => generate_client(&out),
         }
     })
@@ -88,6 +116,21 @@ fn init(config_path: &Path) -> anyhow::Result<()> {
     for (tenant, change) in ensure_tenant_keys(&mut keyring, config.tenants())? {
         println!("{tenant}: {change}");
     }
+    Ok(())
+}
+
+fn rotate_master(config_path: &Path, new_key_file: &Path) -> anyhow::Result<()> {
+    let config = load_config(config_path)?;
+    let mut keyring = vault_setup::open_existing_keyring(&config.keys)?;
+    let new_master = greffier_vault::MasterKey::from_file(new_key_file)
+        .with_context(|| format!("the new master key {}", new_key_file.display()))?;
+    keyring.reseal(new_master)?;
+    println!(
+        "keyring {} is now sealed by the key in {}; point keys.master_key_file at it and \
+         restart the gateway",
+        keyring.path().display(),
+        new_key_file.display()
+    );
     Ok(())
 }
 

@@ -22,6 +22,11 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "greffier", version)]
 pub struct Cli {
+    /// How log lines are written: `text` for people, `json` (one object a
+    /// line) for journald or Loki. Default: the configuration's `[log]
+    /// format`, else text.
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    log_format: Option<crate::config::LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -94,19 +99,41 @@ enum Command {
     },
 }
 
-fn init_logging() {
+/// Logging as the command line, the environment and the configuration say.
+/// The level: `RUST_LOG`, else `GREFFIER_LOG`, else the configuration's
+/// `[log] level`, else `info`. Colours only on a terminal, and never with
+/// `NO_COLOR` set (<https://no-color.org>): a log file or a journal gets
+/// plain text.
+fn init_logging(format: Option<crate::config::LogFormat>, config: Option<&std::path::Path>) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("GREFFIER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let configured = config
+        .map(crate::config::LogConfig::peek)
+        .unwrap_or_default();
+    let filter = EnvFilter::try_from_env("RUST_LOG")
+        .or_else(|_| EnvFilter::try_from_env("GREFFIER_LOG"))
+        .or_else(|_| EnvFilter::try_new(&configured.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format.unwrap_or(configured.format) {
+        crate::config::LogFormat::Json => builder.json().with_ansi(false).init(),
+        crate::config::LogFormat::Text => {
+            let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            builder.with_ansi(colour).init();
+        }
+    }
 }
 
 /// Parses the command line and runs the subcommand.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    let config = match &cli.command {
+        Command::Run { config } | Command::CheckConfig { config } => Some(config.as_path()),
+        _ => None,
+    };
+    init_logging(cli.log_format, config);
     match cli.command {
         Command::Run { config } => run::run(&config),
         Command::CheckConfig { config } => check_config::check_config(&config),

@@ -9,6 +9,7 @@ mod edge;
 mod jobs;
 mod keys;
 mod load;
+mod log;
 mod net;
 mod node;
 mod paths;
@@ -35,6 +36,7 @@ pub use date::Date;
 pub use edge::EdgeConfig;
 pub use greffier_types::{mask_number, mask_numbers_in_text, NumberError, E164};
 pub use jobs::JobsConfig;
+pub use log::{LogConfig, LogFormat};
 
 /// The old path of [`E164::normalise`], as text: what a SIP user part or a
 /// command line gives, as a canonical number when it can be one.
@@ -97,6 +99,8 @@ pub struct Config {
     pub sweep: SweepConfig,
     /// `[transcription]`: how this node works through transcription jobs.
     pub jobs: JobsConfig,
+    /// `[log]`: the log's format and level.
+    pub log: LogConfig,
     pub storage: StorageConfig,
     pub keys: KeysConfig,
     pub subprocessors: Vec<Subprocessor>,
@@ -141,6 +145,7 @@ impl Config {
         limits: Limits,
         sweep: SweepConfig,
         jobs: JobsConfig,
+        log: LogConfig,
         storage: StorageConfig,
         keys: KeysConfig,
         subprocessors: Vec<Subprocessor>,
@@ -166,6 +171,7 @@ impl Config {
             limits,
             sweep,
             jobs,
+            log,
             storage,
             keys,
             subprocessors,

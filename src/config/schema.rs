@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use super::admin::{validate_admin, RawAdmin};
 use super::jobs::{validate_jobs, RawJobs};
 use super::keys::{validate_keys, RawKeys};
+use super::log::{validate_log, RawLog};
 use super::net::overlaps;
 use super::node::{check_slug, validate_limits, validate_node, RawLimits, RawNode};
 use super::paths::PathContext;
@@ -21,11 +22,11 @@ use super::storage::{validate_storage, RawStorage};
 use super::sweep::{validate_sweep, RawSweep};
 use super::tenant::{validate_tenant, RawTenant, RawTenantHead, Tenant, TenantContext};
 use super::{
-    AdminConfig, Config, JobsConfig, KeysConfig, Limits, NodeConfig, Provider, SourceRole,
-    StorageConfig, Subprocessor, SweepConfig,
+    AdminConfig, Config, JobsConfig, KeysConfig, Limits, LogConfig, NodeConfig, Provider,
+    SourceRole, StorageConfig, Subprocessor, SweepConfig,
 };
 
-const MAIN_SECTIONS: [&str; 9] = [
+const MAIN_SECTIONS: [&str; 10] = [
     "node",
     "admin",
     "limits",
@@ -35,6 +36,7 @@ const MAIN_SECTIONS: [&str; 9] = [
     "subprocessors",
     "providers",
     "transcription",
+    "log",
 ];
 const TENANT_HEAD_KEYS: [&str; 2] = ["id", "numbers"];
 const TENANT_SECTIONS: [&str; 7] = [
@@ -55,6 +57,7 @@ pub(crate) struct MainPart {
     limits: Limits,
     sweep: SweepConfig,
     jobs: JobsConfig,
+    log: LogConfig,
     storage: Option<StorageConfig>,
     keys: Option<KeysConfig>,
     subprocessors: Vec<Subprocessor>,
@@ -130,6 +133,9 @@ pub(crate) fn parse_main(
     let sweep = take_section::<RawSweep>(&mut table, "retention", root, false, problems)
         .map(|raw| validate_sweep(raw, Origin::new(file, "retention"), problems))
         .unwrap_or_default();
+    let log = take_section::<RawLog>(&mut table, "log", root, false, problems)
+        .map(|raw| validate_log(raw, Origin::new(file, "log"), problems))
+        .unwrap_or_default();
     let jobs = take_section::<RawJobs>(&mut table, "transcription", root, false, problems)
         .map(|raw| validate_jobs(raw, Origin::new(file, "transcription"), problems))
         .unwrap_or_default();
@@ -160,6 +166,7 @@ pub(crate) fn parse_main(
         limits,
         sweep,
         jobs,
+        log,
         storage,
         keys,
         subprocessors,
@@ -196,6 +203,7 @@ pub(crate) fn finish(
         main.limits,
         main.sweep,
         main.jobs,
+        main.log,
         storage,
         keys,
         main.subprocessors,

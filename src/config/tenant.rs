@@ -134,6 +134,18 @@ pub struct Tenant {
     pub media: TenantMedia,
 }
 
+impl Tenant {
+    /// Whether this tenant's recorded calls are queued for transcription
+    /// (the gate still decides, at send time, whether anything is sent).
+    pub fn transcribes(&self) -> bool {
+        self.transcription.enabled
+            && self.transcription.provider.is_some()
+            && self.retention.transcripts_days > 0
+            && self.retention.recordings_days > 0
+            && self.recording.format == AudioFormat::Wav
+    }
+}
+
 /// The tenant's media settings; `None` leaves the node's default.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TenantMedia {
@@ -459,6 +471,13 @@ fn validate_transcription(
         }
         let records_nothing = retention.is_some_and(|r| r.recordings_days == 0)
             || recording.is_some_and(|r| r.policy == RecordingPolicy::None);
+        if recording.is_some_and(|r| r.format == AudioFormat::Opus) {
+            problems.push(
+                file,
+                origin.key("transcription.enabled"),
+                "only WAV recordings are transcribed; set recording.format = \"wav\"",
+            );
+        }
         if records_nothing {
             problems.push(
                 file,

@@ -2,7 +2,7 @@
 //! binds the SIP listeners and the admin endpoint, then serves calls with the
 //! configuration in force, reloading tenants as their files change.
 
-mod descriptors;
+pub(crate) mod descriptors;
 mod policy;
 mod router;
 
@@ -41,6 +41,9 @@ fn rate_limit(node: &NodeConfig) -> RateLimit {
 /// Runs the gateway until the process is stopped. `master` is the master key when
 /// it was read before the runtime started (from the environment).
 pub async fn run(config_path: &Path, master: Option<MasterKey>) -> anyhow::Result<()> {
+    // Caught from the first instant: a supervisor's SIGTERM during start-up
+    // must stop the node cleanly, not kill it before its handler exists.
+    let stop = stop_requested();
     // Storage and keys are read once: a reload never changes them.
     let first = Config::load(config_path)
         .map_err(|problems| anyhow::anyhow!("the configuration has problems:\n{problems}"))?;
@@ -76,6 +79,13 @@ pub async fn run(config_path: &Path, master: Option<MasterKey>) -> anyhow::Resul
     let audit = vault.audit.clone();
     audit.clone().spawn_sealer(AUDIT_SEAL_CHECK);
     crate::ops::retention::spawn_sweeper(config.clone(), vault.store.clone(), audit.clone());
+    crate::transcription::worker::spawn_worker(
+        config.clone(),
+        vault.store.clone(),
+        vault_setup::node_id(&initial.node.id)?,
+        vault.keys(),
+        audit.clone(),
+    );
     let vault = Arc::new(vault);
 
     let node = &initial.node;
@@ -85,16 +95,18 @@ pub async fn run(config_path: &Path, master: Option<MasterKey>) -> anyhow::Resul
         .map(|listen| (listen.transport, listen.addr))
         .collect();
     let metrics = admin::install_metrics()?;
+    let mut tcp_limits = node.edge.tcp_limits();
+    let descriptors = descriptors::plan_for(node.media_ports.len(), tcp_limits.max_connections);
+    descriptors::report(&descriptors);
     // After the metrics recorder: the pool registers its gauges on creation.
-    let pool = PortPool::new(
+    let pool = PortPool::with_max_pairs(
         node.media_address,
         node.media_ports.first..=node.media_ports.last,
+        descriptors.media_pairs(),
     )
     .context("node.media_ports")?;
     let mut server = SipServer::bind(&listeners).await?;
-    let mut tcp_limits = node.edge.tcp_limits();
-    tcp_limits.max_connections =
-        descriptors::tcp_connections_allowed(tcp_limits.max_connections, node.media_ports.len());
+    tcp_limits.max_connections = usize::try_from(descriptors.tcp).unwrap_or(usize::MAX);
     server.limit_tcp(tcp_limits);
     let bound = server.local_addrs();
     let directory = CallDirectory::default();
@@ -132,7 +144,7 @@ pub async fn run(config_path: &Path, master: Option<MasterKey>) -> anyhow::Resul
     };
     tokio::select! {
         () = server.run(proxy, policy, command_queue) => {}
-        () = stop_requested() => tracing::info!("stopping: sealing the audit log"),
+        () = stop => tracing::info!("stopping: sealing the audit log"),
     }
     // A clean stop puts every audit entry of the node into the store.
     audit
@@ -204,19 +216,25 @@ fn check_keyring(keyring: &std::sync::RwLock<greffier_vault::Keyring>, not_serve
     *current = refused;
 }
 
-/// SIGTERM (a supervisor) or SIGINT (Ctrl-C).
-async fn stop_requested() {
+/// SIGTERM (a supervisor) or SIGINT (Ctrl-C): both are caught as soon as
+/// this is called, and the future ends when one arrives.
+fn stop_requested() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut terminate) => {
-            tokio::select! {
-                _ = terminate.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
+    let terminate = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    async move {
+        match (terminate, interrupt) {
+            (Ok(mut terminate), Ok(mut interrupt)) => {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = interrupt.recv() => {}
+                }
             }
-        }
-        Err(error) => {
-            tracing::warn!(%error, "SIGTERM cannot be caught; only Ctrl-C stops cleanly");
-            let _ = tokio::signal::ctrl_c().await;
+            (terminate, interrupt) => {
+                let error = terminate.err().or(interrupt.err());
+                tracing::warn!(error = ?error, "SIGTERM or SIGINT cannot be caught; only Ctrl-C stops cleanly");
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }

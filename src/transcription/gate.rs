@@ -41,6 +41,9 @@ pub enum Refusal {
     },
     /// The tenant objected to this sub-processor.
     Objected { subprocessor: String },
+    /// The settings the tenant made through the admin API (its objections
+    /// among them) cannot be read: nothing is sent until they can.
+    SettingsUnreadable,
     /// Announced too recently: sending may start on `from`.
     NoticeRunning {
         subprocessor: String,
@@ -69,6 +72,21 @@ impl Refusal {
             Refusal::TransferNotAccepted { .. } => "transfer_not_accepted",
             Refusal::Objected { .. } => "objected",
             Refusal::NoticeRunning { .. } => "notice_running",
+            Refusal::SettingsUnreadable => "settings_unreadable",
+        }
+    }
+
+    /// The sub-processor the refusal is about, when it is about one.
+    pub fn subprocessor(&self) -> Option<&str> {
+        match self {
+            Refusal::UnknownSubprocessor { subprocessor }
+            | Refusal::TransferNotAccepted { subprocessor, .. }
+            | Refusal::Objected { subprocessor }
+            | Refusal::NoticeRunning { subprocessor, .. } => Some(subprocessor),
+            Refusal::UnknownTenant
+            | Refusal::NotEnabled
+            | Refusal::UnknownProvider { .. }
+            | Refusal::SettingsUnreadable => None,
         }
     }
 }
@@ -96,6 +114,9 @@ impl fmt::Display for Refusal {
             Refusal::Objected { subprocessor } => {
                 write!(f, "the tenant objected to sub-processor `{subprocessor}`")
             }
+            Refusal::SettingsUnreadable => f.write_str(
+                "the tenant's settings (objections made through the API) cannot be read",
+            ),
             Refusal::NoticeRunning { subprocessor, from } => write!(
                 f,
                 "sub-processor `{subprocessor}` is in its notice period of ten working \

@@ -35,6 +35,10 @@ pub(crate) struct Gateway {
     stderr_log: PathBuf,
     /// Environment variables set for the process, beyond the log filter.
     env: Vec<(String, String)>,
+    /// Options given before `run` (`--log-format json`).
+    global_args: Vec<String>,
+    /// `RLIMIT_NOFILE` (soft and hard) of the process, when lowered.
+    nofile: Option<u64>,
 }
 
 impl Gateway {
@@ -46,13 +50,39 @@ impl Gateway {
 
     /// As [`Self::start`], with `env` set in the process's environment.
     pub(crate) fn start_with_env(config: GatewayConfig, env: &[(&str, &str)]) -> Self {
+        Self::start_with_options(config, env, &[])
+    }
+
+    /// As [`Self::start`], with `env` in the environment and `global_args`
+    /// before `run` on the command line.
+    pub(crate) fn start_with_options(
+        config: GatewayConfig,
+        env: &[(&str, &str)],
+        global_args: &[&str],
+    ) -> Self {
+        Self::launch(config, env, global_args, None)
+    }
+
+    /// As [`Self::start`], with the process's descriptor limit (soft and
+    /// hard) lowered to `nofile`, as a small `LimitNOFILE=` would.
+    pub(crate) fn start_with_descriptor_limit(config: GatewayConfig, nofile: u64) -> Self {
+        Self::launch(config, &[], &[], Some(nofile))
+    }
+
+    fn launch(
+        config: GatewayConfig,
+        env: &[(&str, &str)],
+        global_args: &[&str],
+        nofile: Option<u64>,
+    ) -> Self {
+        let global_args: Vec<String> = global_args.iter().map(|arg| arg.to_string()).collect();
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(name, value)| (name.to_string(), value.to_string()))
             .collect();
         let stderr_log = config.run_dir().join("greffier.stderr.log");
         let stderr = std::fs::File::create(&stderr_log).expect("create the gateway's stderr log");
-        let (child, lines_rx) = spawn(&config, stderr, &env);
+        let (child, lines_rx) = spawn(&config, stderr, &env, &global_args, nofile);
         let mut gateway = Self {
             child: RefCell::new(child),
             config,
@@ -60,6 +90,8 @@ impl Gateway {
             admin: "0.0.0.0:0".parse().expect("placeholder address"),
             stderr_log,
             env,
+            global_args,
+            nofile,
         };
         gateway.await_ready(&lines_rx);
         gateway
@@ -123,7 +155,13 @@ impl Gateway {
             .append(true)
             .open(&self.stderr_log)
             .expect("reopen the gateway's stderr log");
-        let (child, lines_rx) = spawn(&self.config, stderr, &self.env);
+        let (child, lines_rx) = spawn(
+            &self.config,
+            stderr,
+            &self.env,
+            &self.global_args,
+            self.nofile,
+        );
         *self.child.get_mut() = child;
         self.await_ready(&lines_rx);
     }
@@ -249,9 +287,31 @@ fn spawn(
     config: &GatewayConfig,
     stderr: std::fs::File,
     env: &[(String, String)],
+    global_args: &[String],
+    nofile: Option<u64>,
 ) -> (Child, mpsc::Receiver<String>) {
-    let mut child = Command::new(binary())
+    let mut command = Command::new(binary());
+    if let Some(limit) = nofile {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: between fork and exec only setrlimit runs, which is
+        // async-signal-safe and touches nothing of the parent's.
+        unsafe {
+            command.pre_exec(move || {
+                let limit = libc::rlimit {
+                    rlim_cur: limit,
+                    rlim_max: limit,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+    }
+    let mut child = command
         .envs(env.iter().map(|(name, value)| (name, value)))
+        .args(global_args)
         .arg("run")
         .arg("--config")
         .arg(config.path())

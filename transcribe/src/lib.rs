@@ -5,11 +5,13 @@
 //! return.
 
 pub mod audio;
+pub mod channel;
 pub mod client;
 pub mod job;
 pub mod response;
 pub mod transcript;
 
+pub use channel::{cut_channel, CutChannel, Span};
 pub use client::{ApiKey, Failure, ProviderClient, ProviderSettings};
 pub use job::{Attempt, Event, Job, JobState, RetryPolicy, Step};
 pub use response::{parse_response, Dialect, ResponseError};

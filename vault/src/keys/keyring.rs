@@ -278,6 +278,17 @@ impl Keyring {
         Ok(())
     }
 
+    /// Seals the keyring under `new_master` from now on (the file is
+    /// replaced atomically: it opens with one key or the other, never with
+    /// neither). Every tenant key stays as it is, so no object changes.
+    pub fn reseal(&mut self, new_master: MasterKey) -> Result<(), VaultError> {
+        let current = read_state(&self.path, &self.master)?;
+        store::seal_to_file(&self.path, &new_master, &encode_state(&current)?)?;
+        self.state = current;
+        self.master = new_master;
+        Ok(())
+    }
+
     /// Adds a tenant whose keys the gateway manages (KEK version 1).
     pub fn add_managed_tenant(&mut self, tenant: &TenantId) -> Result<(), VaultError> {
         self.update(|state| state.add_managed(tenant))

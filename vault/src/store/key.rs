@@ -144,6 +144,19 @@ impl ObjectKey {
         Self::job_object(tenant, &format!("{id}.json"))
     }
 
+    /// A finished (done or failed) job's last state, moved out of the
+    /// directory the workers scan: finished jobs pile up with the calls,
+    /// and no worker needs to list them again.
+    pub fn finished_job(tenant: &TenantId, id: &RecordId) -> Self {
+        ObjectKey(Path::from_iter([
+            "tenants",
+            tenant.as_str(),
+            "jobs",
+            "finished",
+            &format!("{id}.json"),
+        ]))
+    }
+
     /// Generation `generation` of a job's lease: created once (create-only
     /// where the store honours it), so two nodes cannot both take the same
     /// generation.
@@ -151,7 +164,8 @@ impl ObjectKey {
         Self::job_object(tenant, &format!("{id}.lease-{generation:012}"))
     }
 
-    /// Every transcription job of a tenant and their leases.
+    /// Every transcription job of a tenant and their leases (the finished
+    /// ones in its `finished/` directory).
     pub fn jobs_prefix(tenant: &TenantId) -> Self {
         ObjectKey(Path::from_iter(["tenants", tenant.as_str(), "jobs"]))
     }
@@ -352,6 +366,12 @@ mod tests {
             "tenants/acme/jobs/01890a5d-ac96-774b-bcce-b302099a8057.json"
         );
         assert_eq!(job.parse_job_object(), Some((id, JobObject::State)));
+        let finished = ObjectKey::finished_job(&tenant(), &id);
+        assert_eq!(
+            finished.to_string(),
+            "tenants/acme/jobs/finished/01890a5d-ac96-774b-bcce-b302099a8057.json"
+        );
+        assert_eq!(finished.parse_job_object(), Some((id, JobObject::State)));
         let lease = ObjectKey::job_lease(&tenant(), &id, 7);
         assert_eq!(
             lease.to_string(),

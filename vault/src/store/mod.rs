@@ -147,6 +147,23 @@ impl VaultStore {
             .map_err(|e| StoreError::backend(&prefix.to_string(), e))
     }
 
+    /// The objects directly under `prefix`, not those in its
+    /// sub-directories (one request per thousand keys on S3, where a
+    /// recursive listing of a busy prefix would cost many more).
+    pub async fn list_shallow(&self, prefix: &ObjectKey) -> Result<Vec<ObjectKey>, StoreError> {
+        self.inner
+            .list_with_delimiter(Some(prefix.path()))
+            .await
+            .map(|listed| {
+                listed
+                    .objects
+                    .into_iter()
+                    .map(|meta| ObjectKey::from_listed(meta.location))
+                    .collect()
+            })
+            .map_err(|e| StoreError::backend(&prefix.to_string(), e))
+    }
+
     pub(crate) async fn start_multipart(
         &self,
         key: &ObjectKey,
