@@ -12,6 +12,9 @@
 #                        media engine) that answers calls in the end-to-end tests
 #   chromium, chromium-driver  a real headless browser and its WebDriver server, which
 #                        drive the console in tests/console_browser.rs
+# Beyond Debian packages: cargo-deb (pinned), which builds greffier's Debian
+# package (`cargo deb`, tested by tests/debian_package.rs), installed with
+# `cargo install` when missing.
 # Kamailio and rtpengine are not here: they are only the benchmark baseline, installed
 # by ../shared/peerbench/install.sh.
 set -euo pipefail
@@ -37,6 +40,12 @@ missing=()
 for package in "${packages[@]}"; do
     is_installed "$package" || missing+=("$package")
 done
+
+CARGO_DEB_VERSION=3.8.0
+if ! cargo deb --version 2>/dev/null | grep -q "$CARGO_DEB_VERSION"; then
+    echo "setup: installing cargo-deb $CARGO_DEB_VERSION (cargo install)"
+    cargo install cargo-deb --version "$CARGO_DEB_VERSION" --locked --quiet
+fi
 
 if [ ${#missing[@]} -eq 0 ] && command -v sipp >/dev/null; then
     exit 0

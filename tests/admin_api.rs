@@ -17,7 +17,10 @@ use std::time::Duration;
 use chrono::Utc;
 use greffier_vault::store::RecordId;
 use support::gateway::Gateway;
-use support::vault::{record_blocking, streamed_wav, KeyMode, TestCall, VaultTree};
+use support::vault::{
+    job_json, record_blocking, sample_transcript, store_transcription, streamed_wav, KeyMode,
+    TestCall, VaultTree,
+};
 
 const DEMO: &str = "+33199000001";
 const OTHER: &str = "+33199000002";
@@ -56,6 +59,8 @@ enum Fixture {
     Recording,
     /// A recording made for this one request.
     FreshRecording,
+    /// A transcript made for this one request.
+    FreshTranscript,
     /// A hold placed for this one request.
     FreshHold,
     /// A token made for this one request.
@@ -107,6 +112,9 @@ const TABLE: &[Row] = &[
     row("GET", "/v1/tenants/{tenant}/recordings/{record}", F::Recording, [403, 200, 200, 200, 200], [403, 404, 404, 404, 404]),
     row("GET", "/v1/tenants/{tenant}/recordings/{record}/audio", F::Recording, [403, 200, 200, 200, 200], [403, 404, 404, 404, 404]),
     row("DELETE", "/v1/tenants/{tenant}/recordings/{record}", F::FreshRecording, [403, 204, 204, 403, 403], [403, 404, 404, 404, 404]),
+    row("GET", "/v1/tenants/{tenant}/recordings/{record}/transcript", F::Recording, [403, 200, 200, 200, 200], [403, 404, 404, 404, 404]),
+    row("GET", "/v1/tenants/{tenant}/recordings/{record}/transcript/status", F::Recording, [403, 200, 200, 200, 200], [403, 404, 404, 404, 404]),
+    row("DELETE", "/v1/tenants/{tenant}/recordings/{record}/transcript", F::FreshTranscript, [403, 204, 204, 403, 403], [403, 404, 404, 404, 404]),
     row("GET", "/v1/tenants/{tenant}/retention", F::None, [200, 200, 200, 403, 403], [200, 404, 404, 404, 404]),
     row("PUT", "/v1/tenants/{tenant}/retention", F::None, [403, 200, 200, 403, 403], [403, 404, 404, 404, 404]),
     row("GET", "/v1/tenants/{tenant}/holds", F::None, [200, 200, 200, 403, 403], [200, 404, 404, 404, 404]),
@@ -283,6 +291,8 @@ struct Node {
     kept: HashMap<&'static str, RecordId>,
     /// Recordings each tenant gives up to the deleting rows.
     spare: HashMap<&'static str, Vec<RecordId>>,
+    /// Transcripts each tenant gives up to the deleting rows.
+    spare_transcripts: HashMap<&'static str, Vec<RecordId>>,
     /// Every token and password the run used, for the log scan.
     secrets: Vec<String>,
     counter: std::cell::Cell<u32>,
@@ -310,12 +320,41 @@ impl Node {
         let mut kept = HashMap::new();
         let mut spare: HashMap<&'static str, Vec<RecordId>> = HashMap::new();
         kept.insert("demo", record_call(&tree, "demo", ALICE, DEMO, 120));
-        record_call(&tree, "demo", BOB, DEMO, 110);
+        kept.insert("bob", record_call(&tree, "demo", BOB, DEMO, 110));
         kept.insert("other", record_call(&tree, "other", ALICE, OTHER, 100));
+        let config = tree.load();
+        let done = job_json(serde_json::json!({"state": "done"}), 1);
+        for tenant in ["demo", "other"] {
+            let transcript = sample_transcript(&format!("bonjour {tenant}"));
+            store_transcription(
+                &config,
+                tenant,
+                &kept[tenant],
+                Some(&transcript),
+                Some(&done),
+            );
+        }
+        let refused = serde_json::json!({"state": "refused", "code": "objected",
+            "reason": "the tenant objects to sub-processor speechco"});
+        store_transcription(
+            &config,
+            "demo",
+            &kept["bob"],
+            None,
+            Some(&job_json(refused, 0)),
+        );
+        let mut spare_transcripts: HashMap<&'static str, Vec<RecordId>> = HashMap::new();
         for (tenant, number) in [("demo", DEMO), ("other", OTHER)] {
             for minutes in 0..ROLES.len() {
                 let id = record_call(&tree, tenant, ALICE, number, 60 + minutes as i64);
                 spare.entry(tenant).or_default().push(id);
+                let transcribed = RecordId::generate();
+                let transcript = sample_transcript("à supprimer");
+                store_transcription(&config, tenant, &transcribed, Some(&transcript), None);
+                spare_transcripts
+                    .entry(tenant)
+                    .or_default()
+                    .push(transcribed);
             }
         }
         let config = tree.config();
@@ -326,6 +365,7 @@ impl Node {
             credentials: HashMap::new(),
             kept,
             spare,
+            spare_transcripts,
             secrets: Vec::new(),
             counter: std::cell::Cell::new(0),
         };
@@ -456,6 +496,14 @@ impl Node {
                     .expect("a spare recording");
                 path = path.replace("{record}", &id.to_string());
             }
+            F::FreshTranscript => {
+                let id = self
+                    .spare_transcripts
+                    .get_mut(tenant)
+                    .and_then(Vec::pop)
+                    .expect("a spare transcript");
+                path = path.replace("{record}", &id.to_string());
+            }
             F::FreshHold => {
                 let body =
                     serde_json::json!({"record": RecordId::generate().uuid(), "reason": "case 1"});
@@ -550,6 +598,130 @@ fn every_endpoint_answers_each_role_as_the_table_says() {
         "cells that differ from the table:\n{}",
         wrong.join("\n")
     );
+}
+
+#[test]
+fn transcripts_are_read_by_whoever_reads_recordings_and_kept_by_holds() {
+    let node = Node::start();
+    let (alice, bob) = (node.kept["demo"], node.kept["bob"]);
+    let may = |role: &str| -> Vec<String> {
+        let reply = node.as_role(role, "GET", "/v1/session", None);
+        serde_json::from_value(reply.json()["may"].clone()).expect("a list")
+    };
+    for (role, read, delete) in [
+        ("operator", false, false),
+        ("super_admin", true, true),
+        ("admin", true, true),
+        ("supervisor", true, false),
+        ("user", true, false),
+    ] {
+        let may = may(role);
+        assert_eq!(
+            may.contains(&"read_transcript".to_string()),
+            read,
+            "{role}: {may:?}"
+        );
+        assert_eq!(
+            may.contains(&"delete_transcript".to_string()),
+            delete,
+            "{role}: {may:?}"
+        );
+    }
+
+    // The list says which calls have a transcript.
+    let page = node
+        .as_role("supervisor", "GET", "/v1/tenants/demo/recordings", None)
+        .json();
+    let flag = |id: RecordId| {
+        page["recordings"]
+            .as_array()
+            .expect("recordings")
+            .iter()
+            .find(|entry| entry["id"] == id.to_string())
+            .map(|entry| entry["transcript"].clone())
+    };
+    assert_eq!(flag(alice), Some(serde_json::json!(true)), "{page:#}");
+    assert_eq!(flag(bob), Some(serde_json::json!(false)), "{page:#}");
+
+    let transcript = format!("/v1/tenants/demo/recordings/{alice}/transcript");
+    let reply = node.as_role("supervisor", "GET", &transcript, None);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json(), sample_transcript("bonjour demo"));
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+    // The operator never reads content; a user only its own calls'.
+    assert_eq!(
+        node.as_role("operator", "GET", &transcript, None).status,
+        403
+    );
+    let status = node.as_role(
+        "user",
+        "GET",
+        &format!("/v1/tenants/demo/recordings/{bob}/transcript/status"),
+        None,
+    );
+    assert_eq!(status.status, 404, "{}", status.text());
+
+    // A refused job says why, by code; a call without transcript is 404.
+    let status = node
+        .as_role(
+            "admin",
+            "GET",
+            &format!("/v1/tenants/demo/recordings/{bob}/transcript/status"),
+            None,
+        )
+        .json();
+    assert_eq!(status["state"], "refused", "{status}");
+    assert_eq!(status["code"], "objected");
+    assert_eq!(status["transcript"], false);
+    let none = node.as_role(
+        "admin",
+        "GET",
+        &format!("/v1/tenants/demo/recordings/{bob}/transcript"),
+        None,
+    );
+    assert_eq!(none.status, 404);
+
+    // A hold keeps it; once released, it goes alone.
+    let hold = node.as_role(
+        "operator",
+        "POST",
+        "/v1/tenants/demo/holds",
+        Some(&serde_json::json!({"record": alice.uuid(), "reason": "case 9"}).to_string()),
+    );
+    assert_eq!(hold.status, 201, "{}", hold.text());
+    let hold = hold.json()["id"].as_str().expect("a hold id").to_string();
+    let refused = node.as_role("admin", "DELETE", &transcript, None);
+    assert_eq!(refused.status, 409, "{}", refused.text());
+    let released = node.as_role(
+        "operator",
+        "DELETE",
+        &format!("/v1/tenants/demo/holds/{hold}"),
+        None,
+    );
+    assert_eq!(released.status, 204);
+    assert_eq!(
+        node.as_role("admin", "DELETE", &transcript, None).status,
+        204
+    );
+    assert_eq!(node.as_role("admin", "GET", &transcript, None).status, 404);
+    assert_eq!(
+        node.as_role("admin", "DELETE", &transcript, None).status,
+        404
+    );
+    let entry = node
+        .as_role(
+            "admin",
+            "GET",
+            &format!("/v1/tenants/demo/recordings/{alice}"),
+            None,
+        )
+        .json();
+    assert_eq!(entry["transcript"], false, "{entry}");
+    let status = node
+        .as_role("admin", "GET", &format!("{transcript}/status"), None)
+        .json();
+    assert_eq!(status["state"], "done");
+    assert_eq!(status["transcript"], false);
 }
 
 #[test]
@@ -986,7 +1158,8 @@ fn rebinding_and_cross_site_posts_are_refused_and_sessions_need_csrf() {
             "list_calls",
             "control_call",
             "list_recordings",
-            "read_recording"
+            "read_recording",
+            "read_transcript"
         ])
     );
     assert_eq!(

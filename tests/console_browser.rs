@@ -25,6 +25,7 @@ use support::ports::free_port;
 use support::recorded::{
     cli_ok, output_text, wait_recordings, RecordedCall, CARRIER_IP, DIALLED, PBX_IP, TENANT,
 };
+use support::vault::{job_json, sample_transcript, store_transcription};
 
 const ACME_NUMBER: &str = "+33123456789";
 /// The number the second call dials: not the user's.
@@ -269,6 +270,18 @@ async fn each_role_sees_and_does_only_what_it_may() {
         .into_iter()
         .find(|id| *id != users_call)
         .expect("the second call's record");
+    let transcribed = other_call.clone();
+    let config_file = config_path.clone();
+    tokio::task::spawn_blocking(move || {
+        let config = greffier::config::Config::load(&config_file)
+            .unwrap_or_else(|problems| panic!("{problems}"));
+        let id = transcribed.parse().expect("a record id");
+        let transcript = sample_transcript("bonjour la console");
+        let done = job_json(serde_json::json!({"state": "done"}), 1);
+        store_transcription(&config, TENANT, &id, Some(&transcript), Some(&done));
+    })
+    .await
+    .expect("store the transcript");
 
     let browser = Browser::start(&gateway.config.run_dir()).await;
     let console = format!("http://{}/", gateway.admin);
@@ -319,6 +332,17 @@ async fn each_role_sees_and_does_only_what_it_may() {
         fetch_status(&browser, "DELETE", &recording_path(&users_call)).await,
         403
     );
+    // The other call has a transcript: its lines show under the player,
+    // each with its speaker.
+    browser
+        .run(&format!(
+            "location.hash = '#/recording/{other_call}'; return true;"
+        ))
+        .await;
+    browser.wait_for("#recording-transcript p strong").await;
+    let shown = browser.text("#recording-transcript").await;
+    assert!(shown.contains("Caller: bonjour la console"), "{shown}");
+    assert!(shown.contains("Callee: je vous écoute"), "{shown}");
     browser.click("#nav a[data-page=subprocessors]").await;
     browser
         .wait_for("#subprocessors-table tr[data-name=speechco]")

@@ -17,6 +17,7 @@ pub mod routes;
 pub mod sessions;
 pub mod subjects;
 pub mod tls;
+pub mod transcripts;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -10,6 +10,7 @@ use utoipa::{Modify, OpenApi};
 use super::problem::Problem;
 use super::routes::*;
 use super::subjects::*;
+use super::transcripts::*;
 
 struct Security;
 
@@ -39,7 +40,7 @@ impl Modify for Security {
 #[openapi(
     info(
         title = "greffier admin API",
-        description = "Calls, recordings, retention, holds, audit and credentials of a greffier node. \
+        description = "Calls, recordings, transcripts, retention, holds, audit and credentials of a greffier node. \
             Errors are RFC 9457 problem details. Another tenant's resources answer 404, as missing ones do.",
         license(name = "AGPL-3.0-or-later", identifier = "AGPL-3.0-or-later"),
         version = "1"
@@ -51,6 +52,7 @@ impl Modify for Security {
         list_subprocessors, get_objections, put_objections,
         list_calls, pause_call, resume_call,
         list_recordings, get_recording, recording_audio, delete_recording,
+        get_transcript, transcript_status, delete_transcript,
         get_retention, put_retention,
         list_holds, create_hold, release_hold,
         export_audit,

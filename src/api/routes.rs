@@ -29,7 +29,7 @@ use crate::calls::{ControlError, RecordingOrder};
 use crate::config::normalize_number;
 use crate::ops::calls::{CallOpError, CallRef};
 use crate::ops::holds::{HoldSpec, HoldTarget};
-use crate::ops::{permitted, Operation, Ops};
+use crate::ops::{permitted, Held, Operation, Ops};
 
 pub fn router(api: Arc<Api>) -> Router {
     Router::new()
@@ -53,6 +53,14 @@ pub fn router(api: Arc<Api>) -> Router {
         .route(
             "/v1/tenants/{tenant}/recordings/{record}/audio",
             get(recording_audio),
+        )
+        .route(
+            "/v1/tenants/{tenant}/recordings/{record}/transcript",
+            get(super::transcripts::get_transcript).delete(super::transcripts::delete_transcript),
+        )
+        .route(
+            "/v1/tenants/{tenant}/recordings/{record}/transcript/status",
+            get(super::transcripts::transcript_status),
         )
         .route(
             "/v1/tenants/{tenant}/retention",
@@ -148,7 +156,7 @@ pub(super) fn parse_uuid(text: &str) -> ApiResult<Uuid> {
     Uuid::parse_str(text).map_err(|_| Problem::not_found())
 }
 
-fn parse_record(text: &str) -> ApiResult<RecordId> {
+pub(super) fn parse_record(text: &str) -> ApiResult<RecordId> {
     RecordId::from_uuid(parse_uuid(text)?).map_err(|_| Problem::not_found())
 }
 
@@ -181,6 +189,7 @@ pub struct SessionView {
     pub csrf_token: Option<String>,
     /// The operations this role may do (`list_calls`, `control_call`,
     /// `list_recordings`, `read_recording`, `delete_recording`,
+    /// `read_transcript`, `delete_transcript`,
     /// `read_retention`, `set_retention`, `set_hold`, `release_hold`,
     /// `list_holds`, `export_audit`, `read_objections`, `set_objections`,
     /// `manage_credentials`), for a console to show only what works.
@@ -462,10 +471,13 @@ pub struct RecordingView {
     pub incomplete: bool,
     /// Encodings held as silence in the audio.
     pub undecodable: Vec<String>,
+    /// Whether the call's transcript is stored
+    /// (`…/recordings/{record}/transcript`).
+    pub transcript: bool,
 }
 
-impl From<&RecordingEntry> for RecordingView {
-    fn from(entry: &RecordingEntry) -> Self {
+impl RecordingView {
+    fn new(entry: &RecordingEntry, transcript: bool) -> Self {
         RecordingView {
             id: entry.id.uuid(),
             start: entry.start,
@@ -477,6 +489,7 @@ impl From<&RecordingEntry> for RecordingView {
             .to_string(),
             incomplete: entry.incomplete,
             undecodable: entry.undecodable.clone(),
+            transcript,
         }
     }
 }
@@ -613,14 +626,19 @@ pub async fn list_recordings(
     let next_cursor = (after + page.len() < entries.len())
         .then(|| page.last().map(|entry| entry.id.uuid()))
         .flatten();
+    let ids: Vec<RecordId> = page.iter().map(|entry| entry.id).collect();
+    let transcribed = ops.with_transcript(&tenant, &ids).await.map_err(internal)?;
     Ok(Json(RecordingPage {
-        recordings: page.into_iter().map(RecordingView::from).collect(),
+        recordings: page
+            .into_iter()
+            .map(|entry| RecordingView::new(entry, transcribed.contains(&entry.id)))
+            .collect(),
         next_cursor,
     }))
 }
 
 /// The recording if this caller may see it; else 404.
-async fn visible_recording(
+pub(super) async fn visible_recording(
     ops: &Ops,
     principal: &Principal,
     tenant: &TenantId,
@@ -662,7 +680,14 @@ pub async fn get_recording(
     let record = parse_record(&record)?;
     let ops = ops(&api)?;
     let entry = visible_recording(&ops, &principal, &tenant, &record).await?;
-    Ok(Json(RecordingView::from(&entry)))
+    let transcribed = ops
+        .with_transcript(&tenant, &[record])
+        .await
+        .map_err(internal)?;
+    Ok(Json(RecordingView::new(
+        &entry,
+        transcribed.contains(&record),
+    )))
 }
 
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/recordings/{record}/audio", tag = "recordings",
@@ -756,7 +781,7 @@ fn parse_range(text: &str, total: usize) -> Option<(usize, usize)> {
 
 #[utoipa::path(delete, path = "/v1/tenants/{tenant}/recordings/{record}", tag = "recordings",
     params(("tenant" = String, Path), ("record" = Uuid, Path)),
-    responses((status = 204, description = "Deleted with its manifest, payloads and index entries"),
+    responses((status = 204, description = "Deleted with its manifest, payloads, index entries, transcript and transcription job"),
         (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem)))]
 pub async fn delete_recording(
@@ -775,30 +800,20 @@ pub async fn delete_recording(
     let record = parse_record(&record)?;
     let ops = ops(&api)?;
     visible_recording(&ops, &principal, &tenant, &record).await?;
-    // A hold on the tenant or on this record keeps it (subject holds are
-    // honoured by the sweeper, which knows the parties' index entries).
-    let now = Utc::now();
-    let held = ops
-        .holds_of(&tenant)
+    // The operations layer refuses under a hold on the tenant, the record
+    // or one of its numbers, and audits the refusal.
+    match ops
+        .delete_recording(&principal.actor(), &tenant, &record)
         .await
-        .map_err(internal)?
-        .iter()
-        .filter(|hold| hold.active(now))
-        .any(|hold| match &hold.target {
-            HoldTarget::Tenant => true,
-            HoldTarget::Record(id) => *id == record,
-            HoldTarget::Subject(_) => false,
-        });
-    if held {
-        return Err(Problem::new(
+    {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        // A hold on one of the call's numbers (its `held` entry is written).
+        Err(error) if error.downcast_ref::<Held>().is_some() => Err(Problem::new(
             StatusCode::CONFLICT,
             "a legal hold protects this recording",
-        ));
+        )),
+        Err(error) => Err(internal(error)),
     }
-    ops.delete_recording(&principal.actor(), &tenant, &record)
-        .await
-        .map_err(internal)?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 // --- Retention -----------------------------------------------------------

@@ -12,6 +12,7 @@ mod retention;
 mod run;
 mod subject;
 mod tenant;
+mod transcripts;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,6 +53,11 @@ enum Command {
     Recordings {
         #[command(subcommand)]
         command: recordings::RecordingsCommand,
+    },
+    /// Lists a tenant's transcriptions; prints or deletes a call's transcript.
+    Transcripts {
+        #[command(subcommand)]
+        command: transcripts::TranscriptsCommand,
     },
     /// Decrypts an object of a client-keyed tenant with the client's private key.
     Decrypt(decrypt::DecryptArgs),
@@ -139,6 +145,7 @@ pub fn main() -> ExitCode {
         Command::CheckConfig { config } => check_config::check_config(&config),
         Command::Keys { command } => keys::run(command),
         Command::Recordings { command } => recordings::run(command),
+        Command::Transcripts { command } => transcripts::run(command),
         Command::Decrypt(args) => decrypt::run(args),
         Command::Audit { command } => audit::run(command),
         Command::Retention { command } => retention::run(command),

@@ -67,7 +67,7 @@ pub(super) struct Target {
 }
 
 impl Target {
-    async fn open(&self) -> anyhow::Result<(Ops, TenantId)> {
+    pub(super) async fn open(&self) -> anyhow::Result<(Ops, TenantId)> {
         let config = load_config(&self.config)?;
         let ops = Ops::open(config, Box::new(SystemClock)).await?;
         let tenant = ops.known_tenant(&self.tenant)?;
@@ -161,7 +161,7 @@ fn entry_json(entry: &RecordingEntry) -> serde_json::Value {
     })
 }
 
-fn parse_id(text: &str) -> anyhow::Result<RecordId> {
+pub(super) fn parse_id(text: &str) -> anyhow::Result<RecordId> {
     text.parse()
         .with_context(|| format!("--id {text:?}: expected a recording id (UUIDv7)"))
 }

@@ -17,6 +17,7 @@ pub mod retention;
 pub mod settings;
 pub mod subject;
 pub mod terminate;
+pub mod transcripts;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -101,6 +102,10 @@ pub enum Operation {
     ListRecordings,
     ReadRecording,
     DeleteRecording,
+    /// Read a call's transcript (content, as a recording's audio is).
+    ReadTranscript,
+    /// Delete a call's transcript alone.
+    DeleteTranscript,
     ReadRetention,
     SetRetention,
     SweepRetention,
@@ -128,12 +133,14 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation, in the order of the docs' table.
-    pub const ALL: [Operation; 23] = [
+    pub const ALL: [Operation; 25] = [
         Operation::ListCalls,
         Operation::ControlCall,
         Operation::ListRecordings,
         Operation::ReadRecording,
         Operation::DeleteRecording,
+        Operation::ReadTranscript,
+        Operation::DeleteTranscript,
         Operation::ReadRetention,
         Operation::SetRetention,
         Operation::SweepRetention,
@@ -162,6 +169,8 @@ impl Operation {
             Operation::ListRecordings => "list_recordings",
             Operation::ReadRecording => "read_recording",
             Operation::DeleteRecording => "delete_recording",
+            Operation::ReadTranscript => "read_transcript",
+            Operation::DeleteTranscript => "delete_transcript",
             Operation::ReadRetention => "read_retention",
             Operation::SetRetention => "set_retention",
             Operation::SweepRetention => "sweep_retention",
@@ -190,6 +199,8 @@ impl Operation {
             Operation::ListRecordings => "list recordings",
             Operation::ReadRecording => "read a recording",
             Operation::DeleteRecording => "delete a recording",
+            Operation::ReadTranscript => "read a transcript",
+            Operation::DeleteTranscript => "delete a transcript",
             Operation::ReadRetention => "read the retention",
             Operation::SetRetention => "set the retention",
             Operation::SweepRetention => "sweep expired data",
@@ -271,6 +282,8 @@ pub fn permitted(role: Role, operation: Operation) -> bool {
                 | ListRecordings
                 | ReadRecording
                 | DeleteRecording
+                | ReadTranscript
+                | DeleteTranscript
                 | ReadRetention
                 | SetRetention
                 | ListHolds
@@ -278,10 +291,13 @@ pub fn permitted(role: Role, operation: Operation) -> bool {
                 | SubjectExport
                 | SubjectErase
         ),
-        Role::Supervisor => matches!(operation, ListCalls | ListRecordings | ReadRecording),
+        Role::Supervisor => matches!(
+            operation,
+            ListCalls | ListRecordings | ReadRecording | ReadTranscript
+        ),
         Role::User => matches!(
             operation,
-            ListCalls | ControlCall | ListRecordings | ReadRecording
+            ListCalls | ControlCall | ListRecordings | ReadRecording | ReadTranscript
         ),
     }
 }
@@ -294,6 +310,12 @@ pub fn permitted_for(actor: &Actor, operation: Operation) -> bool {
     }
     permitted(actor.role, operation)
 }
+
+/// A legal hold kept what an operation would have deleted; its `held`
+/// audit entry is written. The message names the holds, never a number.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Held(pub String);
 
 /// Where the date comes from.
 pub trait Clock: Send + Sync {
@@ -501,6 +523,8 @@ mod tests {
             Operation::ListRecordings,
             Operation::ReadRecording,
             Operation::DeleteRecording,
+            Operation::ReadTranscript,
+            Operation::DeleteTranscript,
         ] {
             assert!(!permitted(Role::Operator, operation), "{operation:?}");
             assert!(permitted_for(&Actor::cli_operator(), operation));
@@ -522,6 +546,29 @@ mod tests {
         }
         assert!(permitted(Role::Operator, Operation::TerminateTenant));
         assert!(permitted(Role::Operator, Operation::ShredKeys));
+    }
+
+    #[test]
+    fn whoever_reads_a_recording_reads_its_transcript_and_whoever_deletes_one_deletes_the_other() {
+        for role in [
+            Role::System,
+            Role::Operator,
+            Role::SuperAdmin,
+            Role::Admin,
+            Role::Supervisor,
+            Role::User,
+        ] {
+            assert_eq!(
+                permitted(role, Operation::ReadTranscript),
+                permitted(role, Operation::ReadRecording),
+                "{role:?}"
+            );
+            assert_eq!(
+                permitted(role, Operation::DeleteTranscript),
+                permitted(role, Operation::DeleteRecording),
+                "{role:?}"
+            );
+        }
     }
 
     #[test]

@@ -2,16 +2,17 @@
 
 use std::ops::Range;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use greffier_vault::audit::{Action, ObjectRef, Outcome};
 use greffier_vault::catalog::{RecordingEntry, E164};
 use greffier_vault::store::{ObjectKey, RecordId, StoreError};
 use greffier_vault::{TenantId, Uuid, VaultError};
+use object_store::ObjectStoreExt;
 
 use super::holds::{Hold, HoldTarget};
-use super::retention::{classify, Category};
-use super::{Actor, Operation, Ops};
+use super::retention::{classify, plan_deletion, Category};
+use super::{Actor, Held, Operation, Ops};
 
 /// What a read gives back: the decrypted parts asked for, and the encodings
 /// the recorder could not decode (silence in the audio).
@@ -135,8 +136,11 @@ impl Ops {
         })
     }
 
-    /// Deletes a recording, its manifest, raw payloads and subject index
-    /// entries, and audits it.
+    /// Deletes a recording with everything of its record but the call
+    /// record: subject index entries, transcription job, raw payloads,
+    /// manifest, the recording and its transcript; audited once. Nothing
+    /// goes under a legal hold. Planned and carried out as every deletion is
+    /// ([`super::retention::plan_deletion`], [`Ops::delete_planned`]).
     pub async fn delete_recording(
         &self,
         actor: &Actor,
@@ -145,38 +149,92 @@ impl Ops {
     ) -> anyhow::Result<()> {
         self.authorize(actor, Operation::DeleteRecording, tenant, Action::Deleted)
             .await?;
-        let holding = self.holds_on_record(tenant, id).await?;
-        if !holding.is_empty() {
-            let mut objects = vec![ObjectRef::Record(*id)];
-            objects.extend(holding.iter().map(|hold| ObjectRef::Hold(*hold)));
-            self.audit(actor, tenant, Action::Deleted, objects, Outcome::Held)
-                .await?;
-            let holds = holding
-                .iter()
-                .map(|hold| hold.hyphenated().to_string())
-                .collect::<Vec<_>>()
-                .join(", ");
-            bail!(
-                "recording {id} of tenant {tenant} is under legal hold ({holds}); nothing was \
-                 deleted. `greffier hold list` shows the hold, which only its release lifts"
-            );
-        }
-        let deleted = self
-            .store
-            .delete_recording(&self.keyring, tenant, id)
+        self.refuse_if_held(actor, tenant, id, "recording", [])
+            .await?;
+        let keys = self.record_keys(tenant, id).await?;
+        let holds = self.holds_of(tenant).await?;
+        let plan = plan_deletion(&keys, &holds, self.clock.now(), |category, record| {
+            record == id && category != Category::CallRecord
+        });
+        // A record already gone is not an error: the deletion is done.
+        self.delete_planned(actor, tenant, Action::Deleted, &[], &plan, false, |_| {})
             .await
-            .with_context(|| format!("recording {id} of tenant {tenant}"));
-        let audited = self
-            .audit(
-                actor,
-                tenant,
-                Action::Deleted,
-                [ObjectRef::Record(*id)],
-                Outcome::of(&deleted),
-            )
-            .await;
-        deleted?;
-        audited.context("the recording was deleted")
+            .with_context(|| format!("recording {id} of tenant {tenant}"))?;
+        Ok(())
+    }
+
+    /// Refuses, with a `held` audit entry, an operation on record `id` that
+    /// a legal hold forbids; `what` names the object in the error.
+    pub(crate) async fn refuse_if_held(
+        &self,
+        actor: &Actor,
+        tenant: &TenantId,
+        id: &RecordId,
+        what: &str,
+        context: impl IntoIterator<Item = ObjectRef>,
+    ) -> anyhow::Result<()> {
+        let holding = self.holds_on_record(tenant, id).await?;
+        if holding.is_empty() {
+            return Ok(());
+        }
+        let mut objects = vec![ObjectRef::Record(*id)];
+        objects.extend(context);
+        objects.extend(holding.iter().map(|hold| ObjectRef::Hold(*hold)));
+        self.audit(actor, tenant, Action::Deleted, objects, Outcome::Held)
+            .await?;
+        let holds = holding
+            .iter()
+            .map(|hold| hold.hyphenated().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        Err(Held(format!(
+            "{what} {id} of tenant {tenant} is under legal hold ({holds}); nothing was \
+             deleted. `greffier hold list` shows the hold, which only its release lifts"
+        ))
+        .into())
+    }
+
+    /// Every stored key of record `id` but its call record, as the planner
+    /// reads keys: the day's recording objects and transcript, the job's
+    /// objects (in progress, leases, finished), and the subject index entries (from the manifest's parties,
+    /// or a scan of the index when the manifest cannot be read).
+    pub(crate) async fn record_keys(
+        &self,
+        tenant: &TenantId,
+        id: &RecordId,
+    ) -> anyhow::Result<Vec<String>> {
+        let mut listed = self
+            .store
+            .list(&ObjectKey::recordings_day_prefix(tenant, id.date()))
+            .await?;
+        listed.extend(
+            self.store
+                .list(&ObjectKey::transcripts_day_prefix(tenant, id.date()))
+                .await?,
+        );
+        // Jobs in progress and leases are at the top of `jobs/`; finished
+        // jobs pile up below it with every call, so that one is asked for
+        // by name rather than listed.
+        listed.extend(
+            self.store
+                .list_shallow(&ObjectKey::jobs_prefix(tenant))
+                .await?,
+        );
+        let finished = ObjectKey::finished_job(tenant, id);
+        match self.store.object_store().head(finished.path()).await {
+            Ok(_) => listed.push(finished),
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(error) => return Err(anyhow::anyhow!("reading {finished}: {error}")),
+        }
+        let mut keys: Vec<String> = listed
+            .iter()
+            .map(|key| key.path().as_ref().to_owned())
+            .filter(|path| classify(path).is_some_and(|(_, record, _)| record == *id))
+            .collect();
+        for marker in self.store.markers_of(&self.keyring, tenant, id).await? {
+            keys.push(marker.path().as_ref().to_owned());
+        }
+        Ok(keys)
     }
 
     /// The holds in force that protect record `id`: on the whole tenant, on

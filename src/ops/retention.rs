@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use greffier_vault::audit::{Action, ObjectRef, Outcome};
-use greffier_vault::store::{BlindIndex, ObjectKey, RecordId};
+use greffier_vault::store::{BlindIndex, JobObject, ObjectKey, RecordId};
 use greffier_vault::TenantId;
 use object_store::ObjectStoreExt;
 use serde::Serialize;
@@ -63,6 +63,10 @@ impl RetentionDays {
 pub enum Category {
     // Declared in deletion order within a record.
     SubjectIndex,
+    /// A transcription job's state and leases: no personal data, but it
+    /// goes before the recording, so that no job is left to retry for a
+    /// record that is gone.
+    TranscriptionJob,
     RawPayloads,
     Manifest,
     Recording,
@@ -99,6 +103,11 @@ pub fn classify(key: &str) -> Option<(Category, RecordId, Option<BlindIndex>)> {
             id.parse().ok()?,
             Some(BlindIndex::parse(index).ok()?),
         )),
+        // A job in progress and its leases, or a finished job's last state.
+        ["tenants", _, "jobs", name] | ["tenants", _, "jobs", "finished", name] => {
+            let (record, _) = JobObject::parse_name(name)?;
+            Some((Category::TranscriptionJob, record, None))
+        }
         ["tenants", _, category, _, _, _, name] => {
             let stem = name.strip_suffix(".grf")?;
             let (category, id) = match *category {
@@ -135,6 +144,7 @@ fn expired(
 ) -> bool {
     let days = match category {
         Category::SubjectIndex
+        | Category::TranscriptionJob
         | Category::RawPayloads
         | Category::Manifest
         | Category::Recording => days.recordings,
@@ -473,6 +483,9 @@ mod tests {
             ObjectKey::manifest(&tenant, id.date(), id),
             ObjectKey::raw_payloads(&tenant, id.date(), id),
             ObjectKey::transcript(&tenant, id.date(), id),
+            ObjectKey::transcription_job(&tenant, id),
+            ObjectKey::job_lease(&tenant, id, 1),
+            ObjectKey::finished_job(&tenant, id),
             ObjectKey::cdr(&tenant, id.timestamp(), &node, id),
             ObjectKey::subject_marker(&tenant, &index(), id),
             ObjectKey::hold(&tenant, &id.uuid()),
@@ -528,6 +541,9 @@ mod tests {
             categories(&plan(&keys, &days, &[], at(31))),
             [
                 Category::SubjectIndex,
+                Category::TranscriptionJob,
+                Category::TranscriptionJob,
+                Category::TranscriptionJob,
                 Category::RawPayloads,
                 Category::Manifest,
                 Category::Recording,
@@ -538,7 +554,43 @@ mod tests {
             .delete
             .iter()
             .all(|expired| expired.category != Category::CallRecord));
-        assert_eq!(plan(&keys, &days, &[], at(366)).delete.len(), 6);
+        assert_eq!(plan(&keys, &days, &[], at(366)).delete.len(), 9);
+    }
+
+    #[test]
+    fn a_transcript_kept_longer_outlives_its_recording_but_not_its_job() {
+        let id = record_at(day0());
+        let keys = call_keys(&id);
+        let days = days(7, 30);
+        let at = |d: i64| day0() + Duration::days(d);
+        assert_eq!(
+            categories(&plan(&keys, &days, &[], at(7))),
+            [
+                Category::SubjectIndex,
+                Category::TranscriptionJob,
+                Category::TranscriptionJob,
+                Category::TranscriptionJob,
+                Category::RawPayloads,
+                Category::Manifest,
+                Category::Recording,
+            ]
+        );
+        assert_eq!(
+            categories(&plan(&keys, &days, &[], at(30))),
+            [
+                Category::SubjectIndex,
+                Category::TranscriptionJob,
+                Category::TranscriptionJob,
+                Category::TranscriptionJob,
+                Category::RawPayloads,
+                Category::Manifest,
+                Category::Recording,
+                Category::Transcript
+            ]
+        );
+        // A job name the layout does not know is left alone.
+        let odd = vec![format!("tenants/{TENANT}/jobs/{id}.lease-1")];
+        assert!(plan(&odd, &days, &[], at(4000)).delete.is_empty());
     }
 
     #[test]
@@ -602,6 +654,9 @@ mod tests {
             categories(&plan),
             [
                 Category::SubjectIndex,
+                Category::TranscriptionJob,
+                Category::TranscriptionJob,
+                Category::TranscriptionJob,
                 Category::RawPayloads,
                 Category::Manifest,
                 Category::Recording,

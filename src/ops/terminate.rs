@@ -466,7 +466,8 @@ impl Ops {
                         .with_context(context)?;
                     export.write_json(ExportKind::CallRecord, &id, record.call.start, &record)?;
                 }
-                Category::SubjectIndex => {}
+                // Index entries name no content; a job holds none.
+                Category::SubjectIndex | Category::TranscriptionJob => {}
             }
         }
         Ok(())
@@ -575,6 +576,7 @@ mod tests {
         assert!(!kept(Category::CallRecord, &record, day(365)));
         for category in [
             Category::SubjectIndex,
+            Category::TranscriptionJob,
             Category::RawPayloads,
             Category::Manifest,
             Category::Recording,

@@ -371,3 +371,80 @@ pub(crate) fn with_real_sizes(wav: &[u8]) -> Vec<u8> {
     greffier_media::wav_fix_sizes(&mut fixed).expect("a canonical WAV");
     fixed
 }
+
+/// A transcript as the transcription worker stores it: one line for each
+/// speaker, `words` in the caller's.
+pub(crate) fn sample_transcript(words: &str) -> serde_json::Value {
+    serde_json::json!({
+        "language": "fr",
+        "provider": "local",
+        "model": "whisper-base",
+        "segments": [
+            {"speaker": "caller", "start": 0.5, "end": 2.25, "text": words},
+            {"speaker": "callee", "start": 2.5, "end": 3.75, "text": "je vous écoute"},
+        ],
+    })
+}
+
+/// A transcription job in `state` (`{"state": "done"}`, `{"state":
+/// "refused", "code": …, "reason": …}`), as the worker stores it. Its next
+/// attempt is far ahead, so a gateway's worker leaves it as it is.
+pub(crate) fn job_json(state: serde_json::Value, attempts: u32) -> serde_json::Value {
+    let mut job = serde_json::json!({
+        "queued_at": "2026-12-01T10:00:00Z",
+        "attempts": attempts,
+        "next_attempt": "2099-01-01T00:00:00Z",
+        "refused_seconds": 0,
+    });
+    if let (Some(job), Some(state)) = (job.as_object_mut(), state.as_object()) {
+        job.extend(state.clone());
+    }
+    job
+}
+
+/// Stores what a transcription leaves for record `id` of `tenant`: the
+/// transcript sealed with the tenant's key through the vault, as the
+/// worker writes it, and the job: a finished one filed under `finished/`,
+/// one in progress with a lease.
+pub(crate) fn store_transcription(
+    config: &Config,
+    tenant: &str,
+    id: &RecordId,
+    transcript: Option<&serde_json::Value>,
+    job: Option<&serde_json::Value>,
+) {
+    use greffier_vault::store::ObjectKey;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(async {
+            let keyring = vault_setup::open_existing_keyring(&config.keys).expect("the keyring");
+            let store = vault_setup::open_store(&config.storage).expect("the store");
+            let tenant = vault_setup::tenant_id(tenant).expect("tenant id");
+            if let Some(transcript) = transcript {
+                store
+                    .write_transcript(&keyring, &tenant, id, transcript)
+                    .await
+                    .expect("store the transcript");
+            }
+            if let Some(job) = job {
+                let bytes = serde_json::to_vec(job).expect("job JSON");
+                if matches!(job["state"].as_str(), Some("done" | "failed")) {
+                    store
+                        .put(&ObjectKey::finished_job(&tenant, id), bytes.into())
+                        .await
+                        .expect("store the finished job");
+                } else {
+                    store
+                        .put(&ObjectKey::transcription_job(&tenant, id), bytes.into())
+                        .await
+                        .expect("store the job");
+                    store
+                        .put(&ObjectKey::job_lease(&tenant, id, 1), Vec::new().into())
+                        .await
+                        .expect("store the lease");
+                }
+            }
+        });
+}

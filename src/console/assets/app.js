@@ -334,8 +334,8 @@ async function loadTranscript(id) {
   const box = $("#recording-transcript");
   box.replaceChildren();
   let transcript = null;
-  // Transcripts are asked for only once the API offers them; until then, and
-  // for a call without one, the page says so plainly.
+  // Transcripts are asked for only by the roles that may read them; for a
+  // call without one, the page says so plainly.
   if (can("read_transcript")) {
     try {
       transcript = await request("GET", api.transcript(id));
@@ -343,7 +343,7 @@ async function loadTranscript(id) {
       if (!(error instanceof ApiError) || error.status !== 404) throw error;
     }
   }
-  const segments = (transcript && (transcript.segments || transcript.items)) || [];
+  const segments = (transcript && transcript.segments) || [];
   if (segments.length === 0) {
     const none = document.createElement("p");
     none.className = "muted";
@@ -355,7 +355,7 @@ async function loadTranscript(id) {
   for (const segment of segments) {
     const line = document.createElement("p");
     const who = document.createElement("strong");
-    who.textContent = `${t(segment.channel === "right" || segment.speaker === 1 ? "recording.callee" : "recording.caller")} `;
+    who.textContent = `${t(segment.speaker === "callee" ? "recording.callee" : "recording.caller")} `;
     line.append(who, document.createTextNode(segment.text || ""));
     box.append(line);
   }

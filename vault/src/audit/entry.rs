@@ -171,6 +171,9 @@ impl MaskedNumber {
 pub enum ObjectRef {
     /// A call: its recording, manifest, call record and transcript share it.
     Record(RecordId),
+    /// A call's transcript, beside `Record` where an operation touched the
+    /// transcript alone (a read or deletion of it).
+    Transcript(RecordId),
     /// A data subject, by blind index.
     Subject(BlindIndex),
     /// A data subject, by masked number (where no index key may be used).
@@ -186,6 +189,7 @@ impl fmt::Display for ObjectRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ObjectRef::Record(id) => write!(f, "record:{id}"),
+            ObjectRef::Transcript(id) => write!(f, "transcript:{id}"),
             ObjectRef::Subject(index) => write!(f, "subject:{}", index.as_str()),
             ObjectRef::Number(masked) => write!(f, "number:{}", masked.0),
             ObjectRef::Hold(id) => write!(f, "hold:{}", id.hyphenated()),

@@ -241,7 +241,7 @@ impl VaultStore {
     /// The subject markers of a record: from its manifest's numbers when it
     /// can be read, else by scanning the tenant's subject index (client-held
     /// keys, or a manifest already gone).
-    async fn markers_of(
+    pub async fn markers_of(
         &self,
         keys: &dyn TenantKeys,
         tenant: &TenantId,

@@ -75,6 +75,21 @@ pub enum JobObject {
     Lease(u64),
 }
 
+impl JobObject {
+    /// What a file name under [`ObjectKey::jobs_prefix`] (or its
+    /// `finished/`) is: `{record_id}.json` or `{record_id}.lease-{12 digits}`.
+    pub fn parse_name(name: &str) -> Option<(RecordId, JobObject)> {
+        if let Some(id) = name.strip_suffix(".json") {
+            return Some((id.parse().ok()?, JobObject::State));
+        }
+        let (id, generation) = name.split_once(".lease-")?;
+        if generation.len() != 12 || !generation.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some((id.parse().ok()?, JobObject::Lease(generation.parse().ok()?)))
+    }
+}
+
 /// A key in the object store, following the layout of FORMAT.md §8.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct ObjectKey(Path);
@@ -172,15 +187,7 @@ impl ObjectKey {
 
     /// What a key listed under [`ObjectKey::jobs_prefix`] is.
     pub fn parse_job_object(&self) -> Option<(RecordId, JobObject)> {
-        let name = self.0.filename()?;
-        if let Some(id) = name.strip_suffix(".json") {
-            return Some((id.parse().ok()?, JobObject::State));
-        }
-        let (id, generation) = name.split_once(".lease-")?;
-        if generation.len() != 12 || !generation.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        Some((id.parse().ok()?, JobObject::Lease(generation.parse().ok()?)))
+        JobObject::parse_name(self.0.filename()?)
     }
 
     fn job_object(tenant: &TenantId, name: &str) -> Self {
