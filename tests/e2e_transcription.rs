@@ -298,7 +298,10 @@ fn refused_sub_processors_receive_nothing_and_a_notice_period_ends_by_itself() {
             objects.iter().any(|o| *o == format!("subprocessor:{subprocessor}").as_str()),
             "{tenant}: {refused}"
         );
-        gateway.wait_for_log(&[reason], REFUSED_BOUND);
+        gateway.wait_for_log(
+            &["refused by the sub-processor gate", &format!("code={reason}")],
+            REFUSED_BOUND,
+        );
         records.push(record);
     }
     // Refused again on later polls, never sent: the engine heard nothing.
@@ -456,7 +459,7 @@ fn two_nodes_on_one_store_transcribe_each_job_once() {
         }
     }
     assert_eq!(
-        list(&second.config.path().to_path_buf(), "acme").len(),
+        list(second.config.path(), "acme").len(),
         2,
         "the second node sees the same jobs"
     );
