@@ -6,7 +6,7 @@
 //! - the stored transcript has each sentence's words, on the right
 //!   speaker, in order;
 //! - a sub-processor outside the EEA without a transfer mechanism, one the
-//!   tenant objected to, and one whose notice period runs: each refused and
+//!   tenant objected to (through the admin API), and one whose notice period runs: each refused and
 //!   audited, nothing reaches the engine; the last is sent once its notice
 //!   has passed (the clock given to `greffier transcripts run --once`);
 //! - an engine that is down when the call ends, and a gateway restarted
@@ -19,19 +19,21 @@
 mod support;
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use support::config::{GatewayConfig, TenantSpec, TenantTranscription};
 use support::engine::Engine;
 use support::gateway::Gateway;
+use support::http::{self, request_json};
 use support::ports::free_port;
+use support::recorded::cli_ok;
 use support::speech::Dialogue;
 use support::transcription::{
-    assert_in_order, audit_entries, engine_provider_toml, entries_about, get, list, run_once,
-    said_by, sent_entries, subprocessor_toml, wait_audit, wait_jobs, wait_jobs_where,
-    working_days_before, FAST_JOBS_TOML,
+    assert_in_order, audit_entries, engine_provider_toml, entries_about, exported_entries, get,
+    list, run_once, said_by, sent_entries, subprocessor_toml, wait_audit, wait_jobs,
+    wait_jobs_where, working_days_before, FAST_JOBS_TOML,
 };
 
 const CALLER_SAYS: &str = "Please send the invoice to the accounting department.";
@@ -116,10 +118,16 @@ fn assert_dialogue(transcript: &Value) {
     assert_in_order(&caller_text, &CALLER_WORDS, "the caller");
     assert_in_order(&callee_text, &CALLEE_WORDS, "the callee");
     for word in CALLEE_WORDS {
-        assert!(!caller_text.contains(word), "`{word}` on the caller: {transcript}");
+        assert!(
+            !caller_text.contains(word),
+            "`{word}` on the caller: {transcript}"
+        );
     }
     for word in CALLER_WORDS {
-        assert!(!callee_text.contains(word), "`{word}` on the callee: {transcript}");
+        assert!(
+            !callee_text.contains(word),
+            "`{word}` on the callee: {transcript}"
+        );
     }
     // Merged by time: segments in order of their start, the caller's
     // sentence (said first) before the callee's.
@@ -191,9 +199,14 @@ fn each_party_s_sentence_comes_back_on_its_own_speaker_in_order() {
             .any(|object| object == "subprocessor:operator"),
         "{sent}"
     );
-    wait_audit(&gateway.config, "acme", "transcribed", record, QUEUED_BOUND, |entry| {
-        entry["outcome"] == "ok"
-    });
+    wait_audit(
+        &gateway.config,
+        "acme",
+        "transcribed",
+        record,
+        QUEUED_BOUND,
+        |entry| entry["outcome"] == "ok",
+    );
     // Nothing heard reaches the gateway's log.
     let log = gateway.log_text().to_lowercase();
     for word in CALLER_WORDS.iter().chain(&CALLEE_WORDS) {
@@ -210,7 +223,10 @@ fn refused_sub_processors_receive_nothing_and_a_notice_period_ends_by_itself() {
     let announced = working_days_before(today(), 5);
     let notice_ends = greffier::transcription::notice::notice_ends(announced)
         .expect("a notice end in the calendar");
-    assert!(notice_ends > today(), "five working days are inside the notice");
+    assert!(
+        notice_ends > today(),
+        "five working days are inside the notice"
+    );
 
     let cases = [
         // (tenant, number, provider, sub-processor, reason, PBX, carrier)
@@ -252,15 +268,22 @@ fn refused_sub_processors_receive_nothing_and_a_notice_period_ends_by_itself() {
     for (tenant, number, provider, subprocessor, _, pbx_ip, carrier_ip) in cases {
         sections.push_str(&engine_provider_toml(provider, &engine, subprocessor));
         let (pbx, carrier) = peers(pbx_ip, carrier_ip);
-        let mut transcription = TenantTranscription::through(provider);
-        if tenant == "objector" {
-            transcription.objections = vec![subprocessor.to_string()];
-        }
-        tenants.push(transcribing_tenant(tenant, number, pbx, carrier, transcription));
+        // The objection is not in the tenant's file: its administrator
+        // makes it through the admin API below.
+        let transcription = TenantTranscription::through(provider);
+        tenants.push(transcribing_tenant(
+            tenant,
+            number,
+            pbx,
+            carrier,
+            transcription,
+        ));
         addresses.push((pbx, carrier));
     }
     sections.push_str(FAST_JOBS_TOML);
+    sections.push_str(CHEAP_ADMIN_TOML);
     let mut gateway = Gateway::start(GatewayConfig::write(tenants).with_sections(&sections));
+    object_through_the_api(&gateway, "objector", "disliked_sas");
     // A sub-processor the gate refuses still loads: with a warning.
     assert!(
         gateway.log_text().contains("abroad_inc"),
@@ -295,11 +318,16 @@ fn refused_sub_processors_receive_nothing_and_a_notice_period_ends_by_itself() {
         assert_eq!(refused["reason"], reason, "{tenant}: {refused}");
         let objects = refused["objects"].as_array().expect("objects");
         assert!(
-            objects.iter().any(|o| *o == format!("subprocessor:{subprocessor}").as_str()),
+            objects
+                .iter()
+                .any(|o| *o == format!("subprocessor:{subprocessor}").as_str()),
             "{tenant}: {refused}"
         );
         gateway.wait_for_log(
-            &["refused by the sub-processor gate", &format!("code={reason}")],
+            &[
+                "refused by the sub-processor gate",
+                &format!("code={reason}"),
+            ],
             REFUSED_BOUND,
         );
         records.push(record);
@@ -315,8 +343,23 @@ fn refused_sub_processors_receive_nothing_and_a_notice_period_ends_by_itself() {
         );
     }
 
-    // The notice period ends: the job is sent, the others stay refused.
+    // Stopped, the node seals its entries: the tenants' exports hold the
+    // refusals with their codes.
     gateway.stop(STOP_BOUND);
+    for ((tenant, _, _, _, reason, ..), record) in cases.iter().zip(&records) {
+        let exported = exported_entries(&config, tenant);
+        assert!(
+            exported.iter().any(|entry| {
+                entry["action"] == "sent_to_subprocessor"
+                    && entry["outcome"] == "refused"
+                    && entry["reason"] == *reason
+                    && entry["objects"][0] == format!("record:{record}").as_str()
+            }),
+            "{tenant}: no refusal in its export: {exported:?}"
+        );
+    }
+
+    // The notice period ends: the job is sent, the others stay refused.
     let after_notice = format!("{notice_ends}T10:00:00Z");
     run_once(&config, &after_notice);
     let (job, transcript) = wait_transcribed(&config, "patient");
@@ -343,6 +386,68 @@ fn refused_sub_processors_receive_nothing_and_a_notice_period_ends_by_itself() {
             .filter(|entry| entry["outcome"] == "ok")
             .count(),
         1
+    );
+}
+
+/// Credentials hashed cheaply: the test makes one.
+const CHEAP_ADMIN_TOML: &str =
+    "[admin]\nargon2_memory_kib = 64\nargon2_iterations = 1\nargon2_parallelism = 1\n";
+/// A credential just created is picked up by the running node within this.
+const TOKEN_BOUND: Duration = Duration::from_secs(20);
+
+/// `tenant`'s super admin objects to `subprocessor` through the admin API
+/// (`PUT /v1/tenants/{tenant}/objections`) of the running node.
+fn object_through_the_api(gateway: &Gateway, tenant: &str, subprocessor: &str) {
+    let token = cli_ok(
+        gateway.config.path(),
+        &[
+            "token",
+            "create",
+            "--name",
+            "objection",
+            "--tenant",
+            tenant,
+            "--role",
+            "super_admin",
+        ],
+    )
+    .trim()
+    .to_string();
+    let path = format!("/v1/tenants/{tenant}/objections");
+    let body = serde_json::json!({ "subprocessors": [subprocessor] }).to_string();
+    let deadline = Instant::now() + TOKEN_BOUND;
+    loop {
+        let reply = request_json(
+            gateway.admin,
+            "PUT",
+            &path,
+            &[format!("Authorization: Bearer {token}")],
+            &body,
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
+        if reply.status == 200 {
+            break;
+        }
+        assert!(
+            reply.status == 401 && Instant::now() < deadline,
+            "PUT {path}: {} {}",
+            reply.status,
+            reply.body
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let reply = http::request(
+        gateway.admin,
+        "GET",
+        &path,
+        &[format!("Authorization: Bearer {token}")],
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(reply.status, 200, "GET {path}: {}", reply.body);
+    assert!(
+        reply.body.contains(subprocessor),
+        "GET {path}: {}",
+        reply.body
     );
 }
 
@@ -450,9 +555,9 @@ fn two_nodes_on_one_store_transcribe_each_job_once() {
                 .into_iter()
                 .filter(|entry| {
                     entry["action"] == action
-                        && entry["objects"]
-                            .as_array()
-                            .is_some_and(|o| o.iter().any(|o| *o == format!("record:{record}").as_str()))
+                        && entry["objects"].as_array().is_some_and(|o| {
+                            o.iter().any(|o| *o == format!("record:{record}").as_str())
+                        })
                 })
                 .collect();
             assert_eq!(entries.len(), 1, "{action} of {record}: {entries:?}");

@@ -125,10 +125,10 @@ transcripts_days = 30
 mode = "managed"
 {extra}"#,
             extra = self.extra_toml,
-            transcription = self
-                .transcription
-                .as_ref()
-                .map_or_else(|| "enabled = false\n".to_string(), TenantTranscription::to_toml),
+            transcription = self.transcription.as_ref().map_or_else(
+                || "enabled = false\n".to_string(),
+                TenantTranscription::to_toml
+            ),
             id = self.id,
             numbers = list(&self.numbers),
             pbx_sources = list(&self.pbx_sources),

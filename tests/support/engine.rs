@@ -28,7 +28,9 @@ const ANSWERED_LINES: [&str; 2] = ["transcribed", "transcription failed"];
 /// greffier-engine` (and by `cargo nextest run --workspace`).
 pub(crate) fn binary() -> PathBuf {
     let greffier = gateway::binary();
-    let dir = greffier.parent().expect("the greffier binary is in a directory");
+    let dir = greffier
+        .parent()
+        .expect("the greffier binary is in a directory");
     let engine = dir.join("greffier-engine");
     assert!(
         engine.is_file(),

@@ -87,7 +87,10 @@ pub(crate) fn alaw_stream(samples: &[i16], silence: Duration) -> RtpStream {
     let mut codes = vec![ALAW_SILENCE; quiet];
     codes.extend(samples.iter().map(|&sample| alaw_encode(sample, &table)));
     // Whole packets: the last one padded with silence.
-    codes.resize(codes.len().div_ceil(PACKET_SAMPLES) * PACKET_SAMPLES, ALAW_SILENCE);
+    codes.resize(
+        codes.len().div_ceil(PACKET_SAMPLES) * PACKET_SAMPLES,
+        ALAW_SILENCE,
+    );
     RtpStream {
         payload_type: PCMA,
         packet_time: Duration::from_millis(20),

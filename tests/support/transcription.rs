@@ -81,9 +81,14 @@ pub(crate) fn wait_jobs(
     state: &str,
     bound: Duration,
 ) -> Vec<Value> {
-    wait_jobs_where(config, tenant, count, bound, &format!("state {state}"), |job| {
-        job["state"] == state
-    })
+    wait_jobs_where(
+        config,
+        tenant,
+        count,
+        bound,
+        &format!("state {state}"),
+        |job| job["state"] == state,
+    )
 }
 
 /// As [`wait_jobs`], until every job satisfies `wanted` (`what` says what
@@ -160,9 +165,9 @@ pub(crate) fn said_by(transcript: &Value, speaker: &str) -> Vec<(f64, String)> {
 pub(crate) fn assert_in_order(text: &str, words: &[&str], whose: &str) {
     let mut from = 0;
     for word in words {
-        let found = text[from..]
-            .find(word)
-            .unwrap_or_else(|| panic!("`{word}` missing from {whose}'s words after the ones before it: {text:?}"));
+        let found = text[from..].find(word).unwrap_or_else(|| {
+            panic!("`{word}` missing from {whose}'s words after the ones before it: {text:?}")
+        });
         from += found + word.len();
     }
 }
@@ -190,7 +195,10 @@ pub(crate) fn audit_entries(config: &GatewayConfig, tenant: &str) -> Vec<Value> 
         for file in files.flatten() {
             let name = file.file_name().to_string_lossy().into_owned();
             if name.ends_with(".jsonl") {
-                for line in std::fs::read_to_string(file.path()).unwrap_or_default().lines() {
+                for line in std::fs::read_to_string(file.path())
+                    .unwrap_or_default()
+                    .lines()
+                {
                     add(line);
                 }
             }
@@ -200,6 +208,15 @@ pub(crate) fn audit_entries(config: &GatewayConfig, tenant: &str) -> Vec<Value> 
         add(line);
     }
     entries.into_values().collect()
+}
+
+/// The entries of `tenant` in the store, as `greffier audit export` gives
+/// them (sealed entries only).
+pub(crate) fn exported_entries(config: &Path, tenant: &str) -> Vec<Value> {
+    cli_ok(config, &["audit", "export", "--tenant", tenant])
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("{error}: {line}")))
+        .collect()
 }
 
 /// The `sent_to_subprocessor` entries of `tenant` about `record`.
