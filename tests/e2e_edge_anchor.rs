@@ -339,10 +339,9 @@ fn an_unusable_sdp_is_refused_with_488_and_not_forwarded() {
     );
 }
 
-#[test]
-fn with_the_port_pool_exhausted_the_next_call_gets_503_with_retry_after() {
-    // Two pairs: exactly one call's worth (a pair on each side).
-    let edge = Edge::start(None, Some(4));
+/// A call that holds for eight seconds, then a second call while it does:
+/// the second gets 503 with a `Retry-After` and is never forwarded.
+fn one_call_held_and_the_next_refused_with_503(edge: &Edge) {
     let carrier = edge.answerer(1);
     let held = edge.call_scenario(
         "uac_held_call",
@@ -391,6 +390,13 @@ fn with_the_port_pool_exhausted_the_next_call_gets_503_with_retry_after() {
         "the refused call was forwarded\n{}",
         carrier.report()
     );
+}
+
+#[test]
+fn with_the_port_pool_exhausted_the_next_call_gets_503_with_retry_after() {
+    // Two pairs: exactly one call's worth (a pair on each side).
+    let edge = Edge::start(None, Some(4));
+    one_call_held_and_the_next_refused_with_503(&edge);
     assert_eq!(
         edge.gateway.metrics().count(
             "greffier_anchor_failures_total",
@@ -430,42 +436,7 @@ fn under_a_low_descriptor_limit_calls_beyond_what_fits_get_503() {
             .count("greffier_media_calls_capacity", &[]),
         1.0
     );
-    let carrier = edge.answerer(1);
-    let held = edge.call_scenario(
-        "uac_held_call",
-        "application/sdp",
-        &sdp("m=audio [media_port] RTP/AVP 8", ""),
-    );
-    let held = std::fs::read_to_string(&held).unwrap().replace(
-        r#"<pause milliseconds="200"/>"#,
-        r#"<pause milliseconds="8000"/>"#,
-    );
-    let held = edge.write_scenario("uac_held_call", &held);
-    let first = edge
-        .caller("first", &held)
-        .local_port(edge.pbx.port())
-        .spawn();
-    wait_for_one_call(&edge.gateway);
-    let second = edge
-        .caller(
-            "second",
-            &edge.refused_scenario(
-                "uac_expect_503",
-                &sdp("m=audio [media_port] RTP/AVP 8", ""),
-                503,
-            ),
-        )
-        .run();
-    assert!(second.succeeded(), "no 503\n{}", second.report());
-    let first = first.wait();
-    let carrier = carrier.wait();
-    assert!(first.succeeded(), "{}", first.report());
-    assert_eq!(
-        carrier.received_requests("INVITE"),
-        1,
-        "the refused call was forwarded\n{}",
-        carrier.report()
-    );
+    one_call_held_and_the_next_refused_with_503(&edge);
 }
 
 #[test]

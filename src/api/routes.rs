@@ -638,6 +638,20 @@ pub async fn list_recordings(
 }
 
 /// The recording if this caller may see it; else 404.
+/// A route on one record: the tenant scoped and the role checked (as
+/// [`scoped`]), the record's id parsed, and the operations layer to act with.
+pub(super) async fn scoped_record(
+    api: &Api,
+    principal: &Principal,
+    (tenant, record): (&str, &str),
+    operation: Operation,
+    audited: Option<Action>,
+) -> ApiResult<(TenantId, RecordId, Ops)> {
+    let tenant = scoped(api, principal, tenant, operation, audited).await?;
+    let record = parse_record(record)?;
+    Ok((tenant, record, ops(api)?))
+}
+
 pub(super) async fn visible_recording(
     ops: &Ops,
     principal: &Principal,
@@ -669,16 +683,14 @@ pub async fn get_recording(
     principal: Principal,
     Path((tenant, record)): Path<(String, String)>,
 ) -> ApiResult<Json<RecordingView>> {
-    let tenant = scoped(
+    let (tenant, record, ops) = scoped_record(
         &api,
         &principal,
-        &tenant,
+        (&tenant, &record),
         Operation::ListRecordings,
         Some(Action::Read),
     )
     .await?;
-    let record = parse_record(&record)?;
-    let ops = ops(&api)?;
     let entry = visible_recording(&ops, &principal, &tenant, &record).await?;
     let transcribed = ops
         .with_transcript(&tenant, &[record])
@@ -703,16 +715,14 @@ pub async fn recording_audio(
     Path((tenant, record)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let tenant = scoped(
+    let (tenant, record, ops) = scoped_record(
         &api,
         &principal,
-        &tenant,
+        (&tenant, &record),
         Operation::ReadRecording,
         Some(Action::Read),
     )
     .await?;
-    let record = parse_record(&record)?;
-    let ops = ops(&api)?;
     visible_recording(&ops, &principal, &tenant, &record).await?;
     let read = ops
         .read_recording(&principal.actor(), &tenant, &record, true, false)
@@ -789,16 +799,14 @@ pub async fn delete_recording(
     principal: Principal,
     Path((tenant, record)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let tenant = scoped(
+    let (tenant, record, ops) = scoped_record(
         &api,
         &principal,
-        &tenant,
+        (&tenant, &record),
         Operation::DeleteRecording,
         Some(Action::Deleted),
     )
     .await?;
-    let record = parse_record(&record)?;
-    let ops = ops(&api)?;
     visible_recording(&ops, &principal, &tenant, &record).await?;
     // The operations layer refuses under a hold on the tenant, the record
     // or one of its numbers, and audits the refusal.

@@ -16,7 +16,7 @@ use greffier_vault::TenantId;
 
 use super::auth::Principal;
 use super::problem::{ApiResult, Problem};
-use super::routes::{internal, ops, parse_record, scoped, visible_recording};
+use super::routes::{internal, scoped_record, visible_recording};
 use super::Api;
 use crate::ops::transcripts::{TranscriptDeletion, TranscriptionStatus};
 use crate::ops::{Held, Operation, Ops};
@@ -49,16 +49,14 @@ pub async fn get_transcript(
     principal: Principal,
     Path((tenant, record)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let tenant = scoped(
+    let (tenant, record, ops) = scoped_record(
         &api,
         &principal,
-        &tenant,
+        (&tenant, &record),
         Operation::ReadTranscript,
         Some(Action::Read),
     )
     .await?;
-    let record = parse_record(&record)?;
-    let ops = ops(&api)?;
     visible_record(&ops, &principal, &tenant, &record).await?;
     let transcript = ops
         .read_transcript(&principal.actor(), &tenant, &record)
@@ -82,16 +80,14 @@ pub async fn transcript_status(
     principal: Principal,
     Path((tenant, record)): Path<(String, String)>,
 ) -> ApiResult<Json<TranscriptionStatus>> {
-    let tenant = scoped(
+    let (tenant, record, ops) = scoped_record(
         &api,
         &principal,
-        &tenant,
+        (&tenant, &record),
         Operation::ListRecordings,
         Some(Action::Read),
     )
     .await?;
-    let record = parse_record(&record)?;
-    let ops = ops(&api)?;
     visible_record(&ops, &principal, &tenant, &record).await?;
     let status = ops
         .transcription_status(&principal.actor(), &tenant, &record)
@@ -112,16 +108,14 @@ pub async fn delete_transcript(
     principal: Principal,
     Path((tenant, record)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let tenant = scoped(
+    let (tenant, record, ops) = scoped_record(
         &api,
         &principal,
-        &tenant,
+        (&tenant, &record),
         Operation::DeleteTranscript,
         Some(Action::Deleted),
     )
     .await?;
-    let record = parse_record(&record)?;
-    let ops = ops(&api)?;
     match ops
         .delete_transcript(&principal.actor(), &tenant, &record)
         .await

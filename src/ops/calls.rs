@@ -138,9 +138,8 @@ impl LiveCalls {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{DateTime, Utc};
     use greffier_sip::proxy::{DialogId, Direction};
-    use greffier_vault::audit::{read_chains, tenant_lines, Actor as AuditActor, Origin, Role};
+    use greffier_vault::audit::{Actor as AuditActor, Origin, Role};
     use greffier_vault::store::RecordId;
     use tokio::sync::mpsc;
 
@@ -154,21 +153,10 @@ mod tests {
 
     /// The tenant's entries once sealed, as (action, outcome, objects).
     async fn trail(audit: &AuditLog, store: &greffier_vault::store::VaultStore) -> Vec<String> {
-        audit.seal().await.unwrap();
-        let chains = read_chains(store).await.unwrap();
-        chains
-            .chains
+        crate::ops::sealed_entries(audit, store, "acme")
+            .await
             .iter()
-            .flat_map(|(_, segments)| {
-                tenant_lines(
-                    segments,
-                    "acme",
-                    DateTime::<Utc>::MIN_UTC,
-                    DateTime::<Utc>::MAX_UTC,
-                )
-            })
-            .map(|(_, line)| {
-                let entry: serde_json::Value = serde_json::from_slice(line).unwrap();
+            .map(|entry| {
                 format!(
                     "{} {} {}",
                     entry["action"].as_str().unwrap(),

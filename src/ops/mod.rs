@@ -458,6 +458,32 @@ impl Ops {
     }
 }
 
+/// A tenant's audit entries once the log is sealed into the store, parsed:
+/// what the tests of operations check they wrote.
+#[cfg(test)]
+pub(crate) async fn sealed_entries(
+    audit: &AuditLog,
+    store: &VaultStore,
+    tenant: &str,
+) -> Vec<serde_json::Value> {
+    use greffier_vault::audit::{read_chains, tenant_lines};
+    audit.seal().await.unwrap();
+    let chains = read_chains(store).await.unwrap();
+    chains
+        .chains
+        .iter()
+        .flat_map(|(_, segments)| {
+            tenant_lines(
+                segments,
+                tenant,
+                DateTime::<Utc>::MIN_UTC,
+                DateTime::<Utc>::MAX_UTC,
+            )
+        })
+        .map(|(_, line)| serde_json::from_slice(line).unwrap())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ use chrono::{DateTime, Duration as Days, NaiveDate, Utc};
 use greffier_media::wav::{wav_stream_header, write_pcm};
 use greffier_test_support::storage::{self, Local};
 use greffier_transcribe::{Job, JobState, Transcript};
-use greffier_vault::audit::{read_chains, tenant_lines, AuditLog};
+use greffier_vault::audit::AuditLog;
 use greffier_vault::catalog::CallInfo;
 use greffier_vault::store::{NodeId, ObjectKey, VaultStore};
 use tokio::sync::watch;
@@ -164,18 +164,6 @@ enabled = true
 provider = "scribe"
 "#;
 
-fn config(dir: &Path, main: &str) -> Arc<Config> {
-    Arc::new(
-        Config::parse(
-            &dir.join("greffier.toml"),
-            main,
-            &[(dir.join("tenants/acme.toml"), TENANT.to_owned())],
-            &|_| None,
-        )
-        .unwrap(),
-    )
-}
-
 /// Two seconds of a 300 Hz tone on the caller's side and a 1 kHz tone on
 /// the callee's, recorded and stored with its queued job.
 async fn recorded_call(local: &Local, queued_at: DateTime<Utc>) -> CallInfo {
@@ -201,51 +189,71 @@ async fn recorded_call(local: &Local, queued_at: DateTime<Utc>) -> CallInfo {
     call
 }
 
-fn worker(
-    local: &Local,
-    config: &Arc<Config>,
-    node: &str,
-    audit: &Arc<AuditLog>,
-    now: DateTime<Utc>,
-) -> Worker {
-    let (_, receiver) = watch::channel(config.clone());
-    Worker::new(
-        receiver,
-        JobQueue::new(local.store.clone(), NodeId::new(node).unwrap()),
-        local.keys.clone(),
-        audit.clone(),
-        Box::new(FixedClock(now)),
-    )
+/// A local store, keyring, spool and audit log, and the provider.
+struct Scene {
+    local: Local,
+    provider: Provider,
+    address: std::net::SocketAddr,
+    audit: Arc<AuditLog>,
 }
 
-async fn audit_log(local: &Local) -> Arc<AuditLog> {
-    AuditLog::open(
-        &local.dir.path().join("audit-spool"),
-        storage::node(),
-        local.store.clone(),
-        Default::default(),
-    )
-    .await
-    .unwrap()
+impl Scene {
+    /// With a provider that answers 503 to its first `failing` requests.
+    async fn new(failing: usize) -> Self {
+        let local = Local::new().await;
+        let provider = Provider::default();
+        provider.failing.store(failing, Ordering::SeqCst);
+        let address = provider.start().await;
+        let audit = AuditLog::open(
+            &local.dir.path().join("audit-spool"),
+            storage::node(),
+            local.store.clone(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+        Scene {
+            local,
+            provider,
+            address,
+            audit,
+        }
+    }
+
+    /// The configuration of node `node`, its sub-processor announced on
+    /// `announced`, through the pure schema.
+    fn config(&self, announced: &str, node: &str) -> Arc<Config> {
+        let dir = self.local.dir.path();
+        let main = main_file(&dir.join("store"), self.address, announced, node);
+        Arc::new(
+            Config::parse(
+                &dir.join("greffier.toml"),
+                &main,
+                &[(dir.join("tenants/acme.toml"), TENANT.to_owned())],
+                &|_| None,
+            )
+            .unwrap(),
+        )
+    }
+
+    fn worker(&self, config: &Arc<Config>, node: &str, now: DateTime<Utc>) -> Worker {
+        let (_, receiver) = watch::channel(config.clone());
+        Worker::new(
+            receiver,
+            JobQueue::new(self.local.store.clone(), NodeId::new(node).unwrap()),
+            self.local.keys.clone(),
+            self.audit.clone(),
+            Box::new(FixedClock(now)),
+        )
+    }
 }
 
 /// The tenant's audit entries as `action outcome reason objects`.
 async fn trail(audit: &AuditLog, store: &VaultStore) -> Vec<String> {
-    audit.seal().await.unwrap();
-    let chains = read_chains(store).await.unwrap();
-    chains
-        .chains
+    crate::ops::sealed_entries(audit, store, "acme")
+        .await
         .iter()
-        .flat_map(|(_, segments)| {
-            tenant_lines(
-                segments,
-                "acme",
-                DateTime::<Utc>::MIN_UTC,
-                DateTime::<Utc>::MAX_UTC,
-            )
-        })
-        .map(|(_, line)| {
-            let entry: serde_json::Value = serde_json::from_slice(line).unwrap();
+        .map(|entry| {
             format!(
                 "{} {} {} {}",
                 entry["action"].as_str().unwrap(),
@@ -288,28 +296,14 @@ fn day(text: &str) -> DateTime<Utc> {
 
 #[tokio::test]
 async fn a_stored_call_is_transcribed_per_channel_and_audited() {
-    let local = Local::new().await;
-    let provider = Provider::default();
-    let addr = provider.start().await;
-    let config = config(
-        local.dir.path(),
-        &main_file(
-            &local.dir.path().join("store"),
-            addr,
-            ANNOUNCED_LONG_AGO,
-            "gw1",
-        ),
-    );
+    let scene = Scene::new(0).await;
+    let config = scene.config(ANNOUNCED_LONG_AGO, "gw1");
     let now = Utc::now();
-    let call = recorded_call(&local, now).await;
-    let audit = audit_log(&local).await;
-    let summary = worker(&local, &config, "gw1", &audit, now)
-        .run_pass()
-        .await
-        .unwrap();
+    let call = recorded_call(&scene.local, now).await;
+    let summary = scene.worker(&config, "gw1", now).run_pass().await.unwrap();
     assert_eq!((summary.done, summary.sent), (1, 1), "{summary:?}");
-    assert_eq!(provider.requests(), 2, "one request per channel");
-    let transcript = transcript_of(&local, &call).await;
+    assert_eq!(scene.provider.requests(), 2, "one request per channel");
+    let transcript = transcript_of(&scene.local, &call).await;
     let said: Vec<(String, &str)> = transcript
         .segments
         .iter()
@@ -326,11 +320,11 @@ async fn a_stored_call_is_transcribed_per_channel_and_audited() {
         (transcript.provider.as_str(), transcript.model.as_str()),
         ("scribe", "whisper-base")
     );
-    let job = job_of(&local.store, &call).await;
+    let job = job_of(&scene.local.store, &call).await;
     assert_eq!((job.state, job.attempts), (JobState::Done, 1));
     let record = format!("\"record:{}\"", call.record_id);
     assert_eq!(
-        trail(&audit, &local.store).await,
+        trail(&scene.audit, &scene.local.store).await,
         [
             format!("sent_to_subprocessor ok - [{record},\"subprocessor:Scribe\"]"),
             format!("transcribed ok - [{record}]"),
@@ -338,57 +332,51 @@ async fn a_stored_call_is_transcribed_per_channel_and_audited() {
     );
     // Filed as finished: nothing left where the workers look, so a later
     // pass neither sends nor even reads it.
-    let scanned = local
+    let scanned = scene
+        .local
         .store
         .list_shallow(&ObjectKey::jobs_prefix(&call.tenant))
         .await
         .unwrap();
     assert!(scanned.is_empty(), "{scanned:?}");
-    let again = worker(&local, &config, "gw1", &audit, now)
-        .run_pass()
-        .await
-        .unwrap();
+    let again = scene.worker(&config, "gw1", now).run_pass().await.unwrap();
     assert_eq!(again, PassSummary::default());
-    assert_eq!(provider.requests(), 2);
+    assert_eq!(scene.provider.requests(), 2);
 }
 
 #[tokio::test]
 async fn the_notice_period_holds_the_job_until_it_ends() {
-    let local = Local::new().await;
-    let provider = Provider::default();
-    let addr = provider.start().await;
+    let scene = Scene::new(0).await;
     // Announced Monday 16 November 2026: sending may start on 1 December.
-    let config = config(
-        local.dir.path(),
-        &main_file(&local.dir.path().join("store"), addr, "2026-11-16", "gw1"),
-    );
+    let config = scene.config("2026-11-16", "gw1");
     let queued = day("2026-11-23");
-    let call = recorded_call(&local, queued).await;
-    let audit = audit_log(&local).await;
+    let call = recorded_call(&scene.local, queued).await;
     for now in [queued, day("2026-11-25"), day("2026-11-30")] {
-        let summary = worker(&local, &config, "gw1", &audit, now)
-            .run_pass()
-            .await
-            .unwrap();
+        let summary = scene.worker(&config, "gw1", now).run_pass().await.unwrap();
         assert_eq!(
             (summary.refused, summary.sent),
             (1, 0),
             "{now}: {summary:?}"
         );
     }
-    assert_eq!(provider.requests(), 0, "nothing sent while the notice runs");
-    let job = job_of(&local.store, &call).await;
+    assert_eq!(
+        scene.provider.requests(),
+        0,
+        "nothing sent while the notice runs"
+    );
+    let job = job_of(&scene.local.store, &call).await;
     assert!(matches!(&job.state, JobState::Refused { code, .. } if code == "notice_running"));
     // A week refused is far beyond give_up_after (1 h): it does not count.
-    let summary = worker(&local, &config, "gw1", &audit, day("2026-12-01"))
+    let summary = scene
+        .worker(&config, "gw1", day("2026-12-01"))
         .run_pass()
         .await
         .unwrap();
     assert_eq!((summary.done, summary.sent), (1, 1), "{summary:?}");
-    assert_eq!(provider.requests(), 2);
+    assert_eq!(scene.provider.requests(), 2);
     let record = format!("\"record:{}\"", call.record_id);
     assert_eq!(
-        trail(&audit, &local.store).await,
+        trail(&scene.audit, &scene.local.store).await,
         [
             format!(
                 "sent_to_subprocessor refused notice_running [{record},\"subprocessor:Scribe\"]"
@@ -402,81 +390,53 @@ async fn the_notice_period_holds_the_job_until_it_ends() {
 
 #[tokio::test]
 async fn an_unavailable_provider_is_retried_with_backoff_then_succeeds() {
-    let local = Local::new().await;
-    let provider = Provider::default();
-    provider.failing.store(1, Ordering::SeqCst);
-    let addr = provider.start().await;
-    let config = config(
-        local.dir.path(),
-        &main_file(
-            &local.dir.path().join("store"),
-            addr,
-            ANNOUNCED_LONG_AGO,
-            "gw1",
-        ),
-    );
+    let scene = Scene::new(1).await;
+    let config = scene.config(ANNOUNCED_LONG_AGO, "gw1");
     let now = Utc::now();
-    let call = recorded_call(&local, now).await;
-    let audit = audit_log(&local).await;
-    let summary = worker(&local, &config, "gw1", &audit, now)
-        .run_pass()
-        .await
-        .unwrap();
+    let call = recorded_call(&scene.local, now).await;
+    let summary = scene.worker(&config, "gw1", now).run_pass().await.unwrap();
     assert_eq!((summary.pending, summary.sent), (1, 1), "{summary:?}");
-    let job = job_of(&local.store, &call).await;
+    let job = job_of(&scene.local.store, &call).await;
     assert_eq!(job.next_attempt, now + Days::seconds(30), "first_retry");
     // Before the backoff ends nothing is sent.
-    let early = worker(&local, &config, "gw1", &audit, now + Days::seconds(29))
+    let early = scene
+        .worker(&config, "gw1", now + Days::seconds(29))
         .run_pass()
         .await
         .unwrap();
     assert_eq!(early.sent, 0);
-    assert_eq!(provider.requests(), 1);
-    let later = worker(&local, &config, "gw1", &audit, now + Days::seconds(30))
+    assert_eq!(scene.provider.requests(), 1);
+    let later = scene
+        .worker(&config, "gw1", now + Days::seconds(30))
         .run_pass()
         .await
         .unwrap();
     assert_eq!(later.done, 1, "{later:?}");
-    assert_eq!(job_of(&local.store, &call).await.attempts, 2);
-    assert_eq!(transcript_of(&local, &call).await.segments.len(), 2);
+    assert_eq!(job_of(&scene.local.store, &call).await.attempts, 2);
+    assert_eq!(transcript_of(&scene.local, &call).await.segments.len(), 2);
 }
 
 #[tokio::test]
 async fn a_provider_that_never_answers_ends_the_job_failed_and_audited() {
-    let local = Local::new().await;
-    let provider = Provider::default();
-    provider.failing.store(usize::MAX, Ordering::SeqCst);
-    let addr = provider.start().await;
-    let config = config(
-        local.dir.path(),
-        &main_file(
-            &local.dir.path().join("store"),
-            addr,
-            ANNOUNCED_LONG_AGO,
-            "gw1",
-        ),
-    );
+    let scene = Scene::new(usize::MAX).await;
+    let config = scene.config(ANNOUNCED_LONG_AGO, "gw1");
     let now = Utc::now();
-    let call = recorded_call(&local, now).await;
-    let audit = audit_log(&local).await;
+    let call = recorded_call(&scene.local, now).await;
     let mut at = now;
     for _ in 0..20 {
-        worker(&local, &config, "gw1", &audit, at)
-            .run_pass()
-            .await
-            .unwrap();
-        let job = job_of(&local.store, &call).await;
+        scene.worker(&config, "gw1", at).run_pass().await.unwrap();
+        let job = job_of(&scene.local.store, &call).await;
         if matches!(job.state, JobState::Failed { .. }) {
             break;
         }
         at = job.next_attempt.max(at + Days::seconds(1));
     }
-    let job = job_of(&local.store, &call).await;
+    let job = job_of(&scene.local.store, &call).await;
     let JobState::Failed { reason } = &job.state else {
         panic!("{job:?}");
     };
     assert!(reason.starts_with("gave up after"), "{reason}");
-    let trail = trail(&audit, &local.store).await;
+    let trail = trail(&scene.audit, &scene.local.store).await;
     assert_eq!(
         trail.last().unwrap(),
         &format!("transcribed failed gave_up [\"record:{}\"]", call.record_id)
@@ -485,41 +445,31 @@ async fn a_provider_that_never_answers_ends_the_job_failed_and_audited() {
 
 #[tokio::test]
 async fn two_nodes_on_one_store_transcribe_each_job_once() {
-    let local = Local::new().await;
-    let provider = Provider::default();
-    let addr = provider.start().await;
-    let store_dir = local.dir.path().join("store");
-    let config_a = config(
-        local.dir.path(),
-        &main_file(&store_dir, addr, ANNOUNCED_LONG_AGO, "gwa"),
-    );
-    let config_b = config(
-        local.dir.path(),
-        &main_file(&store_dir, addr, ANNOUNCED_LONG_AGO, "gwb"),
-    );
+    let scene = Scene::new(0).await;
+    let config_a = scene.config(ANNOUNCED_LONG_AGO, "gwa");
+    let config_b = scene.config(ANNOUNCED_LONG_AGO, "gwb");
     let now = Utc::now();
     let mut calls = Vec::new();
     for _ in 0..4 {
-        calls.push(recorded_call(&local, now).await);
+        calls.push(recorded_call(&scene.local, now).await);
     }
-    let audit = audit_log(&local).await;
-    let a = worker(&local, &config_a, "gwa", &audit, now);
-    let b = worker(&local, &config_b, "gwb", &audit, now);
+    let a = scene.worker(&config_a, "gwa", now);
+    let b = scene.worker(&config_b, "gwb", now);
     let (from_a, from_b) = tokio::join!(a.run_pass(), b.run_pass());
     let (from_a, from_b) = (from_a.unwrap(), from_b.unwrap());
     assert_eq!(from_a.sent + from_b.sent, 4, "{from_a:?} {from_b:?}");
     assert_eq!(
-        provider.requests(),
+        scene.provider.requests(),
         8,
         "two channels per call, each call once"
     );
     for call in &calls {
-        let job = job_of(&local.store, call).await;
+        let job = job_of(&scene.local.store, call).await;
         assert_eq!((job.state, job.attempts), (JobState::Done, 1));
     }
     // A node that died holding a lease loses the job once the lease runs
     // out: another node takes it.
-    let late = recorded_call(&local, now).await;
+    let late = recorded_call(&scene.local, now).await;
     let listed = a.queue.list(&late.tenant).await.unwrap();
     let listed = listed
         .iter()
@@ -532,15 +482,20 @@ async fn two_nodes_on_one_store_transcribe_each_job_once() {
         .unwrap()
         .expect("a free job is taken");
     assert_eq!(held.generation, 1);
-    let blocked = worker(&local, &config_b, "gwb", &audit, now + Days::seconds(60))
+    let blocked = scene
+        .worker(&config_b, "gwb", now + Days::seconds(60))
         .run_pass()
         .await
         .unwrap();
     assert_eq!((blocked.busy, blocked.sent), (1, 0), "{blocked:?}");
-    let after = worker(&local, &config_b, "gwb", &audit, now + Days::seconds(601))
+    let after = scene
+        .worker(&config_b, "gwb", now + Days::seconds(601))
         .run_pass()
         .await
         .unwrap();
     assert_eq!(after.sent, 1, "{after:?}");
-    assert_eq!(job_of(&local.store, &late).await.state, JobState::Done);
+    assert_eq!(
+        job_of(&scene.local.store, &late).await.state,
+        JobState::Done
+    );
 }

@@ -60,23 +60,7 @@ impl VaultStore {
     /// carry a fresh record id and only an earlier attempt of this same write
     /// (whose answer was lost) can have put it there.
     pub async fn put_new(&self, key: &ObjectKey, bytes: Bytes) -> Result<(), StoreError> {
-        let mode = if self.conditional_create() {
-            PutMode::Create
-        } else {
-            PutMode::Overwrite
-        };
-        let options = PutOptions {
-            mode,
-            ..PutOptions::default()
-        };
-        match self
-            .inner
-            .put_opts(key.path(), PutPayload::from(bytes), options)
-            .await
-        {
-            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
-            Err(error) => Err(StoreError::backend(&key.to_string(), error)),
-        }
+        self.create_exclusive(key, bytes).await.map(|_| ())
     }
 
     /// Creates an object only if none is there: `Ok(false)` when another
