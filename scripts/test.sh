@@ -28,6 +28,9 @@ step cargo clippy --workspace --all-targets -- -D warnings
 # The benchmarks are built, not run, so that they keep compiling.
 step cargo bench --workspace --no-run
 # The test runner goes last: its closing summary is the last line of the run.
+# Building the workspace's tests builds every member's binaries first, among
+# them greffier-engine (engine/tests uses it), which tests/e2e_transcription.rs
+# runs from beside the greffier binary.
 if command -v cargo-nextest >/dev/null; then
     # nextest does not run doctests.
     step cargo test --workspace --doc

@@ -35,6 +35,48 @@ pub(crate) struct TenantSpec {
     /// More TOML at the end of the tenant file (extra sections such as
     /// `[media]`).
     pub(crate) extra_toml: String,
+    /// The tenant's `[transcription]`; `None`: it does not transcribe.
+    pub(crate) transcription: Option<TenantTranscription>,
+}
+
+/// A tenant's `[transcription]`: the provider it chose, the sub-processors
+/// it objected to, and the transfer mechanisms it accepts.
+#[derive(Debug, Clone)]
+pub(crate) struct TenantTranscription {
+    pub(crate) provider: String,
+    pub(crate) objections: Vec<String>,
+    /// `"scc"`, `"adequacy"`.
+    pub(crate) accepted_transfer_mechanisms: Vec<String>,
+}
+
+impl TenantTranscription {
+    /// Transcribes through `provider`, with no objection and no transfer
+    /// mechanism accepted.
+    pub(crate) fn through(provider: &str) -> Self {
+        Self {
+            provider: provider.to_string(),
+            objections: Vec::new(),
+            accepted_transfer_mechanisms: Vec::new(),
+        }
+    }
+
+    fn to_toml(&self) -> String {
+        format!(
+            "enabled = true\nprovider = {provider:?}\nobjections = [{objections}]\naccepted_transfer_mechanisms = [{mechanisms}]\n",
+            provider = self.provider,
+            objections = toml_list(&self.objections),
+            mechanisms = toml_list(&self.accepted_transfer_mechanisms),
+        )
+    }
+}
+
+/// `["a", "b"]` without its brackets.
+fn toml_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|item| format!("{item:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl TenantSpec {
@@ -52,17 +94,12 @@ impl TenantSpec {
             recording_policy: "none".to_string(),
             on_anchor_failure: None,
             extra_toml: String::new(),
+            transcription: None,
         }
     }
 
     fn to_toml(&self) -> String {
-        let list = |items: &[String]| {
-            items
-                .iter()
-                .map(|item| format!("{item:?}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let list = |items: &[String]| toml_list(items);
         format!(
             r#"id = "{id}"
 numbers = [{numbers}]
@@ -83,12 +120,15 @@ recordings_days = 30
 transcripts_days = 30
 
 [transcription]
-enabled = false
-
+{transcription}
 [keys]
 mode = "managed"
 {extra}"#,
             extra = self.extra_toml,
+            transcription = self.transcription.as_ref().map_or_else(
+                || "enabled = false\n".to_string(),
+                TenantTranscription::to_toml
+            ),
             id = self.id,
             numbers = list(&self.numbers),
             pbx_sources = list(&self.pbx_sources),
@@ -137,6 +177,11 @@ pub(crate) struct GatewayConfig {
     /// `Some(NAME)`: the master key comes from environment variable NAME
     /// (`keys.master_key_env`) instead of `config/master.key`.
     master_key_env: Option<String>,
+    /// `node.id`.
+    node_id: String,
+    /// `Some(DIR)`: the local store and the keyring are another node's, in
+    /// its data directory DIR (two nodes of one cluster).
+    shared_data: Option<PathBuf>,
 }
 
 impl GatewayConfig {
@@ -177,9 +222,26 @@ impl GatewayConfig {
             node_settings: String::new(),
             extra_sections: String::new(),
             master_key_env: None,
+            node_id: "e2e".to_string(),
+            shared_data: None,
         };
         config.write_files();
         config
+    }
+
+    /// Another node of the same cluster: its own tree, ports, spool and log,
+    /// with `node_id`, the same tenants, `[node]` keys and sections, and this
+    /// node's local store and keyring (as docs/configuration.md asks of a
+    /// cluster: one store, one keyring).
+    pub(crate) fn another_node(&self, node_id: &str) -> Self {
+        assert!(self.s3.is_none(), "nodes sharing a local store");
+        let mut other = Self::write_with_store(self.tenants.clone(), None);
+        other.node_id = node_id.to_string();
+        other.node_settings.clone_from(&self.node_settings);
+        other.extra_sections.clone_from(&self.extra_sections);
+        other.shared_data = Some(self.shared_data.clone().unwrap_or_else(|| self.data_dir()));
+        other.write_files();
+        other
     }
 
     /// Adds `key = value` lines to `[node]` (before the gateway starts).
@@ -259,7 +321,7 @@ impl GatewayConfig {
         let media_last = self.media_first_port + self.media_port_count - 1;
         format!(
             r#"[node]
-id = "e2e"
+id = "{node_id}"
 sip_listen = ["udp:{ip}:{sip}", "tcp:{ip}:{sip}"]
 media_address = "{ip}"
 media_ports = "{media_first}-{media_last}"
@@ -270,13 +332,18 @@ new_dialogs_burst = 400
 {node_settings}
 {storage}
 [keys]
-keyring = "../data/keyring.grk"
+keyring = "{keyring}"
 {master_key}
 # A fresh node for every test: its first start creates the keyring.
 create_if_missing = true
 {extra_sections}
 "#,
             extra_sections = self.extra_sections,
+            node_id = self.node_id,
+            keyring = match &self.shared_data {
+                Some(dir) => dir.join("keyring.grk").display().to_string(),
+                None => "../data/keyring.grk".to_string(),
+            },
             ip = GATEWAY_IP,
             sip = self.sip_port,
             admin = self.admin_port,
@@ -292,12 +359,17 @@ create_if_missing = true
 
     fn storage_toml(&self) -> String {
         match &self.s3 {
-            None => r#"[storage]
+            None => format!(
+                r#"[storage]
 kind = "local"
-path = "../data/store"
+path = "{store}"
 spool_dir = "../data/spool"
-"#
-            .to_string(),
+"#,
+                store = match &self.shared_data {
+                    Some(dir) => dir.join("store").display().to_string(),
+                    None => "../data/store".to_string(),
+                }
+            ),
             Some(s3) => format!(
                 r#"[storage]
 kind = "s3"

@@ -34,6 +34,20 @@ pub(crate) fn request(
     exchange_with(addr, method, path, headers)
 }
 
+/// A request with a JSON body, with extra header lines (`Name: value`).
+pub(crate) fn request_json(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[String],
+    body: &str,
+) -> Result<HttpResponse, String> {
+    let mut headers = headers.to_vec();
+    headers.push("Content-Type: application/json".to_string());
+    headers.push(format!("Content-Length: {}", body.len()));
+    exchange_full(addr, method, path, &headers, body)
+}
+
 fn exchange(addr: SocketAddr, method: &str, path: &str) -> Result<HttpResponse, String> {
     exchange_with(addr, method, path, &[])
 }
@@ -43,6 +57,20 @@ fn exchange_with(
     method: &str,
     path: &str,
     headers: &[String],
+) -> Result<HttpResponse, String> {
+    let mut headers = headers.to_vec();
+    if method == "POST" {
+        headers.push("Content-Length: 0".to_string());
+    }
+    exchange_full(addr, method, path, &headers, "")
+}
+
+fn exchange_full(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[String],
+    body: &str,
 ) -> Result<HttpResponse, String> {
     let fail = |what: &str, error: &dyn std::fmt::Display| {
         format!("{method} {path} from {addr}: {what}: {error}")
@@ -55,15 +83,10 @@ fn exchange_with(
     stream
         .set_write_timeout(Some(IO_TIMEOUT))
         .map_err(|e| fail("write timeout", &e))?;
-    let length = if method == "POST" {
-        "Content-Length: 0\r\n"
-    } else {
-        ""
-    };
     let extra: String = headers.iter().map(|line| format!("{line}\r\n")).collect();
     write!(
         stream,
-        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\n{extra}{length}\r\n"
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\n{extra}\r\n{body}"
     )
     .map_err(|e| fail("send", &e))?;
     let mut raw = Vec::new();

@@ -1,7 +1,7 @@
 //! Harness shared by the root package's integration tests: a temporary
 //! configuration tree on free loopback ports, the real `greffier` binary as a
-//! child process, sipp, baresip and linphone peers, test audio, and the admin endpoint's
-//! metrics.
+//! child process, sipp, baresip and linphone peers, test audio and speech, the
+//! transcription engine, and the admin endpoint's metrics.
 //!
 //! Every wait is bounded by a deadline and ends on an observed event (a line on
 //! stdout, a socket in the kernel's tables, a process exit), never on a sleep.
@@ -13,6 +13,7 @@ pub(crate) mod audio;
 pub(crate) mod baresip;
 pub(crate) mod browser;
 pub(crate) mod config;
+pub(crate) mod engine;
 pub(crate) mod flood;
 pub(crate) mod gateway;
 pub(crate) mod http;
@@ -26,5 +27,7 @@ pub(crate) mod scene;
 pub(crate) mod sipp;
 pub(crate) mod sipp_trace;
 pub(crate) mod sockets;
+pub(crate) mod speech;
+pub(crate) mod transcription;
 pub(crate) mod udp_peer;
 pub(crate) mod vault;
