@@ -156,6 +156,32 @@ fn pcapng_reads_each_interface_with_its_own_link_type_and_resolution() {
 }
 
 #[test]
+fn pcapng_obsolete_packet_blocks_read_like_enhanced_ones() {
+    let ip = write::udp_packet(address("192.0.2.1:1"), address("192.0.2.2:2"), b"old");
+    let mut file = write::pcapng(LinkType::RawIp(101), &[], PcapngLayout::default());
+    let mut body = Vec::new();
+    body.extend_from_slice(&0u16.to_le_bytes()); // interface
+    body.extend_from_slice(&0u16.to_le_bytes()); // drops
+    let micros: u64 = 7_000_250;
+    body.extend_from_slice(&((micros >> 32) as u32).to_le_bytes());
+    body.extend_from_slice(&(micros as u32).to_le_bytes());
+    body.extend_from_slice(&(ip.len() as u32).to_le_bytes());
+    body.extend_from_slice(&(ip.len() as u32).to_le_bytes());
+    body.extend_from_slice(&ip);
+    body.resize(body.len().div_ceil(4) * 4, 0);
+    let total = (12 + body.len()) as u32;
+    file.extend_from_slice(&2u32.to_le_bytes());
+    file.extend_from_slice(&total.to_le_bytes());
+    file.extend_from_slice(&body);
+    file.extend_from_slice(&total.to_le_bytes());
+    let capture = Capture::parse(&file).expect("an obsolete packet block reads");
+    assert_eq!(capture.datagrams.len(), 1);
+    assert_eq!(capture.datagrams[0].payload, b"old");
+    // The writer's interface counts nanoseconds.
+    assert_eq!(capture.datagrams[0].time, Duration::from_nanos(micros));
+}
+
+#[test]
 fn every_link_type_reads_to_the_same_datagrams() {
     let v4 = udp_packets("10.1.1.1:5060", "10.2.2.2:5062");
     let v6 = udp_packets("[fd00::1]:5060", "[fd00::2]:5062");
