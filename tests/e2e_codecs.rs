@@ -11,7 +11,7 @@ use std::time::Duration;
 use greffier_media::{Leg, RawPayloads};
 use greffier_test_support::audio::{correlation_near_first_sound, encode_g729, sweep};
 use greffier_test_support::objects::pattern;
-use greffier_test_support::pcap::RtpStream;
+use greffier_test_support::pcap::StreamToPlay;
 use support::config::{GatewayConfig, TenantSpec};
 use support::gateway::Gateway;
 use support::ports::free_port;
@@ -45,7 +45,7 @@ fn call_playing(
     name: &str,
     sdp_media: &str,
 ) -> serde_json::Value {
-    let stream = RtpStream {
+    let stream = StreamToPlay {
         payload_type,
         packet_time: PACKET_TIME,
         timestamp_step: 160,

@@ -8,7 +8,7 @@ use greffier_test_support::capture::Capture;
 use std::time::{Duration, Instant};
 
 fn first_datagram(name: &str) -> Vec<u8> {
-    Capture::load(name).streams[0].packets[10].1.clone()
+    Capture::load(name).streams[0].packets[10].datagram.clone()
 }
 
 fn rtp_header_parse(c: &mut Criterion) {
@@ -37,7 +37,12 @@ fn opus_decode_20ms(c: &mut Criterion) {
     let payloads: Vec<Vec<u8>> = capture.streams[0]
         .packets
         .iter()
-        .map(|(_, datagram)| RtpPacket::parse(datagram).unwrap().payload().to_vec())
+        .map(|packet| {
+            RtpPacket::parse(&packet.datagram)
+                .unwrap()
+                .payload()
+                .to_vec()
+        })
         .collect();
     let mut decoder = OpusDecoder::new().unwrap();
     let mut out = Vec::with_capacity(960);

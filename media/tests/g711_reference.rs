@@ -40,7 +40,8 @@ fn sipp_alaw_capture_decodes_to_the_reference_samples() {
     let mut decoder = G711Decoder::alaw();
     let mut decoded = Vec::new();
     let mut reference = Vec::new();
-    for (_, datagram) in &capture.streams[0].packets {
+    for packet in &capture.streams[0].packets {
+        let datagram = &packet.datagram;
         let packet = RtpPacket::parse(datagram).unwrap();
         assert_eq!(packet.payload_type, 8);
         decoder.decode(packet.payload(), &mut decoded).unwrap();

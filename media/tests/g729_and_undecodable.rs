@@ -2,6 +2,7 @@
 //! kept as its payloads instead of silence.
 
 use bcg729_sys::SPEECH_FRAME_BYTES;
+use greffier_capture::write::rtp_packet;
 use greffier_media::codec::G729Decoder;
 use greffier_media::{
     CodecMap, Decoder, Leg, MemorySink, OutputFormat, PayloadNames, RawPayloads, Recorder,
@@ -9,7 +10,6 @@ use greffier_media::{
 };
 use greffier_test_support::audio::{best_correlation, encode_g729, sweep, wav_channels};
 use greffier_test_support::capture::finish_into;
-use greffier_test_support::pcap::rtp_packet;
 use std::time::{Duration, Instant};
 
 const PACKET_TIME: Duration = Duration::from_millis(20);

@@ -60,18 +60,18 @@ fn two_way_alaw_call_with_events_and_loss() {
         .find(|s| capture.leg_of(s) == Leg::Caller)
         .unwrap();
     let position = |time: Duration| ((time - first).as_nanos() * 8000 / 1_000_000_000) as usize;
-    let caller_start = position(caller.packets.first().unwrap().0);
-    let caller_end = position(caller.packets.last().unwrap().0);
+    let caller_start = position(caller.packets.first().unwrap().time);
+    let caller_end = position(caller.packets.last().unwrap().time);
     let zeros: Vec<usize> = (caller_start..caller_end)
         .filter(|&i| left[i] == 0)
         .collect();
     assert_eq!(zeros.len(), 2 * 240);
-    let first_packet = RtpPacket::parse(&caller.packets[0].1).unwrap();
+    let first_packet = RtpPacket::parse(&caller.packets[0].datagram).unwrap();
     let mut lost_timestamps = Vec::new();
     for pair in caller.packets.windows(2) {
         let (a, b) = (
-            RtpPacket::parse(&pair[0].1).unwrap(),
-            RtpPacket::parse(&pair[1].1).unwrap(),
+            RtpPacket::parse(&pair[0].datagram).unwrap(),
+            RtpPacket::parse(&pair[1].datagram).unwrap(),
         );
         if b.sequence.wrapping_sub(a.sequence) == 2 {
             lost_timestamps.push(a.timestamp.wrapping_add(240));
@@ -247,8 +247,8 @@ fn bursty_two_way_call_with_early_media_has_no_holes() {
             Leg::Callee => &right,
         };
         let position = |time: Duration| ((time - first).as_nanos() * 8000 / 1_000_000_000) as usize;
-        let from = position(stream.packets[0].0);
-        let to = position(stream.packets.last().unwrap().0);
+        let from = position(stream.packets[0].time);
+        let to = position(stream.packets.last().unwrap().time);
         let holes = channel[from..to].iter().filter(|&&s| s == 0).count();
         assert_eq!(holes, 0, "{:?}", capture.leg_of(stream));
     }

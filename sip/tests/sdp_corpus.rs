@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+use greffier_capture::Capture;
 use greffier_sip::message::{HeaderName, Message};
 use greffier_sip::sdp::{
     Anchor, ConnectionAddress, MediaStream, RemoteAddress, SessionDescription,
@@ -55,38 +56,6 @@ fn corpus_bodies() -> Vec<Body> {
     bodies
 }
 
-const SIP_STARTS: &[&[u8]] = &[
-    b"SIP/2.0 ",
-    b"INVITE ",
-    b"ACK ",
-    b"BYE ",
-    b"CANCEL ",
-    b"OPTIONS ",
-    b"REGISTER ",
-    b"PRACK ",
-    b"UPDATE ",
-    b"INFO ",
-    b"NOTIFY ",
-    b"SUBSCRIBE ",
-    b"MESSAGE ",
-    b"REFER ",
-];
-
-/// The SIP message in a captured frame: the frame is searched for a start line
-/// rather than decoded layer by layer, since the captures mix Ethernet, PPPoE and L2TP.
-fn sip_in_frame(frame: &[u8]) -> Option<Message> {
-    let version = frame.windows(7).position(|window| window == b"SIP/2.0")?;
-    let earliest = version.saturating_sub(512);
-    (earliest..=version).rev().find_map(|start| {
-        let rest = frame.get(start..)?;
-        SIP_STARTS
-            .iter()
-            .any(|prefix| rest.starts_with(prefix))
-            .then(|| Message::parse_datagram(rest).ok())
-            .flatten()
-    })
-}
-
 fn capture_bodies() -> Vec<Body> {
     let dir = corpora().join("pcaps");
     let mut bodies = Vec::new();
@@ -96,12 +65,11 @@ fn capture_bodies() -> Vec<Body> {
         "wssample_sip-rtp-g722.pcap",
         "wssample_sip-rtp-opus.pcap",
     ] {
-        let file = std::fs::File::open(dir.join(name)).expect("capture readable");
-        let mut reader = pcap_file::pcap::PcapReader::new(file).expect("pcap header");
+        let capture = Capture::read_file(&dir.join(name)).expect("capture readable");
         let before = bodies.len();
-        while let Some(packet) = reader.next_packet() {
-            let packet = packet.expect("pcap record");
-            if let Some(sdp) = sip_in_frame(&packet.data).as_ref().and_then(sdp_body) {
+        for message in capture.sip_messages() {
+            let parsed = Message::parse_datagram(&message.bytes).ok();
+            if let Some(sdp) = parsed.as_ref().and_then(sdp_body) {
                 bodies.push(Body {
                     source: format!("pcaps/{name}#{}", bodies.len() - before),
                     sdp,

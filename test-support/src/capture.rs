@@ -1,34 +1,21 @@
 //! The RTP streams of the shared corpora's captures, replayed through the
 //! recorder with their capture timing.
 
-use crate::pcap::{corpus_pcap, read_udp, Datagram};
+use crate::pcap::corpus_pcap;
+use greffier_capture::{Datagram, RtpStream};
 use greffier_media::{
     CodecMap, Leg, MemorySink, OutputFormat, Recorder, RecorderConfig, RecordingSink,
-    RecordingSummary, RtpFormat, RtpPacket,
+    RecordingSummary, RtpFormat,
 };
 use greffier_sip::sdp::SessionDescription;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-fn is_sip(datagram: &Datagram) -> bool {
-    let text = &datagram.payload;
-    datagram.source.1 == 5060
-        || datagram.destination.1 == 5060
-        || text.starts_with(b"SIP/2.0")
-        || text.windows(7).take(40).any(|w| w == b"SIP/2.0")
-}
-
-/// One RTP stream: packets of one SSRC from one source to one destination.
-#[derive(Debug, Clone)]
-pub struct Stream {
-    pub source: (IpAddr, u16),
-    pub ssrc: u32,
-    pub packets: Vec<(Duration, Vec<u8>)>,
-}
-
+/// A corpus capture ready to replay: its datagrams, its RTP streams, the codecs
+/// its SDP names and who called.
 pub struct Capture {
     pub datagrams: Vec<Datagram>,
-    pub streams: Vec<Stream>,
+    pub streams: Vec<RtpStream>,
     /// Union of the rtpmaps of every SDP body in the capture.
     pub codecs: CodecMap,
     /// Address that sent the first INVITE, if the capture has SIP.
@@ -71,56 +58,29 @@ fn audio_formats(body: &str) -> Vec<RtpFormat> {
 
 impl Capture {
     pub fn load(name: &str) -> Self {
-        let datagrams = read_udp(&corpus_pcap(name));
-        let mut formats = Vec::new();
-        let mut caller = None;
-        let mut streams: Vec<Stream> = Vec::new();
-        for datagram in &datagrams {
-            if is_sip(datagram) {
-                let text = String::from_utf8_lossy(&datagram.payload);
-                if text.starts_with("INVITE ") && caller.is_none() {
-                    caller = Some(datagram.source.0);
-                }
-                if let Some((_, body)) = text.split_once("\r\n\r\n") {
-                    formats.extend(audio_formats(body));
-                }
-                continue;
-            }
-            let Ok(packet) = RtpPacket::parse(&datagram.payload) else {
-                continue;
-            };
-            // RTCP shares the version bits; its packet types 200-204 read as PT 72-76.
-            if (72..=76).contains(&packet.payload_type) {
-                continue;
-            }
-            let entry = (datagram.time, datagram.payload.clone());
-            match streams
-                .iter_mut()
-                .find(|s| s.source == datagram.source && s.ssrc == packet.ssrc)
-            {
-                Some(stream) => stream.packets.push(entry),
-                None => streams.push(Stream {
-                    source: datagram.source,
-                    ssrc: packet.ssrc,
-                    packets: vec![entry],
-                }),
-            }
-        }
-        // A stream of a handful of stray packets is noise, not media.
-        let longest = streams.iter().map(|s| s.packets.len()).max().unwrap_or(0);
-        streams.retain(|s| s.packets.len() * 20 >= longest);
+        let capture = greffier_capture::Capture::read_file(&corpus_pcap(name))
+            .unwrap_or_else(|error| panic!("{name}: {error}"));
+        let messages = capture.sip_messages();
+        let caller = messages
+            .iter()
+            .find(|message| message.is_request("INVITE"))
+            .map(|message| message.source.ip());
+        let formats: Vec<RtpFormat> = messages
+            .iter()
+            .flat_map(|message| audio_formats(&String::from_utf8_lossy(message.body())))
+            .collect();
         Self {
-            datagrams,
-            streams,
+            streams: capture.rtp_streams(),
+            datagrams: capture.datagrams,
             codecs: CodecMap::from_formats(&formats),
             caller,
         }
     }
 
     /// The caller's stream is leg A; with no SIP, the first stream is.
-    pub fn leg_of(&self, stream: &Stream) -> Leg {
+    pub fn leg_of(&self, stream: &RtpStream) -> Leg {
         let is_caller = match self.caller {
-            Some(caller) => stream.source.0 == caller,
+            Some(caller) => stream.source.ip() == caller,
             None => self
                 .streams
                 .first()
@@ -143,7 +103,7 @@ impl Capture {
                 stream
                     .packets
                     .iter()
-                    .map(move |(time, bytes)| (*time, leg, bytes.clone()))
+                    .map(move |packet| (packet.time, leg, packet.datagram.clone()))
             })
             .collect();
         all.sort_by_key(|(time, _, _)| *time);

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use std::net::{Ipv4Addr, SocketAddr};
 
-use greffier_test_support::pcap::{corpus_pcap, read_udp, RtpStream};
+use greffier_capture::Capture;
+use greffier_test_support::pcap::{corpus_pcap, StreamToPlay};
 
 use super::gateway::{binary, Gateway};
 use super::sipp::{peerbench_scenario, RunningSipp, SippCommand};
@@ -30,11 +31,15 @@ pub(crate) fn capture() -> PathBuf {
     corpus_pcap("sipp_g711a.pcap")
 }
 
+fn read_capture() -> Capture {
+    Capture::read_file(&capture()).expect("the capture reads")
+}
+
 /// The capture's audio, decoded and laid out by RTP timestamp.
 pub(crate) fn capture_audio() -> Vec<i16> {
     let mut audio = Vec::new();
     let mut first_timestamp = None;
-    for datagram in read_udp(&capture()) {
+    for datagram in read_capture().udp() {
         let rtp = &datagram.payload;
         let timestamp = u32::from_be_bytes(rtp[4..8].try_into().expect("an RTP timestamp"));
         let offset = timestamp.wrapping_sub(*first_timestamp.get_or_insert(timestamp)) as usize;
@@ -51,8 +56,8 @@ pub(crate) fn capture_audio() -> Vec<i16> {
 
 /// Samples in each of the capture's packets (it sends 30 ms packets).
 pub(crate) fn capture_packet_samples() -> usize {
-    let datagrams = read_udp(&capture());
-    let first = datagrams.first().expect("a packet in the capture");
+    let capture = read_capture();
+    let first = capture.udp().next().expect("a packet in the capture");
     first.payload.len() - RTP_HEADER_LEN
 }
 
@@ -91,7 +96,7 @@ pub(crate) fn caller_scenario_with(
 /// (the `m=audio` formats and their attributes) and plays it; returns the
 /// scenario.
 pub(crate) fn stream_scenario(
-    stream: &RtpStream,
+    stream: &StreamToPlay,
     dir: &Path,
     name: &str,
     sdp_media: &str,
