@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use greffier_media::codec::alaw_to_linear;
-use greffier_test_support::pcap::RtpStream;
+use greffier_test_support::pcap::StreamToPlay;
 
 use super::config::GatewayConfig;
 use super::recorded::{caller_scenario_with, DIALLED};
@@ -78,7 +78,7 @@ fn alaw_encode(sample: i16, table: &[(i16, u8)]) -> u8 {
 }
 
 /// `samples` after `silence` of quiet, as A-law RTP in 20 ms packets.
-pub(crate) fn alaw_stream(samples: &[i16], silence: Duration) -> RtpStream {
+pub(crate) fn alaw_stream(samples: &[i16], silence: Duration) -> StreamToPlay {
     let mut table: Vec<(i16, u8)> = (0..=255u8)
         .map(|code| (alaw_to_linear(code), code))
         .collect();
@@ -91,7 +91,7 @@ pub(crate) fn alaw_stream(samples: &[i16], silence: Duration) -> RtpStream {
         codes.len().div_ceil(PACKET_SAMPLES) * PACKET_SAMPLES,
         ALAW_SILENCE,
     );
-    RtpStream {
+    StreamToPlay {
         payload_type: PCMA,
         packet_time: Duration::from_millis(20),
         timestamp_step: PACKET_SAMPLES as u32,
